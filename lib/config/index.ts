@@ -1,0 +1,4 @@
+export * from './types';
+export { loadConfig, resolveConfig, readConfigFile } from './load';
+export { ConfigError } from './validate';
+export { DEFAULT_FLEET_REGIONS, KNOWN_AVAILABILITY_ZONES } from './regions';

@@ -1,0 +1,99 @@
+/**
+ * JSON Schema of the platform config as a person writes it (every field optional;
+ * defaults fill the rest). Cross-field rules live in `validate.ts`.
+ */
+const regionName = { type: 'string', pattern: '^[a-z]{2}(-gov)?-[a-z]+-[1-9]$' };
+const port = { type: 'integer', minimum: 1024, maximum: 65535 };
+const cidr = { type: 'string', pattern: '^(\\d{1,3}\\.){3}\\d{1,3}/\\d{1,2}$' };
+const fleetSize = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    minSize: { type: 'integer', minimum: 1, maximum: 1000 },
+    maxSize: { type: 'integer', minimum: 1, maximum: 1000 },
+    desiredCapacity: { type: 'integer', minimum: 1, maximum: 1000 },
+  },
+};
+
+export const PLATFORM_CONFIG_INPUT_SCHEMA = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  title: 'Edge platform configuration',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    platformName: { type: 'string', pattern: '^[a-z][a-z0-9-]{1,19}$' },
+    account: { type: 'string', pattern: '^[0-9]{12}$' },
+    homeRegion: regionName,
+    domain: { type: 'string', format: 'hostname', pattern: '^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$' },
+    hostedZoneId: { type: 'string', pattern: '^Z[A-Z0-9]{4,32}$' },
+    regions: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 30,
+      items: {
+        oneOf: [
+          regionName,
+          {
+            type: 'object',
+            additionalProperties: false,
+            required: ['region'],
+            properties: {
+              region: regionName,
+              availabilityZones: {
+                type: 'array',
+                minItems: 2,
+                maxItems: 6,
+                uniqueItems: true,
+                items: { type: 'string', pattern: '^[a-z]{2}(-gov)?-[a-z]+-[1-9][a-z]$' },
+              },
+              vpcCidr: cidr,
+              fleet: fleetSize,
+            },
+          },
+        ],
+      },
+    },
+    fleet: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        ...fleetSize.properties,
+        instanceType: { type: 'string', pattern: '^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\\.[a-z0-9]+$' },
+        targetCpuPercent: { type: 'integer', minimum: 10, maximum: 90 },
+        healthCheckGraceSeconds: { type: 'integer', minimum: 0, maximum: 3600 },
+        drainSeconds: { type: 'integer', minimum: 0, maximum: 3600 },
+        rootVolumeGiB: { type: 'integer', minimum: 8, maximum: 1024 },
+      },
+    },
+    envoy: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        httpsTrafficPort: port,
+        httpTrafficPort: port,
+        readinessPort: port,
+        adminPort: port,
+      },
+    },
+    controlPlane: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        xdsPort: port,
+        restPort: port,
+        minTasks: { type: 'integer', minimum: 2, maximum: 100 },
+        maxTasks: { type: 'integer', minimum: 2, maximum: 100 },
+        cpu: { enum: [256, 512, 1024, 2048, 4096, 8192, 16384] },
+        memoryMiB: { type: 'integer', minimum: 512, maximum: 122880 },
+      },
+    },
+    amiParameterName: { type: 'string', pattern: '^/[A-Za-z0-9_.\\-/]+$' },
+    brokerTableName: { type: 'string', pattern: '^[A-Za-z0-9_.-]{3,255}$' },
+    logRetentionDays: { type: 'integer', minimum: 1, maximum: 3653 },
+    tags: {
+      type: 'object',
+      additionalProperties: { type: 'string', maxLength: 256 },
+      propertyNames: { type: 'string', minLength: 1, maxLength: 128 },
+    },
+  },
+} as const;

@@ -1,0 +1,133 @@
+import { mkdirSync } from 'node:fs';
+import { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { Server } from 'node:http';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ResourceInUseException,
+} from '@aws-sdk/client-dynamodb';
+import { GENERATION_INDEX, TABLE_KEYS } from '../model/table';
+
+/** The region and dummy credentials every local SDK client uses. */
+export const LOCAL_REGION = 'us-east-1';
+export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+/** Options for an AWS SDK v3 client that talks to a local emulator. */
+export function localClientConfig(endpoint: string) {
+  return { endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, maxAttempts: 3 };
+}
+
+export interface LocalEmulators {
+  /** DynamoDB API (dynalite). */
+  readonly dynamodbEndpoint: string;
+  /** SQS and S3 APIs (fauxqs). */
+  readonly sqsEndpoint: string;
+  readonly s3Endpoint: string;
+  stop(): Promise<void>;
+}
+
+export interface EmulatorOptions {
+  /** Where DynamoDB state persists (LevelDB); unset: in memory. */
+  readonly dataDir?: string;
+  /** 0 (default): any free port. */
+  readonly dynamodbPort?: number;
+  readonly sqsPort?: number;
+}
+
+interface FauxqsServer {
+  readonly address: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts dynalite (DynamoDB) and fauxqs (SQS, S3) on loopback. fauxqs keeps state in
+ * memory only: the table is the source of truth and the queue only a wake-up, so after
+ * a restart the local platform re-enqueues operations still in progress.
+ */
+export async function startEmulators(options: EmulatorOptions = {}): Promise<LocalEmulators> {
+  const dynaliteOptions: Record<string, unknown> = { createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 };
+  if (options.dataDir) {
+    const path = join(options.dataDir, 'dynamodb');
+    mkdirSync(path, { recursive: true });
+    dynaliteOptions.path = path;
+  }
+  // dynalite ships no types; it returns a plain http.Server.
+  const dynalite = (require('dynalite') as (opts: Record<string, unknown>) => Server)(dynaliteOptions);
+  await new Promise<void>((resolve, reject) => {
+    dynalite.once('error', reject);
+    dynalite.listen(options.dynamodbPort ?? 0, '127.0.0.1', () => resolve());
+  });
+  const dynamodbEndpoint = `http://127.0.0.1:${(dynalite.address() as AddressInfo).port}`;
+
+  let fauxqs: FauxqsServer;
+  try {
+    // fauxqs ships ESM only, hence the dynamic import.
+    const { startFauxqs } = (await import('fauxqs')) as unknown as { startFauxqs(o: Record<string, unknown>): Promise<FauxqsServer> };
+    fauxqs = await startFauxqs({ port: options.sqsPort ?? 0, host: '127.0.0.1', logger: false, defaultRegion: LOCAL_REGION });
+  } catch (err) {
+    await closeServer(dynalite);
+    throw err;
+  }
+  const sqsEndpoint = `http://127.0.0.1:${fauxqs.port}`;
+  return {
+    dynamodbEndpoint,
+    sqsEndpoint,
+    s3Endpoint: sqsEndpoint,
+    async stop() {
+      await Promise.allSettled([fauxqs.stop(), closeServer(dynalite)]);
+    },
+  };
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections?.();
+  });
+}
+
+/**
+ * Creates the broker table with the layout of `lib/model/table.ts` (the same keys and
+ * index as the CDK table), if it does not exist yet.
+ */
+export async function ensureBrokerTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: TABLE_KEYS.partitionKey, AttributeType: 'S' },
+          { AttributeName: TABLE_KEYS.sortKey, AttributeType: 'S' },
+          { AttributeName: GENERATION_INDEX.partitionKey, AttributeType: 'S' },
+          { AttributeName: GENERATION_INDEX.sortKey, AttributeType: 'N' },
+        ],
+        KeySchema: [
+          { AttributeName: TABLE_KEYS.partitionKey, KeyType: 'HASH' },
+          { AttributeName: TABLE_KEYS.sortKey, KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: GENERATION_INDEX.name,
+            KeySchema: [
+              { AttributeName: GENERATION_INDEX.partitionKey, KeyType: 'HASH' },
+              { AttributeName: GENERATION_INDEX.sortKey, KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
+      }),
+    );
+  } catch (err) {
+    if (!(err instanceof ResourceInUseException)) throw err;
+  }
+  for (let i = 0; i < 100; i++) {
+    const table = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    if (table.Table?.TableStatus === 'ACTIVE') return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`table ${tableName} did not become ACTIVE`);
+}

@@ -1,0 +1,4 @@
+export * from './service-parameters';
+export * from './validate-parameters';
+export * from './route';
+export * from './table';

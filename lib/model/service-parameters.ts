@@ -1,0 +1,321 @@
+/**
+ * The parameters a team gives when it provisions or updates a load balancer: the
+ * product's interface. The JSON Schema below is the single source of truth: the
+ * catalog publishes it, the broker validates requests with it, and the route
+ * document the control plane reads carries parameters that passed it.
+ */
+
+export type BackendProtocol = 'http' | 'https' | 'h2' | 'grpc';
+
+export interface Backend {
+  /** DNS name or IP address of the backend. */
+  readonly address: string;
+  readonly port: number;
+  readonly protocol: BackendProtocol;
+  /** Relative share of traffic, 1..1000 (default 1). */
+  readonly weight?: number;
+  /** Region the backend lives in; proxies there prefer it (locality). */
+  readonly region?: string;
+}
+
+export interface HealthCheck {
+  /** HTTP path probed (ignored for grpc backends, which use grpc.health.v1). */
+  readonly path?: string;
+  readonly interval_seconds?: number;
+  readonly timeout_seconds?: number;
+  readonly healthy_threshold?: number;
+  readonly unhealthy_threshold?: number;
+}
+
+export interface HeaderMatch {
+  readonly name: string;
+  readonly exact?: string;
+  readonly prefix?: string;
+  readonly present?: boolean;
+}
+
+export interface RouteMatch {
+  /** Exactly one of prefix, path or safe_regex. */
+  readonly prefix?: string;
+  readonly path?: string;
+  readonly safe_regex?: string;
+  readonly headers?: readonly HeaderMatch[];
+  readonly case_sensitive?: boolean;
+}
+
+export interface RetryPolicy {
+  readonly attempts: number;
+  readonly retry_on?: readonly string[];
+  readonly per_try_timeout_seconds?: number;
+}
+
+export interface RouteRule {
+  readonly match: RouteMatch;
+  readonly rewrite?: { readonly prefix?: string; readonly host?: string };
+  readonly request_headers_to_add?: Readonly<Record<string, string>>;
+  readonly request_headers_to_remove?: readonly string[];
+  readonly response_headers_to_add?: Readonly<Record<string, string>>;
+  readonly response_headers_to_remove?: readonly string[];
+  readonly timeout_seconds?: number;
+  readonly idle_timeout_seconds?: number;
+  readonly retries?: RetryPolicy;
+}
+
+export interface TlsSettings {
+  /** Minimum TLS version clients may use at the edge. */
+  readonly min_protocol_version?: 'TLSv1_2' | 'TLSv1_3';
+  /** SNI sent to https/h2/grpc backends over TLS (default: the backend address). */
+  readonly upstream_sni?: string;
+  /** Whether the backends speak TLS (default: true for https, false otherwise). */
+  readonly upstream_tls?: boolean;
+}
+
+export interface RateLimit {
+  readonly requests_per_unit: number;
+  readonly unit: 'second' | 'minute' | 'hour';
+  /** Bucket size (default: requests_per_unit). */
+  readonly burst?: number;
+  /** Also enforce the platform's global rate limit service, where configured. */
+  readonly global?: boolean;
+}
+
+export interface ExtAuthzTarget {
+  readonly address: string;
+  readonly port: number;
+  readonly protocol: 'grpc' | 'http';
+  readonly timeout_ms?: number;
+  /** Let requests through when the authorizer is unreachable (default: false, fail closed). */
+  readonly failure_mode_allow?: boolean;
+}
+
+export interface AccessLogSettings {
+  readonly enabled: boolean;
+}
+
+export interface ServiceParameters {
+  readonly hostnames: readonly string[];
+  readonly backends: readonly Backend[];
+  readonly health_check?: HealthCheck;
+  readonly routes?: readonly RouteRule[];
+  readonly tls?: TlsSettings;
+  readonly rate_limit?: RateLimit;
+  readonly auth?: { readonly ext_authz: ExtAuthzTarget };
+  readonly ip_allow_list?: readonly string[];
+  readonly access_log?: AccessLogSettings;
+  /** Regions the service is served from (default: every fleet region). */
+  readonly regions?: readonly string[];
+}
+
+export const BACKEND_PROTOCOLS: readonly BackendProtocol[] = ['http', 'https', 'h2', 'grpc'];
+export const RETRY_ON = [
+  '5xx',
+  'gateway-error',
+  'reset',
+  'connect-failure',
+  'retriable-4xx',
+  'refused-stream',
+  'retriable-status-codes',
+  'cancelled',
+  'deadline-exceeded',
+  'internal',
+  'resource-exhausted',
+  'unavailable',
+] as const;
+
+const HOSTNAME_PATTERN = '^(\\*\\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$';
+const HEADER_NAME_PATTERN = '^:?[a-z0-9!#$%&\'*+.^_`|~-]+$';
+const CIDR_PATTERN = '^((\\d{1,3}\\.){3}\\d{1,3}/\\d{1,2}|[0-9a-fA-F:]+/\\d{1,3})$';
+
+export interface ParametersSchemaOptions {
+  /** The fleet regions a service may name. */
+  readonly regions: readonly string[];
+  /** `create` requires hostnames and backends; `update` accepts any subset. */
+  readonly mode: 'create' | 'update';
+}
+
+/** The JSON Schema (draft-07) of the service parameters, as the catalog publishes it. */
+export function serviceParametersSchema(options: ParametersSchemaOptions): Record<string, unknown> {
+  const headerMap = {
+    type: 'object',
+    maxProperties: 20,
+    propertyNames: { pattern: HEADER_NAME_PATTERN, maxLength: 128 },
+    additionalProperties: { type: 'string', maxLength: 1024 },
+  };
+  const headerList = { type: 'array', maxItems: 20, items: { type: 'string', pattern: HEADER_NAME_PATTERN, maxLength: 128 } };
+  const seconds = (max: number) => ({ type: 'number', exclusiveMinimum: 0, maximum: max });
+  const path = { type: 'string', pattern: '^/[^\\s]*$', maxLength: 1024 };
+
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    title: options.mode === 'create' ? 'Edge load balancer: provision parameters' : 'Edge load balancer: update parameters',
+    type: 'object',
+    additionalProperties: false,
+    required: options.mode === 'create' ? ['hostnames', 'backends'] : [],
+    properties: {
+      hostnames: {
+        description: 'Fully qualified names served by this instance; names under the platform domain are always allowed.',
+        type: 'array',
+        minItems: 1,
+        maxItems: 50,
+        uniqueItems: true,
+        items: { type: 'string', maxLength: 253, pattern: HOSTNAME_PATTERN },
+      },
+      backends: {
+        description: 'Where traffic goes.',
+        type: 'array',
+        minItems: 1,
+        maxItems: 100,
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['address', 'port', 'protocol'],
+          properties: {
+            address: {
+              type: 'string',
+              maxLength: 253,
+              anyOf: [{ format: 'ipv4' }, { format: 'ipv6' }, { pattern: '^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\\.)*[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$' }],
+            },
+            port: { type: 'integer', minimum: 1, maximum: 65535 },
+            protocol: { enum: [...BACKEND_PROTOCOLS] },
+            weight: { type: 'integer', minimum: 1, maximum: 1000 },
+            region: { enum: [...options.regions] },
+          },
+        },
+      },
+      health_check: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          path,
+          interval_seconds: seconds(300),
+          timeout_seconds: seconds(60),
+          healthy_threshold: { type: 'integer', minimum: 1, maximum: 10 },
+          unhealthy_threshold: { type: 'integer', minimum: 1, maximum: 10 },
+        },
+      },
+      routes: {
+        type: 'array',
+        minItems: 1,
+        maxItems: 100,
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['match'],
+          properties: {
+            match: {
+              type: 'object',
+              additionalProperties: false,
+              oneOf: [{ required: ['prefix'] }, { required: ['path'] }, { required: ['safe_regex'] }],
+              properties: {
+                prefix: path,
+                path,
+                safe_regex: { type: 'string', minLength: 1, maxLength: 1024 },
+                case_sensitive: { type: 'boolean' },
+                headers: {
+                  type: 'array',
+                  maxItems: 10,
+                  items: {
+                    type: 'object',
+                    additionalProperties: false,
+                    required: ['name'],
+                    maxProperties: 2,
+                    minProperties: 2,
+                    properties: {
+                      name: { type: 'string', pattern: HEADER_NAME_PATTERN, maxLength: 128 },
+                      exact: { type: 'string', maxLength: 1024 },
+                      prefix: { type: 'string', minLength: 1, maxLength: 1024 },
+                      present: { type: 'boolean' },
+                    },
+                  },
+                },
+              },
+            },
+            rewrite: {
+              type: 'object',
+              additionalProperties: false,
+              minProperties: 1,
+              properties: {
+                prefix: path,
+                host: { type: 'string', maxLength: 253, pattern: '^[a-zA-Z0-9.-]+(:\\d{1,5})?$' },
+              },
+            },
+            request_headers_to_add: headerMap,
+            request_headers_to_remove: headerList,
+            response_headers_to_add: headerMap,
+            response_headers_to_remove: headerList,
+            timeout_seconds: seconds(3600),
+            idle_timeout_seconds: seconds(3600),
+            retries: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['attempts'],
+              properties: {
+                attempts: { type: 'integer', minimum: 0, maximum: 10 },
+                retry_on: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...RETRY_ON] } },
+                per_try_timeout_seconds: seconds(3600),
+              },
+            },
+          },
+        },
+      },
+      tls: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          min_protocol_version: { enum: ['TLSv1_2', 'TLSv1_3'] },
+          upstream_sni: { type: 'string', maxLength: 253, pattern: '^[a-zA-Z0-9.-]+$' },
+          upstream_tls: { type: 'boolean' },
+        },
+      },
+      rate_limit: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['requests_per_unit', 'unit'],
+        properties: {
+          requests_per_unit: { type: 'integer', minimum: 1, maximum: 1000000 },
+          unit: { enum: ['second', 'minute', 'hour'] },
+          burst: { type: 'integer', minimum: 1, maximum: 10000000 },
+          global: { type: 'boolean' },
+        },
+      },
+      auth: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['ext_authz'],
+        properties: {
+          ext_authz: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['address', 'port', 'protocol'],
+            properties: {
+              address: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[a-zA-Z0-9.:-]+$' },
+              port: { type: 'integer', minimum: 1, maximum: 65535 },
+              protocol: { enum: ['grpc', 'http'] },
+              timeout_ms: { type: 'integer', minimum: 1, maximum: 60000 },
+              failure_mode_allow: { type: 'boolean' },
+            },
+          },
+        },
+      },
+      ip_allow_list: {
+        type: 'array',
+        minItems: 1,
+        maxItems: 100,
+        uniqueItems: true,
+        items: { type: 'string', pattern: CIDR_PATTERN },
+      },
+      access_log: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['enabled'],
+        properties: { enabled: { type: 'boolean' } },
+      },
+      regions: {
+        type: 'array',
+        minItems: 1,
+        uniqueItems: true,
+        items: { enum: [...options.regions] },
+      },
+    },
+  };
+}

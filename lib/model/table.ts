@@ -1,0 +1,42 @@
+/**
+ * Layout of the broker's single DynamoDB table (a global table with a replica in every
+ * fleet region). Every item has a string partition key `pk` and sort key `sk`.
+ *
+ * | item            | pk                   | sk                 |
+ * | --------------- | -------------------- | ------------------ |
+ * | instance        | INSTANCE#<id>        | INSTANCE           |
+ * | operation       | INSTANCE#<id>        | OPERATION#<opId>   |
+ * | binding         | INSTANCE#<id>        | BINDING#<bindId>   |
+ * | hostname claim  | HOSTNAME#<fqdn>      | CLAIM              |
+ * | route           | ROUTE#<id>           | ROUTE              |
+ * | route counter   | COUNTER              | ROUTE_GENERATION   |
+ *
+ * Routes carry `gsi1pk = "ROUTE"` and a numeric `generation`; the `byGeneration` index
+ * (partition `gsi1pk`, sort `generation`) answers "which routes changed since N".
+ *
+ * Generation rule: a route write first advances the counter atomically
+ * (`UpdateItem ADD value 1`, returning the new value N), then puts the route with
+ * generation N, conditional on the stored route having a lower generation (so a
+ * late, older write never overwrites a newer one). Generations are unique but may
+ * commit out of order, and the index and cross-region replication are eventually
+ * consistent, so readers re-read a settle window of recent generations and resync in
+ * full now and then. (No transactions: the local emulator, dynalite, has none.)
+ *
+ * Finished operations carry `expiresAt` (epoch seconds, DynamoDB TTL). TTL deletes
+ * lazily, so readers treat an item past `expiresAt` as gone.
+ */
+export const TABLE_KEYS = { partitionKey: 'pk', sortKey: 'sk' } as const;
+export const GENERATION_INDEX = { name: 'byGeneration', partitionKey: 'gsi1pk', sortKey: 'generation' } as const;
+/** Attribute holding the epoch-seconds expiry of finished operations (DynamoDB TTL). */
+export const TTL_ATTRIBUTE = 'expiresAt';
+
+export const ROUTE_INDEX_PARTITION = 'ROUTE';
+
+export const keys = {
+  instance: (instanceId: string) => ({ pk: `INSTANCE#${instanceId}`, sk: 'INSTANCE' }),
+  operation: (instanceId: string, operationId: string) => ({ pk: `INSTANCE#${instanceId}`, sk: `OPERATION#${operationId}` }),
+  binding: (instanceId: string, bindingId: string) => ({ pk: `INSTANCE#${instanceId}`, sk: `BINDING#${bindingId}` }),
+  hostname: (fqdn: string) => ({ pk: `HOSTNAME#${fqdn.toLowerCase()}`, sk: 'CLAIM' }),
+  route: (instanceId: string) => ({ pk: `ROUTE#${instanceId}`, sk: 'ROUTE' }),
+  routeCounter: () => ({ pk: 'COUNTER', sk: 'ROUTE_GENERATION' }),
+} as const;

@@ -1,0 +1,84 @@
+import { ConfigError, DEFAULT_FLEET_REGIONS, loadConfig, resolveConfig } from '../../lib/config';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+function problemsOf(input: unknown): string {
+  try {
+    resolveConfig(input);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('platform config', () => {
+  test('defaults: 13 fleet regions with explicit zones, home us-east-1, edge.example.com', () => {
+    const config = resolveConfig();
+    expect(config.regions.map((r) => r.region)).toEqual(DEFAULT_FLEET_REGIONS);
+    expect(config.regions).toHaveLength(13);
+    expect(config.homeRegion).toBe('us-east-1');
+    expect(config.domain).toBe('edge.example.com');
+    const zones = Object.fromEntries(config.regions.map((r) => [r.region, r.availabilityZones]));
+    expect(zones['us-west-1']).toEqual(['us-west-1a', 'us-west-1c']);
+    expect(zones['ap-northeast-1']).not.toContain('ap-northeast-1b');
+    expect(zones['ca-central-1']).not.toContain('ca-central-1c');
+    const cidrs = config.regions.map((r) => r.vpcCidr);
+    expect(new Set(cidrs).size).toBe(13);
+  });
+
+  test('a region keeps its CIDR whatever the region list', () => {
+    const all = resolveConfig();
+    const three = resolveConfig({ regions: ['eu-west-1', 'us-east-1', 'ap-northeast-1'] });
+    for (const region of three.regions) {
+      expect(region.vpcCidr).toBe(all.regions.find((r) => r.region === region.region)?.vpcCidr);
+    }
+  });
+
+  test('context overrides: a region list, an inline JSON config and a config file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edge-config-'));
+    const file = join(dir, 'edge.json');
+    writeFileSync(file, JSON.stringify({ domain: 'edge.corp.example', fleet: { minSize: 3, desiredCapacity: 4 } }));
+    const context: Record<string, unknown> = {
+      'edge:configFile': file,
+      'edge:config': '{"platformName":"edgy"}',
+      'edge:regions': 'us-east-1, eu-west-1,ap-south-1',
+    };
+    const config = loadConfig((key) => context[key], {});
+    expect(config.regions.map((r) => r.region)).toEqual(['us-east-1', 'eu-west-1', 'ap-south-1']);
+    expect(config.domain).toBe('edge.corp.example');
+    expect(config.platformName).toBe('edgy');
+    expect(config.fleet.minSize).toBe(3);
+    expect(config.regions[0].fleet.desiredCapacity).toBe(4);
+    expect(config.brokerTableName).toBe('edgy-broker');
+  });
+
+  test.each([
+    [{ regions: [] }, 'regions: must NOT have fewer than 1 items'],
+    [{ regions: ['us-east-1', 'us-east-1'] }, 'regions[1]: us-east-1 is listed twice'],
+    [{ regions: [{ region: 'me-south-1' }] }, 'regions[0].availabilityZones: required for me-south-1'],
+    [{ regions: [{ region: 'us-east-1', availabilityZones: ['us-east-1a', 'eu-west-1b'] }] }, '"eu-west-1b" is not a zone of us-east-1'],
+    [{ regions: [{ region: 'us-east-1', availabilityZones: ['us-east-1a'] }] }, 'regions[0].availabilityZones: must NOT have fewer than 2 items'],
+    [{ regions: [{ region: 'us-east-1', vpcCidr: '10.0.0.0/8' }] }, 'prefix must be between /16 and /22'],
+    [{ regions: ['us-east-1', { region: 'us-east-2', vpcCidr: '10.1.128.0/17' }] }, 'overlaps regions[0]'],
+    [{ regions: [5] }, 'regions[0]: must be a region name or an object'],
+    [{ fleet: { minSize: 5, maxSize: 2 } }, 'fleet.minSize: 5 is more than fleet.maxSize (2)'],
+    [{ fleet: { instanceType: 'c7i.large' } }, 'fleet.instanceType: "c7i.large" is not a Graviton'],
+    [{ envoy: { readinessPort: 8080 } }, 'envoy.readinessPort: port 8080 is already used by envoy.httpTrafficPort'],
+    [{ controlPlane: { xdsPort: 70000 } }, 'controlPlane.xdsPort: must be <= 65535'],
+    [{ controlPlane: { minTasks: 1 } }, 'controlPlane.minTasks: must be >= 2'],
+    [{ domain: 'Not A Domain' }, 'domain: must match'],
+    [{ account: '12345' }, 'account: must match pattern'],
+    [{ colour: 'blue' }, '(root): unknown field "colour"'],
+  ])('bad config %j is refused with a message naming the field', (input, expected) => {
+    expect(problemsOf(input)).toContain(expected);
+  });
+
+  test('a config file that is not JSON names the file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edge-config-'));
+    const file = join(dir, 'broken.json');
+    writeFileSync(file, '{ "regions": [');
+    expect(() => loadConfig((key) => (key === 'edge:configFile' ? file : undefined), {})).toThrow(/config file .*broken.json[\s\S]*not valid JSON/);
+  });
+});

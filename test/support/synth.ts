@@ -1,0 +1,45 @@
+import { App, Validations } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { buildEdgeApp, EdgeApp } from '../../lib/app';
+import { PlatformConfig, resolveConfig } from '../../lib/config';
+
+export interface SynthOptions {
+  /** Config document over the defaults (default: three regions, for speed). */
+  readonly config?: Record<string, unknown>;
+  /** Run cdk-nag (default true): a test synth fails on any unacknowledged finding, like `cdk synth`. */
+  readonly nag?: boolean;
+  /** aws-cdk-lib's CloudFormation checks (default false in unit tests, for speed; on in the full synth test). */
+  readonly cfnValidation?: boolean;
+  /** Bundle Lambda code with esbuild (default false: unit tests check wiring, not bundles). */
+  readonly bundle?: boolean;
+}
+
+export interface SynthResult {
+  readonly app: App;
+  readonly config: PlatformConfig;
+  readonly edge: EdgeApp;
+  template(stackName: string): Template;
+}
+
+export const TEST_REGIONS = ['us-east-1', 'us-west-1', 'ap-northeast-1'];
+
+/** Synthesizes the whole app once; call it in `beforeAll` (one synth per test file). */
+export function synthEdgeApp(options: SynthOptions = {}): SynthResult {
+  const config = resolveConfig({ regions: TEST_REGIONS, account: '123456789012', ...options.config });
+  const context: Record<string, unknown> = {
+    ...require('../../cdk.json').context,
+    '@aws-cdk/core:validateAgainstDefaultRules': options.cfnValidation ?? false,
+  };
+  if (!options.bundle) context['aws:cdk:bundling-stacks'] = [];
+  const app = new App({ context, builtinCloudFormationValidation: options.cfnValidation ?? false });
+  const edge = buildEdgeApp(app, config);
+  if (options.nag ?? true) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  const assembly = app.synth();
+  return {
+    app,
+    config,
+    edge,
+    template: (stackName) => Template.fromJSON(assembly.getStackByName(stackName).template),
+  };
+}
