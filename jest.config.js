@@ -9,6 +9,7 @@ module.exports = {
   // fauxqs (the SQS emulator) ships ESM only; jest loads it through SWC like our own code.
   moduleNameMapper: { '^fauxqs$': '<rootDir>/node_modules/fauxqs/dist/app.js' },
   transformIgnorePatterns: ['/node_modules/(?!fauxqs/)'],
+  setupFiles: ['<rootDir>/test/support/env.js'],
   snapshotSerializers: ['<rootDir>/test/support/asset-hash-serializer.js'],
   testTimeout: 120000,
 };

@@ -1,0 +1,7 @@
+# Pillar defaults for the masterless bake: every minion gets every file.
+base:
+  '*':
+    - envoy
+    - network
+    - hardening
+    - observability

@@ -1,0 +1,8 @@
+# The Envoy proxy image, applied masterless at bake time (salt-call --local state.apply).
+base:
+  '*':
+    - platform
+    - envoy
+    - network
+    - hardening
+    - observability

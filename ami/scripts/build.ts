@@ -1,0 +1,95 @@
+/**
+ * `npm run ami:build`: bakes the Envoy image for every fleet region and publishes it.
+ *   1. validates the sources offline (as ami:validate does) and stops on any problem;
+ *   2. `packer init` + `packer build` with variables from the platform config and pillar
+ *      (a generated -var-file: regions, build region, instance type, Envoy version, commit);
+ *   3. reads packer's manifest and writes each region's AMI id to the SSM parameter the fleet
+ *      stacks resolve (config.amiParameterName, data type aws:ec2:image).
+ * Options: --no-publish (bake only), --publish-only (publish the last manifest again).
+ * Needs packer >= 1.11, the AWS CLI and AWS credentials; none of that runs in the tests.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { loadConfig } from '../../lib/config';
+import { checkAmi } from './lib/check-ami';
+import { imagesFromManifest, putParameterCommands } from './lib/manifest';
+import { bakeInputs, packerVarFile } from './lib/packer';
+import { REPO_ROOT, amiPaths } from './lib/paths';
+
+const operation = randomUUID();
+function log(level: 'info' | 'error', msg: string, extra: Record<string, unknown> = {}): void {
+  const line = JSON.stringify({ level, op: 'ami:build', operation, msg, ...extra });
+  if (level === 'error') console.error(line);
+  else console.log(line);
+}
+
+/** Runs a command with inherited output; throws a clear error when it is missing or fails. */
+function run(cmd: string, args: string[], what: string): void {
+  const result = spawnSync(cmd, args, { stdio: 'inherit', cwd: REPO_ROOT });
+  if (result.error && (result.error as NodeJS.ErrnoException).code === 'ENOENT') {
+    throw new Error(`${cmd} is not installed (needed to ${what})`);
+  }
+  if (result.status !== 0) throw new Error(`${cmd} ${args.slice(0, 2).join(' ')} failed with exit code ${result.status} (${what})`);
+}
+
+/** packer must exist and be new enough for an HCL2 template with required_plugins. */
+export function checkPackerVersion(output: string): string | undefined {
+  const match = /(\d+)\.(\d+)\.(\d+)/.exec(output);
+  if (!match) return `cannot read the packer version from "${output.trim()}"`;
+  const [major, minor] = [Number(match[1]), Number(match[2])];
+  if (major < 1 || (major === 1 && minor < 11)) {
+    return `packer ${match[0]} is too old: the template needs >= 1.11 (packer init, required_plugins); install it from HashiCorp's releases`;
+  }
+  return undefined;
+}
+
+function gitCommit(): string {
+  const result = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  return result.status === 0 ? result.stdout.trim() : 'unknown';
+}
+
+async function main(argv: string[]): Promise<void> {
+  const publish = !argv.includes('--no-publish');
+  const bake = !argv.includes('--publish-only');
+  const config = loadConfig();
+  const paths = amiPaths();
+  const regions = config.regions.map((r) => r.region);
+  const manifestPath = join(paths.packerDir, 'manifest.json');
+
+  if (bake) {
+    const report = await checkAmi(paths, config);
+    if (report.problems.length) throw new Error(`the image sources have problems (run npm run ami:validate):\n  - ${report.problems.join('\n  - ')}`);
+    const version = spawnSync('packer', ['version'], { encoding: 'utf8' });
+    if (version.error) throw new Error('packer is not installed: install Packer >= 1.11 (https://developer.hashicorp.com/packer/install) and run again');
+    const tooOld = checkPackerVersion(version.stdout);
+    if (tooOld) throw new Error(tooOld);
+
+    const vars = packerVarFile(bakeInputs(config, report.pillar), gitCommit());
+    const varFile = join(mkdtempSync(join(tmpdir(), 'edge-ami-')), 'edge.pkrvars.json');
+    writeFileSync(varFile, `${JSON.stringify(vars, null, 2)}\n`);
+    log('info', 'baking', { regions, buildRegion: vars.build_region, envoyVersion: vars.envoy_version, varFile });
+    run('packer', ['init', paths.packerDir], 'install the amazon plugin');
+    run('packer', ['build', `-var-file=${varFile}`, paths.packerDir], 'bake the image');
+  }
+  if (!publish) return;
+
+  if (!existsSync(manifestPath)) throw new Error(`${manifestPath} does not exist: bake first (npm run ami:build)`);
+  const images = imagesFromManifest(JSON.parse(readFileSync(manifestPath, 'utf8')));
+  const commands = putParameterCommands(images, regions, config.amiParameterName);
+  commands.forEach((args, i) => {
+    log('info', 'publishing', { region: regions[i], parameter: config.amiParameterName, ami: images.amis.get(regions[i]) });
+    run('aws', args, `publish the AMI id to SSM in ${regions[i]}`);
+  });
+  log('info', 'published', { parameter: config.amiParameterName, regions: regions.length, run: images.runUuid });
+  console.log(`\nNext: roll the fleet with \`npx cdk deploy '${config.platformName}-fleet-*'\` (see docs/ami.md).`);
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((err: unknown) => {
+    log('error', err instanceof Error ? err.message : String(err));
+    process.exit(1);
+  });
+}

@@ -1,0 +1,79 @@
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Validations } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+
+export interface BrokerQueueProps {
+  /** The worker's timeout: the queue's visibility timeout is six times it plus the batching window. */
+  readonly workerTimeout: Duration;
+  readonly maxBatchingWindow: Duration;
+  /** Deliveries of one message before it moves to the dead-letter queue. */
+  readonly maxReceiveCount: number;
+}
+
+/**
+ * The operations queue (one message = one operation id to advance), its dead-letter
+ * queue, and an alarm (to an encrypted SNS topic) as soon as anything lands in the DLQ.
+ */
+export class BrokerQueue extends Construct {
+  readonly queue: sqs.Queue;
+  readonly deadLetterQueue: sqs.Queue;
+  readonly alarmTopic: sns.Topic;
+  readonly deadLetterAlarm: cloudwatch.Alarm;
+
+  constructor(scope: Construct, id: string, props: BrokerQueueProps) {
+    super(scope, id);
+
+    // SQS-managed encryption (SSE-SQS): encrypted at rest with no key policy to keep in
+    // step with every producer and consumer role.
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This is the dead-letter queue of the operations queue; a DLQ of a DLQ would only move the same messages again.',
+    });
+
+    this.queue = new sqs.Queue(this, 'Queue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // AWS guidance for Lambda event sources: at least six times the function timeout
+      // (plus the batching window), so a message is not redelivered while being worked on.
+      visibilityTimeout: Duration.seconds(props.workerTimeout.toSeconds() * 6 + props.maxBatchingWindow.toSeconds()),
+      retentionPeriod: Duration.days(4),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
+    });
+
+    // CloudWatch alarms can publish to an encrypted topic only with a customer managed
+    // key whose policy lets CloudWatch use it (the AWS managed aws/sns key cannot).
+    const topicKey = new kms.Key(this, 'AlarmTopicKey', {
+      description: 'Encrypts the broker dead-letter alarm topic',
+      enableKeyRotation: true,
+    });
+    topicKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+      }),
+    );
+    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', { masterKey: topicKey, enforceSSL: true });
+
+    this.deadLetterAlarm = new cloudwatch.Alarm(this, 'DeadLetterAlarm', {
+      alarmDescription: 'An operation exhausted its retries and landed in the broker dead-letter queue',
+      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.deadLetterAlarm.addAlarmAction(new cloudwatchActions.SnsAction(this.alarmTopic));
+  }
+}

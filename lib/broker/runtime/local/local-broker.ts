@@ -1,0 +1,298 @@
+import { randomUUID } from 'node:crypto';
+import { IncomingMessage, ServerResponse, createServer } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { APIGatewayProxyEvent, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  ChangeMessageVisibilityCommand,
+  CreateQueueCommand,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  Message,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { DEFAULT_FLEET_REGIONS } from '../../../config';
+import { ensureBrokerTable, localClientConfig } from '../../../local/emulators';
+import { BrokerCredentials } from '../auth';
+import { LocalCloud } from '../cloud/local';
+import { EdgeCloud } from '../cloud/types';
+import { ApiContext } from '../context';
+import { createApiHandler } from '../lambda/api';
+import { authorize } from '../lambda/authorizer';
+import { SqsOperationQueue } from '../queue';
+import { BrokerSettings, MAX_BODY_BYTES, WORKER_MAX_RECEIVE_COUNT } from '../settings';
+import { BrokerStore } from '../store/store';
+import { settleMessage } from '../worker/messages';
+import { DEFAULT_WORKER_OPTIONS, WorkerContext, WorkerOptions } from '../worker/worker';
+
+export interface LocalBrokerOptions {
+  /** 0: any free port (tests). */
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  readonly tableName: string;
+  readonly dynamodbEndpoint: string;
+  readonly sqsEndpoint: string;
+  /** With a data dir, the local cloud's actions persist in `<dataDir>/cloud-actions.jsonl`. */
+  readonly dataDir?: string;
+  readonly domain?: string;
+  readonly regions?: readonly string[];
+  readonly platformName?: string;
+  /** Route 53 / ACM / CloudFront stand-in (default: a LocalCloud recorder). */
+  readonly cloud?: EdgeCloud;
+  /** Queue name (a DLQ `<name>-dlq` is created beside it). */
+  readonly queueName?: string;
+  readonly worker?: Partial<WorkerOptions> & {
+    /** Long-poll wait of the worker loop, seconds (default 1). */
+    readonly pollWaitSeconds?: number;
+    /** Visibility timeout of the local queue, seconds (default 30). */
+    readonly visibilityTimeoutSeconds?: number;
+    /** false: no worker loop (tests drive the worker themselves). */
+    readonly enabled?: boolean;
+  };
+  /** Retry-After on last_operation (default 1 locally). */
+  readonly retryAfterSeconds?: number;
+  /** Powertools log level (default: POWERTOOLS_LOG_LEVEL or INFO). */
+  readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+}
+
+export interface LocalBroker {
+  /** `http://127.0.0.1:<port>` */
+  readonly url: string;
+  readonly port: number;
+  readonly queueUrl: string;
+  readonly dlqUrl: string;
+  readonly cloud: EdgeCloud;
+  readonly settings: BrokerSettings;
+  readonly store: BrokerStore;
+  /** Operations re-enqueued at start (in progress when the last run stopped). */
+  readonly resumed: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * The broker on loopback: an HTTP server that turns each request into the API Gateway
+ * event the Lambda gets and answers with the same handler (after the same basic-auth
+ * decision the Lambda authorizer makes), plus a worker loop that consumes the local SQS
+ * queue through the same worker code. fauxqs keeps no state across restarts, so the
+ * operations still in progress in the table are re-enqueued on start.
+ */
+export async function startLocalBroker(options: LocalBrokerOptions): Promise<LocalBroker> {
+  const regions = options.regions?.length ? [...options.regions] : [...DEFAULT_FLEET_REGIONS];
+  const logLevel = (options.logLevel ?? process.env.POWERTOOLS_LOG_LEVEL ?? 'INFO') as LocalBrokerOptions['logLevel'];
+  const logger = new Logger({ serviceName: 'edge-broker', logLevel });
+  const dynamodb = new DynamoDBClient(localClientConfig(options.dynamodbEndpoint));
+  await ensureBrokerTable(dynamodb, options.tableName);
+  const sqs = new SQSClient(localClientConfig(options.sqsEndpoint));
+  const workerOptions: WorkerOptions = {
+    maxAttempts: options.worker?.maxAttempts ?? WORKER_MAX_RECEIVE_COUNT,
+    waitSeconds: options.worker?.waitSeconds ?? 1,
+    leaseSeconds: options.worker?.leaseSeconds ?? 60,
+    backoffSeconds: options.worker?.backoffSeconds ?? ((attempt) => Math.min(5, attempt)),
+  };
+  const { queueUrl, dlqUrl } = await ensureQueues(sqs, options.queueName ?? `${options.tableName}-operations`, workerOptions.maxAttempts, options.worker?.visibilityTimeoutSeconds ?? 30);
+
+  const settings: BrokerSettings = {
+    tableName: options.tableName,
+    queueUrl,
+    platformName: options.platformName ?? 'edge',
+    domain: (options.domain ?? 'edge.example.com').toLowerCase(),
+    hostedZoneId: 'ZLOCAL',
+    homeRegion: 'us-east-1',
+    regions,
+  };
+  const store = new BrokerStore(dynamodb, options.tableName);
+  const queue = new SqsOperationQueue(sqs, queueUrl);
+  const cloud = options.cloud ?? new LocalCloud({ actionsFile: options.dataDir ? join(options.dataDir, 'cloud-actions.jsonl') : undefined });
+  const apiContext: ApiContext = { settings, store, queue, logger, retryAfterSeconds: options.retryAfterSeconds ?? 1 };
+  const workerContext: WorkerContext = { ...apiContext, cloud, options: { ...DEFAULT_WORKER_OPTIONS, ...workerOptions } };
+  const credentials: BrokerCredentials = { username: options.user, password: options.password };
+  const api = createApiHandler(() => apiContext);
+
+  const server = createServer((req, res) => {
+    serve(req, res, api, credentials).catch((err: unknown) => {
+      logger.error('local server fault', { error: err as Error });
+      if (!res.headersSent) send(res, 500, { 'content-type': 'application/json' }, { error: 'InternalError', description: 'local broker fault' });
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  const inFlight = await store.operationsInProgress();
+  for (const operation of inFlight) await queue.enqueue({ instanceId: operation.instanceId, operationId: operation.operationId });
+  if (inFlight.length) logger.info('re-enqueued operations in progress', { count: inFlight.length });
+
+  const loop = options.worker?.enabled === false ? undefined : startWorkerLoop(sqs, queueUrl, workerContext, options.worker?.pollWaitSeconds ?? 1);
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    queueUrl,
+    dlqUrl,
+    cloud,
+    settings,
+    store,
+    resumed: inFlight.length,
+    async stop() {
+      await loop?.stop();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      sqs.destroy();
+      dynamodb.destroy();
+    },
+  };
+}
+
+async function ensureQueues(sqs: SQSClient, name: string, maxReceiveCount: number, visibilityTimeout: number) {
+  const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }));
+  const dlqUrl = dlq.QueueUrl!;
+  const dlqArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }))).Attributes?.QueueArn;
+  const main = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: name,
+      Attributes: {
+        VisibilityTimeout: String(visibilityTimeout),
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: String(maxReceiveCount) }),
+      },
+    }),
+  );
+  return { queueUrl: main.QueueUrl!, dlqUrl };
+}
+
+// ---- HTTP -> API Gateway event ------------------------------------------------------
+
+async function serve(
+  req: IncomingMessage,
+  res: ServerResponse,
+  api: ReturnType<typeof createApiHandler>,
+  credentials: BrokerCredentials,
+): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  const requestId = randomUUID();
+
+  const authorizerEvent = {
+    type: 'REQUEST',
+    methodArn: `arn:aws:execute-api:us-east-1:000000000000:local/local/${req.method}${url.pathname}`,
+    resource: url.pathname,
+    path: url.pathname,
+    httpMethod: req.method ?? 'GET',
+    headers,
+    requestContext: { requestId },
+  } as unknown as APIGatewayRequestAuthorizerEvent; // only the fields the authorizer reads
+  try {
+    authorize(authorizerEvent, credentials);
+  } catch {
+    send(res, 401, { 'content-type': 'application/json', 'www-authenticate': 'Basic realm="edge broker"' }, { error: 'Unauthorized', description: 'Basic authentication with the broker credentials is required.' });
+    req.resume();
+    return;
+  }
+
+  const body = await readBody(req);
+  if (body === 'too-large') {
+    send(res, 413, { 'content-type': 'application/json' }, { error: 'PayloadTooLarge', description: `request body: larger than ${MAX_BODY_BYTES} bytes` });
+    return;
+  }
+  const query: Record<string, string> = {};
+  for (const [key, value] of url.searchParams) query[key] = value;
+  const event = {
+    httpMethod: req.method ?? 'GET',
+    path: url.pathname,
+    resource: url.pathname,
+    headers,
+    multiValueHeaders: {},
+    queryStringParameters: Object.keys(query).length ? query : null,
+    multiValueQueryStringParameters: null,
+    pathParameters: null,
+    stageVariables: null,
+    body: body.length ? body : null,
+    isBase64Encoded: false,
+    requestContext: { requestId },
+  } as unknown as APIGatewayProxyEvent; // the fields the API handler reads, as API Gateway sends them
+  const result = await api(event);
+  send(res, result.statusCode, (result.headers ?? {}) as Record<string, string>, undefined, result.body);
+}
+
+function readBody(req: IncomingMessage): Promise<string | 'too-large'> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) tooLarge = true;
+      else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(tooLarge ? 'too-large' : Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, status: number, headers: Record<string, string>, body: unknown, raw?: string): void {
+  const text = raw ?? JSON.stringify(body);
+  res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+// ---- worker loop --------------------------------------------------------------------
+
+function startWorkerLoop(sqs: SQSClient, queueUrl: string, ctx: WorkerContext, pollWaitSeconds: number) {
+  let running = true;
+  const abort = new AbortController();
+  const inFlight = new Set<Promise<void>>();
+
+  const handle = async (message: Message) => {
+    const receiveCount = Number(message.Attributes?.ApproximateReceiveCount) || 1;
+    const settlement = await settleMessage(ctx, message.Body ?? '', receiveCount);
+    if (settlement.kind === 'ack') {
+      await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }));
+    } else {
+      // Like the Lambda: visible again after the backoff; past maxReceiveCount the queue's
+      // redrive policy moves it to the DLQ.
+      const visibility = settlement.kind === 'retry' ? Math.round(settlement.delaySeconds) : 0;
+      await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: visibility }));
+    }
+  };
+
+  const done = (async () => {
+    while (running) {
+      try {
+        const out = await sqs.send(
+          new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: pollWaitSeconds, MessageSystemAttributeNames: ['ApproximateReceiveCount'] }),
+          { abortSignal: abort.signal },
+        );
+        for (const message of out.Messages ?? []) {
+          const work: Promise<void> = handle(message)
+            .catch((err: unknown) => ctx.logger.error('local worker fault', { error: err as Error }))
+            .finally(() => inFlight.delete(work));
+          inFlight.add(work);
+        }
+      } catch (err) {
+        if (!running) break;
+        ctx.logger.error('local worker receive failed', { error: err as Error });
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  })();
+
+  return {
+    async stop() {
+      running = false;
+      abort.abort();
+      await done;
+      // Give in-flight work a moment; anything still running is abandoned like a crashed Lambda.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => (timer = setTimeout(r, 2000)))]);
+      clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,397 @@
+import { randomBytes } from 'node:crypto';
+import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { ROUTE_INDEX_PARTITION, RouteDocument, keys } from '../../../model';
+import { BindingRecord, InstanceRecord, InstanceResources, OperationRecord } from './types';
+
+/** Time-ordered, unique operation ids: the newest operation of an instance sorts last. */
+export function newOperationId(now = Date.now()): string {
+  return `op-${now.toString(36).padStart(9, '0')}-${randomBytes(4).toString('hex')}`;
+}
+
+export function isConditionFailure(err: unknown): boolean {
+  return err instanceof ConditionalCheckFailedException || (err as { name?: string })?.name === 'ConditionalCheckFailedException';
+}
+
+const nowIso = () => new Date().toISOString();
+
+/** Who holds a hostname. */
+export type ClaimResult = { readonly claimed: true } | { readonly claimed: false; readonly ownedBy: string };
+
+/**
+ * The broker's table (layout in lib/model/table.ts) through the DocumentClient. Every
+ * write that could race is conditional; nothing here reads-then-writes.
+ */
+export class BrokerStore {
+  readonly doc: DynamoDBDocumentClient;
+
+  constructor(
+    client: DynamoDBClient,
+    readonly tableName: string,
+  ) {
+    this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  // ---- instances -------------------------------------------------------------------
+
+  async getInstance(instanceId: string): Promise<InstanceRecord | undefined> {
+    const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: keys.instance(instanceId), ConsistentRead: true }));
+    return out.Item ? (strip(out.Item) as unknown as InstanceRecord) : undefined;
+  }
+
+  /** Creates an instance unless one exists (a tombstone of a deleted one may be replaced). */
+  async createInstance(instance: InstanceRecord): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...keys.instance(instance.instanceId), kind: 'instance', ...instance },
+          ConditionExpression: 'attribute_not_exists(pk) OR #state = :deleted',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':deleted': 'deleted' },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Makes `operationId` the instance's current operation, if the instance is still in
+   * the state the caller saw: `expectedCurrent` undefined means "no operation running".
+   */
+  async startOperation(instanceId: string, operationId: string, expectedCurrent: string | undefined, allowedStates: readonly string[]): Promise<boolean> {
+    const values: Record<string, unknown> = { ':op': operationId, ':now': nowIso() };
+    const stateChecks = allowedStates.map((s, i) => {
+      values[`:s${i}`] = s;
+      return `#state = :s${i}`;
+    });
+    let condition = `attribute_exists(pk) AND (${stateChecks.join(' OR ')})`;
+    if (expectedCurrent) {
+      values[':expected'] = expectedCurrent;
+      condition += ' AND currentOperationId = :expected';
+    } else {
+      condition += ' AND attribute_not_exists(currentOperationId)';
+    }
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.instance(instanceId),
+          UpdateExpression: 'SET currentOperationId = :op, lastOperationId = :op, updatedAt = :now',
+          ConditionExpression: condition,
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Ends the instance's current operation `operationId` and sets the given fields, only
+   * if that operation is still the current one (a superseded operation changes nothing).
+   */
+  async finishInstanceOperation(instanceId: string, operationId: string, fields: Partial<InstanceRecord>): Promise<boolean> {
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = { ':op': operationId, ':now': nowIso() };
+    const sets = ['updatedAt = :now'];
+    for (const [key, value] of Object.entries(fields)) {
+      if (value === undefined) continue;
+      names[`#${key}`] = key;
+      values[`:${key}`] = value;
+      sets.push(`#${key} = :${key}`);
+    }
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.instance(instanceId),
+          UpdateExpression: `SET ${sets.join(', ')} REMOVE currentOperationId`,
+          ConditionExpression: 'currentOperationId = :op',
+          ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  /** Records cloud resources on the instance the moment they exist (undefined removes). */
+  async setResources(instanceId: string, resources: Partial<Record<keyof InstanceResources, unknown>>): Promise<void> {
+    const names: Record<string, string> = { '#r': 'resources' };
+    const values: Record<string, unknown> = {};
+    const sets: string[] = [];
+    const removes: string[] = [];
+    for (const [key, value] of Object.entries(resources)) {
+      names[`#${key}`] = key;
+      if (value === undefined) removes.push(`#r.#${key}`);
+      else {
+        values[`:${key}`] = value;
+        sets.push(`#r.#${key} = :${key}`);
+      }
+    }
+    if (!sets.length && !removes.length) return;
+    const expression = [sets.length ? `SET ${sets.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : ''].join(' ').trim();
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.instance(instanceId),
+        UpdateExpression: expression,
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: Object.keys(values).length ? values : undefined,
+      }),
+    );
+  }
+
+  // ---- operations ------------------------------------------------------------------
+
+  async putOperation(operation: OperationRecord): Promise<void> {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...keys.operation(operation.instanceId, operation.operationId), kind: 'operation', ...operation },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+  }
+
+  /** An operation, or undefined if unknown or past its TTL (DynamoDB deletes lazily). */
+  async getOperation(instanceId: string, operationId: string): Promise<OperationRecord | undefined> {
+    const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: keys.operation(instanceId, operationId), ConsistentRead: true }));
+    return live(out.Item);
+  }
+
+  async latestOperation(instanceId: string): Promise<OperationRecord | undefined> {
+    const out = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :op)',
+        ExpressionAttributeValues: { ':pk': keys.instance(instanceId).pk, ':op': 'OPERATION#' },
+        ScanIndexForward: false,
+        Limit: 1,
+        ConsistentRead: true,
+      }),
+    );
+    return live(out.Items?.[0]);
+  }
+
+  /**
+   * Updates an operation still in progress; returns false if it has finished meanwhile
+   * (a redelivered message never rewrites a finished operation).
+   */
+  async updateOperation(instanceId: string, operationId: string, fields: Partial<OperationRecord>): Promise<boolean> {
+    const names: Record<string, string> = { '#state': 'state' };
+    const values: Record<string, unknown> = { ':running': 'in progress', ':now': nowIso() };
+    const sets = ['updatedAt = :now'];
+    for (const [key, value] of Object.entries(fields)) {
+      if (value === undefined || key === 'updatedAt') continue;
+      names[`#${key}`] = key;
+      values[`:${key}`] = value;
+      sets.push(`#${key} = :${key}`);
+    }
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.operation(instanceId, operationId),
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: '#state = :running',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Marks (or clears) a worker inside a step of the operation, whatever the operation's
+   * state: a deprovision that cancelled it waits for the step to end before cleaning up.
+   */
+  async setOperationLease(instanceId: string, operationId: string, busyUntil: number | undefined): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.operation(instanceId, operationId),
+        UpdateExpression: busyUntil === undefined ? 'REMOVE busyUntil' : 'SET busyUntil = :b',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: busyUntil === undefined ? undefined : { ':b': busyUntil },
+      }),
+    );
+  }
+
+  /** Operations still in progress (the local broker re-enqueues them on start). */
+  async operationsInProgress(): Promise<OperationRecord[]> {
+    const found: OperationRecord[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.doc.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          FilterExpression: 'kind = :op AND #state = :running',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':op': 'operation', ':running': 'in progress' },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of out.Items ?? []) found.push(strip(item) as unknown as OperationRecord);
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return found;
+  }
+
+  // ---- hostname claims -------------------------------------------------------------
+
+  /** Claims a hostname for an instance with one conditional write: exactly one instance wins. */
+  async claimHostname(hostname: string, instanceId: string): Promise<ClaimResult> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...keys.hostname(hostname), kind: 'claim', hostname: hostname.toLowerCase(), instanceId, claimedAt: nowIso() },
+          ConditionExpression: 'attribute_not_exists(pk) OR instanceId = :me',
+          ExpressionAttributeValues: { ':me': instanceId },
+        }),
+      );
+      return { claimed: true };
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+      const owner = await this.hostnameOwner(hostname);
+      // Released between our write and this read: try once more.
+      if (!owner) return this.claimHostname(hostname, instanceId);
+      return { claimed: false, ownedBy: owner };
+    }
+  }
+
+  async hostnameOwner(hostname: string): Promise<string | undefined> {
+    const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: keys.hostname(hostname), ConsistentRead: true }));
+    return out.Item?.instanceId as string | undefined;
+  }
+
+  /** Releases a claim only if this instance holds it. */
+  async releaseHostname(hostname: string, instanceId: string): Promise<void> {
+    try {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: keys.hostname(hostname),
+          ConditionExpression: 'instanceId = :me',
+          ExpressionAttributeValues: { ':me': instanceId },
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
+    }
+  }
+
+  // ---- routes ----------------------------------------------------------------------
+
+  /** Advances the generation counter and writes the route (or its tombstone) with it. */
+  async writeRoute(route: Omit<RouteDocument, 'generation' | 'updatedAt'>): Promise<number> {
+    const counter = await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.routeCounter(),
+        UpdateExpression: 'ADD #v :one',
+        ExpressionAttributeNames: { '#v': 'value' },
+        ExpressionAttributeValues: { ':one': 1 },
+        ReturnValues: 'UPDATED_NEW',
+      }),
+    );
+    const generation = Number(counter.Attributes?.value);
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...keys.route(route.instanceId), gsi1pk: ROUTE_INDEX_PARTITION, ...route, generation, updatedAt: nowIso() },
+          ConditionExpression: 'attribute_not_exists(pk) OR generation < :g',
+          ExpressionAttributeValues: { ':g': generation },
+        }),
+      );
+    } catch (err) {
+      // A newer write already landed: ours is stale by construction, nothing to do.
+      if (!isConditionFailure(err)) throw err;
+    }
+    return generation;
+  }
+
+  async getRoute(instanceId: string): Promise<RouteDocument | undefined> {
+    const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: keys.route(instanceId), ConsistentRead: true }));
+    return out.Item ? (strip(out.Item) as unknown as RouteDocument) : undefined;
+  }
+
+  // ---- bindings --------------------------------------------------------------------
+
+  async getBinding(instanceId: string, bindingId: string): Promise<BindingRecord | undefined> {
+    const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: keys.binding(instanceId, bindingId), ConsistentRead: true }));
+    return out.Item ? (strip(out.Item) as unknown as BindingRecord) : undefined;
+  }
+
+  async createBinding(binding: BindingRecord): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...keys.binding(binding.instanceId, binding.bindingId), kind: 'binding', ...binding },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  async deleteBinding(instanceId: string, bindingId: string): Promise<boolean> {
+    const out = await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: keys.binding(instanceId, bindingId), ReturnValues: 'ALL_OLD' }));
+    return Boolean(out.Attributes);
+  }
+
+  async deleteBindings(instanceId: string): Promise<void> {
+    const out = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :b)',
+        ExpressionAttributeValues: { ':pk': keys.instance(instanceId).pk, ':b': 'BINDING#' },
+        ConsistentRead: true,
+      }),
+    );
+    for (const item of out.Items ?? []) {
+      await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: item.pk, sk: item.sk } }));
+    }
+  }
+}
+
+function strip(item: Record<string, unknown>): Record<string, unknown> {
+  const { pk: _pk, sk: _sk, kind: _kind, gsi1pk: _g, ...rest } = item;
+  return rest;
+}
+
+function live(item: Record<string, unknown> | undefined): OperationRecord | undefined {
+  if (!item) return undefined;
+  const expiresAt = item.expiresAt as number | undefined;
+  if (expiresAt !== undefined && expiresAt * 1000 <= Date.now()) return undefined;
+  return strip(item) as unknown as OperationRecord;
+}

@@ -1,0 +1,102 @@
+import { ServiceParameters } from '../../../model';
+import { PlanName } from '../catalog';
+
+export type OperationType = 'provision' | 'update' | 'deprovision';
+/** OSB's last_operation states, stored verbatim. */
+export type OperationState = 'in progress' | 'succeeded' | 'failed';
+
+/**
+ * An instance's lifecycle. `deleted` is a tombstone kept after a finished deprovision so
+ * that polls and repeated deletes answer 410 (gone) rather than 404 (never existed).
+ */
+export type InstanceState = 'provisioning' | 'provisioned' | 'failed' | 'deleted';
+
+/** What the platform sent in X-Broker-API-Originating-Identity (`<platform> <base64 json>`). */
+export interface OriginatingIdentity {
+  readonly platform: string;
+  readonly value: Record<string, unknown>;
+}
+
+/** A plan and its parameters: what an instance is, or what an operation makes it. */
+export interface InstanceConfig {
+  readonly planId: string;
+  readonly plan: PlanName;
+  readonly parameters: ServiceParameters;
+}
+
+/** Cloud resources the worker created for an instance, recorded as soon as they exist. */
+export interface InstanceResources {
+  /** Route 53 names the worker wrote (service hostnames and certificate validation names). */
+  readonly dnsNames?: readonly string[];
+  readonly certificateArn?: string;
+  readonly distributionId?: string;
+  readonly distributionDomain?: string;
+  readonly routeGeneration?: number;
+}
+
+export interface InstanceRecord extends InstanceConfig {
+  readonly instanceId: string;
+  readonly serviceId: string;
+  readonly organizationGuid: string;
+  readonly spaceGuid: string;
+  readonly context?: Record<string, unknown>;
+  readonly maintenanceInfoVersion: string;
+  readonly state: InstanceState;
+  /** The operation in progress, if any (at most one at a time). */
+  readonly currentOperationId?: string;
+  readonly lastOperationId: string;
+  readonly resources: InstanceResources;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export interface OperationRecord {
+  readonly operationId: string;
+  readonly instanceId: string;
+  readonly type: OperationType;
+  readonly state: OperationState;
+  /** Step being worked on (or the one that failed). */
+  readonly step?: string;
+  readonly completedSteps: readonly string[];
+  /** What a person reads in last_operation. */
+  readonly description: string;
+  /** The configuration this operation applies (provision, update). */
+  readonly target?: InstanceConfig;
+  /** The configuration before an update (what a failed update leaves in place). */
+  readonly previous?: InstanceConfig;
+  /** Deprovision: every hostname the instance may hold (its own and a cancelled operation's). */
+  readonly hostnames?: readonly string[];
+  /** Deprovision: the provision or update it cancelled, if any. */
+  readonly cancelledOperationId?: string;
+  readonly originatingIdentity?: OriginatingIdentity;
+  readonly requestIdentity?: string;
+  /** Epoch ms until which a worker is inside a step of this operation (cleared after it). */
+  readonly busyUntil?: number;
+  /** Failed attempts of the current step. */
+  readonly attempts: number;
+  readonly instanceUsable?: boolean;
+  readonly updateRepeatable?: boolean;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  /** Epoch seconds: DynamoDB TTL of a finished operation. */
+  readonly expiresAt?: number;
+}
+
+export interface BindingRecord {
+  readonly instanceId: string;
+  readonly bindingId: string;
+  readonly serviceId: string;
+  readonly planId: string;
+  readonly appGuid?: string;
+  readonly bindResource?: Record<string, unknown>;
+  readonly parameters?: Record<string, unknown>;
+  readonly context?: Record<string, unknown>;
+  readonly credentials: Record<string, unknown>;
+  readonly createdAt: string;
+}
+
+/** The queue message: which operation to work on, nothing else. */
+export interface OperationRef {
+  readonly instanceId: string;
+  readonly operationId: string;
+}

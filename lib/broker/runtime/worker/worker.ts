@@ -1,0 +1,220 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { EdgeCloud } from '../cloud/types';
+import { OperationQueue } from '../queue';
+import { BrokerSettings, OPERATION_TTL_SECONDS, WORKER_MAX_RECEIVE_COUNT } from '../settings';
+import { BrokerStore } from '../store/store';
+import { InstanceRecord, OperationRecord, OperationRef } from '../store/types';
+import { PermanentError, StepContext, stepsFor } from './steps';
+
+export interface WorkerOptions {
+  /** Deliveries of one message before the operation fails and the message goes to the DLQ. */
+  readonly maxAttempts: number;
+  /** Seconds between polls of ACM / CloudFront (re-enqueue delay). */
+  readonly waitSeconds: number;
+  /** Longest a step may take (a crashed worker's lease expires after it). */
+  readonly leaseSeconds: number;
+  /** Seconds before a failed step is retried, given the attempt that failed (1-based). */
+  backoffSeconds(attempt: number): number;
+}
+
+export const DEFAULT_WORKER_OPTIONS: WorkerOptions = {
+  maxAttempts: WORKER_MAX_RECEIVE_COUNT,
+  waitSeconds: 30,
+  leaseSeconds: 120,
+  backoffSeconds: (attempt) => Math.min(300, 5 * 2 ** (attempt - 1)),
+};
+
+export interface WorkerContext {
+  readonly settings: BrokerSettings;
+  readonly store: BrokerStore;
+  readonly queue: OperationQueue;
+  readonly cloud: EdgeCloud;
+  readonly logger: Logger;
+  readonly options: WorkerOptions;
+}
+
+/**
+ * What to do with the message after working on it:
+ * - `ack`: delete it (done, or waiting: a fresh delayed message was already sent);
+ * - `retry`: leave it to be redelivered after `delaySeconds` (a step failed);
+ * - `dead`: the operation failed for good after its last attempt; the queue's redrive
+ *   policy moves the message to the dead-letter queue.
+ */
+export type Settlement = { readonly kind: 'ack' } | { readonly kind: 'retry'; readonly delaySeconds: number } | { readonly kind: 'dead' };
+
+const ACK: Settlement = { kind: 'ack' };
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+/**
+ * Works on one operation as far as it can go now: runs its remaining steps in order,
+ * recording each on the operation item, so that a redelivered message (or a new worker
+ * after a crash) resumes after the last completed step.
+ */
+export async function workOnOperation(ctx: WorkerContext, ref: OperationRef, receiveCount: number): Promise<Settlement> {
+  const logger = ctx.logger.createChild({ persistentKeys: { operationId: ref.operationId, instanceId: ref.instanceId } });
+  let operation = await ctx.store.getOperation(ref.instanceId, ref.operationId);
+  if (!operation) {
+    logger.warn('operation not found (expired or never written); dropping the message');
+    return ACK;
+  }
+  let instance = await ctx.store.getInstance(ref.instanceId);
+  if (operation.state !== 'in progress') {
+    // A crash after the operation finished but before the instance did: finish it now.
+    if (instance?.currentOperationId === operation.operationId) await finishInstance(ctx, operation);
+    return ACK;
+  }
+  if (!instance) {
+    await failOperation(ctx, operation, 'the instance no longer exists', logger);
+    return ACK;
+  }
+
+  const steps = stepsFor(operation);
+  let progressed = false;
+  for (const step of steps) {
+    if (operation.completedSteps.includes(step.name)) continue;
+    if (instance.currentOperationId !== operation.operationId) {
+      logger.info('operation superseded; halting', { current: instance.currentOperationId });
+      await ctx.store.updateOperation(ref.instanceId, operation.operationId, {
+        state: 'failed',
+        description: `${operation.type} cancelled before ${step.describe}`,
+        expiresAt: nowSeconds() + OPERATION_TTL_SECONDS,
+      });
+      return ACK;
+    }
+    // A redelivered message that made progress hands over to a fresh message, so that the
+    // delivery count (and so the DLQ limit) counts failures of one step, not of the whole run.
+    if (progressed && receiveCount > 1) {
+      await ctx.queue.enqueue(ref);
+      return ACK;
+    }
+    if (operation.step !== step.name) {
+      const described: string = `${operation.type}: ${step.describe}`;
+      if (!(await ctx.store.updateOperation(ref.instanceId, operation.operationId, { step: step.name, description: described }))) return ACK;
+      operation = { ...operation, step: step.name, description: described };
+    }
+    const stepContext: StepContext = {
+      settings: ctx.settings,
+      store: ctx.store,
+      cloud: ctx.cloud,
+      logger,
+      waitSeconds: ctx.options.waitSeconds,
+      operation,
+      instance,
+    };
+    const started = Date.now();
+    await ctx.store.setOperationLease(ref.instanceId, operation.operationId, started + ctx.options.leaseSeconds * 1000);
+    try {
+      const result = await step.run(stepContext).finally(() => ctx.store.setOperationLease(ref.instanceId, operation!.operationId, undefined));
+      if (!result.done) {
+        logger.info('waiting', { step: step.name, for: result.waitingFor, seconds: result.waitSeconds });
+        await ctx.store.updateOperation(ref.instanceId, operation.operationId, {
+          description: `${operation.type}: ${step.describe}: waiting for ${result.waitingFor}`,
+          attempts: 0,
+        });
+        await ctx.queue.enqueue(ref, result.waitSeconds);
+        return ACK;
+      }
+    } catch (err) {
+      return handleStepError(ctx, operation, step.name, step.describe, err, receiveCount, logger);
+    }
+    const completedSteps: string[] = [...operation.completedSteps, step.name];
+    if (!(await ctx.store.updateOperation(ref.instanceId, operation.operationId, { completedSteps, attempts: 0 }))) return ACK;
+    operation = { ...operation, completedSteps, attempts: 0 };
+    logger.info('step done', { step: step.name, ms: Date.now() - started });
+    progressed = true;
+    instance = (await ctx.store.getInstance(ref.instanceId)) ?? instance;
+  }
+  await succeed(ctx, operation, instance, logger);
+  return ACK;
+}
+
+async function handleStepError(
+  ctx: WorkerContext,
+  operation: OperationRecord,
+  stepName: string,
+  stepDescription: string,
+  err: unknown,
+  receiveCount: number,
+  logger: Logger,
+): Promise<Settlement> {
+  const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof PermanentError) {
+    logger.warn('step failed permanently', { step: stepName, reason: message });
+    await failOperation(ctx, operation, `${operation.type} failed while ${stepDescription}: ${message}`, logger);
+    return ACK;
+  }
+  if (receiveCount >= ctx.options.maxAttempts) {
+    logger.error('step failed; giving up', { step: stepName, attempt: receiveCount, error: err as Error });
+    await failOperation(ctx, operation, `${operation.type} failed while ${stepDescription}: gave up after ${receiveCount} attempts: ${message}`, logger);
+    return { kind: 'dead' };
+  }
+  const delaySeconds = ctx.options.backoffSeconds(receiveCount);
+  logger.warn('step failed; will retry', { step: stepName, attempt: receiveCount, delaySeconds, error: err as Error });
+  await ctx.store.updateOperation(operation.instanceId, operation.operationId, {
+    attempts: receiveCount,
+    description: `${operation.type}: ${stepDescription}: attempt ${receiveCount} of ${ctx.options.maxAttempts} failed (${message}); retrying in ${delaySeconds}s`,
+  });
+  return { kind: 'retry', delaySeconds };
+}
+
+function summary(operation: OperationRecord, instance: InstanceRecord, settings: BrokerSettings): string {
+  if (operation.type === 'deprovision') return 'deprovisioned: DNS records, CloudFront resources, the route and the hostname claims are removed';
+  const t = operation.target ?? instance;
+  const regions = t.parameters.regions?.length ? t.parameters.regions.length : settings.regions.length;
+  const verb = operation.type === 'provision' ? 'provisioned' : 'updated';
+  return `${verb}: ${t.parameters.hostnames.join(', ')} served by the edge in ${regions} region(s) on the ${t.plan} plan`;
+}
+
+async function succeed(ctx: WorkerContext, operation: OperationRecord, instance: InstanceRecord, logger: Logger): Promise<void> {
+  const finished = { ...operation, state: 'succeeded' as const, description: summary(operation, instance, ctx.settings) };
+  if (!(await ctx.store.updateOperation(operation.instanceId, operation.operationId, { state: 'succeeded', description: finished.description, step: 'done', expiresAt: nowSeconds() + OPERATION_TTL_SECONDS }))) return;
+  await finishInstance(ctx, finished);
+  logger.info('operation succeeded', { type: operation.type });
+}
+
+async function failOperation(ctx: WorkerContext, operation: OperationRecord, reason: string, logger: Logger): Promise<void> {
+  const completed = operation.completedSteps.length ? ` Completed steps: ${operation.completedSteps.join(', ')}.` : '';
+  let description = reason;
+  let fields: Partial<OperationRecord> = {};
+  if (operation.type === 'provision') {
+    description = `${reason}.${completed} Deprovision the instance to remove what was created.`;
+    // A failed instance holds no names: release what this operation claimed.
+    for (const hostname of operation.target?.parameters.hostnames ?? []) {
+      if (!operation.completedSteps.includes('write-route')) await ctx.store.releaseHostname(hostname, operation.instanceId);
+    }
+  } else if (operation.type === 'update') {
+    const routeWritten = operation.completedSteps.includes('write-route');
+    description = `${reason}.${completed} ${routeWritten ? 'The edge already serves the new route; the instance keeps its previous parameters on record.' : 'The instance keeps serving its previous configuration.'} The update can be repeated.`;
+    fields = { instanceUsable: true, updateRepeatable: true };
+    if (!routeWritten) {
+      const keep = new Set(operation.previous?.parameters.hostnames ?? []);
+      for (const hostname of operation.target?.parameters.hostnames ?? []) {
+        if (!keep.has(hostname)) await ctx.store.releaseHostname(hostname, operation.instanceId);
+      }
+    }
+  } else {
+    description = `${reason}.${completed} Repeat the deprovision to finish the cleanup.`;
+    fields = { instanceUsable: false };
+  }
+  const failed = { ...operation, state: 'failed' as const, description };
+  await ctx.store.updateOperation(operation.instanceId, operation.operationId, { ...fields, state: 'failed', description, expiresAt: nowSeconds() + OPERATION_TTL_SECONDS });
+  await finishInstance(ctx, failed);
+  logger.warn('operation failed', { type: operation.type, reason: description });
+}
+
+/** Applies a finished operation to its instance (idempotent: only while it is the current one). */
+async function finishInstance(ctx: WorkerContext, operation: OperationRecord): Promise<void> {
+  const { instanceId, operationId } = operation;
+  if (operation.state === 'succeeded') {
+    if (operation.type === 'deprovision') {
+      await ctx.store.deleteBindings(instanceId);
+      await ctx.store.finishInstanceOperation(instanceId, operationId, { state: 'deleted' });
+    } else if (operation.target) {
+      await ctx.store.finishInstanceOperation(instanceId, operationId, { state: 'provisioned', ...operation.target });
+    }
+  } else if (operation.type === 'provision') {
+    await ctx.store.finishInstanceOperation(instanceId, operationId, { state: 'failed' });
+  } else {
+    await ctx.store.finishInstanceOperation(instanceId, operationId, {});
+  }
+}

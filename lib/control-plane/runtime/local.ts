@@ -1,0 +1,87 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { localClientConfig } from '../../local/emulators';
+import { Logger, jsonLogger } from './logger';
+import { FileSnapshotStore } from './persistence';
+import { RunningControlPlane, startControlPlaneRuntime } from './runtime';
+import { TemplateRegistry } from './templates';
+
+export interface LocalControlPlaneOptions {
+  /** 0: any free port. */
+  readonly xdsPort: number;
+  readonly restPort: number;
+  readonly region: string;
+  readonly tableName: string;
+  readonly dynamodbEndpoint: string;
+  /** fauxqs' S3 endpoint, for an optional context document in S3. */
+  readonly s3Endpoint?: string;
+  readonly contextS3?: { readonly bucket: string; readonly key: string };
+  readonly contextFile?: string;
+  readonly authToken: string;
+  /** Where the last good snapshot persists (EDGE_DATA_DIR); unset: not persisted. */
+  readonly dataDir?: string;
+  readonly domain: string;
+  readonly platformName?: string;
+  readonly httpsTrafficPort?: number;
+  readonly httpTrafficPort?: number;
+  /** Listen address (default 127.0.0.1). */
+  readonly host?: string;
+  readonly routesRefreshMs?: number;
+  readonly documentRefreshMs?: number;
+  readonly settleMs?: number;
+  readonly fullResyncMs?: number;
+  readonly persistDebounceMs?: number;
+  readonly rateLimitService?: { readonly address: string; readonly port: number };
+  readonly registry?: TemplateRegistry;
+  readonly logger?: Logger;
+}
+
+export interface LocalControlPlane {
+  readonly xdsPort: number;
+  readonly restPort: number;
+  readonly running: RunningControlPlane;
+  stop(): Promise<void>;
+}
+
+/** The control plane on loopback, reading the local DynamoDB (dynalite) through the real SDK client. */
+export async function startLocalControlPlane(options: LocalControlPlaneOptions): Promise<LocalControlPlane> {
+  const dynamodb = new DynamoDBClient(localClientConfig(options.dynamodbEndpoint));
+  const s3 = options.s3Endpoint ? new S3Client({ ...localClientConfig(options.s3Endpoint), forcePathStyle: true }) : undefined;
+  const running = await startControlPlaneRuntime({
+    settings: {
+      platformName: options.platformName ?? 'edge',
+      region: options.region,
+      domain: options.domain,
+      httpsTrafficPort: options.httpsTrafficPort ?? 8443,
+      httpTrafficPort: options.httpTrafficPort ?? 8080,
+      accessLogPath: '/dev/stdout',
+      rateLimitService: options.rateLimitService,
+    },
+    authToken: options.authToken,
+    dynamodb,
+    tableName: options.tableName,
+    xdsPort: options.xdsPort,
+    restPort: options.restPort,
+    host: options.host ?? '127.0.0.1',
+    contextS3: s3 && options.contextS3 ? { client: s3, ...options.contextS3 } : undefined,
+    contextFile: options.contextFile,
+    store: options.dataDir ? new FileSnapshotStore(options.dataDir) : undefined,
+    registry: options.registry,
+    logger: options.logger ?? jsonLogger((process.env.EDGE_LOG_LEVEL as 'info' | undefined) ?? 'info'),
+    routesRefreshMs: options.routesRefreshMs ?? 500,
+    documentRefreshMs: options.documentRefreshMs,
+    settleMs: options.settleMs ?? 3000,
+    fullResyncMs: options.fullResyncMs,
+    persistDebounceMs: options.persistDebounceMs,
+  });
+  return {
+    xdsPort: running.xdsPort,
+    restPort: running.restPort,
+    running,
+    async stop() {
+      await running.stop();
+      dynamodb.destroy();
+      s3?.destroy();
+    },
+  };
+}

@@ -1,0 +1,76 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { jsonLogger } from './logger';
+import { S3SnapshotStore } from './persistence';
+import { startControlPlaneRuntime } from './runtime';
+
+/** The container entry point (see CONTRACTS.md): env in, servers up, SIGTERM stops gracefully. */
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`environment variable ${name} is required`);
+  return value;
+}
+
+function port(name: string, fallback: number): number {
+  const raw = process.env[name];
+  const value = raw === undefined ? fallback : Number(raw);
+  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new Error(`${name}: must be a port number, got ${raw}`);
+  return value;
+}
+
+async function discoveryToken(region: string): Promise<string> {
+  if (process.env.EDGE_XDS_AUTH_TOKEN) return process.env.EDGE_XDS_AUTH_TOKEN;
+  const arn = required('EDGE_DISCOVERY_TOKEN_SECRET_ARN');
+  const client = new SecretsManagerClient({ region });
+  try {
+    const out = await client.send(new GetSecretValueCommand({ SecretId: arn }));
+    if (!out.SecretString) throw new Error('the discovery token secret has no string value');
+    return out.SecretString.trim();
+  } finally {
+    client.destroy();
+  }
+}
+
+async function main(): Promise<void> {
+  const logger = jsonLogger((process.env.EDGE_LOG_LEVEL as 'info' | undefined) ?? 'info');
+  const region = required('EDGE_REGION');
+  const bucket = process.env.EDGE_SNAPSHOT_BUCKET;
+  const s3 = bucket ? new S3Client({ region }) : undefined;
+  const running = await startControlPlaneRuntime({
+    settings: {
+      platformName: process.env.EDGE_PLATFORM_NAME ?? 'edge',
+      region,
+      domain: required('EDGE_DOMAIN'),
+      httpsTrafficPort: port('EDGE_HTTPS_TRAFFIC_PORT', 8443),
+      httpTrafficPort: port('EDGE_HTTP_TRAFFIC_PORT', 8080),
+      accessLogPath: process.env.EDGE_ACCESS_LOG_PATH ?? '/dev/stdout',
+    },
+    authToken: await discoveryToken(region),
+    dynamodb: new DynamoDBClient({ region }),
+    tableName: required('EDGE_TABLE_NAME'),
+    xdsPort: port('EDGE_XDS_PORT', 18000),
+    restPort: port('EDGE_CONTROL_PLANE_PORT', 18001),
+    contextS3: s3 && bucket && process.env.EDGE_CONTEXT_S3_KEY ? { client: s3, bucket, key: process.env.EDGE_CONTEXT_S3_KEY } : undefined,
+    contextFile: process.env.EDGE_CONTEXT_FILE,
+    store: s3 && bucket ? new S3SnapshotStore(s3, bucket, `snapshots/${region}/last-good.json`) : undefined,
+    logger,
+  });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.log('info', 'stopping', { signal });
+    running.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: Error) => {
+  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'error', service: 'control-plane', message: 'failed to start', error: err.message })}\n`);
+  process.exit(1);
+});

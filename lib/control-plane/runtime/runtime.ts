@@ -1,0 +1,87 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { ContextSource, PlatformSettings } from './context';
+import { ControlPlane } from './control-plane';
+import { Logger } from './logger';
+import { SnapshotStore } from './persistence';
+import { RestServer, startRestServer } from './rest-server';
+import { DynamoRouteSource, FileDocumentSource, S3DocumentSource } from './sources';
+import { TemplateRegistry } from './templates';
+import { XdsServer, startXdsServer } from './xds-server';
+
+export interface RuntimeOptions {
+  readonly settings: PlatformSettings;
+  readonly authToken: string;
+  readonly dynamodb: DynamoDBClient;
+  readonly tableName: string;
+  readonly xdsPort: number;
+  readonly restPort: number;
+  readonly host?: string;
+  /** Context document in S3 (`{settings, routes}`), optional. */
+  readonly contextS3?: { readonly client: S3Client; readonly bucket: string; readonly key: string };
+  /** Context document on disk, optional. */
+  readonly contextFile?: string;
+  readonly store?: SnapshotStore;
+  readonly registry?: TemplateRegistry;
+  readonly logger: Logger;
+  readonly routesRefreshMs?: number;
+  readonly documentRefreshMs?: number;
+  readonly settleMs?: number;
+  readonly fullResyncMs?: number;
+  readonly persistDebounceMs?: number;
+}
+
+export interface RunningControlPlane {
+  readonly controlPlane: ControlPlane;
+  readonly xdsPort: number;
+  readonly restPort: number;
+  stop(): Promise<void>;
+}
+
+/** Wires sources, the core and both servers; shared by main.ts (AWS) and local.ts. */
+export async function startControlPlaneRuntime(options: RuntimeOptions): Promise<RunningControlPlane> {
+  const sources: ContextSource[] = [
+    new DynamoRouteSource({
+      client: options.dynamodb,
+      tableName: options.tableName,
+      intervalMs: options.routesRefreshMs ?? 1000,
+      settleMs: options.settleMs,
+      fullResyncMs: options.fullResyncMs,
+    }),
+  ];
+  const documentMs = options.documentRefreshMs ?? 30_000;
+  if (options.contextS3) sources.push(new S3DocumentSource(options.contextS3.client, options.contextS3.bucket, options.contextS3.key, documentMs, options.settings.region));
+  if (options.contextFile) sources.push(new FileDocumentSource(options.contextFile, documentMs, options.settings.region));
+  const controlPlane = new ControlPlane({
+    region: options.settings.region,
+    authToken: options.authToken,
+    settings: options.settings,
+    sources,
+    store: options.store,
+    registry: options.registry,
+    logger: options.logger,
+    persistDebounceMs: options.persistDebounceMs,
+  });
+  await controlPlane.start();
+  let xds: XdsServer | undefined;
+  let rest: RestServer | undefined;
+  try {
+    xds = await startXdsServer(controlPlane, options.xdsPort, options.host);
+    rest = await startRestServer(controlPlane, options.restPort, options.host);
+  } catch (err) {
+    await xds?.stop();
+    await controlPlane.stop();
+    throw err;
+  }
+  options.logger.log('info', 'control plane listening', { xdsPort: xds.port, restPort: rest.port, region: options.settings.region });
+  const running = { xds, rest };
+  return {
+    controlPlane,
+    xdsPort: xds.port,
+    restPort: rest.port,
+    async stop() {
+      await Promise.allSettled([running.xds.stop(), running.rest.stop()]);
+      await controlPlane.stop();
+    },
+  };
+}

@@ -1,0 +1,162 @@
+import { ServedRoute } from '../context';
+import { ADS_SOURCE, ANY, RATELIMIT_CLUSTER, authzClusterName, clusterName, compact, isIpAddress, localityGroups, seconds, speaksHttp2, upstreamTls, usesEds } from './common';
+import { NodeInfo, RenderedResource, Template, isEnvoy } from './types';
+
+const HTTP2_OPTIONS = {
+  'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+    '@type': `${ANY}envoy.extensions.upstreams.http.v3.HttpProtocolOptions`,
+    explicit_http_config: { http2_protocol_options: {} },
+  },
+};
+
+const OUTLIER_DETECTION = { consecutive_5xx: 5, interval: '10s', base_ejection_time: '30s', max_ejection_percent: 50 };
+const CIRCUIT_BREAKERS = { thresholds: [{ priority: 'DEFAULT', max_connections: 1024, max_pending_requests: 1024, max_requests: 1024, max_retries: 3 }] };
+
+function healthChecks(route: ServedRoute): unknown[] | undefined {
+  const check = route.spec.health_check;
+  if (!check) return undefined;
+  const grpc = route.spec.backends[0]?.protocol === 'grpc';
+  return [
+    {
+      timeout: seconds(check.timeout_seconds ?? 5),
+      interval: seconds(check.interval_seconds ?? 10),
+      healthy_threshold: check.healthy_threshold ?? 2,
+      unhealthy_threshold: check.unhealthy_threshold ?? 3,
+      ...(grpc ? { grpc_health_check: {} } : { http_health_check: { path: check.path ?? '/' } }),
+    },
+  ];
+}
+
+function tlsSocket(route: ServedRoute) {
+  const sni = route.spec.tls?.upstream_sni ?? route.spec.backends[0]?.address;
+  return {
+    name: 'envoy.transport_sockets.tls',
+    typed_config: compact({
+      '@type': `${ANY}envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext`,
+      sni: sni && !isIpAddress(sni) ? sni : undefined,
+      common_tls_context: speaksHttp2(route) ? { alpn_protocols: ['h2'] } : {},
+    }),
+  };
+}
+
+/** Inline endpoints of a cluster that resolves DNS itself. */
+function inlineAssignment(route: ServedRoute, node: NodeInfo) {
+  return {
+    cluster_name: clusterName(route),
+    endpoints: localityGroups(route, node.region).map((group) => ({
+      locality: { region: group.region },
+      priority: group.priority,
+      lb_endpoints: group.endpoints.map((e) => ({ endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } }, load_balancing_weight: e.weight })),
+    })),
+  };
+}
+
+function discovery(route: ServedRoute, node: NodeInfo) {
+  return usesEds(route)
+    ? { type: 'EDS', eds_cluster_config: { eds_config: ADS_SOURCE } }
+    : { type: 'STRICT_DNS', dns_lookup_family: 'V4_PREFERRED', load_assignment: inlineAssignment(route, node) };
+}
+
+export const edgeClusters: Template = {
+  id: 'edge-clusters',
+  kind: 'clusters',
+  description: 'Envoy upstream clusters: health checks, outlier detection, circuit breakers, upstream TLS with SNI, HTTP/2 for h2/grpc',
+  appliesTo: isEnvoy,
+  render({ context, node }): RenderedResource[] {
+    const out: RenderedResource[] = [];
+    for (const route of context.routes) {
+      out.push({
+        name: clusterName(route),
+        instanceIds: [route.instanceId],
+        resource: compact({
+          name: clusterName(route),
+          connect_timeout: '5s',
+          ...discovery(route, node),
+          lb_policy: 'ROUND_ROBIN',
+          health_checks: healthChecks(route),
+          outlier_detection: OUTLIER_DETECTION,
+          circuit_breakers: CIRCUIT_BREAKERS,
+          typed_extension_protocol_options: speaksHttp2(route) ? HTTP2_OPTIONS : undefined,
+          transport_socket: upstreamTls(route) ? tlsSocket(route) : undefined,
+        }),
+      });
+      const authz = route.spec.auth?.ext_authz;
+      if (authz) {
+        out.push({
+          name: authzClusterName(route),
+          instanceIds: [route.instanceId],
+          resource: compact({
+            name: authzClusterName(route),
+            connect_timeout: '2s',
+            type: isIpAddress(authz.address) ? 'STATIC' : 'STRICT_DNS',
+            lb_policy: 'ROUND_ROBIN',
+            typed_extension_protocol_options: authz.protocol === 'grpc' ? HTTP2_OPTIONS : undefined,
+            load_assignment: {
+              cluster_name: authzClusterName(route),
+              endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: authz.address, port_value: authz.port } } } }] }],
+            },
+          }),
+        });
+      }
+    }
+    return out;
+  },
+};
+
+/** The global rate limit service's cluster, when the platform configures one. */
+export const rateLimitServiceCluster: Template = {
+  id: 'ratelimit-service-cluster',
+  kind: 'clusters',
+  description: 'The cluster of the global rate limit service (settings.rateLimitService), when any instance asks for rate_limit.global',
+  appliesTo: isEnvoy,
+  render({ context }): RenderedResource[] {
+    const service = context.settings.rateLimitService;
+    if (!service || !context.routes.some((r) => r.spec.rate_limit?.global)) return [];
+    return [
+      {
+        name: RATELIMIT_CLUSTER,
+        resource: {
+          name: RATELIMIT_CLUSTER,
+          connect_timeout: '2s',
+          type: isIpAddress(service.address) ? 'STATIC' : 'STRICT_DNS',
+          lb_policy: 'ROUND_ROBIN',
+          typed_extension_protocol_options: HTTP2_OPTIONS,
+          load_assignment: {
+            cluster_name: RATELIMIT_CLUSTER,
+            endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: service.address, port_value: service.port } } } }] }],
+          },
+        },
+      },
+    ];
+  },
+};
+
+/**
+ * Clusters for proxyless gRPC clients: EDS over ADS, round robin. gRPC accepts upstream TLS
+ * only with certificate providers from its bootstrap, so none is rendered here; DNS
+ * backends are served as LOGICAL_DNS when there is exactly one.
+ */
+export const grpcClusters: Template = {
+  id: 'grpc-clusters',
+  kind: 'clusters',
+  description: 'Proxyless gRPC clusters: EDS over ADS, round robin, circuit breaker',
+  appliesTo: (node) => !isEnvoy(node),
+  render({ context, node, warn }): RenderedResource[] {
+    const out: RenderedResource[] = [];
+    for (const route of context.routes) {
+      let discoveryConfig: Record<string, unknown>;
+      if (usesEds(route)) discoveryConfig = { type: 'EDS', eds_cluster_config: { eds_config: ADS_SOURCE } };
+      else if (route.spec.backends.length === 1) discoveryConfig = { type: 'LOGICAL_DNS', load_assignment: inlineAssignment(route, node) };
+      else {
+        warn(route.instanceId, 'proxyless gRPC needs IP backends or a single DNS backend; not served to gRPC clients');
+        continue;
+      }
+      out.push({
+        name: clusterName(route),
+        instanceIds: [route.instanceId],
+        resource: { name: clusterName(route), connect_timeout: '5s', ...discoveryConfig, lb_policy: 'ROUND_ROBIN', circuit_breakers: CIRCUIT_BREAKERS },
+      });
+    }
+    return out;
+  },
+};

@@ -1,0 +1,419 @@
+import * as grpc from '@grpc/grpc-js';
+import { Writer } from 'protobufjs';
+import { checkToken } from './auth';
+import { ControlPlane, NodeRecord, ProfileState, Session } from './control-plane';
+import { RawNode, nodeFromProto } from './node-info';
+import { ResourceKind, kindOfTypeUrl, messageType } from './protos';
+import { TypeSnapshot } from './snapshot';
+
+/** Make-before-break: clusters and endpoints before the listeners and routes that use them. */
+const PUSH_ORDER: readonly ResourceKind[] = ['clusters', 'endpoints', 'listeners', 'routes'];
+/** Types whose SotW responses must hold the complete state (the rest may carry only changes). */
+const COMPLETE_STATE: ReadonlySet<ResourceKind> = new Set(['listeners', 'clusters']);
+
+interface DiscoveryRequest {
+  version_info?: string;
+  node?: RawNode;
+  resource_names?: string[];
+  type_url?: string;
+  response_nonce?: string;
+  error_detail?: { code?: number; message?: string };
+}
+
+interface DeltaDiscoveryRequest {
+  node?: RawNode;
+  type_url?: string;
+  resource_names_subscribe?: string[];
+  resource_names_unsubscribe?: string[];
+  initial_resource_versions?: Record<string, string>;
+  response_nonce?: string;
+  error_detail?: { code?: number; message?: string };
+}
+
+/** A set of subscribed names, interned so that the thousands of nodes asking for the same names share one object. */
+export interface Subscription {
+  readonly id: number;
+  readonly wildcard: boolean;
+  readonly names: ReadonlySet<string>;
+}
+
+const WILDCARD: Subscription = { id: 0, wildcard: true, names: new Set() };
+const interned = new Map<string, Subscription>();
+let subscriptionIds = 0;
+
+/**
+ * `legacyWildcard`: an empty list means "everything" only for LDS/CDS, and only while the
+ * stream has not named resources for the type before (xDS protocol, wildcard subscriptions).
+ */
+function internSubscription(names: readonly string[], legacyWildcard: boolean): Subscription {
+  if (names.includes('*') || (legacyWildcard && names.length === 0)) return WILDCARD;
+  const sorted = [...new Set(names)].sort();
+  const key = sorted.join('\n');
+  let sub = interned.get(key);
+  if (!sub) {
+    if (interned.size > 50_000) interned.clear();
+    sub = { id: ++subscriptionIds, wildcard: false, names: new Set(sorted) };
+    interned.set(key, sub);
+  }
+  return sub;
+}
+
+/** Whether `names` asks for exactly what `sub` holds (cheap check before interning). */
+function sameNames(sub: Subscription | undefined, names: readonly string[], wildcardType: boolean): boolean {
+  if (!sub) return false;
+  if (sub.wildcard) return names.includes('*') || (wildcardType && names.length === 0);
+  if (names.length !== sub.names.size) return false;
+  for (const name of names) if (!sub.names.has(name)) return false;
+  return true;
+}
+
+function nonceField(nonce: string): Buffer {
+  return Buffer.from(Writer.create().uint32(42).string(nonce).finish());
+}
+
+/** Encodes a DiscoveryResponse without its nonce (shared between nodes; the nonce is appended per stream). */
+function encodeSotwBody(ts: TypeSnapshot, names: Iterable<string>): Buffer {
+  const writer = Writer.create().uint32(10).string(ts.version);
+  for (const name of names) {
+    const res = ts.resources.get(name);
+    if (res) writer.uint32(18).bytes(res.any);
+  }
+  writer.uint32(34).string(ts.typeUrl);
+  return Buffer.from(writer.finish());
+}
+
+const identity = (value: Buffer) => value;
+
+function definition(requestType: string, method: string): grpc.ServiceDefinition {
+  const type = messageType(requestType);
+  return {
+    [method]: {
+      path: `/envoy.service.discovery.v3.AggregatedDiscoveryService/${method}`,
+      requestStream: true,
+      responseStream: true,
+      requestSerialize: identity,
+      requestDeserialize: (buffer: Buffer) => type.toObject(type.decode(buffer), { longs: Number, enums: String, defaults: false, arrays: true }),
+      responseSerialize: identity,
+      responseDeserialize: identity,
+    },
+  } as unknown as grpc.ServiceDefinition;
+}
+
+type Stream<T> = grpc.ServerDuplexStream<T, Buffer>;
+
+function refuse(call: grpc.ServerDuplexStream<unknown, Buffer>, result: 'missing' | 'wrong'): void {
+  const error: Partial<grpc.StatusObject> = {
+    code: result === 'missing' ? grpc.status.UNAUTHENTICATED : grpc.status.PERMISSION_DENIED,
+    details: result === 'missing' ? 'node.metadata.auth is required' : 'node.metadata.auth is not valid',
+  };
+  call.emit('error', error);
+}
+
+interface SotwTypeState {
+  sub: Subscription;
+  sentTs?: TypeSnapshot;
+  sentSub?: Subscription;
+  nonce?: string;
+  pending: boolean;
+}
+
+/** One state-of-the-world ADS stream. */
+class SotwSession implements Session {
+  readonly types = new Map<ResourceKind, SotwTypeState>();
+  private nonces = 0;
+  constructor(
+    readonly record: NodeRecord,
+    private readonly profile: ProfileState,
+    private readonly call: Stream<DiscoveryRequest>,
+    private readonly cp: ControlPlane,
+  ) {}
+
+  handle(request: DiscoveryRequest): void {
+    const kind = kindOfTypeUrl(request.type_url ?? '');
+    if (!kind) return;
+    let state = this.types.get(kind);
+    const nonce = request.response_nonce ?? '';
+    if (nonce) {
+      if (!state || nonce !== state.nonce) {
+        // A reply to a response that was superseded: ignore it (xDS protocol, "stale nonces").
+        this.cp.metrics.staleNonces++;
+        return;
+      }
+      state.pending = false;
+      if (request.error_detail) {
+        this.cp.metrics.nacks++;
+        this.record.lastNack = { kind, version: this.record.sent[kind] ?? '', message: request.error_detail.message ?? '', at: new Date().toISOString() };
+        this.cp.logger.log('warn', 'node rejected a response (NACK)', { node: this.record.node.id, type: kind, version: this.record.sent[kind], error: request.error_detail.message });
+      } else {
+        this.cp.metrics.acks++;
+        this.record.acked[kind] = request.version_info ?? '';
+      }
+    }
+    const names = request.resource_names ?? [];
+    const wildcardType = COMPLETE_STATE.has(kind) && (!state || state.sub.wildcard);
+    if (!state) {
+      state = { sub: internSubscription(names, wildcardType), pending: false };
+      this.types.set(kind, state);
+    } else if (!sameNames(state.sub, names, wildcardType)) {
+      state.sub = internSubscription(names, wildcardType);
+    }
+    this.pump();
+  }
+
+  onSnapshot(): void {
+    this.pump();
+  }
+
+  /** The cluster set to serve: during a removal, the transitional set until listeners and routes moved on. */
+  private clustersTarget(): TypeSnapshot {
+    const snapshot = this.profile.snapshot!;
+    if (!snapshot.transitionalClusters) return snapshot.types.clusters;
+    const settled = (['listeners', 'routes'] as const).every((k) => {
+      const s = this.types.get(k);
+      return !s || (!s.pending && s.sentTs === snapshot.types[k]);
+    });
+    return settled ? snapshot.types.clusters : snapshot.transitionalClusters;
+  }
+
+  /** Sends the next type that is behind, in make-before-break order, one response in flight at a time. */
+  pump(): void {
+    const snapshot = this.profile.snapshot;
+    if (!snapshot) return;
+    for (const kind of PUSH_ORDER) {
+      const state = this.types.get(kind);
+      if (!state) continue;
+      if (state.pending) return;
+      const ts = kind === 'clusters' ? this.clustersTarget() : snapshot.types[kind];
+      if (state.sentTs === ts && state.sentSub === state.sub) continue;
+      this.send(kind, state, ts);
+      return;
+    }
+  }
+
+  private send(kind: ResourceKind, state: SotwTypeState, ts: TypeSnapshot): void {
+    const sub = state.sub;
+    const incremental = !COMPLETE_STATE.has(kind) && state.sentSub === sub && state.sentTs !== undefined && ts.previous?.version === state.sentTs.version;
+    const key = `${incremental ? 'diff' : 'full'}|${sub.id}`;
+    let body = ts.cache.get(key);
+    if (!body) {
+      let names: Iterable<string>;
+      if (incremental) names = [...ts.previous!.changed].filter((n) => sub.wildcard || sub.names.has(n));
+      else names = sub.wildcard ? [...ts.resources.keys()].sort() : [...sub.names];
+      body = encodeSotwBody(ts, names);
+      ts.cache.set(key, body);
+    }
+    const nonce = (++this.nonces).toString(36);
+    state.nonce = nonce;
+    state.pending = true;
+    state.sentTs = ts;
+    state.sentSub = sub;
+    this.record.sent[kind] = ts.version;
+    this.cp.metrics.pushes++;
+    this.call.write(Buffer.concat([body, nonceField(nonce)]));
+  }
+}
+
+interface DeltaTypeState {
+  wildcard: boolean;
+  names: Set<string>;
+  /** What the node holds: name -> version. */
+  known: Map<string, string>;
+  nonce?: string;
+  pending: boolean;
+  sentTs?: TypeSnapshot;
+}
+
+/** One incremental (Delta) ADS stream. */
+class DeltaSession implements Session {
+  readonly types = new Map<ResourceKind, DeltaTypeState>();
+  private nonces = 0;
+  constructor(
+    readonly record: NodeRecord,
+    private readonly profile: ProfileState,
+    private readonly call: Stream<DeltaDiscoveryRequest>,
+    private readonly cp: ControlPlane,
+  ) {}
+
+  handle(request: DeltaDiscoveryRequest): void {
+    const kind = kindOfTypeUrl(request.type_url ?? '');
+    if (!kind) return;
+    let state = this.types.get(kind);
+    const subscribe = request.resource_names_subscribe ?? [];
+    const unsubscribe = request.resource_names_unsubscribe ?? [];
+    if (!state) {
+      // Legacy wildcard: the first request for LDS/CDS with no names.
+      state = { wildcard: COMPLETE_STATE.has(kind) && subscribe.length === 0, names: new Set(), known: new Map(), pending: false };
+      this.types.set(kind, state);
+      for (const [name, version] of Object.entries(request.initial_resource_versions ?? {})) state.known.set(name, version);
+    }
+    const nonce = request.response_nonce ?? '';
+    if (nonce) {
+      if (nonce !== state.nonce) this.cp.metrics.staleNonces++;
+      else {
+        state.pending = false;
+        if (request.error_detail) {
+          this.cp.metrics.nacks++;
+          this.record.lastNack = { kind, version: this.record.sent[kind] ?? '', message: request.error_detail.message ?? '', at: new Date().toISOString() };
+          this.cp.logger.log('warn', 'node rejected a response (NACK)', { node: this.record.node.id, type: kind, version: this.record.sent[kind], error: request.error_detail.message });
+        } else {
+          this.cp.metrics.acks++;
+          this.record.acked[kind] = this.record.sent[kind] ?? '';
+        }
+      }
+    }
+    // Subscription changes count whatever the nonce: each Delta request carries only changes.
+    for (const name of subscribe) {
+      if (name === '*') state.wildcard = true;
+      else state.names.add(name);
+    }
+    for (const name of unsubscribe) {
+      if (name === '*') state.wildcard = false;
+      else {
+        state.names.delete(name);
+        state.known.delete(name);
+      }
+    }
+    this.pump();
+  }
+
+  onSnapshot(): void {
+    this.pump();
+  }
+
+  pump(): void {
+    const snapshot = this.profile.snapshot;
+    if (!snapshot) return;
+    for (const kind of PUSH_ORDER) {
+      const state = this.types.get(kind);
+      if (!state) continue;
+      if (state.pending) return;
+      let ts = snapshot.types[kind];
+      if (kind === 'clusters' && snapshot.transitionalClusters) {
+        const settled = (['listeners', 'routes'] as const).every((k) => {
+          const s = this.types.get(k);
+          return !s || (!s.pending && s.sentTs === snapshot.types[k]);
+        });
+        if (!settled) ts = snapshot.transitionalClusters;
+      }
+      const wanted = (name: string) => state.wildcard || state.names.has(name);
+      const updates: Uint8Array[] = [];
+      const removed: string[] = [];
+      for (const [name, res] of ts.resources) {
+        if (wanted(name) && state.known.get(name) !== res.version) {
+          updates.push(res.deltaEntry);
+          state.known.set(name, res.version);
+        }
+      }
+      for (const name of [...state.known.keys()]) {
+        if (!ts.resources.has(name)) {
+          removed.push(name);
+          state.known.delete(name);
+        }
+      }
+      state.sentTs = ts;
+      if (updates.length === 0 && removed.length === 0) continue;
+      const writer = Writer.create().uint32(10).string(ts.version);
+      for (const entry of updates) writer.uint32(18).bytes(entry);
+      writer.uint32(34).string(ts.typeUrl);
+      for (const name of removed) writer.uint32(50).string(name);
+      const nonce = (++this.nonces).toString(36);
+      writer.uint32(42).string(nonce);
+      state.nonce = nonce;
+      state.pending = true;
+      this.record.sent[kind] = ts.version;
+      this.cp.metrics.pushes++;
+      this.call.write(Buffer.from(writer.finish()));
+      return;
+    }
+  }
+}
+
+/** Opens a session for the first request of a stream, or refuses it. */
+function openSession<T extends { node?: RawNode }>(cp: ControlPlane, call: Stream<T>, first: T, protocol: 'sotw' | 'delta'): { record: NodeRecord; profile: ProfileState } | undefined {
+  const { node, token } = nodeFromProto(first.node, cp.region);
+  const auth = checkToken(cp.authToken, token);
+  if (auth !== 'ok') {
+    cp.metrics.authRefusals++;
+    cp.logger.log('warn', 'discovery stream refused', { node: node.id, reason: auth === 'missing' ? 'no node.metadata.auth' : 'wrong node.metadata.auth', protocol });
+    refuse(call as unknown as grpc.ServerDuplexStream<unknown, Buffer>, auth);
+    return undefined;
+  }
+  const profile = cp.profileFor(node);
+  const record: NodeRecord = { node, protocol, connectedAt: new Date().toISOString(), profile: profile.key, acked: {}, sent: {} };
+  cp.logger.log('info', 'node connected', { node: node.id, cluster: node.cluster, region: node.region, zone: node.zone, userAgent: node.userAgentName, protocol, profile: profile.key });
+  return { record, profile };
+}
+
+function serveStream<T extends { node?: RawNode }>(cp: ControlPlane, call: Stream<T>, protocol: 'sotw' | 'delta'): void {
+  let session: (Session & { handle(request: DiscoveryRequest & DeltaDiscoveryRequest): void }) | undefined;
+  let refused = false;
+  const close = () => {
+    if (session) {
+      cp.detach(session);
+      cp.logger.log('info', 'node disconnected', { node: session.record.node.id, protocol });
+      session = undefined;
+    }
+  };
+  call.on('data', (request: T) => {
+    if (refused) return;
+    if (!session) {
+      const opened = openSession(cp, call, request, protocol);
+      if (!opened) {
+        refused = true;
+        return;
+      }
+      session =
+        protocol === 'sotw'
+          ? new SotwSession(opened.record, opened.profile, call as unknown as Stream<DiscoveryRequest>, cp)
+          : (new DeltaSession(opened.record, opened.profile, call as unknown as Stream<DeltaDiscoveryRequest>, cp) as unknown as SotwSession);
+      cp.attach(session, opened.profile);
+    }
+    session.handle(request as unknown as DiscoveryRequest & DeltaDiscoveryRequest);
+  });
+  call.on('end', () => {
+    close();
+    call.end();
+  });
+  call.on('error', close);
+  call.on('close', close);
+  call.on('cancelled', close);
+}
+
+export interface XdsServer {
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+/** Serves ADS (SotW and Delta) on plaintext HTTP/2; TLS to the proxies ends at the load balancer. */
+export async function startXdsServer(cp: ControlPlane, port: number, host = '0.0.0.0'): Promise<XdsServer> {
+  const server = new grpc.Server({
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': 10_000,
+    'grpc.max_concurrent_streams': 1000,
+  });
+  server.addService(definition('envoy.service.discovery.v3.DiscoveryRequest', 'StreamAggregatedResources'), {
+    StreamAggregatedResources: (call: Stream<DiscoveryRequest>) => serveStream(cp, call, 'sotw'),
+  });
+  server.addService(definition('envoy.service.discovery.v3.DeltaDiscoveryRequest', 'DeltaAggregatedResources'), {
+    DeltaAggregatedResources: (call: Stream<DeltaDiscoveryRequest>) => serveStream(cp, call, 'delta'),
+  });
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, actual) => (err ? reject(err) : resolve(actual))),
+  );
+  return {
+    port: bound,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 2000);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}

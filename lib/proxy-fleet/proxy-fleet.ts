@@ -1,0 +1,275 @@
+import { Aws, Duration, Tags, Validations } from 'aws-cdk-lib';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import { PlatformConfig, RegionConfig } from '../config';
+import { proxyUserData } from './user-data';
+
+/** Root device of the Envoy AMI (Amazon Linux 2023 / Debian style naming). */
+export const ROOT_DEVICE_NAME = '/dev/xvda';
+
+/** TLS 1.3 and 1.2 with forward-secret AEAD ciphers only, plus hybrid post-quantum key exchange. */
+export const EDGE_TLS_POLICY = elbv2.SslPolicy.TLS13_12_RES_PQ;
+
+export interface ControlPlaneEndpoint {
+  readonly host: string;
+  readonly port: number;
+  readonly tls: boolean;
+}
+
+export interface ProxyFleetProps {
+  readonly config: PlatformConfig;
+  readonly region: RegionConfig;
+  readonly vpc: ec2.IVpc;
+  /** Envoy `node.cluster`: the fleet name. */
+  readonly nodeCluster: string;
+  readonly certificate: acm.ICertificate;
+  readonly accessLogBucket: s3.IBucket;
+  readonly discoveryToken: secretsmanager.ISecret;
+  readonly controlPlane: ControlPlaneEndpoint;
+}
+
+/**
+ * The region's Envoy proxies: an Auto Scaling group across the private subnets behind an
+ * internet-facing, cross-zone Network Load Balancer.
+ *
+ * - NLB :443 TLS (ACM certificate) → proxies :httpsTrafficPort, NLB :80 TCP → :httpTrafficPort,
+ *   both with proxy protocol v2 carrying the client address (client IP preservation off).
+ * - Health check: HTTP GET /ready on the readiness port (200 once Envoy initialised from xDS).
+ * - Draining: deregistration delay = fleet.drainSeconds (connections then closed), plus a
+ *   termination lifecycle hook that gives the instance time to flush logs before it stops.
+ * - Rolling replacement on launch template change, one proxy at a time, never below desired.
+ */
+export class ProxyFleet extends Construct {
+  readonly loadBalancer: elbv2.NetworkLoadBalancer;
+  readonly loadBalancerSecurityGroup: ec2.SecurityGroup;
+  readonly proxySecurityGroup: ec2.SecurityGroup;
+  readonly autoScalingGroup: autoscaling.AutoScalingGroup;
+  readonly launchTemplate: ec2.LaunchTemplate;
+  readonly role: iam.Role;
+  readonly httpsTargetGroup: elbv2.NetworkTargetGroup;
+  readonly httpTargetGroup: elbv2.NetworkTargetGroup;
+  readonly notifications: sns.Topic;
+
+  constructor(scope: Construct, id: string, props: ProxyFleetProps) {
+    super(scope, id);
+    const { config, region } = props;
+    const { fleet, envoy } = config;
+    const size = region.fleet;
+    if (size.desiredCapacity >= size.maxSize) {
+      // CloudFormation's rolling update needs room above desired to add a proxy before removing one.
+      throw new Error(
+        `fleet size of ${region.region}: desiredCapacity (${size.desiredCapacity}) must be less than maxSize (${size.maxSize}) ` +
+          'so a rolling update can start a new proxy before it stops an old one',
+      );
+    }
+
+    this.notifications = this.notificationTopic();
+
+    // Security groups: the world reaches the NLB on 80/443 only; proxies accept only the NLB.
+    this.loadBalancerSecurityGroup = new ec2.SecurityGroup(this, 'LoadBalancerSecurityGroup', {
+      vpc: props.vpc,
+      description: 'Edge NLB: HTTP and HTTPS from the internet',
+      allowAllOutbound: false,
+    });
+    this.loadBalancerSecurityGroup.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS from the internet');
+    this.loadBalancerSecurityGroup.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(80), 'HTTP from the internet (redirected to HTTPS)');
+    Validations.of(this.loadBalancerSecurityGroup).acknowledge({
+      id: 'AwsSolutions-EC23',
+      reason: 'The internet-facing edge load balancer must accept HTTP (80) and HTTPS (443) from any client; no other port is open.',
+    });
+
+    this.proxySecurityGroup = new ec2.SecurityGroup(this, 'ProxySecurityGroup', {
+      vpc: props.vpc,
+      description: 'Envoy proxies: traffic and readiness ports from the edge NLB only; no SSH',
+      // Backends live anywhere (other VPCs, on premises, the internet) on any port.
+      allowAllOutbound: true,
+    });
+    for (const [port, what] of [
+      [envoy.httpsTrafficPort, 'decrypted HTTPS traffic'],
+      [envoy.httpTrafficPort, 'HTTP traffic'],
+      [envoy.readinessPort, 'readiness health check'],
+    ] as const) {
+      this.proxySecurityGroup.connections.allowFrom(this.loadBalancerSecurityGroup, ec2.Port.tcp(port), `Edge NLB: ${what}`);
+    }
+
+    this.role = new iam.Role(this, 'InstanceRole', {
+      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+      description: `Envoy proxies of ${props.nodeCluster}`,
+      managedPolicies: [
+        iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore'),
+        iam.ManagedPolicy.fromAwsManagedPolicyName('CloudWatchAgentServerPolicy'),
+      ],
+    });
+    props.discoveryToken.grantRead(this.role);
+    Validations.of(this.role).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
+      reason: 'Session Manager (instead of SSH) and patching need the SSM agent; this AWS-maintained policy is its minimal, kept-current permission set.',
+    });
+    Validations.of(this.role).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/CloudWatchAgentServerPolicy]',
+      reason: 'The CloudWatch agent ships Envoy logs and host metrics; this AWS-maintained policy is its minimal, kept-current permission set.',
+    });
+
+    this.launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
+      instanceType: new ec2.InstanceType(fleet.instanceType),
+      // A CloudFormation parameter of type AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>:
+      // resolved at deploy time in the stack's region, no lookup at synth.
+      machineImage: ec2.MachineImage.fromSsmParameter(config.amiParameterName, { os: ec2.OperatingSystemType.LINUX }),
+      userData: proxyUserData({
+        platformName: config.platformName,
+        region: region.region,
+        nodeCluster: props.nodeCluster,
+        controlPlaneHost: props.controlPlane.host,
+        controlPlanePort: props.controlPlane.port,
+        controlPlaneTls: props.controlPlane.tls,
+        discoveryTokenSecretArn: props.discoveryToken.secretArn,
+        ports: envoy,
+      }),
+      role: this.role,
+      securityGroup: this.proxySecurityGroup,
+      requireImdsv2: true,
+      // Envoy runs on the host, not in containers: one hop is enough and keeps IMDS out of reach
+      // of anything a hop further away.
+      httpPutResponseHopLimit: 1,
+      detailedMonitoring: true,
+      associatePublicIpAddress: false,
+      blockDevices: [
+        {
+          deviceName: ROOT_DEVICE_NAME,
+          volume: ec2.BlockDeviceVolume.ebs(fleet.rootVolumeGiB, {
+            volumeType: ec2.EbsDeviceVolumeType.GP3,
+            encrypted: true,
+            deleteOnTermination: true,
+          }),
+        },
+      ],
+    });
+
+    const grace = Duration.seconds(fleet.healthCheckGraceSeconds);
+    this.autoScalingGroup = new autoscaling.AutoScalingGroup(this, 'Proxies', {
+      vpc: props.vpc,
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      launchTemplate: this.launchTemplate,
+      minCapacity: size.minSize,
+      maxCapacity: size.maxSize,
+      desiredCapacity: size.desiredCapacity,
+      healthChecks: autoscaling.HealthChecks.withAdditionalChecks({
+        additionalTypes: [autoscaling.AdditionalHealthCheckType.ELB],
+        gracePeriod: grace,
+      }),
+      defaultInstanceWarmup: grace,
+      cooldown: Duration.seconds(120),
+      groupMetrics: [autoscaling.GroupMetrics.all()],
+      // One proxy at a time, never fewer than the desired count in service: CloudFormation starts
+      // the replacement first, waits, then retires an old one.
+      updatePolicy: autoscaling.UpdatePolicy.rollingUpdate({
+        maxBatchSize: 1,
+        minInstancesInService: size.desiredCapacity,
+        pauseTime: grace,
+      }),
+      notifications: [{ topic: this.notifications, scalingEvents: autoscaling.ScalingEvents.ALL }],
+    });
+    Validations.of(this.autoScalingGroup).acknowledge({
+      id: 'Annotation::@aws-cdk/aws-autoscaling:desiredCapacitySet',
+      reason:
+        'The configured desired count is the region\'s baseline. A deploy that changes the group resets it to that baseline (never below it: the rolling update keeps desired in service) and CPU target tracking scales out again within minutes.',
+    });
+    this.autoScalingGroup.scaleOnCpuUtilization('CpuTarget', {
+      targetUtilizationPercent: fleet.targetCpuPercent,
+    });
+    this.autoScalingGroup.addLifecycleHook('FlushOnTerminate', {
+      lifecycleTransition: autoscaling.LifecycleTransition.INSTANCE_TERMINATING,
+      // Runs after the NLB drained the instance; the AMI may complete it earlier.
+      heartbeatTimeout: Duration.seconds(60),
+      defaultResult: autoscaling.DefaultResult.CONTINUE,
+    });
+
+    this.loadBalancer = new elbv2.NetworkLoadBalancer(this, 'LoadBalancer', {
+      vpc: props.vpc,
+      internetFacing: true,
+      crossZoneEnabled: true,
+      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      securityGroups: [this.loadBalancerSecurityGroup],
+    });
+    this.loadBalancer.logAccessLogs(props.accessLogBucket, 'nlb');
+
+    this.httpsTargetGroup = this.targetGroup('HttpsTargets', envoy.httpsTrafficPort, props);
+    this.httpTargetGroup = this.targetGroup('HttpTargets', envoy.httpTrafficPort, props);
+    this.loadBalancer.addListener('Https', {
+      port: 443,
+      protocol: elbv2.Protocol.TLS,
+      certificates: [elbv2.ListenerCertificate.fromCertificateManager(props.certificate)],
+      sslPolicy: EDGE_TLS_POLICY,
+      defaultTargetGroups: [this.httpsTargetGroup],
+    });
+    this.loadBalancer.addListener('Http', {
+      port: 80,
+      protocol: elbv2.Protocol.TCP,
+      defaultTargetGroups: [this.httpTargetGroup],
+    });
+
+    Tags.of(this).add('component', 'proxy-fleet');
+  }
+
+  private targetGroup(id: string, port: number, props: ProxyFleetProps): elbv2.NetworkTargetGroup {
+    return new elbv2.NetworkTargetGroup(this, id, {
+      vpc: props.vpc,
+      port,
+      protocol: elbv2.Protocol.TCP,
+      targetType: elbv2.TargetType.INSTANCE,
+      proxyProtocolV2: true,
+      preserveClientIp: false,
+      deregistrationDelay: Duration.seconds(props.config.fleet.drainSeconds),
+      connectionTermination: true,
+      healthCheck: {
+        protocol: elbv2.Protocol.HTTP,
+        port: String(props.config.envoy.readinessPort),
+        path: '/ready',
+        healthyHttpCodes: '200',
+        interval: Duration.seconds(10),
+        timeout: Duration.seconds(5),
+        healthyThresholdCount: 2,
+        unhealthyThresholdCount: 2,
+      },
+      targets: [this.autoScalingGroup],
+    });
+  }
+
+  /** KMS-encrypted, SSL-only topic for scaling events and the region health alarm. */
+  private notificationTopic(): sns.Topic {
+    const key = new kms.Key(this, 'NotificationsKey', {
+      description: 'Encrypts the proxy fleet notification topic',
+      enableKeyRotation: true,
+    });
+    // Publishers of an encrypted topic need the key: Auto Scaling notifications are sent by its
+    // service-linked role, CloudWatch alarm actions by the CloudWatch service.
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AutoScalingNotifications',
+        principals: [
+          new iam.ArnPrincipal(
+            `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`,
+          ),
+        ],
+        actions: ['kms:GenerateDataKey*', 'kms:Decrypt'],
+        resources: ['*'],
+      }),
+    );
+    key.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:GenerateDataKey*', 'kms:Decrypt');
+    const topic = new sns.Topic(this, 'Notifications', {
+      displayName: 'Edge proxy fleet notifications',
+      masterKey: key,
+      enforceSSL: true,
+    });
+    topic.grantPublish(new iam.ServicePrincipal('cloudwatch.amazonaws.com'));
+    return topic;
+  }
+}

@@ -1,0 +1,197 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { amiPaths } from '../../ami/scripts/lib/paths';
+import { checkEnvoyJson } from './envoy-schema';
+import { FakeInstance, INSTANCE_ID, ZONE, installFakeAws, runWriter, startFakeInstance } from './run-writer';
+
+/**
+ * The boot-time bootstrap writer, run for real (bash + curl + jq) against an IMDSv2-only
+ * metadata service on loopback; Secrets Manager is the `aws` stand-in (no local emulator).
+ * Its output is checked against the boot contract and strictly against Envoy's v3 protos.
+ */
+const WRITER = join(amiPaths().saltRoot, 'envoy', 'files', 'edge-write-bootstrap');
+const tools = ['bash', 'curl', 'jq'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+const describeWithTools = tools.length ? describe.skip : describe;
+if (tools.length) console.warn(`bootstrap writer tests skipped: missing ${tools.join(', ')} (apt-get install ${tools.join(' ')})`);
+
+const TOKEN = 'edge-discovery-token-0123456789abcdef';
+const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:edge-discovery-AbCdEf';
+const group = spawnSync('id', ['-gn'], { encoding: 'utf8' }).stdout.trim();
+
+function bootstrapEnv(overrides: Record<string, string | undefined> = {}): string {
+  const values: Record<string, string | undefined> = {
+    EDGE_PLATFORM: 'edge',
+    EDGE_REGION: 'eu-west-1',
+    EDGE_NODE_CLUSTER: 'edge-fleet-eu-west-1',
+    EDGE_CONTROL_PLANE_HOST: 'control-plane.eu-west-1.internal',
+    EDGE_CONTROL_PLANE_PORT: '18000',
+    EDGE_CONTROL_PLANE_TLS: 'false',
+    EDGE_DISCOVERY_TOKEN_SECRET_ARN: SECRET_ARN,
+    EDGE_HTTPS_TRAFFIC_PORT: '8443',
+    EDGE_HTTP_TRAFFIC_PORT: '8080',
+    EDGE_READINESS_PORT: '8081',
+    EDGE_ADMIN_PORT: '9901',
+    ...overrides,
+  };
+  return Object.entries(values)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('\n');
+}
+
+describeWithTools('edge-write-bootstrap (boot contract)', () => {
+  let instance: FakeInstance;
+  let envFile: string;
+  let configFile: string;
+  let bin: string;
+
+  beforeAll(async () => {
+    instance = await startFakeInstance();
+  });
+  afterAll(async () => {
+    await instance.close();
+  });
+  beforeEach(() => {
+    instance.requests.length = 0;
+    envFile = join(instance.dir, 'bootstrap.env');
+    configFile = join(instance.dir, 'envoy.yaml');
+    bin = installFakeAws(instance.dir, TOKEN);
+  });
+
+  const write = (envText: string, extra: Record<string, string> = {}) => {
+    writeFileSync(envFile, envText);
+    return runWriter(WRITER, {
+      PATH: `${bin}:${process.env.PATH}`,
+      EDGE_BOOTSTRAP_ENV: envFile,
+      EDGE_ENVOY_CONFIG: configFile,
+      EDGE_IMDS_ENDPOINT: instance.imdsEndpoint,
+      EDGE_ENVOY_GROUP: group,
+      ...extra,
+    });
+  };
+  const readConfig = () => JSON.parse(readFileSync(configFile, 'utf8'));
+
+  test('writes the node identity, the token, ADS, admin on localhost and the readiness listener', async () => {
+    const result = await write(bootstrapEnv());
+    expect(result.stderr).not.toContain('"level":"error"');
+    expect(result.code).toBe(0);
+    const config = readConfig();
+    expect(config.node).toEqual({
+      id: INSTANCE_ID,
+      cluster: 'edge-fleet-eu-west-1',
+      locality: { region: 'eu-west-1', zone: ZONE },
+      metadata: { auth: TOKEN, platform: 'edge' },
+    });
+    expect(config.dynamic_resources.ads_config).toEqual({
+      api_type: 'GRPC',
+      transport_api_version: 'V3',
+      set_node_on_first_message_only: true,
+      grpc_services: [{ envoy_grpc: { cluster_name: 'xds_cluster' } }],
+    });
+    expect(config.dynamic_resources.lds_config).toMatchObject({ ads: {}, resource_api_version: 'V3', initial_fetch_timeout: '0s' });
+    expect(config.dynamic_resources.cds_config).toMatchObject({ ads: {}, resource_api_version: 'V3' });
+    const xds = config.static_resources.clusters.find((c: { name: string }) => c.name === 'xds_cluster');
+    expect(xds.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address).toEqual({ address: 'control-plane.eu-west-1.internal', port_value: 18000 });
+    expect(xds.typed_extension_protocol_options['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'].explicit_http_config.http2_protocol_options).toBeDefined();
+    expect(xds.transport_socket).toBeUndefined();
+    expect(config.admin.address.socket_address).toEqual({ address: '127.0.0.1', port_value: 9901 });
+
+    const [readiness] = config.static_resources.listeners;
+    expect(readiness.name).toBe('readiness');
+    expect(readiness.address.socket_address).toEqual({ address: '0.0.0.0', port_value: 8081 });
+    const routes = readiness.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes;
+    expect(routes[0]).toEqual({
+      match: { path: '/ready', headers: [{ name: ':method', string_match: { exact: 'GET' } }] },
+      route: { cluster: 'envoy_admin', timeout: '2s' },
+    });
+    expect(routes[1]).toEqual({ match: { prefix: '/' }, direct_response: { status: 404 } });
+    const admin = config.static_resources.clusters.find((c: { name: string }) => c.name === 'envoy_admin');
+    expect(admin.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address).toEqual({ address: '127.0.0.1', port_value: 9901 });
+  });
+
+  test('the bootstrap is a valid Envoy v3 Bootstrap (strictly, against Envoy\'s protos)', async () => {
+    expect((await write(bootstrapEnv({ EDGE_CONTROL_PLANE_TLS: 'true' }))).code).toBe(0);
+    expect(checkEnvoyJson('envoy.config.bootstrap.v3.Bootstrap', readConfig())).toEqual([]);
+    // The checker itself rejects what Envoy would.
+    expect(checkEnvoyJson('envoy.config.bootstrap.v3.Bootstrap', { node: { idd: 'x' }, admin: { address: { socket_address: { port_value: 'x' } } } })).toEqual([
+      '.node.idd: unknown field of envoy.config.core.v3.Node',
+      '.admin.address.socket_address.port_value: must be a uint32',
+    ]);
+  });
+
+  test('TLS to the control plane: SNI and the certificate name checked against the host', async () => {
+    expect((await write(bootstrapEnv({ EDGE_CONTROL_PLANE_TLS: 'true' }))).code).toBe(0);
+    const xds = readConfig().static_resources.clusters.find((c: { name: string }) => c.name === 'xds_cluster');
+    expect(xds.transport_socket.typed_config).toMatchObject({
+      sni: 'control-plane.eu-west-1.internal',
+      common_tls_context: {
+        alpn_protocols: ['h2'],
+        validation_context: { match_typed_subject_alt_names: [{ san_type: 'DNS', matcher: { exact: 'control-plane.eu-west-1.internal' } }] },
+      },
+    });
+  });
+
+  test('uses IMDSv2 only: a session token first, then every read carries it', async () => {
+    expect((await write(bootstrapEnv())).code).toBe(0);
+    const [first, ...reads] = instance.requests;
+    expect(first).toMatchObject({ method: 'PUT', path: '/latest/api/token', ttl: '300' });
+    expect(reads.map((r) => r.path)).toEqual(['/latest/meta-data/instance-id', '/latest/meta-data/placement/availability-zone']);
+    for (const read of reads) expect(read.token).toBe('imds-session-token-for-test');
+  });
+
+  test('reads the token from Secrets Manager in the region, by ARN, and never logs it', async () => {
+    const result = await write(bootstrapEnv());
+    expect(result.code).toBe(0);
+    expect(readFileSync(join(instance.dir, 'aws-calls'), 'utf8').trim()).toBe(
+      `secretsmanager get-secret-value --region eu-west-1 --secret-id ${SECRET_ARN} --query SecretString --output text`,
+    );
+    expect(result.stderr + result.stdout).not.toContain(TOKEN);
+    const lines = result.stderr.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines[lines.length - 1]).toMatchObject({ level: 'info', op: 'edge-write-bootstrap', msg: expect.stringContaining(INSTANCE_ID) });
+  });
+
+  test('a JSON secret {"token": ...} works as well as a plain string', async () => {
+    installFakeAws(instance.dir, JSON.stringify({ token: 'json-held-token-abcdef' }));
+    expect((await write(bootstrapEnv())).code).toBe(0);
+    expect(readConfig().node.metadata.auth).toBe('json-held-token-abcdef');
+  });
+
+  test('the file is mode 0640 and replaced atomically', async () => {
+    expect((await write(bootstrapEnv())).code).toBe(0);
+    expect(statSync(configFile).mode & 0o777).toBe(0o640);
+    expect(spawnSync('ls', ['-A', instance.dir], { encoding: 'utf8' }).stdout).not.toMatch(/\.envoy\.yaml\./);
+  });
+
+  test.each([
+    ['a missing key', { EDGE_CONTROL_PLANE_HOST: undefined }, 'EDGE_CONTROL_PLANE_HOST is required'],
+    ['a bad port', { EDGE_CONTROL_PLANE_PORT: '18000x' }, 'EDGE_CONTROL_PLANE_PORT must be a port number'],
+    ['a bad TLS flag', { EDGE_CONTROL_PLANE_TLS: 'yes' }, 'EDGE_CONTROL_PLANE_TLS must be true or false'],
+    ['a value instead of a secret ARN', { EDGE_DISCOVERY_TOKEN_SECRET_ARN: 'plain-token' }, 'EDGE_DISCOVERY_TOKEN_SECRET_ARN must be a Secrets Manager secret ARN'],
+    ['the same readiness and admin port', { EDGE_READINESS_PORT: '9901' }, 'EDGE_READINESS_PORT must differ from EDGE_ADMIN_PORT'],
+    ['a region the zone is not in', { EDGE_REGION: 'us-east-1' }, 'is not in EDGE_REGION us-east-1'],
+  ])('bad input (%s) fails naming the key, and leaves the old config alone', async (_name, overrides, message) => {
+    writeFileSync(configFile, 'previous');
+    const result = await write(bootstrapEnv(overrides));
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(message);
+    expect(readFileSync(configFile, 'utf8')).toBe('previous');
+  });
+
+  test('a line that is not KEY=value is refused, not executed', async () => {
+    const marker = join(instance.dir, 'pwned');
+    const result = await write(`${bootstrapEnv()}\n$(touch ${marker})`);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('is not an EDGE_KEY=value pair');
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  test('the bake check can render with a token file instead of Secrets Manager', async () => {
+    const tokenFile = join(instance.dir, 'token');
+    writeFileSync(tokenFile, 'bake-check-token');
+    const result = await write(bootstrapEnv(), { EDGE_DISCOVERY_TOKEN_FILE: tokenFile });
+    expect(result.code).toBe(0);
+    expect(readConfig().node.metadata.auth).toBe('bake-check-token');
+    expect(existsSync(join(instance.dir, 'aws-calls'))).toBe(false);
+  });
+});

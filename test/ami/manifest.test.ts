@@ -1,0 +1,57 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { resolveConfig } from '../../lib/config';
+import { checkPackerVersion } from '../../ami/scripts/build';
+import { imagesFromManifest, putParameterCommands } from '../../ami/scripts/lib/manifest';
+
+const config = resolveConfig();
+const regions = config.regions.map((r) => r.region);
+const manifest = JSON.parse(readFileSync(join(__dirname, 'fixtures', 'packer-manifest.json'), 'utf8'));
+
+describe('publishing a bake: packer manifest -> SSM parameter per region', () => {
+  test('reads every region\'s AMI id from the last run only', () => {
+    const images = imagesFromManifest(manifest);
+    expect(images.runUuid).toBe('5e6f7a8b-last-run');
+    expect([...images.amis.keys()]).toEqual(regions);
+    for (const ami of images.amis.values()) expect(ami).toMatch(/^ami-[0-9a-f]{17}$/);
+    expect(images.customData).toMatchObject({ envoy_version: '1.34.1', git_commit: 'abc1234' });
+  });
+
+  test('one put-parameter per fleet region, as an aws:ec2:image, overwriting the old id', () => {
+    const images = imagesFromManifest(manifest);
+    const commands = putParameterCommands(images, regions, config.amiParameterName);
+    expect(commands).toHaveLength(13);
+    expect(commands[0]).toEqual([
+      'ssm', 'put-parameter', '--region', 'us-east-1', '--name', '/edge/ami/envoy/latest', '--type', 'String',
+      '--data-type', 'aws:ec2:image', '--value', images.amis.get('us-east-1'), '--overwrite',
+    ]);
+    expect(commands.map((c) => c[3])).toEqual(regions);
+    expect(new Set(commands.map((c) => c[11])).size).toBe(13);
+  });
+
+  test('a bake that misses a fleet region publishes nothing', () => {
+    const partial = { ...manifest, last_run_uuid: '0a1b2c3d-old-run' };
+    expect(() => putParameterCommands(imagesFromManifest(partial), regions, '/edge/ami/envoy/latest')).toThrow(
+      /no AMI for fleet region\(s\) us-west-2, ca-central-1, .*; nothing was published/,
+    );
+  });
+
+  test.each([
+    ['not a manifest', { builds: 'x' }, 'expected {"builds"'],
+    ['no build in the last run', { ...manifest, last_run_uuid: 'other' }, 'no build "envoy" in the last run other'],
+    ['a broken artifact id', { builds: [{ ...manifest.builds[1], artifact_id: 'us-east-1:ami-zz' }], last_run_uuid: manifest.last_run_uuid }, 'artifact "us-east-1:ami-zz" is not <region>:<ami-id>'],
+    ['a region twice', { builds: [{ ...manifest.builds[1], artifact_id: 'us-east-1:ami-0123456789abcdef0,us-east-1:ami-0123456789abcdef1' }], last_run_uuid: manifest.last_run_uuid }, 'region us-east-1 is listed twice'],
+    ['another builder', { builds: [{ ...manifest.builds[1], builder_type: 'docker' }], last_run_uuid: manifest.last_run_uuid }, 'is a docker, expected amazon-ebs'],
+  ])('%s is refused with a clear error', (_name, input, message) => {
+    expect(() => imagesFromManifest(input)).toThrow(message);
+  });
+});
+
+describe('ami:build packer version check', () => {
+  test('Debian\'s packer 1.6.6 is too old for the template; current packer is fine', () => {
+    expect(checkPackerVersion('Packer v1.6.6')).toMatch(/packer 1\.6\.6 is too old: the template needs >= 1\.11/);
+    expect(checkPackerVersion('Packer v1.11.2\n')).toBeUndefined();
+    expect(checkPackerVersion('Packer v1.14.0')).toBeUndefined();
+    expect(checkPackerVersion('nonsense')).toMatch(/cannot read the packer version/);
+  });
+});

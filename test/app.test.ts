@@ -1,0 +1,51 @@
+import { ConfigError, DEFAULT_FLEET_REGIONS } from '../lib/config';
+import { synthEdgeApp, SynthResult } from './support/synth';
+
+// The whole default app (13 fleet regions + broker), synthesized once with cdk-nag and
+// aws-cdk-lib's CloudFormation validation on, like `cdk synth`: an unacknowledged finding or a
+// validation error throws here.
+let full: SynthResult;
+let fullSynthMs = 0;
+
+beforeAll(() => {
+  const started = Date.now();
+  full = synthEdgeApp({ config: { regions: [...DEFAULT_FLEET_REGIONS] }, cfnValidation: true });
+  fullSynthMs = Date.now() - started;
+});
+
+describe('the whole app', () => {
+  test('default config: one fleet stack per region (13) plus the broker stack, cdk-nag and CloudFormation validation clean', () => {
+    const stacks = full.app.synth().stacks.map((s) => s.stackName);
+    expect(full.edge.fleets.map((s) => s.stackName)).toEqual(DEFAULT_FLEET_REGIONS.map((r) => `edge-fleet-${r}`));
+    expect(full.edge.fleets).toHaveLength(13);
+    expect(stacks.sort()).toEqual(['edge-broker', ...DEFAULT_FLEET_REGIONS.map((r) => `edge-fleet-${r}`)].sort());
+    expect(full.edge.broker.region).toBe('us-east-1');
+    for (const fleet of full.edge.fleets) expect(fleet.region).toBe(fleet.stackName.replace('edge-fleet-', ''));
+    // Regression guard for test-suite speed on 2 cores (measured ~6 s).
+    expect(fullSynthMs).toBeLessThan(60_000);
+  });
+
+  test('synth is hermetic: no context lookups were needed', () => {
+    expect(full.app.synth().manifest.missing).toBeUndefined();
+  });
+
+  test('every fleet stack stays well under the CloudFormation resource limit', () => {
+    for (const fleet of full.edge.fleets) {
+      const count = Object.keys(full.template(fleet.stackName).toJSON().Resources).length;
+      expect([fleet.stackName, count < 400]).toEqual([fleet.stackName, true]);
+    }
+  });
+
+  test('a 3-region config gives 3 fleet stacks with no code edit', () => {
+    const three = synthEdgeApp({ config: { regions: ['eu-west-1', 'us-west-1', 'ap-northeast-1'] }, nag: false });
+    expect(three.edge.fleets.map((s) => s.stackName)).toEqual(['edge-fleet-eu-west-1', 'edge-fleet-us-west-1', 'edge-fleet-ap-northeast-1']);
+    expect(three.app.synth().stacks).toHaveLength(4);
+  });
+
+  test('a bad config value fails with a message naming the field and the rule', () => {
+    const attempt = () => synthEdgeApp({ config: { regions: ['us-east-1', 'me-central-1'] }, nag: false });
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow(/regions\[1\]\.availabilityZones: required for me-central-1, which has no known default zones/);
+    expect(() => synthEdgeApp({ config: { fleet: { instanceType: 'c7i.large' } }, nag: false })).toThrow(/fleet\.instanceType: "c7i\.large" is not a Graviton/);
+  });
+});

@@ -1,0 +1,493 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { resolveConfig } from '../../lib/config';
+import { BROKER_AUTH_REALM } from '../../lib/broker/broker-api';
+import { BrokerFunction } from '../../lib/broker/broker-functions';
+import { BrokerTable } from '../../lib/broker/broker-table';
+import { WORKER_TIMEOUT } from '../../lib/broker/broker-stack';
+import { SynthResult, synthEdgeApp, TEST_REGIONS } from '../support/synth';
+
+type Resource = { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string; UpdateReplacePolicy?: string };
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown; Sid?: string };
+
+let synth: SynthResult;
+let template: Template;
+let resources: Record<string, Resource>;
+
+const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+const only = (type: string) => {
+  const found = ofType(type);
+  expect(found).toHaveLength(1);
+  return found[0];
+};
+const asArray = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
+const logicalIdOf = (prefix: string, type: string) => {
+  const found = ofType(type).filter(([id]) => id.startsWith(prefix));
+  expect(found).toHaveLength(1);
+  return found[0][0];
+};
+/** Statements of the default policy attached to the role whose logical id starts with `rolePrefix`. */
+function statementsOf(rolePrefix: string): Statement[] {
+  const roleId = logicalIdOf(rolePrefix, 'AWS::IAM::Role');
+  return ofType('AWS::IAM::Policy')
+    .filter(([, p]) => JSON.stringify(p.Properties.Roles).includes(`"${roleId}"`))
+    .flatMap(([, p]) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
+}
+const actionsOf = (statements: Statement[]) => statements.flatMap((s) => asArray(s.Action));
+const functionId = (prefix: string) => logicalIdOf(prefix, 'AWS::Lambda::Function');
+
+beforeAll(() => {
+  synth = synthEdgeApp();
+  template = synth.template('edge-broker');
+  resources = template.toJSON().Resources;
+});
+
+test('snapshot of the broker stack', () => {
+  expect(template.toJSON()).toMatchSnapshot();
+});
+
+describe('Lambda functions', () => {
+  const CONTRACT_ENV = [
+    'EDGE_TABLE_NAME',
+    'EDGE_QUEUE_URL',
+    'EDGE_BROKER_SECRET_ARN',
+    'EDGE_PLATFORM_NAME',
+    'EDGE_DOMAIN',
+    'EDGE_HOSTED_ZONE_ID',
+    'EDGE_HOME_REGION',
+    'EDGE_REGIONS',
+    'POWERTOOLS_SERVICE_NAME',
+    'POWERTOOLS_LOG_LEVEL',
+  ];
+
+  test('three functions: ARM64, Node.js 22, X-Ray, JSON logs to a log group with retention', () => {
+    const functions = ofType('AWS::Lambda::Function');
+    expect(functions.map(([id]) => id.replace(/Function.*$/, '')).sort()).toEqual(['ApiHandler', 'Authorizer', 'Worker']);
+    for (const [, fn] of functions) {
+      expect(fn.Properties).toMatchObject({
+        Architectures: ['arm64'],
+        Runtime: 'nodejs22.x',
+        Handler: 'index.handler',
+        TracingConfig: { Mode: 'Active' },
+        LoggingConfig: { LogFormat: 'JSON' },
+      });
+      const logGroupId = (fn.Properties.LoggingConfig as { LogGroup: { Ref: string } }).LogGroup.Ref;
+      expect(resources[logGroupId].Type).toBe('AWS::Logs::LogGroup');
+      expect(resources[logGroupId].Properties.RetentionInDays).toBeGreaterThanOrEqual(synth.config.logRetentionDays);
+    }
+  });
+
+  test('environment per CONTRACTS.md on every function, and no secret value in it', () => {
+    for (const [, fn] of ofType('AWS::Lambda::Function')) {
+      const env = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(Object.keys(env)).toEqual(expect.arrayContaining(CONTRACT_ENV));
+      expect(env).toMatchObject({
+        EDGE_PLATFORM_NAME: synth.config.platformName,
+        EDGE_DOMAIN: synth.config.domain,
+        EDGE_HOSTED_ZONE_ID: synth.config.hostedZoneId,
+        EDGE_HOME_REGION: 'us-east-1',
+        EDGE_REGIONS: TEST_REGIONS.join(','),
+        EDGE_TABLE_NAME: { Ref: logicalIdOf('Table', 'AWS::DynamoDB::GlobalTable') },
+        EDGE_QUEUE_URL: { Ref: logicalIdOf('OperationsQueue', 'AWS::SQS::Queue') },
+        // The ARN (a Ref to the secret), never the value.
+        EDGE_BROKER_SECRET_ARN: { Ref: logicalIdOf('Credentials', 'AWS::SecretsManager::Secret') },
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+      });
+      const text = JSON.stringify(env);
+      expect(text).not.toMatch(/resolve:secretsmanager|SecretString|password/i);
+    }
+  });
+
+  test('no reserved concurrency; the worker is bounded by the event source instead', () => {
+    for (const [, fn] of ofType('AWS::Lambda::Function')) expect(fn.Properties.ReservedConcurrentExecutions).toBeUndefined();
+  });
+
+  test('own roles, no AWS managed policies', () => {
+    for (const [, role] of ofType('AWS::IAM::Role')) expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+  });
+});
+
+describe('least privilege', () => {
+  const tableId = () => logicalIdOf('Table', 'AWS::DynamoDB::GlobalTable');
+
+  test('no wildcard actions anywhere', () => {
+    for (const [, policy] of ofType('AWS::IAM::Policy')) {
+      for (const action of actionsOf((policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement)) {
+        expect(action).not.toMatch(/^\*$|:\*$/);
+      }
+    }
+  });
+
+  test('the authorizer reads the secret and nothing else of the broker', () => {
+    const statements = statementsOf('AuthorizerRole');
+    const secret = statements.filter((s) => actionsOf([s]).some((a) => a.startsWith('secretsmanager:')));
+    expect(secret).toHaveLength(1);
+    expect(secret[0].Resource).toEqual({ Ref: logicalIdOf('Credentials', 'AWS::SecretsManager::Secret') });
+    expect(actionsOf(statements).filter((a) => /^(dynamodb|sqs|route53|acm|cloudfront):/.test(a))).toEqual([]);
+  });
+
+  test('the api uses the table (and its one index) and sends to the queue; no secret, DNS, certificates or CDN', () => {
+    const statements = statementsOf('ApiHandlerRole');
+    const actions = actionsOf(statements);
+    expect(actions).toEqual(expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query', 'sqs:SendMessage']));
+    expect(actions.filter((a) => /^(secretsmanager|route53|acm|cloudfront):|^sqs:(ReceiveMessage|DeleteMessage)$/.test(a))).toEqual([]);
+    const table = statements.find((s) => s.Sid === 'BrokerTableItems');
+    expect(table?.Resource).toEqual([
+      { 'Fn::GetAtt': [tableId(), 'Arn'] },
+      { 'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId(), 'Arn'] }, '/index/byGeneration']] },
+    ]);
+  });
+
+  test('the worker: table, queue send+consume, Route 53 on the platform zone, ACM in us-east-1, CloudFront', () => {
+    const statements = statementsOf('WorkerRole');
+    const actions = actionsOf(statements);
+    expect(actions).toEqual(
+      expect.arrayContaining([
+        'dynamodb:PutItem',
+        'sqs:SendMessage',
+        'sqs:ReceiveMessage',
+        'sqs:DeleteMessage',
+        'route53:ChangeResourceRecordSets',
+        'route53:ListResourceRecordSets',
+        'route53:GetChange',
+        'acm:RequestCertificate',
+        'acm:DescribeCertificate',
+        'acm:DeleteCertificate',
+        'cloudfront:CreateDistribution',
+        'cloudfront:GetDistribution',
+        'cloudfront:UpdateDistribution',
+        'cloudfront:DeleteDistribution',
+        'cloudfront:TagResource',
+      ]),
+    );
+    expect(actions.filter((a) => a.startsWith('secretsmanager:'))).toEqual([]);
+    const zone = statements.find((s) => s.Sid === 'PlatformZoneRecords');
+    expect(zone?.Resource).toBe(`arn:aws:route53:::hostedzone/${synth.config.hostedZoneId}`);
+    const request = statements.find((s) => s.Sid === 'RequestCdnCertificates');
+    expect(request?.Condition).toEqual({ StringEquals: { 'aws:RequestedRegion': 'us-east-1' } });
+    const certificates = statements.find((s) => s.Sid === 'ManageCdnCertificates');
+    expect(certificates?.Resource).toBe('arn:aws:acm:us-east-1:123456789012:certificate/*');
+  });
+
+  test('Resource "*" only where the service has no resource-level permissions', () => {
+    for (const [, policy] of ofType('AWS::IAM::Policy')) {
+      for (const statement of (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement) {
+        if (statement.Resource !== '*') continue;
+        for (const action of asArray(statement.Action)) {
+          expect(['xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'acm:RequestCertificate', 'acm:AddTagsToCertificate']).toContain(action);
+        }
+      }
+    }
+  });
+});
+
+describe('queue', () => {
+  test('queue and DLQ are encrypted and SSL-only; redrive after 5 receives', () => {
+    const queueId = logicalIdOf('OperationsQueue', 'AWS::SQS::Queue');
+    const dlqId = logicalIdOf('OperationsDeadLetterQueue', 'AWS::SQS::Queue');
+    for (const id of [queueId, dlqId]) {
+      expect(resources[id].Properties.SqsManagedSseEnabled).toBe(true);
+      template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+        Queues: [{ Ref: id }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          ]),
+        },
+      });
+    }
+    expect(resources[queueId].Properties.RedrivePolicy).toEqual({
+      deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] },
+      maxReceiveCount: 5,
+    });
+  });
+
+  test('visibility timeout is at least six times the worker timeout', () => {
+    const queueId = logicalIdOf('OperationsQueue', 'AWS::SQS::Queue');
+    const workerTimeout = resources[functionId('Worker')].Properties.Timeout as number;
+    expect(workerTimeout).toBe(WORKER_TIMEOUT.toSeconds());
+    expect(resources[queueId].Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * workerTimeout);
+  });
+
+  test('the worker consumes it with partial batch failure reporting', () => {
+    const [, mapping] = only('AWS::Lambda::EventSourceMapping');
+    expect(mapping.Properties).toMatchObject({
+      EventSourceArn: { 'Fn::GetAtt': [logicalIdOf('OperationsQueue', 'AWS::SQS::Queue'), 'Arn'] },
+      FunctionName: { Ref: functionId('Worker') },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BatchSize: 10,
+      MaximumBatchingWindowInSeconds: 1,
+      ScalingConfig: { MaximumConcurrency: 5 },
+    });
+  });
+
+  test('a message in the DLQ raises an alarm on an encrypted topic', () => {
+    const [, alarm] = only('AWS::CloudWatch::Alarm');
+    expect(alarm.Properties).toMatchObject({
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Namespace: 'AWS/SQS',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalIdOf('OperationsDeadLetterQueue', 'AWS::SQS::Queue'), 'QueueName'] } }],
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      AlarmActions: [{ Ref: logicalIdOf('OperationsAlarmTopic', 'AWS::SNS::Topic') }],
+    });
+    const [, topic] = only('AWS::SNS::Topic');
+    expect(topic.Properties.KmsMasterKeyId).toEqual({ 'Fn::GetAtt': [logicalIdOf('OperationsAlarmTopicKey', 'AWS::KMS::Key'), 'Arn'] });
+  });
+});
+
+describe('table', () => {
+  test('keys and the byGeneration index from lib/model/table.ts, TTL on expiresAt', () => {
+    const [, table] = only('AWS::DynamoDB::GlobalTable');
+    expect(table.Properties).toMatchObject({
+      TableName: synth.config.brokerTableName,
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: 'byGeneration',
+          KeySchema: [
+            { AttributeName: 'gsi1pk', KeyType: 'HASH' },
+            { AttributeName: 'generation', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      SSESpecification: { SSEEnabled: true, SSEType: 'KMS' },
+    });
+    expect(table.Properties.AttributeDefinitions).toEqual(
+      expect.arrayContaining([
+        { AttributeName: 'gsi1pk', AttributeType: 'S' },
+        { AttributeName: 'generation', AttributeType: 'N' },
+      ]),
+    );
+    expect(table.DeletionPolicy).toBe('Retain');
+    expect(table.UpdateReplacePolicy).toBe('Retain');
+  });
+
+  test('one replica per fleet region (and the home region), each with PITR and deletion protection', () => {
+    const [, table] = only('AWS::DynamoDB::GlobalTable');
+    const replicas = table.Properties.Replicas as { Region: string; PointInTimeRecoverySpecification: unknown; DeletionProtectionEnabled: boolean }[];
+    expect(replicas.map((r) => r.Region).sort()).toEqual([...new Set([...TEST_REGIONS, 'us-east-1'])].sort());
+    for (const replica of replicas) {
+      expect(replica.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
+      expect(replica.DeletionProtectionEnabled).toBe(true);
+    }
+  });
+});
+
+test('a home region outside the fleet still holds the table; every fleet region gets a replica', () => {
+  const app = new App();
+  const stack = new Stack(app, 'Home', { env: { account: '123456789012', region: 'us-east-1' } });
+  const config = resolveConfig({ regions: ['eu-west-1', 'ap-south-1'], account: '123456789012' });
+  new BrokerTable(stack, 'Table', { config });
+  const table = Object.values(Template.fromStack(stack).toJSON().Resources as Record<string, Resource>).find((r) => r.Type === 'AWS::DynamoDB::GlobalTable')!;
+  const regions = (table.Properties.Replicas as { Region: string }[]).map((r) => r.Region).sort();
+  expect(regions).toEqual(['ap-south-1', 'eu-west-1', 'us-east-1']);
+});
+
+describe('API Gateway', () => {
+  const ROUTES: [string, string][] = [
+    ['GET', '/v2/catalog'],
+    ['PUT', '/v2/service_instances/{instance_id}'],
+    ['PATCH', '/v2/service_instances/{instance_id}'],
+    ['GET', '/v2/service_instances/{instance_id}'],
+    ['DELETE', '/v2/service_instances/{instance_id}'],
+    ['GET', '/v2/service_instances/{instance_id}/last_operation'],
+    ['PUT', '/v2/service_instances/{instance_id}/service_bindings/{binding_id}'],
+    ['GET', '/v2/service_instances/{instance_id}/service_bindings/{binding_id}'],
+    ['DELETE', '/v2/service_instances/{instance_id}/service_bindings/{binding_id}'],
+    ['GET', '/v2/service_instances/{instance_id}/service_bindings/{binding_id}/last_operation'],
+  ];
+
+  /** Full path of an AWS::ApiGateway::Resource by following ParentId. */
+  function pathOf(resourceRef: unknown): string {
+    if (typeof resourceRef === 'object' && resourceRef !== null && 'Fn::GetAtt' in resourceRef) return ''; // the root
+    const id = (resourceRef as { Ref: string }).Ref;
+    const resource = resources[id];
+    return `${pathOf(resource.Properties.ParentId)}/${resource.Properties.PathPart as string}`;
+  }
+  const methods = () =>
+    ofType('AWS::ApiGateway::Method').map(([, m]) => ({ method: m.Properties.HttpMethod as string, path: pathOf(m.Properties.ResourceId), props: m.Properties }));
+
+  test('exactly the OSB routes, each through the authorizer to the api function (Lambda proxy)', () => {
+    const found = methods();
+    expect(found.map((m) => [m.method, m.path]).sort()).toEqual([...ROUTES].sort());
+    const authorizerId = logicalIdOf('OsbBasicAuth', 'AWS::ApiGateway::Authorizer');
+    for (const m of found) {
+      expect(m.props.AuthorizationType).toBe('CUSTOM');
+      expect(m.props.AuthorizerId).toEqual({ Ref: authorizerId });
+      const integration = m.props.Integration as { Type: string; Uri: unknown };
+      expect(integration.Type).toBe('AWS_PROXY');
+      expect(JSON.stringify(integration.Uri)).toContain(functionId('ApiHandler'));
+    }
+  });
+
+  test('API Gateway never requires X-Broker-API-Version (OSB wants 412 from the broker)', () => {
+    for (const m of methods()) {
+      expect(JSON.stringify(m.props.RequestParameters ?? {})).not.toMatch(/header/i);
+    }
+  });
+
+  test('request validation: path parameters everywhere, a JSON object body on PUT/PATCH', () => {
+    const validators = Object.fromEntries(ofType('AWS::ApiGateway::RequestValidator').map(([id, v]) => [id, v.Properties]));
+    for (const m of methods()) {
+      const validator = validators[(m.props.RequestValidatorId as { Ref: string }).Ref];
+      expect(validator.ValidateRequestParameters).toBe(true);
+      const params = Object.keys((m.props.RequestParameters as Record<string, boolean>) ?? {});
+      for (const name of m.path.match(/\{(\w+)\}/g) ?? []) expect(params).toContain(`method.request.path.${name.slice(1, -1)}`);
+      if (m.method === 'PUT' || m.method === 'PATCH') {
+        expect(validator.ValidateRequestBody).toBe(true);
+        const modelRef = (m.props.RequestModels as Record<string, { Ref: string }>)['application/json'];
+        const schema = resources[modelRef.Ref].Properties.Schema as { type: string; required?: unknown };
+        expect(schema.type).toBe('object');
+        expect(schema.required).toBeUndefined(); // field rules stay in the broker (one schema)
+      } else {
+        expect(validator.ValidateRequestBody).toBe(false);
+      }
+    }
+  });
+
+  test('REQUEST authorizer on the Authorization header with a short cache', () => {
+    const [, authorizer] = only('AWS::ApiGateway::Authorizer');
+    expect(authorizer.Properties).toMatchObject({ Type: 'REQUEST', IdentitySource: 'method.request.header.Authorization' });
+    expect(authorizer.Properties.AuthorizerResultTtlInSeconds).toBeGreaterThan(0);
+    expect(authorizer.Properties.AuthorizerResultTtlInSeconds).toBeLessThanOrEqual(300);
+    expect(JSON.stringify(authorizer.Properties.AuthorizerUri)).toContain(functionId('Authorizer'));
+  });
+
+  test('401 with WWW-Authenticate Basic and an OSB JSON body for missing and bad credentials', () => {
+    for (const type of ['UNAUTHORIZED', 'ACCESS_DENIED']) {
+      const [, response] = ofType('AWS::ApiGateway::GatewayResponse').find(([, r]) => r.Properties.ResponseType === type)!;
+      expect(response.Properties.StatusCode).toBe('401');
+      expect((response.Properties.ResponseParameters as Record<string, string>)['gatewayresponse.header.WWW-Authenticate']).toBe(
+        `'Basic realm="${BROKER_AUTH_REALM}"'`,
+      );
+      const body = JSON.parse((response.Properties.ResponseTemplates as Record<string, string>)['application/json']);
+      expect(body).toEqual({ error: 'Unauthorized', description: expect.any(String) });
+    }
+  });
+
+  test('every gateway response answers an OSB JSON error body', () => {
+    const responses = ofType('AWS::ApiGateway::GatewayResponse');
+    expect(responses.map(([, r]) => r.Properties.ResponseType)).toEqual(
+      expect.arrayContaining(['UNAUTHORIZED', 'ACCESS_DENIED', 'BAD_REQUEST_BODY', 'THROTTLED', 'DEFAULT_4XX', 'DEFAULT_5XX']),
+    );
+    for (const [, response] of responses) {
+      expect((response.Properties.ResponseParameters as Record<string, string>)['gatewayresponse.header.Content-Type']).toBe("'application/json'");
+      const body = JSON.parse((response.Properties.ResponseTemplates as Record<string, string>)['application/json']);
+      expect(typeof body.error).toBe('string');
+      expect(typeof body.description).toBe('string');
+    }
+    const throttled = responses.find(([, r]) => r.Properties.ResponseType === 'THROTTLED')![1];
+    expect(throttled.Properties.StatusCode).toBe('429');
+  });
+
+  test('stage: X-Ray, throttling, JSON access logs to a log group with retention', () => {
+    const [, stage] = only('AWS::ApiGateway::Stage');
+    expect(stage.Properties.TracingEnabled).toBe(true);
+    expect(stage.Properties.MethodSettings).toEqual([
+      expect.objectContaining({ HttpMethod: '*', ResourcePath: '/*', ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 }),
+    ]);
+    const access = stage.Properties.AccessLogSetting as { DestinationArn: unknown; Format: string };
+    const format = JSON.parse(access.Format);
+    expect(format).toMatchObject({ requestId: '$context.requestId', status: '$context.status', authorizerError: '$context.authorize.error' });
+    expect(access.Format).not.toMatch(/Authorization/); // credentials never reach the log
+    const logGroupId = logicalIdOf('OsbAccessLogs', 'AWS::Logs::LogGroup');
+    expect(JSON.stringify(access.DestinationArn)).toContain(logGroupId);
+    expect(resources[logGroupId].Properties.RetentionInDays).toBeGreaterThanOrEqual(synth.config.logRetentionDays);
+  });
+
+  test('WAF: AWS managed rules and a rate limit on the stage', () => {
+    const [webAclId, webAcl] = only('AWS::WAFv2::WebACL');
+    expect(webAcl.Properties.Scope).toBe('REGIONAL');
+    const rules = webAcl.Properties.Rules as { Name: string }[];
+    expect(rules.map((r) => r.Name)).toEqual(
+      expect.arrayContaining(['AWSManagedRulesAmazonIpReputationList', 'AWSManagedRulesKnownBadInputsRuleSet', 'AWSManagedRulesCommonRuleSet', 'RatePerIp']),
+    );
+    const [, association] = only('AWS::WAFv2::WebACLAssociation');
+    expect(association.Properties.WebACLArn).toEqual({ 'Fn::GetAtt': [webAclId, 'Arn'] });
+    const [, logging] = only('AWS::WAFv2::LoggingConfiguration');
+    expect(logging.Properties).toMatchObject({
+      ResourceArn: { 'Fn::GetAtt': [webAclId, 'Arn'] },
+      LogDestinationConfigs: ['arn:aws:logs:us-east-1:123456789012:log-group:aws-waf-logs-edge-broker'],
+      RedactedFields: [{ SingleHeader: { Name: 'authorization' } }], // credentials never reach the WAF log
+    });
+    expect(JSON.stringify(association.Properties.ResourceArn)).toContain(`"/stages/",{"Ref":"${logicalIdOf('OsbApiDeploymentStageprod', 'AWS::ApiGateway::Stage')}"}`);
+  });
+});
+
+describe('secret, outputs, tags', () => {
+  test('generated {"username","password"} credentials', () => {
+    const [, secret] = only('AWS::SecretsManager::Secret');
+    const generate = secret.Properties.GenerateSecretString as { SecretStringTemplate: string; GenerateStringKey: string };
+    expect(JSON.parse(generate.SecretStringTemplate)).toEqual({ username: 'broker' });
+    expect(generate.GenerateStringKey).toBe('password');
+    expect(secret.Properties.SecretString).toBeUndefined();
+  });
+
+  test('outputs: broker URL, secret ARN (not value), table name, queue URL', () => {
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(Object.keys(outputs)).toEqual(expect.arrayContaining(['BrokerUrl', 'CredentialsSecretArn', 'TableName', 'QueueUrl', 'AlarmTopicArn']));
+    expect(outputs.CredentialsSecretArn.Value).toEqual({ Ref: logicalIdOf('Credentials', 'AWS::SecretsManager::Secret') });
+    expect(JSON.stringify(outputs.BrokerUrl.Value)).toContain('execute-api');
+    expect(JSON.stringify(outputs)).not.toMatch(/resolve:secretsmanager|SecretString/);
+  });
+
+  test('every taggable resource carries component=broker', () => {
+    for (const [id, resource] of Object.entries(resources)) {
+      const tags = resource.Properties?.Tags;
+      if (!Array.isArray(tags)) continue;
+      expect({ id, tags }).toEqual({ id, tags: expect.arrayContaining([{ Key: 'component', Value: 'broker' }]) });
+    }
+    const [, table] = only('AWS::DynamoDB::GlobalTable');
+    for (const replica of table.Properties.Replicas as { Tags: unknown[] }[]) {
+      expect(replica.Tags).toEqual(expect.arrayContaining([{ Key: 'component', Value: 'broker' }]));
+    }
+  });
+});
+
+describe('bundling (esbuild, real)', () => {
+  // A separate, tiny app that really bundles the three handlers (synthEdgeApp skips bundling).
+  const bundles: Record<string, { dir: string; code: string; map: { sources: string[] } }> = {};
+
+  beforeAll(() => {
+    const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'broker-bundle-'));
+    const app = new App({ outdir });
+    const stack = new Stack(app, 'Bundle', { env: { account: '123456789012', region: 'us-east-1' } });
+    const config = resolveConfig({ regions: TEST_REGIONS, account: '123456789012' });
+    for (const handler of ['api', 'worker', 'authorizer'] as const) {
+      new BrokerFunction(stack, handler, { config, handler, description: 'bundle test', environment: {}, timeout: WORKER_TIMEOUT, memorySize: 128 });
+    }
+    const assembly = app.synth();
+    for (const [id, fn] of Object.entries(assembly.getStackByName('Bundle').template.Resources as Record<string, Resource>)) {
+      if (fn.Type !== 'AWS::Lambda::Function') continue;
+      const dir = path.join(outdir, `asset.${(fn.Properties.Code as { S3Key: string }).S3Key.replace(/\.zip$/, '')}`);
+      bundles[id.replace(/Function.*$/, '')] = {
+        dir,
+        code: fs.readFileSync(path.join(dir, 'index.js'), 'utf8'),
+        map: JSON.parse(fs.readFileSync(path.join(dir, 'index.js.map'), 'utf8')),
+      };
+    }
+  });
+
+  test('each handler: one minified CommonJS file with a source map, the AWS SDK left to the runtime', () => {
+    expect(Object.keys(bundles).sort()).toEqual(['api', 'authorizer', 'worker']);
+    for (const [name, bundle] of Object.entries(bundles)) {
+      expect(fs.readdirSync(bundle.dir).sort()).toEqual(['index.js', 'index.js.map']);
+      expect(bundle.code.split('\n').length).toBeLessThan(50); // minified
+      expect(bundle.code).toMatch(/sourceMappingURL=index\.js\.map/);
+      expect(bundle.map.sources.some((source) => /handler|lambda/.test(source) || source.includes(`${name}.ts`))).toBe(true);
+      // Nothing of the SDK (or its @smithy internals) is inlined; it is require()d from the runtime.
+      expect(bundle.map.sources.filter((source) => /node_modules\/@(aws-sdk|smithy)\//.test(source))).toEqual([]);
+      console.log(`${name} bundle: ${(Buffer.byteLength(bundle.code) / 1024).toFixed(1)} KiB`);
+    }
+  });
+});

@@ -1,0 +1,112 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { LocalEmulators, localClientConfig, startEmulators } from '../../lib/local/emulators';
+import { PLANS, SERVICE_ID } from '../../lib/broker/runtime/catalog';
+import { LocalBroker, LocalBrokerOptions, startLocalBroker } from '../../lib/broker/runtime/local/local-broker';
+
+export const USER = 'broker';
+export const PASSWORD = 'test-password';
+export const DOMAIN = 'edge.example.com';
+export const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-2'];
+export const STANDARD = PLANS.standard.id;
+export const CDN = PLANS.cdn.id;
+export { SERVICE_ID };
+
+export interface Reply {
+  readonly status: number;
+  readonly headers: Headers;
+  // Test code reads arbitrary JSON fields.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly body: any;
+  readonly text: string;
+}
+
+export interface CallOptions {
+  readonly body?: unknown;
+  /** Sent verbatim (for malformed JSON). */
+  readonly rawBody?: string;
+  readonly headers?: Record<string, string | undefined>;
+  readonly auth?: string | null;
+}
+
+/** A small OSB client over fetch: basic auth and X-Broker-API-Version 2.17 unless told otherwise. */
+export function osbClient(baseUrl: string) {
+  return async function call(method: string, path: string, options: CallOptions = {}): Promise<Reply> {
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'x-broker-api-version': '2.17' };
+    if (options.auth !== null) headers.authorization = options.auth ?? `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
+    for (const [name, value] of Object.entries(options.headers ?? {})) {
+      if (value === undefined) delete headers[name];
+      else headers[name] = value;
+    }
+    const body = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
+    const response = await fetch(`${baseUrl}${path}`, { method, headers, body });
+    const text = await response.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    return { status: response.status, headers: response.headers, body: parsed, text };
+  };
+}
+
+export type OsbCall = ReturnType<typeof osbClient>;
+
+export function provisionBody(hostnames: string[], extra: Record<string, unknown> = {}, plan = STANDARD) {
+  return {
+    service_id: SERVICE_ID,
+    plan_id: plan,
+    organization_guid: 'org-1',
+    space_guid: 'space-1',
+    parameters: { hostnames, backends: [{ address: '10.0.0.10', port: 8080, protocol: 'http' }], ...extra },
+  };
+}
+
+/** Polls last_operation until the operation is no longer in progress. */
+export async function waitForOperation(call: OsbCall, instanceId: string, operation?: string, timeoutMs = 15000): Promise<Reply> {
+  const deadline = Date.now() + timeoutMs;
+  const query = operation ? `?operation=${encodeURIComponent(operation)}` : '';
+  for (;;) {
+    const reply = await call('GET', `/v2/service_instances/${instanceId}/last_operation${query}`);
+    if (reply.status !== 200 || reply.body?.state !== 'in progress') return reply;
+    if (Date.now() > deadline) throw new Error(`operation of ${instanceId} still in progress: ${reply.text}`);
+    await sleep(25);
+  }
+}
+
+export async function waitFor<T>(probe: () => Promise<T | undefined | false>, what: string, timeoutMs = 15000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Fast local settings for tests: no waits, no backoff. */
+export function testBrokerOptions(emulators: LocalEmulators, overrides: Partial<LocalBrokerOptions> = {}): LocalBrokerOptions {
+  return {
+    port: 0,
+    user: USER,
+    password: PASSWORD,
+    tableName: 'edge-broker',
+    dynamodbEndpoint: emulators.dynamodbEndpoint,
+    sqsEndpoint: emulators.sqsEndpoint,
+    domain: DOMAIN,
+    regions: REGIONS,
+    logLevel: 'SILENT',
+    retryAfterSeconds: 1,
+    ...overrides,
+    worker: { pollWaitSeconds: 1, waitSeconds: 0, backoffSeconds: () => 0, leaseSeconds: 5, ...(overrides.worker ?? {}) },
+  };
+}
+
+export async function startTestBroker(emulators: LocalEmulators, overrides: Partial<LocalBrokerOptions> = {}): Promise<LocalBroker> {
+  return startLocalBroker(testBrokerOptions(emulators, overrides));
+}
+
+export { startEmulators, localClientConfig, DynamoDBClient };
+export type { LocalEmulators, LocalBroker };

@@ -1,0 +1,273 @@
+/**
+ * The worker on dynalite + fauxqs with the real SDK clients: redelivery, a crash between
+ * steps, two instances racing for one hostname, delete during provision, DLQ after
+ * retries, a failed update, CloudFront waits, and state surviving a restart.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { LocalCloud } from '../../lib/broker/runtime/cloud/local';
+import { DnsRecord } from '../../lib/broker/runtime/cloud/types';
+import { SqsOperationQueue } from '../../lib/broker/runtime/queue';
+import { DEFAULT_WORKER_OPTIONS, WorkerContext, workOnOperation } from '../../lib/broker/runtime/worker/worker';
+import {
+  CDN,
+  LocalBroker,
+  LocalEmulators,
+  SERVICE_ID,
+  STANDARD,
+  localClientConfig,
+  osbClient,
+  provisionBody,
+  startEmulators,
+  startTestBroker,
+  waitFor,
+  waitForOperation,
+} from './support';
+
+/** A LocalCloud whose Route 53 writes can be made to fail or to block until released. */
+class ScriptedCloud extends LocalCloud {
+  failUpserts = false;
+  private gate?: Promise<void>;
+  private release?: () => void;
+  private entered?: () => void;
+  enteredGate?: Promise<void>;
+
+  blockUpserts(): void {
+    this.gate = new Promise((resolve) => (this.release = resolve));
+    this.enteredGate = new Promise((resolve) => (this.entered = resolve));
+  }
+
+  unblock(): void {
+    this.release?.();
+    this.gate = undefined;
+  }
+
+  override async upsertRecords(records: readonly DnsRecord[]): Promise<void> {
+    if (this.failUpserts) throw new Error('Route 53 is unavailable (injected)');
+    if (this.gate) {
+      this.entered?.();
+      await this.gate;
+    }
+    return super.upsertRecords(records);
+  }
+}
+
+let emulators: LocalEmulators;
+const brokers: LocalBroker[] = [];
+const ASYNC = '?accepts_incomplete=true';
+let tableCounter = 0;
+
+beforeAll(async () => {
+  emulators = await startEmulators();
+});
+
+afterAll(async () => {
+  for (const broker of brokers) await broker.stop().catch(() => undefined);
+  await emulators?.stop();
+});
+
+/** Each test gets its own table and queue. */
+async function broker(overrides: Parameters<typeof startTestBroker>[1] = {}): Promise<LocalBroker> {
+  const started = await startTestBroker(emulators, { tableName: `edge-worker-${++tableCounter}`, ...overrides });
+  brokers.push(started);
+  return started;
+}
+
+function workerContext(b: LocalBroker, cloud = b.cloud): WorkerContext {
+  const sqs = new SQSClient(localClientConfig(emulators.sqsEndpoint));
+  return {
+    settings: b.settings,
+    store: b.store,
+    queue: new SqsOperationQueue(sqs, b.queueUrl),
+    cloud,
+    logger: new Logger({ logLevel: 'SILENT' }),
+    options: { ...DEFAULT_WORKER_OPTIONS, waitSeconds: 0, leaseSeconds: 5, backoffSeconds: () => 0 },
+  };
+}
+
+async function provision(b: LocalBroker, id: string, hostnames: string[], plan = STANDARD): Promise<string> {
+  const reply = await osbClient(b.url)('PUT', `/v2/service_instances/${id}${ASYNC}`, { body: provisionBody(hostnames, {}, plan) });
+  expect(reply.status).toBe(202);
+  return reply.body.operation as string;
+}
+
+test('redelivery: the same message twice (at once, and after success) does no harm', async () => {
+  const b = await broker({ worker: { enabled: false } });
+  const operationId = await provision(b, 'redeliver', ['twice.edge.example.com']);
+  const ctx = workerContext(b);
+  const ref = { instanceId: 'redeliver', operationId };
+
+  const settled = await Promise.all([workOnOperation(ctx, ref, 1), workOnOperation(ctx, ref, 1)]);
+  expect(settled).toEqual([{ kind: 'ack' }, { kind: 'ack' }]);
+  const operation = await b.store.getOperation('redeliver', operationId);
+  expect(operation).toMatchObject({ state: 'succeeded' });
+  expect(operation!.completedSteps).toEqual(['validate', 'claim-hostnames', 'write-route', 'certificate', 'distribution', 'dns-records', 'release-old-hostnames', 'remove-cdn', 'converge']);
+  expect(await b.store.getInstance('redeliver')).toMatchObject({ state: 'provisioned' });
+
+  const cloud = b.cloud as LocalCloud;
+  const actions = cloud.actions.length;
+  const generation = (await b.store.getRoute('redeliver'))!.generation;
+  expect(await workOnOperation(ctx, ref, 2)).toEqual({ kind: 'ack' });
+  expect(cloud.actions.length).toBe(actions);
+  expect((await b.store.getRoute('redeliver'))!.generation).toBe(generation);
+  expect(cloud.records.get('twice.edge.example.com')?.value).toBe('edge.example.com');
+});
+
+test('a crash between steps: a new worker resumes after the last completed step', async () => {
+  const cloud = new ScriptedCloud();
+  cloud.blockUpserts();
+  const tableName = `edge-worker-crash`;
+  const first = await broker({ tableName, cloud });
+  const operationId = await provision(first, 'crash', ['crash.edge.example.com']);
+  await cloud.enteredGate; // the worker is inside the dns-records step
+  const before = await first.store.getOperation('crash', operationId);
+  expect(before).toMatchObject({ state: 'in progress', step: 'dns-records', completedSteps: ['validate', 'claim-hostnames', 'write-route', 'certificate', 'distribution'] });
+  const generation = (await first.store.getRoute('crash'))!.generation;
+  await first.stop(); // the in-flight step never finishes: as if the process died
+
+  const second = await broker({ tableName });
+  expect(second.resumed).toBe(1);
+  const done = await waitForOperation(osbClient(second.url), 'crash', operationId);
+  expect(done.body).toMatchObject({ state: 'succeeded' });
+  // write-route was not repeated: the generation is the one written before the crash
+  expect((await second.store.getRoute('crash'))!.generation).toBe(generation);
+  expect((second.cloud as LocalCloud).records.get('crash.edge.example.com')).toBeDefined();
+});
+
+test('two instances racing for one hostname: exactly one wins, the other fails with a reason', async () => {
+  const b = await broker({ worker: { enabled: false } });
+  const [a, c] = await Promise.all([provision(b, 'racer-a', ['contested.edge.example.com']), provision(b, 'racer-b', ['contested.edge.example.com'])]);
+  const ctx = workerContext(b);
+  await Promise.all([workOnOperation(ctx, { instanceId: 'racer-a', operationId: a }, 1), workOnOperation(ctx, { instanceId: 'racer-b', operationId: c }, 1)]);
+  const states = [await b.store.getOperation('racer-a', a), await b.store.getOperation('racer-b', c)];
+  expect(states.map((s) => s!.state).sort()).toEqual(['failed', 'succeeded']);
+  const winner = states[0]!.state === 'succeeded' ? 'racer-a' : 'racer-b';
+  const loser = states.find((s) => s!.state === 'failed')!;
+  expect(loser.description).toMatch(/hostnames\[0\]: contested\.edge\.example\.com is already served by another instance/);
+  expect(await b.store.hostnameOwner('contested.edge.example.com')).toBe(winner);
+  const polled = await osbClient(b.url)('GET', `/v2/service_instances/${loser.instanceId}/last_operation`);
+  expect(polled.body).toMatchObject({ state: 'failed' });
+
+  // and the claim itself, many at once
+  const results = await Promise.all(Array.from({ length: 12 }, (_, i) => b.store.claimHostname('hot.edge.example.com', `claimer-${i}`)));
+  expect(results.filter((r) => r.claimed)).toHaveLength(1);
+});
+
+test('delete during provision halts it and removes whatever it created', async () => {
+  const cloud = new ScriptedCloud();
+  cloud.blockUpserts();
+  const b = await broker({ cloud });
+  const call = osbClient(b.url);
+  const provisionId = await provision(b, 'doomed', ['doomed.edge.example.com']);
+  await cloud.enteredGate; // route written, DNS record being written
+
+  const reply = await call('DELETE', `/v2/service_instances/doomed?accepts_incomplete=true&service_id=${SERVICE_ID}&plan_id=${STANDARD}`);
+  expect(reply.status).toBe(202);
+  // the deprovision waits for the provision to leave its step
+  await waitFor(async () => (await b.store.getOperation('doomed', reply.body.operation))?.description.includes('halting'), 'the deprovision to wait');
+  cloud.unblock();
+
+  const done = await waitForOperation(call, 'doomed', reply.body.operation);
+  expect(done.body).toMatchObject({ state: 'succeeded' });
+  expect(await b.store.getOperation('doomed', provisionId)).toMatchObject({ state: 'failed', description: expect.stringMatching(/cancelled/) });
+  expect(cloud.records.size).toBe(0); // the record written after the cancel is gone too
+  expect(await b.store.getRoute('doomed')).toMatchObject({ deleted: true });
+  expect(await b.store.hostnameOwner('doomed.edge.example.com')).toBeUndefined();
+  expect(await call('GET', '/v2/service_instances/doomed/last_operation')).toMatchObject({ status: 200, body: { state: 'succeeded' } });
+});
+
+test('a step that keeps failing: retried, then the operation fails with the reason and the message lands in the DLQ', async () => {
+  const cloud = new ScriptedCloud();
+  cloud.failUpserts = true;
+  const b = await broker({ cloud, worker: { maxAttempts: 3 } });
+  const operationId = await provision(b, 'unlucky', ['unlucky.edge.example.com']);
+  const done = await waitForOperation(osbClient(b.url), 'unlucky', operationId);
+  expect(done.body.state).toBe('failed');
+  expect(done.body.description).toMatch(/provision failed while writing DNS records: gave up after 3 attempts: Route 53 is unavailable \(injected\)/);
+  expect(done.body.description).toMatch(/Deprovision the instance/);
+
+  const sqs = new SQSClient(localClientConfig(emulators.sqsEndpoint));
+  const dead = await waitFor(async () => {
+    const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: b.dlqUrl, WaitTimeSeconds: 1 }));
+    return out.Messages?.[0];
+  }, 'the message in the DLQ');
+  expect(JSON.parse(dead.Body!)).toEqual({ instanceId: 'unlucky', operationId });
+  await sqs.send(new DeleteMessageCommand({ QueueUrl: b.dlqUrl, ReceiptHandle: dead.ReceiptHandle }));
+  sqs.destroy();
+
+  // the failed instance can still be deprovisioned (orphan mitigation)
+  cloud.failUpserts = false;
+  const call = osbClient(b.url);
+  const reply = await call('DELETE', `/v2/service_instances/unlucky?accepts_incomplete=true&service_id=${SERVICE_ID}&plan_id=${STANDARD}`);
+  expect((await waitForOperation(call, 'unlucky', reply.body.operation)).body.state).toBe('succeeded');
+  expect(await b.store.getRoute('unlucky')).toMatchObject({ deleted: true });
+});
+
+test('a failed update reports instance_usable and update_repeatable, keeps the parameters, and can be repeated', async () => {
+  const cloud = new ScriptedCloud();
+  const b = await broker({ cloud, worker: { maxAttempts: 2 } });
+  const call = osbClient(b.url);
+  await waitForOperation(call, 'upd', await provision(b, 'upd', ['upd.edge.example.com']));
+  const before = (await call('GET', '/v2/service_instances/upd')).body.parameters;
+
+  cloud.failUpserts = true;
+  const patch = { service_id: SERVICE_ID, parameters: { hostnames: ['upd.edge.example.com', 'upd2.edge.example.com'] } };
+  const failed = await call('PATCH', `/v2/service_instances/upd${ASYNC}`, { body: patch });
+  const result = await waitForOperation(call, 'upd', failed.body.operation);
+  expect(result.body).toMatchObject({ state: 'failed', instance_usable: true, update_repeatable: true });
+  expect(result.body.description).toMatch(/update failed while writing DNS records/);
+  expect((await call('GET', '/v2/service_instances/upd')).body.parameters).toEqual(before);
+
+  cloud.failUpserts = false;
+  const again = await call('PATCH', `/v2/service_instances/upd${ASYNC}`, { body: patch });
+  expect((await waitForOperation(call, 'upd', again.body.operation)).body.state).toBe('succeeded');
+  expect((await call('GET', '/v2/service_instances/upd')).body.parameters.hostnames).toEqual(patch.parameters.hostnames);
+});
+
+test('cdn: the worker waits for CloudFront by re-enqueueing, then succeeds', async () => {
+  const cloud = new LocalCloud({ deployPolls: 3 });
+  const b = await broker({ cloud });
+  const call = osbClient(b.url);
+  const operationId = await provision(b, 'cdn-1', ['cdn.edge.example.com'], CDN);
+  const descriptions = new Set<string>();
+  for (;;) {
+    const reply = await call('GET', `/v2/service_instances/cdn-1/last_operation?operation=${operationId}`);
+    descriptions.add(reply.body.description);
+    if (reply.body.state !== 'in progress') {
+      expect(reply.body.state).toBe('succeeded');
+      break;
+    }
+  }
+  const [distribution] = [...cloud.distributions.values()];
+  expect(cloud.records.get('cdn.edge.example.com')?.value).toBe(distribution.domainName);
+  expect([...cloud.certificates.values()][0].status).toBe('ISSUED');
+  expect(cloud.actions.map((a) => a.action)).toEqual(['acm:RequestCertificate', 'route53:UPSERT', 'acm:Issued', 'cloudfront:CreateDistribution', 'route53:UPSERT']);
+});
+
+test('with a data dir, instances and recorded cloud state survive a restart', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'edge-broker-'));
+  try {
+    const firstEmulators = await startEmulators({ dataDir });
+    const first = await startTestBroker(firstEmulators, { dataDir });
+    const call1 = osbClient(first.url);
+    await waitForOperation(call1, 'kept', await provision(first, 'kept', ['kept.edge.example.com']));
+    await first.stop();
+    await firstEmulators.stop();
+
+    const secondEmulators = await startEmulators({ dataDir });
+    const second = await startTestBroker(secondEmulators, { dataDir });
+    try {
+      const reply = await osbClient(second.url)('GET', '/v2/service_instances/kept');
+      expect(reply).toMatchObject({ status: 200, body: { plan_id: STANDARD } });
+      expect((second.cloud as LocalCloud).records.get('kept.edge.example.com')?.value).toBe('edge.example.com');
+    } finally {
+      await second.stop();
+      await secondEmulators.stop();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

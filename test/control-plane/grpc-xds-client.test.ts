@@ -1,0 +1,102 @@
+/**
+ * End to end with a real proxyless gRPC client (@grpc/grpc-js-xds): routes written to the
+ * local DynamoDB as the broker writes them, resolved as xds:///<hostname>.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { startLocalControlPlane, LocalControlPlane } from '../../lib/control-plane/runtime/local';
+import { silentLogger } from '../../lib/control-plane/runtime/logger';
+import { EchoClient, REGION, TABLE, TOKEN, TestTable, callWho, startEchoBackend, startTable, waitFor, writeRoute } from './support';
+
+const HOST = 'echo.edge.example.com';
+
+describe('proxyless gRPC through the control plane', () => {
+  let table: TestTable;
+  let cp: LocalControlPlane;
+  let backendA: Awaited<ReturnType<typeof startEchoBackend>>;
+  let backendB: Awaited<ReturnType<typeof startEchoBackend>>;
+  let client: grpc.Client;
+
+  beforeAll(async () => {
+    table = await startTable();
+    backendA = await startEchoBackend('A');
+    backendB = await startEchoBackend('B');
+    cp = await startLocalControlPlane({
+      xdsPort: 0,
+      restPort: 0,
+      region: REGION,
+      tableName: TABLE,
+      dynamodbEndpoint: table.emulators.dynamodbEndpoint,
+      authToken: TOKEN,
+      domain: 'edge.example.com',
+      routesRefreshMs: 150,
+      settleMs: 1000,
+      logger: silentLogger,
+    });
+    process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify({
+      xds_servers: [{ server_uri: `127.0.0.1:${cp.xdsPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+      node: { id: 'grpc-test-client', cluster: 'test-clients', locality: { region: REGION, zone: 'us-east-1a' }, metadata: { auth: TOKEN } },
+    });
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- registers the xds: resolver after the bootstrap is set
+    require('@grpc/grpc-js-xds').register();
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await cp?.stop();
+    await backendA?.stop();
+    await backendB?.stop();
+    await table?.stop();
+  });
+
+  const status = async () => (await fetch(`http://127.0.0.1:${cp.restPort}/status`)).json() as Promise<Record<string, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test reads loose JSON
+
+  it('resolves xds:///<hostname> and reaches the backend', async () => {
+    await writeRoute(table.doc, 'echo-1', { hostnames: [HOST], backends: [{ address: '127.0.0.1', port: backendA.port, protocol: 'grpc' }] });
+    client = new EchoClient(`xds:///${HOST}`, grpc.credentials.createInsecure());
+    const who = await waitFor('an RPC through xds', () => callWho(client, 1000), 20000);
+    expect(who).toBe('A');
+    const s = await status();
+    const node = s.nodes.find((n: { id: string }) => n.id === 'grpc-test-client');
+    expect(node.userAgent).not.toBe('envoy');
+    expect(node.profile).toContain('grpc-listeners');
+    expect(Object.keys(node.acked).sort()).toEqual(['clusters', 'endpoints', 'listeners', 'routes']);
+  });
+
+  it('follows the backend when an update moves it', async () => {
+    await writeRoute(table.doc, 'echo-1', { hostnames: [HOST], backends: [{ address: '127.0.0.1', port: backendB.port, protocol: 'grpc' }] });
+    await waitFor('the RPC to reach backend B', async () => ((await callWho(client, 1000)) === 'B' ? true : undefined), 15000);
+  });
+
+  it('rejects an invalid route before serving it and keeps the last good config', async () => {
+    const generation = await writeRoute(table.doc, 'echo-1', { hostnames: [HOST], backends: [{ address: '127.0.0.1', port: 70000, protocol: 'grpc' }] });
+    const s = await waitFor('the invalid generation to be reported', async () => {
+      const current = await status();
+      const excluded = current.profiles.flatMap((p: { excluded: unknown[] }) => p.excluded) as Array<{ instanceId: string; generation: number; servedGeneration?: number; problems: Array<{ field: string; resource: string; template: string }> }>;
+      return excluded.some((e) => e.generation === generation) ? excluded : undefined;
+    });
+    const entry = s.find((e) => e.generation === generation)!;
+    expect(entry.servedGeneration).toBe(generation - 1);
+    expect(entry.problems).toEqual(
+      expect.arrayContaining([expect.objectContaining({ template: 'endpoints', resource: 'svc-echo-1', field: 'endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value' })]),
+    );
+    // Still served from the last good generation.
+    expect(await callWho(client, 2000)).toBe('B');
+  });
+
+  it('withdraws the service when the instance is deprovisioned (tombstone)', async () => {
+    await writeRoute(table.doc, 'echo-1', { hostnames: [HOST], backends: [{ address: '127.0.0.1', port: backendB.port, protocol: 'grpc' }] }, true);
+    const err = await waitFor(
+      'RPCs to fail after the tombstone',
+      async () => {
+        try {
+          await callWho(client, 1000);
+          return undefined;
+        } catch (e) {
+          return e as grpc.ServiceError;
+        }
+      },
+      15000,
+    );
+    expect(err.code).toBe(grpc.status.UNAVAILABLE);
+  });
+});

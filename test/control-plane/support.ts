@@ -1,0 +1,257 @@
+import * as grpc from '@grpc/grpc-js';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { AddressInfo, createServer } from 'node:net';
+import { ServiceParameters, keys, ROUTE_INDEX_PARTITION } from '../../lib/model';
+import { LocalEmulators, ensureBrokerTable, localClientConfig, startEmulators } from '../../lib/local/emulators';
+import { messageType, TYPE_URLS, ResourceKind } from '../../lib/control-plane/runtime/protos';
+
+export const REGION = 'us-east-1';
+export const TOKEN = 'test-discovery-token';
+export const TABLE = 'edge-broker';
+
+export interface TestTable {
+  readonly emulators: LocalEmulators;
+  readonly client: DynamoDBClient;
+  readonly doc: DynamoDBDocumentClient;
+  stop(): Promise<void>;
+}
+
+export async function startTable(): Promise<TestTable> {
+  const emulators = await startEmulators();
+  const client = new DynamoDBClient(localClientConfig(emulators.dynamodbEndpoint));
+  await ensureBrokerTable(client, TABLE);
+  const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  return {
+    emulators,
+    client,
+    doc,
+    async stop() {
+      client.destroy();
+      await emulators.stop();
+    },
+  };
+}
+
+/** Writes a route exactly as the broker's worker does (CONTRACTS.md): advance the counter, then a conditional put. */
+export async function writeRoute(doc: DynamoDBDocumentClient, instanceId: string, spec: Partial<ServiceParameters> & { regions?: string[] }, deleted = false): Promise<number> {
+  const counter = await doc.send(
+    new UpdateCommand({
+      TableName: TABLE,
+      Key: keys.routeCounter(),
+      UpdateExpression: 'ADD #v :one',
+      ExpressionAttributeNames: { '#v': 'value' },
+      ExpressionAttributeValues: { ':one': 1 },
+      ReturnValues: 'UPDATED_NEW',
+    }),
+  );
+  const generation = Number(counter.Attributes!.value);
+  await doc.send(
+    new PutCommand({
+      TableName: TABLE,
+      Item: {
+        ...keys.route(instanceId),
+        gsi1pk: ROUTE_INDEX_PARTITION,
+        instanceId,
+        plan: 'standard',
+        generation,
+        deleted,
+        spec: { regions: [REGION], ...spec },
+        updatedAt: new Date().toISOString(),
+      },
+      ConditionExpression: 'attribute_not_exists(pk) OR generation < :g',
+      ExpressionAttributeValues: { ':g': generation },
+    }),
+  );
+  return generation;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+const raw = (b: Buffer) => b;
+const json = (value: unknown) => Buffer.from(JSON.stringify(value));
+const parse = (b: Buffer) => JSON.parse(b.toString()) as unknown;
+
+/** A tiny gRPC service (`test.Echo/Who`, JSON bodies) that answers with its own name. */
+export const ECHO_SERVICE = {
+  Who: { path: '/test.Echo/Who', requestStream: false, responseStream: false, requestSerialize: json, requestDeserialize: parse, responseSerialize: json, responseDeserialize: parse },
+} as unknown as grpc.ServiceDefinition;
+void raw;
+
+export async function startEchoBackend(name: string): Promise<{ port: number; stop(): Promise<void> }> {
+  const server = new grpc.Server();
+  server.addService(ECHO_SERVICE, {
+    Who: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => callback(null, { name }),
+  });
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  return { port, stop: () => new Promise((resolve) => server.tryShutdown(() => resolve())) };
+}
+
+export const EchoClient = grpc.makeGenericClientConstructor(ECHO_SERVICE, 'Echo');
+
+export function callWho(client: grpc.Client, timeoutMs = 3000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    (client as unknown as { Who(req: unknown, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: { name: string }) => void): void }).Who(
+      {},
+      { deadline: Date.now() + timeoutMs },
+      (err, res) => (err ? reject(err) : resolve(res.name)),
+    );
+  });
+}
+
+/** A decoded discovery response, with its resources decoded and named. */
+export interface Response {
+  readonly version_info: string;
+  readonly system_version_info?: string;
+  readonly nonce: string;
+  readonly type_url: string;
+  readonly resources: Array<{ name: string; version?: string; value: Record<string, unknown> }>;
+  readonly removed_resources?: string[];
+}
+
+function decodeResource(typeUrl: string, value: Uint8Array): Record<string, unknown> {
+  const type = messageType(typeUrl);
+  return type.toObject(type.decode(value), { longs: Number, enums: String, defaults: false }) as Record<string, unknown>;
+}
+
+function nameOf(resource: Record<string, unknown>): string {
+  return (resource.name ?? resource.cluster_name) as string;
+}
+
+export const TYPE = TYPE_URLS;
+export type { ResourceKind };
+
+/** A raw ADS client (SotW or Delta) for protocol tests. */
+export class RawAdsClient {
+  private readonly client: grpc.Client;
+  private readonly call: grpc.ClientDuplexStream<unknown, Response>;
+  readonly responses: Response[] = [];
+  private waiters: Array<() => void> = [];
+  status?: grpc.StatusObject;
+  error?: grpc.ServiceError;
+
+  constructor(port: number, readonly delta = false) {
+    this.client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const requestType = messageType(delta ? 'envoy.service.discovery.v3.DeltaDiscoveryRequest' : 'envoy.service.discovery.v3.DiscoveryRequest');
+    const responseType = messageType(delta ? 'envoy.service.discovery.v3.DeltaDiscoveryResponse' : 'envoy.service.discovery.v3.DiscoveryResponse');
+    this.call = this.client.makeBidiStreamRequest(
+      `/envoy.service.discovery.v3.AggregatedDiscoveryService/${delta ? 'DeltaAggregatedResources' : 'StreamAggregatedResources'}`,
+      (value: unknown) => Buffer.from(requestType.encode(requestType.fromObject(value as Record<string, unknown>)).finish()),
+      (buffer: Buffer) => {
+        const message = responseType.toObject(responseType.decode(buffer), { longs: Number, enums: String, defaults: true, bytes: Array }) as Record<string, unknown>;
+        const typeUrl = message.type_url as string;
+        if (delta) {
+          const entries = message.resources as Array<{ name: string; version: string; resource: { type_url: string; value: number[] } }>;
+          return {
+            version_info: message.system_version_info as string,
+            nonce: message.nonce as string,
+            type_url: typeUrl,
+            removed_resources: message.removed_resources as string[],
+            resources: entries.map((e) => ({ name: e.name, version: e.version, value: decodeResource(typeUrl, Uint8Array.from(e.resource.value)) })),
+          } as Response;
+        }
+        const anys = message.resources as Array<{ type_url: string; value: number[] }>;
+        const resources = anys.map((a) => {
+          const value = decodeResource(a.type_url, Uint8Array.from(a.value));
+          return { name: nameOf(value), value };
+        });
+        return { version_info: message.version_info as string, nonce: message.nonce as string, type_url: typeUrl, resources } as Response;
+      },
+    );
+    this.call.on('data', (response: Response) => {
+      this.responses.push(response);
+      for (const w of this.waiters.splice(0)) w();
+    });
+    this.call.on('status', (status: grpc.StatusObject) => {
+      this.status = status;
+      for (const w of this.waiters.splice(0)) w();
+    });
+    this.call.on('error', (err: grpc.ServiceError) => {
+      this.error = err;
+      for (const w of this.waiters.splice(0)) w();
+    });
+  }
+
+  send(request: Record<string, unknown>): void {
+    this.call.write(request);
+  }
+
+  /** Waits for the next response (after `count` responses seen) matching a type. */
+  async next(typeUrl?: string, timeoutMs = 5000): Promise<Response> {
+    const deadline = Date.now() + timeoutMs;
+    let seen = this.consumed;
+    for (;;) {
+      for (; seen < this.responses.length; seen++) {
+        const response = this.responses[seen];
+        if (!typeUrl || response.type_url === typeUrl) {
+          this.consumed = seen + 1;
+          return response;
+        }
+      }
+      if (this.error) throw this.error;
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new Error(`no response${typeUrl ? ` of ${typeUrl}` : ''} within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, remaining);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Asserts that no response arrives for a while. */
+  async nothingFor(ms: number): Promise<void> {
+    const before = this.responses.length;
+    await new Promise((r) => setTimeout(r, ms));
+    if (this.responses.length !== before) throw new Error(`unexpected response: ${JSON.stringify(this.responses.slice(before).map((r) => [r.type_url, r.nonce]))}`);
+  }
+
+  consumed = 0;
+
+  async closed(timeoutMs = 5000): Promise<grpc.ServiceError> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.error && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    if (!this.error) throw new Error('stream was not closed');
+    return this.error;
+  }
+
+  close(): void {
+    this.call.cancel();
+    this.client.close();
+  }
+}
+
+export function envoyNode(id: string, extra: Record<string, unknown> = {}, token: string | undefined = TOKEN): Record<string, unknown> {
+  return {
+    id,
+    cluster: 'edge-fleet-us-east-1',
+    locality: { region: REGION, zone: 'us-east-1a' },
+    user_agent_name: 'envoy',
+    user_agent_build_version: { version: { major_number: 1, minor_number: 31, patch: 0 } },
+    metadata: token === undefined ? { fields: {} } : { fields: { auth: { stringValue: token } } },
+    ...extra,
+  };
+}

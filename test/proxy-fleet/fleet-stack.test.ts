@@ -1,0 +1,453 @@
+import { synthEdgeApp, SynthResult } from '../support/synth';
+import { INTERFACE_ENDPOINTS } from '../../lib/proxy-fleet/network';
+import { EDGE_TLS_POLICY, ROOT_DEVICE_NAME } from '../../lib/proxy-fleet/proxy-fleet';
+import { bootstrapEnv } from '../../lib/proxy-fleet/user-data';
+import { RegionConfig } from '../../lib/config';
+import {
+  asArray,
+  CfnResource,
+  CfnTemplate,
+  onlyResourceOfType,
+  renderJoin,
+  resourcesOfType,
+  statementsOfRole,
+  tagsOf,
+} from './template-helpers';
+
+// Three regions with different zone layouts (3 zones, 2 zones, no "b"); us-west-1 has its own size.
+const REGIONS = ['us-east-1', { region: 'us-west-1', fleet: { minSize: 1, maxSize: 6, desiredCapacity: 2 } }, 'ap-northeast-1'];
+const SNAPSHOT_REGION = 'us-west-1';
+
+let synth: SynthResult;
+/** Per region: the fleet's own resources (the control plane construct is tested by its own suite). */
+const templates: Record<string, CfnTemplate> = {};
+/** Per region: the whole stack, for properties that must hold for every resource. */
+const fullTemplates: Record<string, CfnTemplate> = {};
+let missingContext: unknown;
+
+beforeAll(() => {
+  synth = synthEdgeApp({ config: { regions: REGIONS } });
+  for (const stack of synth.edge.fleets) {
+    fullTemplates[stack.region] = synth.template(stack.stackName).toJSON() as CfnTemplate;
+    templates[stack.region] = fleetOwnResources(fullTemplates[stack.region]);
+  }
+  missingContext = synth.app.synth().manifest.missing;
+});
+
+const regionConfig = (region: string): RegionConfig => synth.config.regions.find((r) => r.region === region)!;
+/** Region names for describe.each (collected before beforeAll runs). */
+const eachRegion = () => REGIONS.map((r) => [typeof r === 'string' ? r : r.region] as const);
+
+/** Leaves out the resources of the control plane construct (owned and tested by its own suite). */
+function fleetOwnResources(template: CfnTemplate): CfnTemplate {
+  const resources = Object.fromEntries(Object.entries(template.Resources).filter(([id]) => !id.startsWith('ControlPlane')));
+  return { ...template, Resources: resources };
+}
+
+describe('fleet stack', () => {
+  test('snapshot of one fleet stack (control plane resources excluded)', () => {
+    expect(templates[SNAPSHOT_REGION]).toMatchSnapshot();
+  });
+
+  test('one fleet stack per configured region, named <platform>-fleet-<region>, in that region', () => {
+    expect(synth.edge.fleets.map((s) => [s.stackName, s.region])).toEqual(
+      synth.config.regions.map((r) => [`edge-fleet-${r.region}`, r.region]),
+    );
+  });
+
+  test('synth needs no lookup: no missing context, AZs straight from the config', () => {
+    expect(missingContext).toBeUndefined();
+    for (const stack of synth.edge.fleets) expect(stack.availabilityZones).toEqual(regionConfig(stack.region).availabilityZones);
+  });
+});
+
+describe.each(eachRegion())('network in %s', (region) => {
+  const t = () => templates[region];
+
+  test('VPC with the configured CIDR, public + private subnets in exactly the configured zones', () => {
+    const [, vpc] = onlyResourceOfType(t(), 'AWS::EC2::VPC');
+    expect(vpc.Properties?.CidrBlock).toBe(regionConfig(region).vpcCidr);
+    const subnets = resourcesOfType(t(), 'AWS::EC2::Subnet').map(([, s]) => s.Properties!);
+    const zones = regionConfig(region).availabilityZones;
+    const publicZones = subnets.filter((s) => s.MapPublicIpOnLaunch === false && JSON.stringify(s.Tags).includes('"Public"'));
+    const privateZones = subnets.filter((s) => JSON.stringify(s.Tags).includes('"Private"'));
+    expect(publicZones.map((s) => s.AvailabilityZone).sort()).toEqual([...zones].sort());
+    expect(privateZones.map((s) => s.AvailabilityZone).sort()).toEqual([...zones].sort());
+    expect(subnets).toHaveLength(zones.length * 2);
+  });
+
+  test('one NAT gateway per zone (a zone outage never cuts another zone\'s egress)', () => {
+    expect(resourcesOfType(t(), 'AWS::EC2::NatGateway')).toHaveLength(regionConfig(region).availabilityZones.length);
+  });
+
+  test('VPC flow logs of all traffic go to the log bucket', () => {
+    const [, flowLog] = onlyResourceOfType(t(), 'AWS::EC2::FlowLog');
+    expect(flowLog.Properties).toMatchObject({ TrafficType: 'ALL', LogDestinationType: 's3', ResourceType: 'VPC' });
+    const [bucketId] = onlyResourceOfType(t(), 'AWS::S3::Bucket');
+    expect(renderJoin(flowLog.Properties!.LogDestination)).toBe(`\${${bucketId}.Arn}/vpc-flow-logs/`);
+  });
+
+  test('gateway endpoints for S3 and DynamoDB, interface endpoints for every AWS API the proxies and tasks call', () => {
+    const endpoints = resourcesOfType(t(), 'AWS::EC2::VPCEndpoint').map(([, e]) => e.Properties!);
+    const service = (e: Record<string, unknown>) => renderJoin(e.ServiceName).replace(/^com\.amazonaws\.\$\{AWS::Region\}\.|^com\.amazonaws\.[a-z0-9-]+\./, '');
+    const gateways = endpoints.filter((e) => e.VpcEndpointType === 'Gateway').map(service).sort();
+    const interfaces = endpoints.filter((e) => e.VpcEndpointType === 'Interface');
+    expect(gateways).toEqual(['dynamodb', 's3']);
+    expect(interfaces.map(service).sort()).toEqual(
+      ['ec2messages', 'ecr.api', 'ecr.dkr', 'logs', 'monitoring', 'secretsmanager', 'ssm', 'ssmmessages'].sort(),
+    );
+    expect(interfaces).toHaveLength(Object.keys(INTERFACE_ENDPOINTS).length);
+    for (const e of interfaces) {
+      expect(e.PrivateDnsEnabled).toBe(true);
+      expect(asArray(e.SubnetIds)).toHaveLength(regionConfig(region).availabilityZones.length);
+      expect(JSON.stringify(e.SubnetIds)).toContain('privateSubnet');
+    }
+  });
+
+  test('interface endpoints admit only HTTPS from inside the VPC', () => {
+    const [, sg] = resourcesOfType(t(), 'AWS::EC2::SecurityGroup').find(([id]) => id.startsWith('NetworkEndpointSecurityGroup'))!;
+    expect(sg.Properties!.SecurityGroupIngress).toEqual([
+      expect.objectContaining({ CidrIp: regionConfig(region).vpcCidr, FromPort: 443, ToPort: 443, IpProtocol: 'tcp' }),
+    ]);
+  });
+});
+
+describe.each(eachRegion())('proxies in %s', (region) => {
+  const t = () => templates[region];
+  const launchData = () => onlyResourceOfType(t(), 'AWS::EC2::LaunchTemplate')[1].Properties!.LaunchTemplateData as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- CloudFormation JSON
+
+  test('IMDSv2 required, hop limit 1', () => {
+    expect(launchData().MetadataOptions).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 });
+  });
+
+  test('encrypted gp3 root volume of the configured size', () => {
+    expect(launchData().BlockDeviceMappings).toEqual([
+      { DeviceName: ROOT_DEVICE_NAME, Ebs: { DeleteOnTermination: true, Encrypted: true, VolumeSize: synth.config.fleet.rootVolumeGiB, VolumeType: 'gp3' } },
+    ]);
+  });
+
+  test('Graviton instance type from config, detailed monitoring, no key pair, no public IP', () => {
+    const data = launchData();
+    expect(data.InstanceType).toBe(synth.config.fleet.instanceType);
+    expect(data.Monitoring).toEqual({ Enabled: true });
+    expect(data.KeyName).toBeUndefined();
+    expect(data.NetworkInterfaces[0].AssociatePublicIpAddress).toBe(false);
+  });
+
+  test('AMI id is resolved at deploy time from the SSM parameter the bake publishes', () => {
+    const imageRef = launchData().ImageId.Ref as string;
+    expect(t().Parameters![imageRef]).toEqual({
+      Type: 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>',
+      Default: synth.config.amiParameterName,
+    });
+  });
+
+  test('user data writes the boot contract and starts Envoy, with the secret ARN only', () => {
+    const userData = renderJoin(launchData().UserData['Fn::Base64']);
+    const [secretId] = onlyResourceOfType(t(), 'AWS::SecretsManager::Secret');
+    const envFile = userData.split("<<'EDGE_BOOTSTRAP_ENV'\n")[1].split('\nEDGE_BOOTSTRAP_ENV\n')[0];
+    const env = Object.fromEntries(envFile.split('\n').map((line) => line.split(/=(.*)/s).slice(0, 2)));
+    expect(Object.keys(env)).toEqual(bootstrapEnv({ ports: synth.config.envoy } as never).map(([k]) => k));
+    expect(env).toMatchObject({
+      EDGE_PLATFORM: 'edge',
+      EDGE_REGION: region,
+      EDGE_NODE_CLUSTER: `edge-fleet-${region}`,
+      EDGE_CONTROL_PLANE_PORT: String(synth.config.controlPlane.xdsPort),
+      EDGE_DISCOVERY_TOKEN_SECRET_ARN: `\${${secretId}}`,
+      EDGE_HTTPS_TRAFFIC_PORT: '8443',
+      EDGE_HTTP_TRAFFIC_PORT: '8080',
+      EDGE_READINESS_PORT: '8081',
+      EDGE_ADMIN_PORT: '9901',
+    });
+    const stack = synth.edge.fleets.find((f) => f.region === region)!;
+    expect(env.EDGE_CONTROL_PLANE_HOST).toBe(renderJoin(stack.resolve(stack.controlPlane.endpointHost)));
+    expect(env.EDGE_CONTROL_PLANE_PORT).toBe(String(stack.controlPlane.xdsPort));
+    expect(env.EDGE_CONTROL_PLANE_TLS).toBe(String(stack.controlPlane.endpointTls));
+    expect(userData).toMatch(/systemctl restart edge-bootstrap\.service\nsystemctl enable --now envoy\.service$/);
+  });
+
+  test('no secret anywhere: generated secret, no secret parameters, no dynamic secret references', () => {
+    const [, secret] = onlyResourceOfType(t(), 'AWS::SecretsManager::Secret');
+    expect(secret.Properties!.SecretString).toBeUndefined();
+    expect(secret.Properties!.GenerateSecretString).toMatchObject({ PasswordLength: 48, ExcludePunctuation: true });
+    for (const [name, parameter] of Object.entries(fullTemplates[region].Parameters ?? {})) {
+      expect([name, parameter.Type]).toEqual([name, expect.stringMatching(/^AWS::SSM::Parameter::Value</)]);
+      expect(parameter.NoEcho).toBeUndefined();
+    }
+    const text = JSON.stringify(fullTemplates[region]);
+    expect(text).not.toMatch(/resolve:secretsmanager|resolve:ssm-secure|"SecretString"/);
+  });
+
+  test('Auto Scaling group: sizes from the region config, ELB health checks with grace, private subnets', () => {
+    const [, asg] = onlyResourceOfType(t(), 'AWS::AutoScaling::AutoScalingGroup');
+    const size = regionConfig(region).fleet;
+    expect(asg.Properties).toMatchObject({
+      MinSize: String(size.minSize),
+      MaxSize: String(size.maxSize),
+      DesiredCapacity: String(size.desiredCapacity),
+      HealthCheckType: 'ELB',
+      HealthCheckGracePeriod: synth.config.fleet.healthCheckGraceSeconds,
+    });
+    expect(JSON.stringify(asg.Properties!.VPCZoneIdentifier)).toContain('privateSubnet');
+    expect(asArray(asg.Properties!.VPCZoneIdentifier)).toHaveLength(regionConfig(region).availabilityZones.length);
+  });
+
+  test('rolling replacement on launch template change keeps desired capacity in service', () => {
+    const [, asg] = onlyResourceOfType(t(), 'AWS::AutoScaling::AutoScalingGroup');
+    const size = regionConfig(region).fleet;
+    const rolling = asg.UpdatePolicy!.AutoScalingRollingUpdate as Record<string, unknown>;
+    expect(rolling).toMatchObject({ MaxBatchSize: 1, MinInstancesInService: size.desiredCapacity });
+    expect(rolling.MinInstancesInService as number).toBeLessThan(size.maxSize);
+    expect(rolling.SuspendProcesses).toEqual(expect.arrayContaining(['AlarmNotification', 'ReplaceUnhealthy', 'AZRebalance']));
+    const data = launchData();
+    expect((asg.Properties!.LaunchTemplate as Record<string, unknown>).Version).toEqual({ 'Fn::GetAtt': [expect.any(String), 'LatestVersionNumber'] });
+    expect(data).toBeDefined();
+  });
+
+  test('draining: deregistration delay = fleet.drainSeconds with connection termination, and a termination lifecycle hook', () => {
+    for (const [, tg] of resourcesOfType(t(), 'AWS::ElasticLoadBalancingV2::TargetGroup')) {
+      expect(tg.Properties!.TargetGroupAttributes).toEqual(
+        expect.arrayContaining([
+          { Key: 'deregistration_delay.timeout_seconds', Value: String(synth.config.fleet.drainSeconds) },
+          { Key: 'deregistration_delay.connection_termination.enabled', Value: 'true' },
+        ]),
+      );
+    }
+    const [, hook] = onlyResourceOfType(t(), 'AWS::AutoScaling::LifecycleHook');
+    expect(hook.Properties).toMatchObject({ LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING', DefaultResult: 'CONTINUE' });
+  });
+
+  test('scaling: target tracking on average CPU at fleet.targetCpuPercent', () => {
+    const [, policy] = onlyResourceOfType(t(), 'AWS::AutoScaling::ScalingPolicy');
+    expect(policy.Properties).toMatchObject({
+      PolicyType: 'TargetTrackingScaling',
+      TargetTrackingConfiguration: {
+        PredefinedMetricSpecification: { PredefinedMetricType: 'ASGAverageCPUUtilization' },
+        TargetValue: synth.config.fleet.targetCpuPercent,
+      },
+    });
+  });
+
+  test('notifications: every scaling event to a KMS-encrypted, SSL-only SNS topic', () => {
+    const [, asg] = onlyResourceOfType(t(), 'AWS::AutoScaling::AutoScalingGroup');
+    const [topicId, topic] = onlyResourceOfType(t(), 'AWS::SNS::Topic');
+    const [keyId, key] = onlyResourceOfType(t(), 'AWS::KMS::Key');
+    expect(asg.Properties!.NotificationConfigurations).toEqual([
+      expect.objectContaining({ TopicARN: { Ref: topicId }, NotificationTypes: expect.arrayContaining(['autoscaling:EC2_INSTANCE_LAUNCH_ERROR', 'autoscaling:EC2_INSTANCE_TERMINATE']) }),
+    ]);
+    expect(topic.Properties!.KmsMasterKeyId).toEqual({ 'Fn::GetAtt': [keyId, 'Arn'] });
+    expect(key.Properties!.EnableKeyRotation).toBe(true);
+    const keyPolicy = JSON.stringify(key.Properties!.KeyPolicy);
+    expect(keyPolicy).toContain('AWSServiceRoleForAutoScaling');
+    expect(keyPolicy).toContain('cloudwatch.amazonaws.com');
+    const [, topicPolicy] = onlyResourceOfType(t(), 'AWS::SNS::TopicPolicy');
+    expect((topicPolicy.Properties!.PolicyDocument as { Statement: unknown[] }).Statement).toContainEqual(
+      expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+    );
+  });
+
+  test('instance role: SSM core + CloudWatch agent, and read-only access to the one discovery-token secret', () => {
+    const [roleId, role] = resourcesOfType(t(), 'AWS::IAM::Role').find(([id]) => id.startsWith('FleetInstanceRole'))!;
+    expect(JSON.stringify(role.Properties!.AssumeRolePolicyDocument)).toContain('ec2.amazonaws.com');
+    expect(asArray(role.Properties!.ManagedPolicyArns).map((arn) => renderJoin(arn)).sort()).toEqual([
+      'arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore',
+      'arn:${AWS::Partition}:iam::aws:policy/CloudWatchAgentServerPolicy',
+    ]);
+    const [secretId] = onlyResourceOfType(t(), 'AWS::SecretsManager::Secret');
+    const statements = statementsOfRole(t(), roleId);
+    expect(statements).toEqual([
+      { Effect: 'Allow', Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], Resource: { Ref: secretId } },
+    ]);
+    const [, profile] = onlyResourceOfType(t(), 'AWS::IAM::InstanceProfile');
+    expect(profile.Properties!.Roles).toEqual([{ Ref: roleId }]);
+  });
+});
+
+describe.each(eachRegion())('load balancer and security groups in %s', (region) => {
+  const t = () => templates[region];
+  const sgId = (prefix: string) => resourcesOfType(t(), 'AWS::EC2::SecurityGroup').find(([id]) => id.startsWith(prefix))![0];
+
+  test('internet-facing, cross-zone NLB in the public subnets, access logs to the log bucket', () => {
+    const [, nlb] = onlyResourceOfType(t(), 'AWS::ElasticLoadBalancingV2::LoadBalancer');
+    const [bucketId] = onlyResourceOfType(t(), 'AWS::S3::Bucket');
+    expect(nlb.Properties).toMatchObject({ Type: 'network', Scheme: 'internet-facing' });
+    expect(nlb.Properties!.LoadBalancerAttributes).toEqual(
+      expect.arrayContaining([
+        { Key: 'load_balancing.cross_zone.enabled', Value: 'true' },
+        { Key: 'access_logs.s3.enabled', Value: 'true' },
+        { Key: 'access_logs.s3.bucket', Value: { Ref: bucketId } },
+      ]),
+    );
+    expect(asArray(nlb.Properties!.Subnets)).toHaveLength(regionConfig(region).availabilityZones.length);
+    expect(JSON.stringify(nlb.Properties!.Subnets)).toContain('publicSubnet');
+    expect(nlb.Properties!.SecurityGroups).toEqual([{ 'Fn::GetAtt': [sgId('FleetLoadBalancerSecurityGroup'), 'GroupId'] }]);
+  });
+
+  test('TLS :443 with the region certificate and a modern policy, TCP :80; both to the proxies with proxy protocol v2', () => {
+    const listeners = Object.fromEntries(resourcesOfType(t(), 'AWS::ElasticLoadBalancingV2::Listener').map(([, l]) => [l.Properties!.Port, l.Properties!]));
+    const targetGroups = Object.fromEntries(resourcesOfType(t(), 'AWS::ElasticLoadBalancingV2::TargetGroup'));
+    const [certId] = onlyResourceOfType(t(), 'AWS::CertificateManager::Certificate');
+    expect(Object.keys(listeners).sort()).toEqual(['443', '80']);
+    expect(listeners[443]).toMatchObject({ Protocol: 'TLS', SslPolicy: EDGE_TLS_POLICY, Certificates: [{ CertificateArn: { Ref: certId } }] });
+    expect(listeners[80]).toMatchObject({ Protocol: 'TCP' });
+    const targetOf = (l: Record<string, unknown>) => targetGroups[((l.DefaultActions as Array<{ TargetGroupArn: { Ref: string } }>)[0]).TargetGroupArn.Ref];
+    expect(targetOf(listeners[443]).Properties!.Port).toBe(synth.config.envoy.httpsTrafficPort);
+    expect(targetOf(listeners[80]).Properties!.Port).toBe(synth.config.envoy.httpTrafficPort);
+    for (const tg of [targetOf(listeners[443]), targetOf(listeners[80])]) {
+      expect(tg.Properties).toMatchObject({
+        Protocol: 'TCP',
+        TargetType: 'instance',
+        HealthCheckProtocol: 'HTTP',
+        HealthCheckPath: '/ready',
+        HealthCheckPort: String(synth.config.envoy.readinessPort),
+        Matcher: { HttpCode: '200' },
+      });
+      expect(tg.Properties!.TargetGroupAttributes).toEqual(
+        expect.arrayContaining([
+          { Key: 'proxy_protocol_v2.enabled', Value: 'true' },
+          { Key: 'preserve_client_ip.enabled', Value: 'false' },
+        ]),
+      );
+    }
+    const [, asg] = onlyResourceOfType(t(), 'AWS::AutoScaling::AutoScalingGroup');
+    expect(asg.Properties!.TargetGroupARNs).toHaveLength(2);
+  });
+
+  test('only ports 80 and 443 are open to the world, and no SSH anywhere', () => {
+    const worldRules: Array<Record<string, unknown>> = [];
+    const allIngress: Array<Record<string, unknown>> = [];
+    for (const [, r] of Object.entries(fullTemplates[region].Resources)) {
+      const rules: Array<Record<string, unknown>> =
+        r.Type === 'AWS::EC2::SecurityGroup' ? asArray(r.Properties!.SecurityGroupIngress as Array<Record<string, unknown>>) : r.Type === 'AWS::EC2::SecurityGroupIngress' ? [r.Properties!] : [];
+      allIngress.push(...rules);
+      worldRules.push(...rules.filter((rule) => rule.CidrIp === '0.0.0.0/0' || rule.CidrIpv6 === '::/0'));
+    }
+    expect(worldRules.map((r) => [r.FromPort, r.ToPort]).sort()).toEqual([[443, 443], [80, 80]]);
+    for (const rule of allIngress) {
+      const from = rule.FromPort as number | undefined;
+      const to = rule.ToPort as number | undefined;
+      const coversSsh = rule.IpProtocol === '-1' || (from !== undefined && to !== undefined && from <= 22 && to >= 22);
+      expect([rule, coversSsh]).toEqual([rule, false]);
+    }
+  });
+
+  test('proxies accept only the NLB (traffic and readiness ports); the NLB may reach only the proxies', () => {
+    const proxySg = sgId('FleetProxySecurityGroup');
+    const nlbSg = sgId('FleetLoadBalancerSecurityGroup');
+    const [, proxyGroup] = resourcesOfType(t(), 'AWS::EC2::SecurityGroup').find(([id]) => id === proxySg)!;
+    expect(proxyGroup.Properties!.SecurityGroupIngress).toBeUndefined();
+    const intoProxies = resourcesOfType(t(), 'AWS::EC2::SecurityGroupIngress')
+      .filter(([id, r]) => !id.startsWith('ControlPlane') && JSON.stringify(r.Properties!.GroupId).includes(proxySg))
+      .map(([, r]) => r.Properties!);
+    const { httpsTrafficPort, httpTrafficPort, readinessPort } = synth.config.envoy;
+    expect(intoProxies.map((r) => r.FromPort).sort()).toEqual([httpTrafficPort, readinessPort, httpsTrafficPort].sort());
+    for (const rule of intoProxies) {
+      expect(rule.SourceSecurityGroupId).toEqual({ 'Fn::GetAtt': [nlbSg, 'GroupId'] });
+      expect(rule.FromPort).toBe(rule.ToPort);
+    }
+    const fromNlb = resourcesOfType(t(), 'AWS::EC2::SecurityGroupEgress')
+      .filter(([, r]) => JSON.stringify(r.Properties!.GroupId).includes(nlbSg))
+      .map(([, r]) => r.Properties!);
+    expect(fromNlb).toHaveLength(3);
+    for (const rule of fromNlb) expect(rule.DestinationSecurityGroupId).toEqual({ 'Fn::GetAtt': [proxySg, 'GroupId'] });
+  });
+
+  test('log bucket: SSE-S3, SSL only, no public access, expires after logRetentionDays', () => {
+    const [bucketId, bucket] = onlyResourceOfType(t(), 'AWS::S3::Bucket');
+    expect(bucket.Properties).toMatchObject({
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+    });
+    const rules = (bucket.Properties!.LifecycleConfiguration as { Rules: Array<Record<string, unknown>> }).Rules;
+    expect(rules).toContainEqual(expect.objectContaining({ Status: 'Enabled', ExpirationInDays: synth.config.logRetentionDays }));
+    const [, policy] = resourcesOfType(t(), 'AWS::S3::BucketPolicy').find(([, p]) => JSON.stringify(p.Properties!.Bucket).includes(bucketId))!;
+    expect((policy.Properties!.PolicyDocument as { Statement: unknown[] }).Statement).toContainEqual(
+      expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+    );
+  });
+});
+
+describe.each(eachRegion())('DNS in %s', (region) => {
+  const t = () => templates[region];
+  const domain = () => synth.config.domain;
+
+  test('ACM certificate for <region>.<domain> and <domain>, DNS-validated in the imported zone', () => {
+    const [, cert] = onlyResourceOfType(t(), 'AWS::CertificateManager::Certificate');
+    expect(cert.Properties).toMatchObject({
+      DomainName: `${region}.${domain()}`,
+      SubjectAlternativeNames: [domain()],
+      ValidationMethod: 'DNS',
+    });
+    expect(cert.Properties!.DomainValidationOptions).toEqual(
+      expect.arrayContaining([
+        { DomainName: `${region}.${domain()}`, HostedZoneId: synth.config.hostedZoneId },
+        { DomainName: domain(), HostedZoneId: synth.config.hostedZoneId },
+      ]),
+    );
+  });
+
+  test('regional alias record <region>.<domain> → the NLB', () => {
+    const records = resourcesOfType(t(), 'AWS::Route53::RecordSet').map(([, r]) => r.Properties!);
+    const regional = records.find((r) => r.Name === `${region}.${domain()}.`)!;
+    expect(regional).toMatchObject({ Type: 'A', HostedZoneId: synth.config.hostedZoneId, AliasTarget: { EvaluateTargetHealth: true } });
+    expect(regional.SetIdentifier).toBeUndefined();
+  });
+
+  test('latency alias record for <domain>: set identifier = region, evaluate target health, Route 53 health check', () => {
+    const records = resourcesOfType(t(), 'AWS::Route53::RecordSet').map(([, r]) => r.Properties!);
+    const latency = records.find((r) => r.Name === `${domain()}.`)!;
+    const [healthCheckId, healthCheck] = onlyResourceOfType(t(), 'AWS::Route53::HealthCheck');
+    expect(latency).toMatchObject({
+      Type: 'A',
+      Region: region,
+      SetIdentifier: region,
+      HealthCheckId: { Ref: healthCheckId },
+      AliasTarget: { EvaluateTargetHealth: true },
+    });
+    const [nlbId] = onlyResourceOfType(t(), 'AWS::ElasticLoadBalancingV2::LoadBalancer');
+    expect(renderJoin((latency.AliasTarget as Record<string, unknown>).DNSName)).toBe(`dualstack.\${${nlbId}.DNSName}`);
+    const [alarmId, alarm] = onlyResourceOfType(t(), 'AWS::CloudWatch::Alarm');
+    expect(healthCheck.Properties!.HealthCheckConfig).toMatchObject({
+      Type: 'CLOUDWATCH_METRIC',
+      AlarmIdentifier: { Name: { Ref: alarmId }, Region: region },
+    });
+    const httpsTarget = resourcesOfType(t(), 'AWS::ElasticLoadBalancingV2::TargetGroup').find(([, tg]) => tg.Properties!.Port === synth.config.envoy.httpsTrafficPort)![0];
+    expect(alarm.Properties).toMatchObject({
+      MetricName: 'HealthyHostCount',
+      Namespace: 'AWS/NetworkELB',
+      Statistic: 'Minimum',
+      Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold',
+    });
+    expect(JSON.stringify(alarm.Properties!.Dimensions)).toContain(httpsTarget);
+  });
+});
+
+describe('tags', () => {
+  test.each(eachRegion())('every tagged resource in %s carries platform, region and its component', (region) => {
+    const untagged: string[] = [];
+    const taggable = ['AWS::EC2::VPC', 'AWS::EC2::Subnet', 'AWS::EC2::SecurityGroup', 'AWS::EC2::LaunchTemplate', 'AWS::AutoScaling::AutoScalingGroup',
+      'AWS::ElasticLoadBalancingV2::LoadBalancer', 'AWS::ElasticLoadBalancingV2::TargetGroup', 'AWS::SecretsManager::Secret', 'AWS::S3::Bucket',
+      'AWS::SNS::Topic', 'AWS::KMS::Key', 'AWS::CertificateManager::Certificate', 'AWS::Route53::HealthCheck', 'AWS::IAM::Role', 'AWS::EC2::NatGateway', 'AWS::Lambda::Function', 'AWS::CloudWatch::Alarm'];
+    for (const [id, resource] of Object.entries(fullTemplates[region].Resources) as Array<[string, CfnResource]>) {
+      const tags = tagsOf(resource);
+      if (!tags) {
+        if (taggable.includes(resource.Type) && !id.startsWith('ControlPlane')) untagged.push(`${id} (${resource.Type})`);
+        continue;
+      }
+      expect([id, tags.platform, tags.region]).toEqual([id, 'edge', region]);
+      if (!id.startsWith('ControlPlane')) expect([id, tags.component]).toEqual([id, expect.stringMatching(/^(network|proxy-fleet)$/)]);
+    }
+    expect(untagged).toEqual([]);
+    const [, asg] = onlyResourceOfType(templates[region], 'AWS::AutoScaling::AutoScalingGroup');
+    for (const tag of asg.Properties!.Tags as Array<{ PropagateAtLaunch: boolean }>) expect(tag.PropagateAtLaunch).toBe(true);
+  });
+});
+
+describe('bad fleet config', () => {
+  test('a desired capacity that leaves no room for a rolling update fails with a message naming the region and rule', () => {
+    expect(() => synthEdgeApp({ config: { regions: ['us-west-1'], fleet: { minSize: 2, maxSize: 4, desiredCapacity: 4 } }, nag: false })).toThrow(
+      /us-west-1: desiredCapacity \(4\) must be less than maxSize \(4\)/,
+    );
+  });
+});

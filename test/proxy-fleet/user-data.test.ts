@@ -1,0 +1,45 @@
+import { BOOTSTRAP_ENV_PATH, bootstrapEnv, proxyUserData, ProxyBootstrap } from '../../lib/proxy-fleet/user-data';
+
+const bootstrap: ProxyBootstrap = {
+  platformName: 'edge',
+  region: 'eu-west-1',
+  nodeCluster: 'edge-fleet-eu-west-1',
+  controlPlaneHost: 'cp.internal.example',
+  controlPlanePort: 18000,
+  controlPlaneTls: true,
+  discoveryTokenSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:token-AbCdEf',
+  ports: { httpsTrafficPort: 8443, httpTrafficPort: 8080, readinessPort: 8081, adminPort: 9901 },
+};
+
+describe('proxy user data (boot contract)', () => {
+  test('bootstrap.env carries exactly the contract keys, in order', () => {
+    expect(bootstrapEnv(bootstrap)).toEqual([
+      ['EDGE_PLATFORM', 'edge'],
+      ['EDGE_REGION', 'eu-west-1'],
+      ['EDGE_NODE_CLUSTER', 'edge-fleet-eu-west-1'],
+      ['EDGE_CONTROL_PLANE_HOST', 'cp.internal.example'],
+      ['EDGE_CONTROL_PLANE_PORT', '18000'],
+      ['EDGE_CONTROL_PLANE_TLS', 'true'],
+      ['EDGE_DISCOVERY_TOKEN_SECRET_ARN', bootstrap.discoveryTokenSecretArn],
+      ['EDGE_HTTPS_TRAFFIC_PORT', '8443'],
+      ['EDGE_HTTP_TRAFFIC_PORT', '8080'],
+      ['EDGE_READINESS_PORT', '8081'],
+      ['EDGE_ADMIN_PORT', '9901'],
+    ]);
+  });
+
+  test('the script writes the file through a quoted heredoc, then restarts the bootstrap and starts Envoy', () => {
+    const script = proxyUserData(bootstrap).render();
+    expect(script.startsWith('#!/bin/bash\nset -euo pipefail\n')).toBe(true);
+    const lines = script.split('\n');
+    const start = lines.indexOf(`cat > ${BOOTSTRAP_ENV_PATH} <<'EDGE_BOOTSTRAP_ENV'`);
+    const end = lines.indexOf('EDGE_BOOTSTRAP_ENV');
+    expect(start).toBeGreaterThan(0);
+    expect(lines.slice(start + 1, end)).toEqual(bootstrapEnv(bootstrap).map(([k, v]) => `${k}=${v}`));
+    expect(lines.slice(-2)).toEqual(['systemctl restart edge-bootstrap.service', 'systemctl enable --now envoy.service']);
+  });
+
+  test('plaintext control plane is written as false', () => {
+    expect(Object.fromEntries(bootstrapEnv({ ...bootstrap, controlPlaneTls: false })).EDGE_CONTROL_PLANE_TLS).toBe('false');
+  });
+});
