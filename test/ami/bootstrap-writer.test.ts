@@ -151,10 +151,26 @@ describeWithTools('edge-write-bootstrap (boot contract)', () => {
     expect(lines[lines.length - 1]).toMatchObject({ level: 'info', op: 'edge-write-bootstrap', msg: expect.stringContaining(INSTANCE_ID) });
   });
 
-  test('a JSON secret {"token": ...} works as well as a plain string', async () => {
-    installFakeAws(instance.dir, JSON.stringify({ token: 'json-held-token-abcdef' }));
+  test.each([
+    ['compact', JSON.stringify({ token: 'json-held-token-abcdef' })],
+    ['pretty-printed', JSON.stringify({ token: 'json-held-token-abcdef', rotated: '2026-11-22' }, null, 2)],
+  ])('a JSON secret {"token": ...} (%s) works as well as a plain string', async (_name, secret) => {
+    installFakeAws(instance.dir, secret);
     expect((await write(bootstrapEnv())).code).toBe(0);
     expect(readConfig().node.metadata.auth).toBe('json-held-token-abcdef');
+  });
+
+  test.each([
+    ['without a token field', JSON.stringify({ password: 'secret-password-value' })],
+    ['that is not JSON after all', '{secret-password-value'],
+  ])('a JSON secret %s is refused without quoting it', async (_name, secret) => {
+    installFakeAws(instance.dir, secret);
+    writeFileSync(configFile, 'previous');
+    const result = await write(bootstrapEnv());
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('the discovery token secret is not usable');
+    expect(result.stderr).not.toContain('secret-password-value');
+    expect(readFileSync(configFile, 'utf8')).toBe('previous');
   });
 
   test('the file is mode 0640 and replaced atomically', async () => {

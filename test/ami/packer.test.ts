@@ -1,4 +1,5 @@
 import { resolveConfig } from '../../lib/config';
+import { checkBakeScripts } from '../../ami/scripts/lib/bake-scripts';
 import { AL2023_AARCH64_GRAINS } from '../../ami/scripts/lib/jinja';
 import { bakeInputs, checkPackerTemplate, loadPackerTemplate, PackerTemplate, packerVarFile, variableDefault } from '../../ami/scripts/lib/packer';
 import { amiPaths } from '../../ami/scripts/lib/paths';
@@ -83,6 +84,20 @@ describe('Packer template checks fail on a broken template', () => {
     ['an unrecorded source AMI', 'envoy.pkr.hcl', (t: string) => t.replace('SourceAMI     = "{{ .SourceAMI }}"', 'SourceAMI     = "unknown"'), 'tags.SourceAMI'],
   ])('%s', async (_name, file, change, expected) => {
     expect((await broken(file, change)).join('\n')).toContain(expected);
+  });
+
+  test.each([
+    ['cleanup.sh', 'rm -f /etc/ssh/ssh_host_*\n', '', 'scripts/cleanup.sh: must remove SSH host keys'],
+    ['cleanup.sh', 'cloud-init clean --logs\n', '', 'scripts/cleanup.sh: must clean cloud-init state'],
+    ['install-salt.sh', '| sha256sum --check --strict -', '', 'must verify the Salt onedir'],
+    ['check-envoy.sh', 'systemctl start envoy.service', 'true', 'must start Envoy through its real (hardened) unit'],
+  ])('a bake script that no longer keeps its promise (%s)', (script, from, to, expected) => {
+    copy.edit(`packer/scripts/${script}`, (t) => t.replace(from, to));
+    expect(checkBakeScripts(copy.packerDir).join('\n')).toContain(expected);
+  });
+
+  test('the bake scripts keep their promises', () => {
+    expect(checkBakeScripts(copy.packerDir)).toEqual([]);
   });
 
   test('text that is not HCL2 is reported as such', async () => {

@@ -52,7 +52,7 @@ export function osbClient(baseUrl: string) {
 
 export type OsbCall = ReturnType<typeof osbClient>;
 
-export function provisionBody(hostnames: string[], extra: Record<string, unknown> = {}, plan = STANDARD) {
+export function provisionBody(hostnames: string[], extra: Record<string, unknown> = {}, plan: string = STANDARD) {
   return {
     service_id: SERVICE_ID,
     plan_id: plan,

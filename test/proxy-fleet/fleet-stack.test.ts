@@ -423,6 +423,23 @@ describe.each(eachRegion())('DNS in %s', (region) => {
   });
 });
 
+describe.each(eachRegion())('control plane wiring in %s', (region) => {
+  test('the control plane runs in the fleet VPC, uses the one discovery token, and admits the proxies', () => {
+    const full = fullTemplates[region];
+    const [secretId] = onlyResourceOfType(full, 'AWS::SecretsManager::Secret');
+    const [vpcId] = onlyResourceOfType(full, 'AWS::EC2::VPC');
+    const proxySg = resourcesOfType(full, 'AWS::EC2::SecurityGroup').find(([id]) => id.startsWith('FleetProxySecurityGroup'))![0];
+    const controlPlane = Object.entries(full.Resources).filter(([id]) => id.startsWith('ControlPlane'));
+    const text = JSON.stringify(controlPlane);
+    expect(text).toContain(`{"Ref":"${secretId}"}`);
+    expect(text).toContain(`{"Ref":"${vpcId}"}`);
+    const fromProxies = controlPlane.filter(
+      ([, r]) => r.Type === 'AWS::EC2::SecurityGroupIngress' && JSON.stringify(r.Properties?.SourceSecurityGroupId) === JSON.stringify({ 'Fn::GetAtt': [proxySg, 'GroupId'] }),
+    );
+    expect(fromProxies.map(([, r]) => r.Properties!.FromPort)).toContain(synth.config.controlPlane.xdsPort);
+  });
+});
+
 describe('tags', () => {
   test.each(eachRegion())('every tagged resource in %s carries platform, region and its component', (region) => {
     const untagged: string[] = [];

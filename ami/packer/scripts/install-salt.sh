@@ -11,7 +11,9 @@ arch="$(uname -m)"
 tarball="salt-${SALT_VERSION}-onedir-linux-${arch}.tar.xz"
 url="https://packages.broadcom.com/artifactory/saltproject-generic/onedir/${SALT_VERSION}/${tarball}"
 
-command -v xz >/dev/null && command -v tar >/dev/null || dnf install -y -q tar xz
+if ! command -v xz >/dev/null || ! command -v tar >/dev/null; then
+  dnf install -y -q tar xz
+fi
 workdir="$(mktemp -d)"
 trap 'rm -rf -- "$workdir"' EXIT
 curl -sSfL --retry 5 --retry-connrefused -o "$workdir/$tarball" "$url"

@@ -1,4 +1,5 @@
 import YAML from 'yaml';
+import { checkBakeScripts } from './bake-scripts';
 import type { PlatformConfig } from '../../../lib/config';
 import { checkBootstrapScript } from './bootstrap-script';
 import { AL2023_AARCH64_GRAINS, Grains, Json, pillarGet } from './jinja';
@@ -130,13 +131,15 @@ export async function checkAmi(paths: AmiPaths, config: PlatformConfig, grains: 
   const tree = renderSaltTree(paths.saltRoot, pillar, grains);
   summary.push(`salt: ${tree.sls.length} sls files rendered, ${tree.states.length} states, ${tree.files.size} managed files (${String(grains.os)} ${String(grains.osrelease)} ${String(grains.cpuarch)})`);
   const guarantees = tree.problems.length ? [] : checkStateGuarantees(tree, pillar, config);
-  summary.push(`states: envoy, network, hardening, observability checked against their guarantees`);
+  summary.push(tree.problems.length
+    ? 'states: guarantees not checked (fix the tree first)'
+    : `states: envoy, network, hardening, observability checked against their guarantees (${guarantees.length} problem(s))`);
 
   const inputs = bakeInputs(config, pillar);
   let packerProblems: string[];
   try {
     const template = await loadPackerTemplate(paths.packerDir);
-    packerProblems = checkPackerTemplate(template, inputs, config.fleet.rootVolumeGiB);
+    packerProblems = [...checkPackerTemplate(template, inputs, config.fleet.rootVolumeGiB), ...checkBakeScripts(paths.packerDir)];
     const copies = inputs.fleet_regions.filter((r) => r !== inputs.build_region);
     summary.push(`packer: template parses as HCL2; builds in ${inputs.build_region}, copies to ${copies.length} more fleet regions (${copies.join(', ')})`);
   } catch (err) {

@@ -214,7 +214,11 @@ export class ControlPlane {
     }
     const unchanged = profile.snapshot && RESOURCE_KINDS.every((k) => profile.snapshot!.types[k].version === snapshot.types[k].version);
     profile.lastFailure = undefined;
-    if (unchanged && profile.snapshotOrigin === 'rendered') return true;
+    if (unchanged && profile.snapshotOrigin === 'rendered') {
+      // Nothing to push; keep the shared encodings, refresh what is reported.
+      profile.snapshot = { ...profile.snapshot!, excluded: snapshot.excluded, warnings: snapshot.warnings };
+      return true;
+    }
     profile.snapshot = snapshot;
     profile.snapshotOrigin = 'rendered';
     this.logger.log('info', 'snapshot rendered', {

@@ -52,6 +52,10 @@ export interface LocalBrokerOptions {
     readonly visibilityTimeoutSeconds?: number;
     /** false: no worker loop (tests drive the worker themselves). */
     readonly enabled?: boolean;
+    /** Messages worked on at once (default 4), like a Lambda event source's concurrency. */
+    readonly concurrency?: number;
+    /** How long stop() waits for steps in flight before abandoning them (default 5000 ms). */
+    readonly stopGraceMs?: number;
   };
   /** Retry-After on last_operation (default 1 locally). */
   readonly retryAfterSeconds?: number;
@@ -108,7 +112,8 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
   const queue = new SqsOperationQueue(sqs, queueUrl);
   const cloud = options.cloud ?? new LocalCloud({ actionsFile: options.dataDir ? join(options.dataDir, 'cloud-actions.jsonl') : undefined });
   const apiContext: ApiContext = { settings, store, queue, logger, retryAfterSeconds: options.retryAfterSeconds ?? 1 };
-  const workerContext: WorkerContext = { ...apiContext, cloud, options: { ...DEFAULT_WORKER_OPTIONS, ...workerOptions } };
+  let stopping = false;
+  const workerContext: WorkerContext = { ...apiContext, cloud, options: { ...DEFAULT_WORKER_OPTIONS, ...workerOptions }, stopping: () => stopping };
   const credentials: BrokerCredentials = { username: options.user, password: options.password };
   const api = createApiHandler(() => apiContext);
 
@@ -128,7 +133,8 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
   for (const operation of inFlight) await queue.enqueue({ instanceId: operation.instanceId, operationId: operation.operationId });
   if (inFlight.length) logger.info('re-enqueued operations in progress', { count: inFlight.length });
 
-  const loop = options.worker?.enabled === false ? undefined : startWorkerLoop(sqs, queueUrl, workerContext, options.worker?.pollWaitSeconds ?? 1);
+  const loop =
+    options.worker?.enabled === false ? undefined : startWorkerLoop(sqs, queueUrl, workerContext, options.worker?.pollWaitSeconds ?? 1, options.worker?.concurrency ?? 4, options.worker?.stopGraceMs ?? 5000);
 
   return {
     url: `http://127.0.0.1:${port}`,
@@ -140,6 +146,7 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
     store,
     resumed: inFlight.length,
     async stop() {
+      stopping = true;
       await loop?.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -245,9 +252,8 @@ function send(res: ServerResponse, status: number, headers: Record<string, strin
 
 // ---- worker loop --------------------------------------------------------------------
 
-function startWorkerLoop(sqs: SQSClient, queueUrl: string, ctx: WorkerContext, pollWaitSeconds: number) {
+function startWorkerLoop(sqs: SQSClient, queueUrl: string, ctx: WorkerContext, pollWaitSeconds: number, concurrency: number, stopGraceMs: number) {
   let running = true;
-  const abort = new AbortController();
   const inFlight = new Set<Promise<void>>();
 
   const handle = async (message: Message) => {
@@ -266,10 +272,23 @@ function startWorkerLoop(sqs: SQSClient, queueUrl: string, ctx: WorkerContext, p
   const done = (async () => {
     while (running) {
       try {
+        while (inFlight.size >= concurrency && running) await Promise.race(inFlight);
+        if (!running) break;
         const out = await sqs.send(
-          new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: pollWaitSeconds, MessageSystemAttributeNames: ['ApproximateReceiveCount'] }),
-          { abortSignal: abort.signal },
+          new ReceiveMessageCommand({
+            QueueUrl: queueUrl,
+            MaxNumberOfMessages: concurrency - inFlight.size,
+            WaitTimeSeconds: pollWaitSeconds,
+            MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+          }),
         );
+        if (!running) {
+          // Received while stopping (the long poll was already waiting): hand it back at once.
+          for (const message of out.Messages ?? []) {
+            await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle, VisibilityTimeout: 0 }));
+          }
+          break;
+        }
         for (const message of out.Messages ?? []) {
           const work: Promise<void> = handle(message)
             .catch((err: unknown) => ctx.logger.error('local worker fault', { error: err as Error }))
@@ -287,11 +306,13 @@ function startWorkerLoop(sqs: SQSClient, queueUrl: string, ctx: WorkerContext, p
   return {
     async stop() {
       running = false;
-      abort.abort();
+      // The current long poll ends within pollWaitSeconds (not aborted: an aborted request
+      // would leave the emulator delivering a message to nobody).
       await done;
-      // Give in-flight work a moment; anything still running is abandoned like a crashed Lambda.
+      // In-flight work stops after its current step; a step still running after a few
+      // seconds is abandoned like a crashed Lambda (its message comes back, the step reruns).
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => (timer = setTimeout(r, 2000)))]);
+      await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => (timer = setTimeout(r, stopGraceMs)))]);
       clearTimeout(timer);
     },
   };

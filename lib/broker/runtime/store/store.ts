@@ -226,17 +226,17 @@ export class BrokerStore {
   }
 
   /**
-   * Marks (or clears) a worker inside a step of the operation, whatever the operation's
+   * Marks a worker inside a step (until `busyUntil`, epoch ms; 0 clears it) of the operation, whatever the operation's
    * state: a deprovision that cancelled it waits for the step to end before cleaning up.
    */
-  async setOperationLease(instanceId: string, operationId: string, busyUntil: number | undefined): Promise<void> {
+  async setOperationLease(instanceId: string, operationId: string, busyUntil: number): Promise<void> {
     await this.doc.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: keys.operation(instanceId, operationId),
-        UpdateExpression: busyUntil === undefined ? 'REMOVE busyUntil' : 'SET busyUntil = :b',
+        UpdateExpression: 'SET busyUntil = :b',
         ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: busyUntil === undefined ? undefined : { ':b': busyUntil },
+        ExpressionAttributeValues: { ':b': busyUntil },
       }),
     );
   }

@@ -70,7 +70,7 @@ export interface OperationRecord {
   readonly cancelledOperationId?: string;
   readonly originatingIdentity?: OriginatingIdentity;
   readonly requestIdentity?: string;
-  /** Epoch ms until which a worker is inside a step of this operation (cleared after it). */
+  /** Epoch ms until which a worker is inside a step of this operation (0 once it left the step). */
   readonly busyUntil?: number;
   /** Failed attempts of the current step. */
   readonly attempts: number;

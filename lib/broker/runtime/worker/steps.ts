@@ -26,6 +26,8 @@ export type StepResult = { readonly done: true } | { readonly done: false; reado
 
 export interface Step {
   readonly name: string;
+  /** Whether the step has anything to do for this operation (skipped steps cost nothing). */
+  readonly appliesTo?: (operation: OperationRecord) => boolean;
   /** What last_operation says while this step runs. */
   readonly describe: string;
   run(ctx: StepContext): Promise<StepResult>;
@@ -97,8 +99,11 @@ const writeRoute: Step = {
   },
 };
 
+const onCdn = (operation: OperationRecord) => operation.target?.plan === 'cdn';
+
 const certificate: Step = {
   name: 'certificate',
+  appliesTo: onCdn,
   describe: 'issuing the CloudFront certificate (ACM, DNS validation)',
   async run(ctx) {
     const t = target(ctx);
@@ -125,6 +130,7 @@ const certificate: Step = {
 
 const distribution: Step = {
   name: 'distribution',
+  appliesTo: onCdn,
   describe: 'creating the CloudFront distribution',
   async run(ctx) {
     const t = target(ctx);
@@ -168,6 +174,7 @@ const dnsRecords: Step = {
 /** Update: hostnames the instance no longer serves lose their records and claims. */
 const releaseOldHostnames: Step = {
   name: 'release-old-hostnames',
+  appliesTo: (operation) => operation.type === 'update',
   describe: 'releasing hostnames no longer served',
   async run(ctx) {
     const keep = new Set(target(ctx).parameters.hostnames);
@@ -202,6 +209,8 @@ async function removeCdn(ctx: StepContext): Promise<StepResult> {
 
 const removeCdnIfStandard: Step = {
   name: 'remove-cdn',
+  // An update to standard also clears what a failed earlier move to cdn may have left.
+  appliesTo: (operation) => operation.type === 'update' && operation.target?.plan !== 'cdn',
   describe: 'removing the CloudFront distribution and certificate (plan changed to standard)',
   async run(ctx) {
     return target(ctx).plan === 'cdn' ? DONE : removeCdn(ctx);
@@ -230,6 +239,7 @@ const converge: Step = {
  */
 const haltCancelled: Step = {
   name: 'halt-cancelled',
+  appliesTo: (operation) => Boolean(operation.cancelledOperationId),
   describe: 'halting the cancelled operation',
   async run(ctx) {
     const cancelledId = ctx.operation.cancelledOperationId;
@@ -284,13 +294,11 @@ const releaseHostnames: Step = {
 
 /** The steps of an operation, in order. */
 export function stepsFor(operation: OperationRecord): readonly Step[] {
-  switch (operation.type) {
-    case 'provision':
-    case 'update':
-      // cdn: certificate and distribution exist before DNS points at CloudFront;
-      // cdn -> standard: DNS points back at the edge before CloudFront goes away.
-      return [validate, claimHostnames, writeRoute, certificate, distribution, dnsRecords, releaseOldHostnames, removeCdnIfStandard, converge];
-    case 'deprovision':
-      return [haltCancelled, deleteDnsRecords, removeCdnAll, tombstoneRoute, releaseHostnames, converge];
-  }
+  // cdn: certificate and distribution exist before DNS points at CloudFront;
+  // cdn -> standard: DNS points back at the edge before CloudFront goes away.
+  const all =
+    operation.type === 'deprovision'
+      ? [haltCancelled, deleteDnsRecords, removeCdnAll, tombstoneRoute, releaseHostnames, converge]
+      : [validate, claimHostnames, writeRoute, certificate, distribution, dnsRecords, releaseOldHostnames, removeCdnIfStandard, converge];
+  return all.filter((step) => step.appliesTo?.(operation) ?? true);
 }

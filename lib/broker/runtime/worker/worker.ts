@@ -31,6 +31,8 @@ export interface WorkerContext {
   readonly cloud: EdgeCloud;
   readonly logger: Logger;
   readonly options: WorkerOptions;
+  /** True once the process is shutting down: stop between steps, leave the message for later. */
+  readonly stopping?: () => boolean;
 }
 
 /**
@@ -87,11 +89,14 @@ export async function workOnOperation(ctx: WorkerContext, ref: OperationRef, rec
       await ctx.queue.enqueue(ref);
       return ACK;
     }
-    if (operation.step !== step.name) {
-      const described: string = `${operation.type}: ${step.describe}`;
-      if (!(await ctx.store.updateOperation(ref.instanceId, operation.operationId, { step: step.name, description: described }))) return ACK;
-      operation = { ...operation, step: step.name, description: described };
+    if (ctx.stopping?.()) return { kind: 'retry', delaySeconds: 0 };
+    const started = Date.now();
+    // One write marks the step (what last_operation shows) and the lease on it.
+    const described: string = `${operation.type}: ${step.describe}`;
+    if (!(await ctx.store.updateOperation(ref.instanceId, operation.operationId, { step: step.name, description: described, busyUntil: started + ctx.options.leaseSeconds * 1000 }))) {
+      return ACK;
     }
+    operation = { ...operation, step: step.name, description: described };
     const stepContext: StepContext = {
       settings: ctx.settings,
       store: ctx.store,
@@ -101,15 +106,17 @@ export async function workOnOperation(ctx: WorkerContext, ref: OperationRef, rec
       operation,
       instance,
     };
-    const started = Date.now();
-    await ctx.store.setOperationLease(ref.instanceId, operation.operationId, started + ctx.options.leaseSeconds * 1000);
     try {
-      const result = await step.run(stepContext).finally(() => ctx.store.setOperationLease(ref.instanceId, operation!.operationId, undefined));
+      const result = await step.run(stepContext).catch(async (err: unknown) => {
+        await ctx.store.setOperationLease(ref.instanceId, operation!.operationId, 0);
+        throw err;
+      });
       if (!result.done) {
         logger.info('waiting', { step: step.name, for: result.waitingFor, seconds: result.waitSeconds });
         await ctx.store.updateOperation(ref.instanceId, operation.operationId, {
           description: `${operation.type}: ${step.describe}: waiting for ${result.waitingFor}`,
           attempts: 0,
+          busyUntil: 0,
         });
         await ctx.queue.enqueue(ref, result.waitSeconds);
         return ACK;
@@ -118,7 +125,10 @@ export async function workOnOperation(ctx: WorkerContext, ref: OperationRef, rec
       return handleStepError(ctx, operation, step.name, step.describe, err, receiveCount, logger);
     }
     const completedSteps: string[] = [...operation.completedSteps, step.name];
-    if (!(await ctx.store.updateOperation(ref.instanceId, operation.operationId, { completedSteps, attempts: 0 }))) return ACK;
+    if (!(await ctx.store.updateOperation(ref.instanceId, operation.operationId, { completedSteps, attempts: 0, busyUntil: 0 }))) {
+      await ctx.store.setOperationLease(ref.instanceId, operation.operationId, 0);
+      return ACK;
+    }
     operation = { ...operation, completedSteps, attempts: 0 };
     logger.info('step done', { step: step.name, ms: Date.now() - started });
     progressed = true;

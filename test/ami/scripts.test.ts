@@ -1,0 +1,35 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { amiPaths } from '../../ami/scripts/lib/paths';
+
+/** The image's shell scripts: bash syntax always, shellcheck where it is installed. */
+const paths = amiPaths();
+const SCRIPTS = [
+  join(paths.packerDir, 'scripts', 'install-salt.sh'),
+  join(paths.packerDir, 'scripts', 'check-envoy.sh'),
+  join(paths.packerDir, 'scripts', 'cleanup.sh'),
+  join(paths.saltRoot, 'envoy', 'files', 'edge-write-bootstrap'),
+];
+const hasShellcheck = spawnSync('sh', ['-c', 'command -v shellcheck'], { stdio: 'ignore' }).status === 0;
+
+describe('image shell scripts', () => {
+  test.each(SCRIPTS.map((s) => [s.slice(paths.packerDir.length - 'packer'.length)]))('%s is valid bash', (script) => {
+    const file = SCRIPTS.find((s) => s.endsWith(script)) as string;
+    const result = spawnSync('bash', ['-n', file], { encoding: 'utf8' });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+  });
+
+  (hasShellcheck ? test : test.skip)('shellcheck finds nothing', () => {
+    const result = spawnSync('shellcheck', ['-s', 'bash', ...SCRIPTS], { encoding: 'utf8' });
+    expect(result.stdout).toBe('');
+    expect(result.status).toBe(0);
+  });
+
+  test('every bake script stops on the first error', () => {
+    for (const file of SCRIPTS) {
+      expect(readFileSync(file, 'utf8')).toMatch(/^#!\/usr\/bin\/env bash\n[\s\S]*^set -euo pipefail$/m);
+    }
+  });
+});
