@@ -2,3 +2,4 @@ export * from './service-parameters';
 export * from './validate-parameters';
 export * from './route';
 export * from './table';
+export * from './convergence';

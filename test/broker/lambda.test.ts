@@ -68,6 +68,8 @@ test('the event adapter decodes base64 bodies and lower-cases headers', () => {
   const request = requestFromEvent(apiEvent('PUT', '/v2/service_instances/x', { a: 1 }, { accepts_incomplete: 'true' }));
   expect(request).toMatchObject({ method: 'PUT', path: '/v2/service_instances/x', body: '{"a":1}', requestId: 'apigw-1', query: { accepts_incomplete: 'true' } });
   expect(request.headers['x-broker-api-version']).toBe('2.17');
+  // a custom domain's base path is not part of the OSB path
+  expect(requestFromEvent(apiEvent('GET', '/broker/v2/catalog')).path).toBe('/v2/catalog');
 });
 
 test('api handler: provision through the Lambda entry; worker handler: a failing step is a batch item failure', async () => {

@@ -170,7 +170,7 @@ class SotwSession implements Session {
     if (!snapshot.transitionalClusters) return snapshot.types.clusters;
     const settled = (['listeners', 'routes'] as const).every((k) => {
       const s = this.types.get(k);
-      return !s || (!s.pending && s.sentTs === snapshot.types[k]);
+      return !s || (!s.pending && s.sentTs?.version === snapshot.types[k].version);
     });
     return settled ? snapshot.types.clusters : snapshot.transitionalClusters;
   }
@@ -184,7 +184,7 @@ class SotwSession implements Session {
       if (!state) continue;
       if (state.pending) return;
       const ts = kind === 'clusters' ? this.clustersTarget() : snapshot.types[kind];
-      if (state.sentTs === ts && state.sentSub === state.sub) continue;
+      if (state.sentTs?.version === ts.version && state.sentSub === state.sub) continue;
       this.send(kind, state, ts);
       return;
     }
@@ -291,7 +291,7 @@ class DeltaSession implements Session {
       if (kind === 'clusters' && snapshot.transitionalClusters) {
         const settled = (['listeners', 'routes'] as const).every((k) => {
           const s = this.types.get(k);
-          return !s || (!s.pending && s.sentTs === snapshot.types[k]);
+          return !s || (!s.pending && s.sentTs?.version === snapshot.types[k].version);
         });
         if (!settled) ts = snapshot.transitionalClusters;
       }

@@ -6,7 +6,6 @@ import {
   DeleteDistributionCommand,
   DistributionConfig,
   GetDistributionCommand,
-  GetDistributionConfigCommand,
   UpdateDistributionCommand,
 } from '@aws-sdk/client-cloudfront';
 import { ChangeResourceRecordSetsCommand, ListResourceRecordSetsCommand, ResourceRecordSet, Route53Client } from '@aws-sdk/client-route-53';
@@ -182,11 +181,11 @@ export class AwsCloud implements EdgeCloud {
 
   async disableDistribution(id: string): Promise<void> {
     try {
-      const current = await this.cloudfront.send(new GetDistributionConfigCommand({ Id: id }));
-      if (!current.DistributionConfig || !current.DistributionConfig.Enabled) return;
-      await this.cloudfront.send(
-        new UpdateDistributionCommand({ Id: id, IfMatch: current.ETag, DistributionConfig: { ...current.DistributionConfig, Enabled: false } }),
-      );
+      // GetDistribution carries the config and its ETag: no GetDistributionConfig permission needed.
+      const current = await this.cloudfront.send(new GetDistributionCommand({ Id: id }));
+      const config = current.Distribution?.DistributionConfig;
+      if (!config || !config.Enabled) return;
+      await this.cloudfront.send(new UpdateDistributionCommand({ Id: id, IfMatch: current.ETag, DistributionConfig: { ...config, Enabled: false } }));
     } catch (err) {
       if (errorName(err) !== 'NoSuchDistribution') throw err;
     }

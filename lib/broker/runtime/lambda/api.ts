@@ -14,7 +14,8 @@ export function requestFromEvent(event: APIGatewayProxyEvent): OsbRequest {
   const query: Record<string, string | undefined> = { ...(event.queryStringParameters ?? {}) };
   return {
     method: event.httpMethod,
-    path: event.path,
+    // A custom domain's base path mapping (`/broker/v2/...`) is not part of the OSB path.
+    path: event.path.replace(/^.*?(?=\/v2(\/|$))/, ''),
     query,
     headers: lowerCaseHeaders(event.headers),
     body: event.body == null ? undefined : event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body,

@@ -113,11 +113,16 @@ export async function workOnOperation(ctx: WorkerContext, ref: OperationRef, rec
       });
       if (!result.done) {
         logger.info('waiting', { step: step.name, for: result.waitingFor, seconds: result.waitSeconds });
-        await ctx.store.updateOperation(ref.instanceId, operation.operationId, {
+        const stillRunning = await ctx.store.updateOperation(ref.instanceId, operation.operationId, {
           description: `${operation.type}: ${step.describe}: waiting for ${result.waitingFor}`,
           attempts: 0,
           busyUntil: 0,
         });
+        if (!stillRunning) {
+          // Cancelled meanwhile: just leave the step, so a waiting deprovision can go on.
+          await ctx.store.setOperationLease(ref.instanceId, operation.operationId, 0);
+          return ACK;
+        }
         await ctx.queue.enqueue(ref, result.waitSeconds);
         return ACK;
       }
