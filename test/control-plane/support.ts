@@ -244,14 +244,14 @@ export class RawAdsClient {
   }
 }
 
-export function envoyNode(id: string, extra: Record<string, unknown> = {}, token: string | undefined = TOKEN): Record<string, unknown> {
+export function envoyNode(id: string, extra: Record<string, unknown> = {}, token: string | null = TOKEN): Record<string, unknown> {
   return {
     id,
     cluster: 'edge-fleet-us-east-1',
     locality: { region: REGION, zone: 'us-east-1a' },
     user_agent_name: 'envoy',
     user_agent_build_version: { version: { major_number: 1, minor_number: 31, patch: 0 } },
-    metadata: token === undefined ? { fields: {} } : { fields: { auth: { stringValue: token } } },
+    metadata: token === null ? { fields: {} } : { fields: { auth: { stringValue: token } } },
     ...extra,
   };
 }

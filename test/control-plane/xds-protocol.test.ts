@@ -65,7 +65,7 @@ describe('xDS protocol', () => {
     request(c, TYPE.clusters, [], undefined, {}, envoyNode('wildcard-node'));
     const cds = await c.next(TYPE.clusters);
     expect(cds.resources.map((r) => r.name)).toEqual(['svc-alpha']); // beta is eu-west-1 only
-    expect(cds.resources[0].value).toMatchObject({ type: 'EDS', lb_policy: 'ROUND_ROBIN' });
+    expect(cds.resources[0].value).toMatchObject({ type: 'EDS', eds_cluster_config: { eds_config: { ads: {} } }, outlier_detection: { consecutive_5xx: { value: 5 } } });
     request(c, TYPE.clusters, [], cds);
     request(c, TYPE.endpoints, ['svc-alpha']);
     const eds = await c.next(TYPE.endpoints);
@@ -214,7 +214,7 @@ describe('xDS protocol', () => {
 
   it('refuses gRPC streams without the right token', async () => {
     const missing = client();
-    request(missing, TYPE.clusters, [], undefined, {}, envoyNode('no-token', {}, undefined));
+    request(missing, TYPE.clusters, [], undefined, {}, envoyNode('no-token', {}, null));
     expect((await missing.closed()).code).toBe(grpc.status.UNAUTHENTICATED);
     const wrong = client();
     request(wrong, TYPE.clusters, [], undefined, {}, envoyNode('bad-token', {}, 'not-the-token'));
