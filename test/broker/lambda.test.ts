@@ -114,6 +114,14 @@ test('api handler: provision through the Lambda entry; worker handler: a failing
   expect(body.description).toMatch(/writing DNS records: attempt 1 of 5 failed/);
   expect(last.headers?.['retry-after']).toBe('10');
 
+  // the last allowed delivery fails too: the operation fails with the reason, the message is
+  // reported failed again (SQS then moves it to the DLQ)
+  const last5 = await worker({ Records: [{ ...event.Records[0], attributes: { ApproximateReceiveCount: '5' } }] } as unknown as SQSEvent);
+  expect(last5.batchItemFailures).toEqual([{ itemIdentifier: message.MessageId }]);
+  const failed = JSON.parse((await api(apiEvent('GET', '/v2/service_instances/lambda-1/last_operation'))).body);
+  expect(failed.state).toBe('failed');
+  expect(failed.description).toMatch(/provision failed while writing DNS records: gave up after 5 attempts/);
+
   const deleted = await api(apiEvent('DELETE', '/v2/service_instances/lambda-1', undefined, { accepts_incomplete: 'true', service_id: SERVICE_ID, plan_id: STANDARD }));
   expect(deleted.statusCode).toBe(202);
 });

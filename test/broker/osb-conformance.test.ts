@@ -368,6 +368,10 @@ describe('lifecycle', () => {
       endpoint: 'https://shop.edge.example.com',
       edge_domain: DOMAIN,
     });
+    expect(created.body.endpoints).toEqual([
+      { host: 'shop.edge.example.com', ports: ['443'], protocol: 'tcp' },
+      { host: 'www.shop.edge.example.com', ports: ['443'], protocol: 'tcp' },
+    ]);
     expect(await call('PUT', bindingPath, { body: bindBody })).toMatchObject({ status: 200, body: { credentials: created.body.credentials } });
     expectOsbError(await call('PUT', bindingPath, { body: { ...bindBody, app_guid: 'app-2' } }), 409);
     expect(await call('GET', bindingPath)).toMatchObject({ status: 200, body: { credentials: created.body.credentials } });

@@ -36,7 +36,6 @@ describe('proxyless gRPC through the control plane', () => {
       xds_servers: [{ server_uri: `127.0.0.1:${cp.xdsPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
       node: { id: 'grpc-test-client', cluster: 'test-clients', locality: { region: REGION, zone: 'us-east-1a' }, metadata: { auth: TOKEN } },
     });
-    // eslint-disable-next-line @typescript-eslint/no-require-imports -- registers the xds: resolver after the bootstrap is set
     require('@grpc/grpc-js-xds').register();
   });
 

@@ -89,7 +89,6 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
   throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
 }
 
-const raw = (b: Buffer) => b;
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
 const parse = (b: Buffer) => JSON.parse(b.toString()) as unknown;
 
@@ -97,7 +96,6 @@ const parse = (b: Buffer) => JSON.parse(b.toString()) as unknown;
 export const ECHO_SERVICE = {
   Who: { path: '/test.Echo/Who', requestStream: false, responseStream: false, requestSerialize: json, requestDeserialize: parse, responseSerialize: json, responseDeserialize: parse },
 } as unknown as grpc.ServiceDefinition;
-void raw;
 
 export async function startEchoBackend(name: string): Promise<{ port: number; stop(): Promise<void> }> {
   const server = new grpc.Server();

@@ -172,7 +172,7 @@ describe('rendering', () => {
     };
     const outcome = renderer([...DEFAULT_TEMPLATES, dangling]).render({ settings, routes: [route('a', 1)] });
     expect(outcome.ok).toBe(false);
-    const problems = (outcome as { problems: RenderProblem[] }).problems;
+    const problems = (outcome as { problems: readonly RenderProblem[] }).problems;
     expect(problems).toEqual([{ template: 'dangling-routes', resource: 'extra', field: 'virtual_hosts[0].routes[0].route.cluster', message: 'names cluster nowhere, which does not exist' }]);
   });
 
@@ -181,7 +181,7 @@ describe('rendering', () => {
     const orphan: Template = { id: 'other-routes', kind: 'routes', description: 'test', appliesTo: isEnvoy, render: () => [] };
     const outcome = renderer([...noRoutes, orphan]).render({ settings, routes: [route('a', 1)] });
     expect(outcome.ok).toBe(false);
-    expect((outcome as { problems: RenderProblem[] }).problems).toEqual(
+    expect((outcome as { problems: readonly RenderProblem[] }).problems).toEqual(
       expect.arrayContaining([expect.objectContaining({ template: 'edge-listeners', resource: 'edge-https', message: 'names route configuration edge-https, which does not exist' })]),
     );
   });

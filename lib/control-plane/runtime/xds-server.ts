@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { Writer } from 'protobufjs';
+import { Reader, Writer } from 'protobufjs';
 import { checkToken } from './auth';
 import { ControlPlane, NodeRecord, ProfileState, Session } from './control-plane';
 import { RawNode, nodeFromProto } from './node-info';
@@ -14,10 +15,67 @@ const COMPLETE_STATE: ReadonlySet<ResourceKind> = new Set(['listeners', 'cluster
 interface DiscoveryRequest {
   version_info?: string;
   node?: RawNode;
-  resource_names?: string[];
   type_url?: string;
   response_nonce?: string;
   error_detail?: { code?: number; message?: string };
+  /** A digest of the resource_names bytes ('' when none): equal digests, equal names. */
+  namesDigest: string;
+  /** Decodes resource_names (only when the digest is new to the stream). */
+  names(): string[];
+}
+
+/**
+ * Decodes a DiscoveryRequest by hand: SotW requests repeat every subscribed name on every
+ * ACK (thousands of names per Envoy), so the names are only fingerprinted here and
+ * decoded when the fingerprint changes.
+ */
+function decodeSotwRequest(buffer: Buffer): DiscoveryRequest {
+  const reader = Reader.create(buffer);
+  const request: DiscoveryRequest = { namesDigest: '', names: () => [] };
+  const slices: Array<[number, number]> = [];
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    switch (tag >>> 3) {
+      case 1:
+        request.version_info = reader.string();
+        break;
+      case 2: {
+        const type = messageType('envoy.config.core.v3.Node');
+        request.node = type.toObject(type.decode(reader.bytes()), { longs: Number, enums: String, defaults: false }) as RawNode;
+        break;
+      }
+      case 3: {
+        const start = reader.pos;
+        reader.skipType(tag & 7);
+        slices.push([start, reader.pos]);
+        break;
+      }
+      case 4:
+        request.type_url = reader.string();
+        break;
+      case 5:
+        request.response_nonce = reader.string();
+        break;
+      case 6: {
+        const type = messageType('google.rpc.Status');
+        request.error_detail = type.toObject(type.decode(reader.bytes()), { defaults: false }) as { code?: number; message?: string };
+        break;
+      }
+      default:
+        reader.skipType(tag & 7);
+    }
+  }
+  if (slices.length > 0) {
+    const hash = createHash('sha1');
+    for (const [start, end] of slices) hash.update(buffer.subarray(start, end));
+    request.namesDigest = `${slices.length}:${hash.digest('base64')}`;
+    request.names = () =>
+      slices.map(([start, end]) => {
+        const r = Reader.create(buffer.subarray(start, end));
+        return r.string();
+      });
+  }
+  return request;
 }
 
 interface DeltaDiscoveryRequest {
@@ -58,13 +116,18 @@ function internSubscription(names: readonly string[], legacyWildcard: boolean): 
   return sub;
 }
 
-/** Whether `names` asks for exactly what `sub` holds (cheap check before interning). */
-function sameNames(sub: Subscription | undefined, names: readonly string[], wildcardType: boolean): boolean {
-  if (!sub) return false;
-  if (sub.wildcard) return names.includes('*') || (wildcardType && names.length === 0);
-  if (names.length !== sub.names.size) return false;
-  for (const name of names) if (!sub.names.has(name)) return false;
-  return true;
+const byDigest = new Map<string, Subscription>();
+
+/** The interned subscription of a request, decoding its names only for a digest not seen before. */
+function subscriptionFor(request: DiscoveryRequest, legacyWildcard: boolean): Subscription {
+  if (request.namesDigest === '') return internSubscription([], legacyWildcard);
+  let sub = byDigest.get(request.namesDigest);
+  if (!sub) {
+    if (byDigest.size > 50_000) byDigest.clear();
+    sub = internSubscription(request.names(), false);
+    byDigest.set(request.namesDigest, sub);
+  }
+  return sub;
 }
 
 function nonceField(nonce: string): Buffer {
@@ -86,13 +149,17 @@ const identity = (value: Buffer) => value;
 
 function definition(requestType: string, method: string): grpc.ServiceDefinition {
   const type = messageType(requestType);
+  const deserialize =
+    method === 'StreamAggregatedResources'
+      ? decodeSotwRequest
+      : (buffer: Buffer) => type.toObject(type.decode(buffer), { longs: Number, enums: String, defaults: false, arrays: true });
   return {
     [method]: {
       path: `/envoy.service.discovery.v3.AggregatedDiscoveryService/${method}`,
       requestStream: true,
       responseStream: true,
       requestSerialize: identity,
-      requestDeserialize: (buffer: Buffer) => type.toObject(type.decode(buffer), { longs: Number, enums: String, defaults: false, arrays: true }),
+      requestDeserialize: deserialize,
       responseSerialize: identity,
       responseDeserialize: identity,
     },
@@ -111,6 +178,8 @@ function refuse(call: grpc.ServerDuplexStream<unknown, Buffer>, result: 'missing
 
 interface SotwTypeState {
   sub: Subscription;
+  /** Digest of the names the subscription was built from. */
+  digest: string;
   sentTs?: TypeSnapshot;
   sentSub?: Subscription;
   nonce?: string;
@@ -149,13 +218,13 @@ class SotwSession implements Session {
         this.record.acked[kind] = request.version_info ?? '';
       }
     }
-    const names = request.resource_names ?? [];
     const wildcardType = COMPLETE_STATE.has(kind) && (!state || state.sub.wildcard);
     if (!state) {
-      state = { sub: internSubscription(names, wildcardType), pending: false };
+      state = { sub: subscriptionFor(request, wildcardType), digest: request.namesDigest, pending: false };
       this.types.set(kind, state);
-    } else if (!sameNames(state.sub, names, wildcardType)) {
-      state.sub = internSubscription(names, wildcardType);
+    } else if (state.digest !== request.namesDigest) {
+      state.sub = subscriptionFor(request, wildcardType);
+      state.digest = request.namesDigest;
     }
     this.pump();
   }

@@ -16,7 +16,7 @@ export function credentialsFor(instance: InstanceRecord, domain: string): Record
   const cnameTarget = instance.plan === 'cdn' && instance.resources.distributionDomain ? instance.resources.distributionDomain : domain;
   return {
     hostnames,
-    endpoint: `https://${hostnames[0].replace(/^\*\./, 'www.')}`,
+    endpoint: `https://${hostnames.find((h) => !h.startsWith('*.')) ?? hostnames[0].replace(/^\*\./, 'www.')}`,
     endpoints: hostnames.map((h) => `https://${h}`),
     edge_domain: domain,
     plan: instance.plan,
@@ -33,6 +33,11 @@ async function usableInstance(ctx: ApiContext, instanceId: string): Promise<Inst
   if (instance.state === 'provisioning') throw concurrencyError(`instance ${instanceId} is still being provisioned`);
   if (instance.state === 'failed') throw new OsbError(422, `instance ${instanceId} failed to provision and cannot be bound`, 'InstanceNotUsable');
   return instance;
+}
+
+/** OSB's binding `endpoints`: where the app's traffic goes (platforms derive network policy from it). */
+function endpointsFor(credentials: Record<string, unknown>): Array<{ host: string; ports: string[]; protocol: 'tcp' }> {
+  return ((credentials.hostnames as string[]) ?? []).map((host) => ({ host, ports: ['443'], protocol: 'tcp' }));
 }
 
 export async function bind(ctx: ApiContext, request: OsbRequest, instanceId: string, bindingId: string): Promise<Answer> {
@@ -74,7 +79,7 @@ export async function bind(ctx: ApiContext, request: OsbRequest, instanceId: str
     if (raced) return answerExisting(raced, { serviceId, planId, appGuid, bindResource });
   }
   ctx.logger.info('binding created', { instanceId, bindingId });
-  return { status: 201, body: { credentials } };
+  return { status: 201, body: { credentials, endpoints: endpointsFor(credentials) } };
 }
 
 function answerExisting(
@@ -87,13 +92,13 @@ function answerExisting(
     existing.appGuid === asked.appGuid &&
     sameJson(existing.bindResource, asked.bindResource);
   if (!same) throw conflict(`binding ${existing.bindingId} already exists with different attributes`);
-  return { status: 200, body: { credentials: existing.credentials } };
+  return { status: 200, body: { credentials: existing.credentials, endpoints: endpointsFor(existing.credentials) } };
 }
 
 export async function fetchBinding(ctx: ApiContext, _request: OsbRequest, instanceId: string, bindingId: string): Promise<Answer> {
   const binding = await ctx.store.getBinding(instanceId, bindingId);
   if (!binding) throw notFound(`binding ${bindingId} of instance ${instanceId} does not exist`);
-  return { status: 200, body: { credentials: binding.credentials, parameters: binding.parameters ?? {} } };
+  return { status: 200, body: { credentials: binding.credentials, endpoints: endpointsFor(binding.credentials), parameters: binding.parameters ?? {} } };
 }
 
 export async function unbind(ctx: ApiContext, request: OsbRequest, instanceId: string, bindingId: string): Promise<Answer> {

@@ -1,0 +1,74 @@
+/**
+ * `npm start`: the whole platform on loopback (DESIGN.md "Local platform").
+ *
+ * stdout carries exactly one line, `edge platform ready: ...` naming the three endpoints,
+ * so that scripts can wait for it; progress and the components' JSON logs go to stderr.
+ * Ctrl-C or SIGTERM stops everything and exits 0; a second Ctrl-C exits at once (1).
+ * A bad setting or a port in use prints one line naming the variable and exits 1.
+ */
+import './process-env';
+import { ConfigError } from '../config';
+import { PlatformError, readyLine, startLocalPlatform } from './platform';
+import { SettingsError, readLocalSettings } from './settings';
+
+const writeStdout = process.stdout.write.bind(process.stdout);
+const progress = (line: string) => process.stderr.write(`edge: ${line}\n`);
+
+/**
+ * The components log JSON with console/stdout writers created inside them; sending every
+ * other stdout write to stderr keeps stdout for the ready line alone.
+ */
+function routeLogsToStderr(): void {
+  process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
+}
+
+function fail(err: unknown): never {
+  const known = err instanceof SettingsError || err instanceof PlatformError || err instanceof ConfigError;
+  process.stderr.write(`edge: cannot start: ${known ? (err as Error).message : String((err as Error)?.stack ?? err)}\n`);
+  process.exit(1);
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  let settings;
+  try {
+    settings = readLocalSettings();
+  } catch (err) {
+    fail(err);
+  }
+  routeLogsToStderr();
+
+  let stopRequested: string | undefined;
+  let onStopRequest: (() => void) | undefined;
+  const requestStop = (signal: string) => {
+    if (stopRequested) {
+      progress(`${signal} again: exiting without a clean stop`);
+      process.exit(1);
+    }
+    stopRequested = signal;
+    progress(`${signal}: stopping (press Ctrl-C again to force)`);
+    onStopRequest?.();
+  };
+  process.on('SIGINT', () => requestStop('SIGINT'));
+  process.on('SIGTERM', () => requestStop('SIGTERM'));
+
+  progress(`starting the local platform (state ${settings.dataDir ? `in ${settings.dataDir}` : 'in memory'})`);
+  let platform;
+  try {
+    platform = await startLocalPlatform(settings, { onProgress: (e) => progress(`${e.message} (${e.ms} ms)`) });
+  } catch (err) {
+    fail(err);
+  }
+  const stop = async () => {
+    await platform.stop();
+    progress('stopped cleanly');
+    process.exit(0);
+  };
+  if (stopRequested) return stop();
+  onStopRequest = () => void stop().catch(fail);
+
+  progress(`started in ${Math.round(performance.now() - started)} ms; discovery token: EDGE_XDS_AUTH_TOKEN, broker password: EDGE_BROKER_PASSWORD`);
+  writeStdout(`${readyLine(platform)}\n`);
+}
+
+main().catch(fail);
