@@ -164,6 +164,9 @@ describe('provision: bad requests change nothing', () => {
     ['an unknown parameter', { colour: 'blue' }, 'colour: is not a known parameter'],
     ['a reserved name', { hostnames: [DOMAIN] }, `hostnames[0]: ${DOMAIN} is reserved`],
     ['a region name', { hostnames: [`eu-west-1.${DOMAIN}`] }, 'is reserved for the platform'],
+    ['a control plane endpoint', { hostnames: ['ok.edge.example.com', `xds.eu-west-1.internal.${DOMAIN}`] }, `hostnames[1]: xds.eu-west-1.internal.${DOMAIN} is reserved`],
+    ['the internal zone', { hostnames: [`internal.${DOMAIN}`] }, `hostnames[0]: internal.${DOMAIN} is reserved`],
+    ['a wildcard over the internal zone', { hostnames: [`*.internal.${DOMAIN}`] }, 'hostnames[0]: *.internal.edge.example.com is reserved'],
   ])('parameters with %s: 400 naming the field and the rule', async (_what, parameters, fragment) => {
     const body = provisionBody(['a.edge.example.com']);
     const reply = await put({ ...body, parameters: { ...body.parameters, ...parameters } });

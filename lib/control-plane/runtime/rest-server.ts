@@ -5,6 +5,7 @@ import { checkToken } from './auth';
 import { ControlPlane } from './control-plane';
 import { nodeFromJson } from './node-info';
 import { ResourceKind, TYPE_URLS } from './protos';
+import { TypeSnapshot } from './snapshot';
 
 const DISCOVERY_PATHS: Record<string, ResourceKind> = {
   '/v3/discovery:listeners': 'listeners',
@@ -14,6 +15,9 @@ const DISCOVERY_PATHS: Record<string, ResourceKind> = {
 };
 
 const MAX_BODY = 1024 * 1024;
+
+/** JSON of every resource of a type snapshot, shared by all pollers until the snapshot changes. */
+const allResourcesJson = new WeakMap<TypeSnapshot, string>();
 
 function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
@@ -84,9 +88,16 @@ async function handleDiscovery(cp: ControlPlane, kind: ResourceKind, req: Incomi
     res.end();
     return;
   }
-  const wanted = names.length === 0 || names.includes('*') ? [...ts.resources.keys()].sort() : names;
-  const resources = wanted.map((n) => ts.resources.get(n)?.json).filter((r) => r !== undefined);
-  send(res, 200, { version_info: ts.version, type_url: ts.typeUrl, resources, nonce: randomUUID() });
+  const all = names.length === 0 || names.includes('*');
+  // The JSON of "everything" is shared by every poller until the snapshot changes.
+  let resources = all ? allResourcesJson.get(ts) : undefined;
+  if (resources === undefined) {
+    const wanted = all ? [...ts.resources.keys()].sort() : names;
+    resources = JSON.stringify(wanted.map((n) => ts.resources.get(n)?.json).filter((r) => r !== undefined));
+    if (all) allResourcesJson.set(ts, resources);
+  }
+  const body = `{"version_info":${JSON.stringify(ts.version)},"type_url":${JSON.stringify(ts.typeUrl)},"resources":${resources},"nonce":"${randomUUID()}"}`;
+  send(res, 200, body);
 }
 
 export interface RestServer {

@@ -22,8 +22,18 @@ import { EdgeCloud } from '../cloud/types';
 import { ApiContext } from '../context';
 import { createApiHandler } from '../lambda/api';
 import { authorize } from '../lambda/authorizer';
-import { SqsOperationQueue } from '../queue';
-import { BrokerSettings, MAX_BODY_BYTES, WORKER_MAX_RECEIVE_COUNT } from '../settings';
+import { OperationQueue, SqsOperationQueue } from '../queue';
+import {
+  BrokerSettings,
+  CONVERGENCE_ENV,
+  ConvergenceSettings,
+  DEFAULT_CONVERGENCE,
+  MAX_BODY_BYTES,
+  WORKER_MAX_RECEIVE_COUNT,
+  checkConvergenceSettings,
+  convergenceSettingsFromEnv,
+} from '../settings';
+import { OperationRef } from '../store/types';
 import { BrokerStore } from '../store/store';
 import { settleMessage } from '../worker/messages';
 import { DEFAULT_WORKER_OPTIONS, WorkerContext, WorkerOptions } from '../worker/worker';
@@ -57,6 +67,12 @@ export interface LocalBrokerOptions {
     /** How long stop() waits for steps in flight before abandoning them (default 5000 ms). */
     readonly stopGraceMs?: number;
   };
+  /**
+   * The convergence gate. Unset fields come from `EDGE_CONVERGENCE_*` in the environment,
+   * else the local defaults: every connected proxy, empty regions pass, 600 s timeout, and
+   * a poll every 0.1 s (sub-second delays are timers in this process, not SQS delays).
+   */
+  readonly convergence?: Partial<ConvergenceSettings>;
   /** Retry-After on last_operation (default 1 locally). */
   readonly retryAfterSeconds?: number;
   /** Powertools log level (default: POWERTOOLS_LOG_LEVEL or INFO). */
@@ -85,6 +101,10 @@ export interface LocalBroker {
  * operations still in progress in the table are re-enqueued on start.
  */
 export async function startLocalBroker(options: LocalBrokerOptions): Promise<LocalBroker> {
+  const convergence = checkConvergenceSettings(
+    { ...convergenceSettingsFromEnv(process.env, LOCAL_CONVERGENCE_DEFAULTS), ...definedFields(options.convergence ?? {}) },
+    (key) => `startLocalBroker option convergence.${key} (environment ${CONVERGENCE_ENV[key]})`,
+  );
   const regions = options.regions?.length ? [...options.regions] : [...DEFAULT_FLEET_REGIONS];
   const logLevel = (options.logLevel ?? process.env.POWERTOOLS_LOG_LEVEL ?? 'INFO') as LocalBrokerOptions['logLevel'];
   const logger = new Logger({ serviceName: 'edge-broker', logLevel });
@@ -107,9 +127,10 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
     hostedZoneId: 'ZLOCAL',
     homeRegion: 'us-east-1',
     regions,
+    convergence,
   };
   const store = new BrokerStore(dynamodb, options.tableName);
-  const queue = new SqsOperationQueue(sqs, queueUrl);
+  const queue = new LocalOperationQueue(new SqsOperationQueue(sqs, queueUrl), logger);
   const cloud = options.cloud ?? new LocalCloud({ actionsFile: options.dataDir ? join(options.dataDir, 'cloud-actions.jsonl') : undefined });
   const apiContext: ApiContext = { settings, store, queue, logger, retryAfterSeconds: options.retryAfterSeconds ?? 1 };
   let stopping = false;
@@ -148,6 +169,8 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
     async stop() {
       stopping = true;
       await loop?.stop();
+      // Wake-ups still pending are dropped: a restart re-enqueues every operation in progress.
+      queue.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
@@ -156,6 +179,41 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
       dynamodb.destroy();
     },
   };
+}
+
+/** In AWS: every healthy proxy, empty regions pass, 10 minutes; locally the gate polls every 0.1 s. */
+export const LOCAL_CONVERGENCE_DEFAULTS: ConvergenceSettings = { ...DEFAULT_CONVERGENCE, pollSeconds: 0.1 };
+
+function definedFields<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * The local queue with the short waits SQS cannot express (DelaySeconds is whole
+ * seconds): a wake-up under a second away is a timer in this process that sends the
+ * message when it fires. Longer ones are SQS delays, as in AWS.
+ */
+class LocalOperationQueue implements OperationQueue {
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(
+    private readonly sqs: OperationQueue,
+    private readonly logger: Logger,
+  ) {}
+
+  async enqueue(ref: OperationRef, delaySeconds = 0): Promise<void> {
+    if (delaySeconds <= 0 || delaySeconds >= 1) return this.sqs.enqueue(ref, delaySeconds);
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.sqs.enqueue(ref).catch((err: unknown) => this.logger.error('local delayed enqueue failed', { operationId: ref.operationId, error: err as Error }));
+    }, delaySeconds * 1000);
+    this.timers.add(timer);
+  }
+
+  stop(): void {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+  }
 }
 
 async function ensureQueues(sqs: SQSClient, name: string, maxReceiveCount: number, visibilityTimeout: number) {

@@ -9,7 +9,7 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { ROUTE_INDEX_PARTITION, RouteDocument, keys } from '../../../model';
+import { CONVERGENCE_PARTITION, ConvergenceReport, ROUTE_INDEX_PARTITION, RouteDocument, keys } from '../../../model';
 import { BindingRecord, InstanceRecord, InstanceResources, OperationRecord } from './types';
 
 /** Time-ordered, unique operation ids: the newest operation of an instance sorts last. */
@@ -339,6 +339,35 @@ export class BrokerStore {
   async getRoute(instanceId: string): Promise<RouteDocument | undefined> {
     const out = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: keys.route(instanceId), ConsistentRead: true }));
     return out.Item ? (strip(out.Item) as unknown as RouteDocument) : undefined;
+  }
+
+  // ---- convergence reports ---------------------------------------------------------
+
+  /**
+   * Every control plane task's latest report (one small item per task in every region;
+   * readers drop stale ones). Written by the control planes in their regions and
+   * replicated here by the global table.
+   */
+  async convergenceReports(): Promise<ConvergenceReport[]> {
+    const found: ConvergenceReport[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': CONVERGENCE_PARTITION },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of out.Items ?? []) {
+        const report = strip(item) as unknown as ConvergenceReport;
+        // Tolerate a writer that leaves out empty lists and maps.
+        found.push({ ...report, ackedGenerations: report.ackedGenerations ?? [], rejected: report.rejected ?? {} });
+      }
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return found;
   }
 
   // ---- bindings --------------------------------------------------------------------

@@ -76,10 +76,29 @@ export interface OperationRecord {
   readonly attempts: number;
   readonly instanceUsable?: boolean;
   readonly updateRepeatable?: boolean;
+  /** The route generation this operation wrote (write-route, tombstone-route): what the gate waits for. */
+  readonly routeGeneration?: number;
+  /** Epoch ms when the convergence gate first looked (its timeout counts from here). */
+  readonly convergeStartedAt?: number;
+  /** What the gate saw when the edge held the change (appended to the success description). */
+  readonly edgeSummary?: string;
+  /**
+   * Set when the gate failed a provision or update (the edge rejected the change, or it did
+   * not converge in time): the withdraw steps run, then the operation fails with `reason`.
+   */
+  readonly withdrawal?: Withdrawal;
+  /** The generation the withdrawal wrote (the tombstone, or the restored previous route). */
+  readonly withdrawnGeneration?: number;
   readonly createdAt: string;
   readonly updatedAt: string;
   /** Epoch seconds: DynamoDB TTL of a finished operation. */
   readonly expiresAt?: number;
+}
+
+export interface Withdrawal {
+  readonly cause: 'rejected' | 'timeout';
+  /** A person-readable reason, e.g. `rejected by the edge in eu-west-1: <error_detail>`. */
+  readonly reason: string;
 }
 
 export interface BindingRecord {

@@ -2,9 +2,11 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { checkParameters } from '../catalog';
 import { EdgeCloud } from '../cloud/types';
 import { hostnameProblems, managedDnsNames } from '../hostnames';
+import { RouteDocument } from '../../../model';
 import { BrokerSettings } from '../settings';
 import { BrokerStore } from '../store/store';
 import { InstanceConfig, InstanceRecord, OperationRecord } from '../store/types';
+import { GateQuestion, judgeConvergence } from './gate';
 
 /** A failure no retry can fix (a taken hostname, invalid parameters): the operation fails now. */
 export class PermanentError extends Error {}
@@ -21,8 +23,21 @@ export interface StepContext {
   readonly instance: InstanceRecord;
 }
 
-/** A step is done, or must be polled again later (e.g. a distribution still deploying). */
-export type StepResult = { readonly done: true } | { readonly done: false; readonly waitSeconds: number; readonly waitingFor: string };
+/**
+ * A step is done, or must be polled again later (e.g. a distribution still deploying).
+ * `record`: fields the worker writes on the operation with the outcome (in the same write
+ * that marks the step completed, so a crash never separates them).
+ */
+export type StepResult =
+  | { readonly done: true; readonly record?: Partial<OperationRecord> }
+  | {
+      readonly done: false;
+      readonly waitSeconds: number;
+      readonly waitingFor: string;
+      /** What last_operation shows while waiting (default: the step and what it waits for). */
+      readonly progress?: string;
+      readonly record?: Partial<OperationRecord>;
+    };
 
 export interface Step {
   readonly name: string;
@@ -39,6 +54,12 @@ const wait = (ctx: StepContext, waitingFor: string): StepResult => ({ done: fals
 function target(ctx: StepContext): InstanceConfig {
   if (!ctx.operation.target) throw new PermanentError(`operation ${ctx.operation.operationId} has no target configuration`);
   return ctx.operation.target;
+}
+
+/** The route spec of a configuration: its parameters with `regions` resolved (never empty). */
+function routeSpec(config: InstanceConfig, settings: BrokerSettings): RouteDocument['spec'] {
+  const regions = config.parameters.regions?.length ? config.parameters.regions : settings.regions;
+  return { ...config.parameters, regions: [...regions] };
 }
 
 async function addDnsNames(ctx: StepContext, names: readonly string[]): Promise<void> {
@@ -86,16 +107,12 @@ const writeRoute: Step = {
   name: 'write-route',
   describe: 'publishing the route to the edge control planes',
   async run(ctx) {
+    // The last good configuration (what a withdrawal restores) is already on the
+    // operation: `previous`, recorded by the API when it accepted the update.
     const t = target(ctx);
-    const regions = t.parameters.regions?.length ? t.parameters.regions : ctx.settings.regions;
-    const generation = await ctx.store.writeRoute({
-      instanceId: ctx.instance.instanceId,
-      plan: t.plan,
-      deleted: false,
-      spec: { ...t.parameters, regions: [...regions] },
-    });
+    const generation = await ctx.store.writeRoute({ instanceId: ctx.instance.instanceId, plan: t.plan, deleted: false, spec: routeSpec(t, ctx.settings) });
     await ctx.store.setResources(ctx.instance.instanceId, { routeGeneration: generation });
-    return DONE;
+    return { done: true, record: { routeGeneration: generation } };
   },
 };
 
@@ -218,14 +235,123 @@ const removeCdnIfStandard: Step = {
 };
 
 /**
- * The hook for the convergence gate (issue 6): once it exists, this step waits until
- * the regional control planes report the route's generation as served, re-enqueueing
- * itself like the CloudFront wait does. Today it succeeds at once.
+ * The convergence gate: the operation succeeds only once the edge holds its route's
+ * generation. It reads every control plane task's report and asks the gate (gate.ts);
+ * while waiting it re-enqueues itself every `pollSeconds` (never sleeps). A rejection,
+ * or no convergence within the timeout, records a withdrawal: the withdraw steps then
+ * undo the change and the operation fails with the reason.
  */
 const converge: Step = {
   name: 'converge',
-  describe: 'waiting for the edge fleets to converge',
-  async run() {
+  describe: 'waiting for the edge',
+  async run(ctx) {
+    const question = await gateQuestion(ctx);
+    if (!question) return DONE;
+    const settings = ctx.settings.convergence;
+    const startedAt = ctx.operation.convergeStartedAt ?? Date.now();
+    const verdict = judgeConvergence(question, await ctx.store.convergenceReports(), settings);
+    if (verdict.kind === 'converged') return { done: true, record: { edgeSummary: verdict.summary } };
+    if (verdict.kind === 'rejected') {
+      ctx.logger.warn('the edge rejected the change', { generation: question.generation, region: verdict.region, rejection: verdict.rejection });
+      return { done: true, record: { withdrawal: { cause: 'rejected', reason: verdict.reason } } };
+    }
+    const elapsedMs = Date.now() - startedAt;
+    if (elapsedMs > settings.timeoutSeconds * 1000) {
+      const reason = `the edge did not take the change within ${settings.timeoutSeconds} s: ${verdict.progress}`;
+      if (ctx.operation.type === 'deprovision') throw new PermanentError(reason);
+      ctx.logger.warn('the edge did not converge in time', { generation: question.generation, progress: verdict.progress });
+      return { done: true, record: { withdrawal: { cause: 'timeout', reason } } };
+    }
+    return {
+      done: false,
+      waitSeconds: settings.pollSeconds,
+      waitingFor: 'the edge',
+      progress: `waiting for the edge: ${verdict.progress}`,
+      record: ctx.operation.convergeStartedAt ? undefined : { convergeStartedAt: startedAt },
+    };
+  },
+};
+
+/** Which generation the gate waits for, in which regions (undefined: nothing to wait for). */
+async function gateQuestion(ctx: StepContext): Promise<GateQuestion | undefined> {
+  const { operation, instance } = ctx;
+  if (operation.type === 'deprovision') {
+    const generation = operation.routeGeneration;
+    const route = generation === undefined ? undefined : await ctx.store.getRoute(instance.instanceId);
+    if (generation === undefined || !route) return undefined;
+    return { instanceId: instance.instanceId, generation, regions: route.spec.regions, rejectable: false };
+  }
+  // Operations written before the gate existed recorded the generation on the instance only.
+  const generation = operation.routeGeneration ?? instance.resources.routeGeneration;
+  if (generation === undefined) return undefined;
+  // An update that drops a region waits there too: its proxies must stop serving the old route.
+  const regions = new Set(routeSpec(target(ctx), ctx.settings).regions);
+  if (operation.type === 'update' && operation.previous) for (const region of routeSpec(operation.previous, ctx.settings).regions) regions.add(region);
+  return { instanceId: instance.instanceId, generation, regions: [...regions], rejectable: true };
+}
+
+// ---- withdrawal (after the gate failed a provision or update) --------------------------
+
+/**
+ * Provision: tombstone the route. Update: write the previous configuration back as a
+ * NEW generation, so every control plane moves forward to the last good route.
+ */
+const withdrawRoute: Step = {
+  name: 'withdraw-route',
+  describe: 'withdrawing the change from the edge',
+  async run(ctx) {
+    const { instanceId } = ctx.instance;
+    let generation: number;
+    if (ctx.operation.type === 'provision') {
+      const route = await ctx.store.getRoute(instanceId);
+      if (!route) return DONE;
+      generation = route.deleted ? route.generation : await ctx.store.writeRoute({ instanceId, plan: route.plan, deleted: true, spec: route.spec });
+    } else {
+      const previous = ctx.operation.previous;
+      if (!previous) throw new PermanentError('no previous configuration recorded to restore');
+      generation = await ctx.store.writeRoute({ instanceId, plan: previous.plan, deleted: false, spec: routeSpec(previous, ctx.settings) });
+    }
+    await ctx.store.setResources(instanceId, { routeGeneration: generation });
+    return { done: true, record: { withdrawnGeneration: generation } };
+  },
+};
+
+/**
+ * Provision: delete the DNS records it wrote. Update: delete the records of names it
+ * added, and point the names it kept back at what the previous plan used.
+ */
+const withdrawDns: Step = {
+  name: 'withdraw-dns',
+  describe: 'restoring DNS records',
+  async run(ctx) {
+    if (ctx.operation.type === 'provision') return deleteDnsRecords.run(ctx);
+    const t = target(ctx);
+    const previous = ctx.operation.previous;
+    if (!previous) return DONE;
+    const before = new Set(previous.parameters.hostnames);
+    const added = managedDnsNames(t.parameters.hostnames.filter((h) => !before.has(h)), ctx.settings.domain);
+    if (added.length) {
+      await ctx.cloud.deleteRecords(added);
+      await dropDnsNames(ctx, added);
+    }
+    if (t.plan !== previous.plan) {
+      const value = previous.plan === 'cdn' ? (ctx.instance.resources.distributionDomain ?? ctx.settings.domain) : ctx.settings.domain;
+      const kept = managedDnsNames(t.parameters.hostnames.filter((h) => before.has(h)), ctx.settings.domain);
+      await ctx.cloud.upsertRecords(kept.map((name) => ({ name, type: 'CNAME' as const, value })));
+    }
+    return DONE;
+  },
+};
+
+/** Releases the claims the change made (all of a provision's; the names an update added). */
+const withdrawHostnames: Step = {
+  name: 'withdraw-hostnames',
+  describe: 'releasing the hostnames of the withdrawn change',
+  async run(ctx) {
+    const before = new Set(ctx.operation.type === 'update' ? (ctx.operation.previous?.parameters.hostnames ?? []) : []);
+    for (const hostname of target(ctx).parameters.hostnames) {
+      if (!before.has(hostname)) await ctx.store.releaseHostname(hostname, ctx.instance.instanceId);
+    }
     return DONE;
   },
 };
@@ -258,7 +384,14 @@ const deleteDnsRecords: Step = {
   name: 'delete-dns-records',
   describe: 'deleting DNS records',
   async run(ctx) {
-    const names = [...new Set([...managedDnsNames(cleanupHostnames(ctx), ctx.settings.domain), ...(ctx.instance.resources.dnsNames ?? [])])];
+    const candidates = [...new Set([...managedDnsNames(cleanupHostnames(ctx), ctx.settings.domain), ...(ctx.instance.resources.dnsNames ?? [])])];
+    // A name this instance released (a failed or withdrawn provision) may belong to another
+    // instance by now: its record is that instance's.
+    const names: string[] = [];
+    for (const name of candidates) {
+      const owner = await ctx.store.hostnameOwner(name);
+      if (!owner || owner === ctx.instance.instanceId) names.push(name);
+    }
     // Validation records go with the certificate (remove-cdn) so ACM can still see them until then.
     const { certificateArn } = ctx.instance.resources;
     const validation = certificateArn ? ((await ctx.cloud.describeCertificate(certificateArn))?.validationRecords.map((r) => r.name) ?? []) : [];
@@ -276,10 +409,11 @@ const tombstoneRoute: Step = {
   describe: 'withdrawing the route from the edge control planes',
   async run(ctx) {
     const route = await ctx.store.getRoute(ctx.instance.instanceId);
-    if (!route || route.deleted) return DONE;
+    if (!route) return DONE;
+    if (route.deleted) return { done: true, record: { routeGeneration: route.generation } };
     const generation = await ctx.store.writeRoute({ instanceId: route.instanceId, plan: route.plan, deleted: true, spec: route.spec });
     await ctx.store.setResources(ctx.instance.instanceId, { routeGeneration: generation });
-    return DONE;
+    return { done: true, record: { routeGeneration: generation } };
   },
 };
 
@@ -292,13 +426,17 @@ const releaseHostnames: Step = {
   },
 };
 
-/** The steps of an operation, in order. */
+/** The steps of an operation, in order (they depend on what it has recorded: a withdrawal adds steps). */
 export function stepsFor(operation: OperationRecord): readonly Step[] {
   // cdn: certificate and distribution exist before DNS points at CloudFront;
   // cdn -> standard: DNS points back at the edge before CloudFront goes away.
-  const all =
-    operation.type === 'deprovision'
-      ? [haltCancelled, deleteDnsRecords, removeCdnAll, tombstoneRoute, releaseHostnames, converge]
-      : [validate, claimHostnames, writeRoute, certificate, distribution, dnsRecords, releaseOldHostnames, removeCdnIfStandard, converge];
+  // The gate comes before an update drops anything (old names, CloudFront), so a
+  // withdrawn update only has to undo what it added.
+  let all: Step[];
+  if (operation.type === 'deprovision') all = [haltCancelled, deleteDnsRecords, removeCdnAll, tombstoneRoute, releaseHostnames, converge];
+  else {
+    const applying = [validate, claimHostnames, writeRoute, certificate, distribution, dnsRecords, converge];
+    all = operation.withdrawal ? [...applying, withdrawRoute, withdrawDns, withdrawHostnames] : [...applying, releaseOldHostnames, removeCdnIfStandard];
+  }
   return all.filter((step) => step.appliesTo?.(operation) ?? true);
 }

@@ -4,7 +4,7 @@ import { OperationQueue } from '../queue';
 import { BrokerSettings, OPERATION_TTL_SECONDS, WORKER_MAX_RECEIVE_COUNT } from '../settings';
 import { BrokerStore } from '../store/store';
 import { InstanceRecord, OperationRecord, OperationRef } from '../store/types';
-import { PermanentError, StepContext, stepsFor } from './steps';
+import { PermanentError, Step, StepContext, StepResult, stepsFor } from './steps';
 
 export interface WorkerOptions {
   /** Deliveries of one message before the operation fails and the message goes to the DLQ. */
@@ -70,10 +70,12 @@ export async function workOnOperation(ctx: WorkerContext, ref: OperationRef, rec
     return ACK;
   }
 
-  const steps = stepsFor(operation);
   let progressed = false;
-  for (const step of steps) {
-    if (operation.completedSteps.includes(step.name)) continue;
+  for (;;) {
+    // Recomputed after every step: what a step records (a withdrawal) can change what follows.
+    const done: readonly string[] = operation.completedSteps;
+    const step: Step | undefined = stepsFor(operation).find((s) => !done.includes(s.name));
+    if (!step) break;
     if (instance.currentOperationId !== operation.operationId) {
       logger.info('operation superseded; halting', { current: instance.currentOperationId });
       await ctx.store.updateOperation(ref.instanceId, operation.operationId, {
@@ -92,7 +94,8 @@ export async function workOnOperation(ctx: WorkerContext, ref: OperationRef, rec
     if (ctx.stopping?.()) return { kind: 'retry', delaySeconds: 0 };
     const started = Date.now();
     // One write marks the step (what last_operation shows) and the lease on it.
-    const described: string = `${operation.type}: ${step.describe}`;
+    // Back in a step it was waiting in: keep showing the progress it reported.
+    const described: string = operation.step === step.name && operation.attempts === 0 ? operation.description : `${operation.type}: ${step.describe}`;
     if (!(await ctx.store.updateOperation(ref.instanceId, operation.operationId, { step: step.name, description: described, busyUntil: started + ctx.options.leaseSeconds * 1000 }))) {
       return ACK;
     }
@@ -106,15 +109,17 @@ export async function workOnOperation(ctx: WorkerContext, ref: OperationRef, rec
       operation,
       instance,
     };
+    let result: StepResult;
     try {
-      const result = await step.run(stepContext).catch(async (err: unknown) => {
+      result = await step.run(stepContext).catch(async (err: unknown) => {
         await ctx.store.setOperationLease(ref.instanceId, operation!.operationId, 0);
         throw err;
       });
       if (!result.done) {
         logger.info('waiting', { step: step.name, for: result.waitingFor, seconds: result.waitSeconds });
         const stillRunning = await ctx.store.updateOperation(ref.instanceId, operation.operationId, {
-          description: `${operation.type}: ${step.describe}: waiting for ${result.waitingFor}`,
+          ...result.record,
+          description: `${operation.type}: ${result.progress ?? `${step.describe}: waiting for ${result.waitingFor}`}`,
           attempts: 0,
           busyUntil: 0,
         });
@@ -130,16 +135,17 @@ export async function workOnOperation(ctx: WorkerContext, ref: OperationRef, rec
       return handleStepError(ctx, operation, step.name, step.describe, err, receiveCount, logger);
     }
     const completedSteps: string[] = [...operation.completedSteps, step.name];
-    if (!(await ctx.store.updateOperation(ref.instanceId, operation.operationId, { completedSteps, attempts: 0, busyUntil: 0 }))) {
+    if (!(await ctx.store.updateOperation(ref.instanceId, operation.operationId, { ...result.record, completedSteps, attempts: 0, busyUntil: 0 }))) {
       await ctx.store.setOperationLease(ref.instanceId, operation.operationId, 0);
       return ACK;
     }
-    operation = { ...operation, completedSteps, attempts: 0 };
+    operation = { ...operation, ...result.record, completedSteps, attempts: 0 };
     logger.info('step done', { step: step.name, ms: Date.now() - started });
     progressed = true;
     instance = (await ctx.store.getInstance(ref.instanceId)) ?? instance;
   }
-  await succeed(ctx, operation, instance, logger);
+  if (operation.withdrawal) await failWithdrawn(ctx, operation, logger);
+  else await succeed(ctx, operation, instance, logger);
   return ACK;
 }
 
@@ -177,7 +183,8 @@ function summary(operation: OperationRecord, instance: InstanceRecord, settings:
   const t = operation.target ?? instance;
   const regions = t.parameters.regions?.length ? t.parameters.regions.length : settings.regions.length;
   const verb = operation.type === 'provision' ? 'provisioned' : 'updated';
-  return `${verb}: ${t.parameters.hostnames.join(', ')} served by the edge in ${regions} region(s) on the ${t.plan} plan`;
+  const edge = operation.edgeSummary ? `; the edge: ${operation.edgeSummary}` : '';
+  return `${verb}: ${t.parameters.hostnames.join(', ')} served by the edge in ${regions} region(s) on the ${t.plan} plan${edge}`;
 }
 
 async function succeed(ctx: WorkerContext, operation: OperationRecord, instance: InstanceRecord, logger: Logger): Promise<void> {
@@ -215,6 +222,27 @@ async function failOperation(ctx: WorkerContext, operation: OperationRecord, rea
   await ctx.store.updateOperation(operation.instanceId, operation.operationId, { ...fields, state: 'failed', description, expiresAt: nowSeconds() + OPERATION_TTL_SECONDS });
   await finishInstance(ctx, failed);
   logger.warn('operation failed', { type: operation.type, reason: description });
+}
+
+/**
+ * The gate failed a provision or update and the withdraw steps have undone it: the
+ * operation fails with the gate's reason and says what the edge serves now.
+ */
+async function failWithdrawn(ctx: WorkerContext, operation: OperationRecord, logger: Logger): Promise<void> {
+  const reason = operation.withdrawal?.reason ?? 'the edge did not take the change';
+  const generation = operation.withdrawnGeneration === undefined ? '' : ` (generation ${operation.withdrawnGeneration})`;
+  let description: string;
+  let fields: Partial<OperationRecord> = {};
+  if (operation.type === 'provision') {
+    const cdn = operation.target?.plan === 'cdn' ? ' Deprovision the instance to remove its CloudFront distribution and certificate.' : ' Deprovision the instance, then provision it again once the cause is fixed.';
+    description = `provision failed: ${reason}. The change was withdrawn: the route is removed from the edge${generation}, its DNS records are deleted and its hostnames released.${cdn}`;
+  } else {
+    description = `update failed: ${reason}. The change was withdrawn: the edge returns to the previous configuration${generation}, and the instance keeps its previous parameters. The update can be repeated once the cause is fixed.`;
+    fields = { instanceUsable: true, updateRepeatable: true };
+  }
+  await ctx.store.updateOperation(operation.instanceId, operation.operationId, { ...fields, state: 'failed', description, expiresAt: nowSeconds() + OPERATION_TTL_SECONDS });
+  await finishInstance(ctx, { ...operation, state: 'failed', description });
+  logger.warn('operation failed; change withdrawn', { type: operation.type, cause: operation.withdrawal?.cause, reason });
 }
 
 /** Applies a finished operation to its instance (idempotent: only while it is the current one). */

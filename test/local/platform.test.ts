@@ -1,0 +1,147 @@
+/**
+ * The local platform as `npm start` runs it: in process (startLocalPlatform) and as the
+ * real `tsx lib/local/start.ts` process (ready line, Ctrl-C, bad settings, busy ports).
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { createServer, Server } from 'node:net';
+import { join } from 'node:path';
+import { LocalPlatform, ProgressEvent, readyLine, startLocalPlatform } from '../../lib/local/platform';
+import { freePort, listening, osbClient, testSettings, TOKEN, waitFor } from '../e2e/support/platform';
+
+const ROOT = join(__dirname, '..', '..');
+const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+
+describe('startLocalPlatform', () => {
+  let platform: LocalPlatform;
+  const progress: ProgressEvent[] = [];
+
+  beforeAll(async () => {
+    platform = await startLocalPlatform(testSettings({ domain: 'apps.example.org' }), { quiet: true, onProgress: (e) => progress.push(e) });
+  });
+  afterAll(() => platform?.stop());
+
+  it('returns the three loopback endpoints and reports each start-up step', () => {
+    expect(platform.brokerUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(platform.xdsAddress).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(platform.controlPlaneUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(progress.map((e) => e.step)).toEqual(['config', 'ports', 'emulators', 'table', 'broker', 'control-plane']);
+    expect(readyLine(platform)).toBe(`edge platform ready: broker ${platform.brokerUrl} xds grpc://${platform.xdsAddress} control-plane ${platform.controlPlaneUrl}`);
+  });
+
+  it('uses the config home region and the EDGE_DOMAIN setting', () => {
+    expect(platform.region).toBe('us-east-1');
+    expect(platform.domain).toBe('apps.example.org');
+    expect(platform.broker.settings.domain).toBe('apps.example.org');
+    expect(platform.broker.settings.tableName).toBe('edge-broker');
+  });
+
+  it('answers the catalog only with the broker credentials', async () => {
+    const ok = await osbClient(platform.brokerUrl)('GET', '/v2/catalog');
+    expect(ok.status).toBe(200);
+    expect(ok.body.services[0].name).toBe('edge-load-balancer');
+    const wrong = await osbClient(platform.brokerUrl, { user: 'broker', password: 'nope' })('GET', '/v2/catalog');
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.description).toEqual(expect.any(String));
+  });
+
+  it('serves the control plane: health, readiness, status, and refuses discovery without the token', async () => {
+    expect((await fetch(`${platform.controlPlaneUrl}/healthz`)).status).toBe(200);
+    await waitFor('readyz', async () => (await fetch(`${platform.controlPlaneUrl}/readyz`)).status === 200);
+    const status = await (await fetch(`${platform.controlPlaneUrl}/status`)).json();
+    expect(status.region).toBe('us-east-1');
+    const discover = (auth?: string) =>
+      fetch(`${platform.controlPlaneUrl}/v3/discovery:clusters`, {
+        method: 'POST',
+        body: JSON.stringify({ node: { id: 'n', user_agent_name: 'envoy', metadata: auth ? { auth } : {} } }),
+      });
+    expect((await discover()).status).toBe(401);
+    expect((await discover('wrong')).status).toBe(403);
+    expect((await discover(TOKEN)).status).toBe(200);
+  });
+
+  it('frees every port on stop, and stop can be called twice', async () => {
+    const ports = [new URL(platform.brokerUrl).port, platform.xdsAddress.split(':')[1], new URL(platform.controlPlaneUrl).port].map(Number);
+    const dynamodb = Number(new URL(platform.emulators.dynamodbEndpoint).port);
+    await Promise.all([platform.stop(), platform.stop()]);
+    for (const port of [...ports, dynamodb]) expect(await listening(port)).toBe(false);
+    // And the very same ports can be taken again.
+    const again = await startLocalPlatform(testSettings({ brokerPort: ports[0], xdsPort: ports[1], controlPlanePort: ports[2] }), { quiet: true });
+    expect(again.brokerUrl).toBe(platform.brokerUrl);
+    await again.stop();
+  });
+});
+
+interface Run {
+  readonly child: ChildProcess;
+  stdout: string;
+  stderr: string;
+  readonly exited: Promise<number | null>;
+}
+
+function startProcess(env: Record<string, string>): Run {
+  const child = spawn(TSX, ['lib/local/start.ts'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const run: Run = {
+    child,
+    stdout: '',
+    stderr: '',
+    exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
+  };
+  child.stdout!.on('data', (d: Buffer) => (run.stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (run.stderr += d.toString()));
+  return run;
+}
+
+async function exitCode(run: Run, timeoutMs = 20_000): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+  const result = await Promise.race([run.exited, timeout]);
+  clearTimeout(timer);
+  if (result === 'timeout') {
+    run.child.kill('SIGKILL');
+    throw new Error(`the process did not exit within ${timeoutMs} ms; stderr:\n${run.stderr}`);
+  }
+  return result;
+}
+
+describe('npm start (tsx lib/local/start.ts)', () => {
+  it('prints one ready line naming the endpoints on stdout, progress on stderr, and stops cleanly on SIGINT', async () => {
+    const [broker, xds, rest] = [await freePort(), await freePort(), await freePort()];
+    const run = startProcess({ EDGE_BROKER_PORT: String(broker), EDGE_XDS_PORT: String(xds), EDGE_CONTROL_PLANE_PORT: String(rest), EDGE_DATA_DIR: '' });
+    try {
+      await waitFor('the ready line', () => run.stdout.includes('\n') || (run.child.exitCode !== null && Promise.reject(new Error(run.stderr))), 30_000);
+      expect(run.stdout).toBe(`edge platform ready: broker http://127.0.0.1:${broker} xds grpc://127.0.0.1:${xds} control-plane http://127.0.0.1:${rest}\n`);
+      expect(run.stderr).toContain('edge: broker: OSB API on');
+      expect(run.stderr).toContain('edge: control plane: region us-east-1');
+      const catalog = await osbClient(`http://127.0.0.1:${broker}`, { user: 'broker', password: 'edge-local-password' })('GET', '/v2/catalog');
+      expect(catalog.status).toBe(200);
+      run.child.kill('SIGINT');
+      expect(await exitCode(run)).toBe(0);
+      expect(run.stderr).toContain('stopped cleanly');
+      expect(run.stdout.split('\n').filter(Boolean)).toHaveLength(1);
+      for (const port of [broker, xds, rest]) expect(await listening(port)).toBe(false);
+    } finally {
+      run.child.kill('SIGKILL');
+    }
+  });
+
+  it('exits 1 with one line naming the variable when a setting is bad', async () => {
+    const run = startProcess({ EDGE_BROKER_PORT: '70000' });
+    expect(await exitCode(run)).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.trim()).toBe('edge: cannot start: EDGE_BROKER_PORT: must be a port number from 0 to 65535, got "70000"');
+  });
+
+  it('exits 1 naming the variable when a port is already in use', async () => {
+    const busy: Server = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as { port: number }).port;
+    try {
+      const run = startProcess({ EDGE_BROKER_PORT: '0', EDGE_XDS_PORT: '0', EDGE_CONTROL_PLANE_PORT: String(port) });
+      expect(await exitCode(run)).toBe(1);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toContain(`edge: cannot start: EDGE_CONTROL_PLANE_PORT: port ${port} on 127.0.0.1 is already in use`);
+    } finally {
+      await new Promise((resolve) => busy.close(resolve));
+    }
+  });
+});
