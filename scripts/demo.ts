@@ -172,9 +172,11 @@ async function startHttpBackend() {
 export function unary<T>(client: grpc.Client, method: string, request: unknown, timeoutMs: number): Promise<T> {
   return new Promise((resolve, reject) => {
     // Generated client methods are looked up by name.
-    (client as unknown as Record<string, (req: unknown, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: T) => void) => void>)[method](
+    (client as unknown as Record<string, (req: unknown, metadata: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: T) => void) => void>)[method](
       request,
-      { deadline: Date.now() + timeoutMs, waitForReady: true },
+      // Wait for the channel (xDS resolution, then a backend) instead of failing fast.
+      new grpc.Metadata({ waitForReady: true }),
+      { deadline: Date.now() + timeoutMs },
       (err, res) => (err ? reject(err) : resolve(res)),
     );
   });
@@ -205,6 +207,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         domain: settings.domain,
         region: 'us-east-1',
       };
+      // The region the running control plane serves, as it reports it.
+      const running = (await (await fetch(`${endpoints.controlPlaneUrl}/status?nodes=0`, { signal: AbortSignal.timeout(5000) })).json()) as Json;
+      if (typeof running.region === 'string') endpoints = { ...endpoints, region: running.region };
       log(`using the running platform: broker ${endpoints.brokerUrl}, xDS ${endpoints.xdsAddress}, control plane ${endpoints.controlPlaneUrl}`);
     } else {
       log('starting the local platform on free ports');

@@ -11,6 +11,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { PlatformConfig, RegionConfig } from '../config';
+import { CONVERGENCE_PARTITION } from '../model/convergence';
 import { GENERATION_INDEX } from '../model/table';
 import { controlPlaneImage } from './control-plane-image';
 import { logRetention } from './log-retention';
@@ -37,6 +38,8 @@ export function controlPlaneHost(config: PlatformConfig, region: string): string
 
 /** DynamoDB actions of the control plane on its region's replica: read routes, nothing else. */
 export const REPLICA_READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:DescribeTable'];
+/** The only writes: the task's own convergence report (lib/model/convergence.ts). */
+export const CONVERGENCE_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:DeleteItem'];
 
 /**
  * The region's Envoy management server: an ECS Fargate service (ARM64, at least two tasks
@@ -84,6 +87,16 @@ export class ControlPlane extends Construct {
         sid: 'ReadRoutesFromRegionalReplica',
         actions: REPLICA_READ_ACTIONS,
         resources: [tableArn, `${tableArn}/index/${GENERATION_INDEX.name}`],
+      }),
+    );
+    // Issue 6: each task reports its proxies' convergence for the broker's gate; it may
+    // write only the items of the CONVERGENCE partition, nothing the broker owns.
+    this.taskRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteConvergenceReports',
+        actions: CONVERGENCE_WRITE_ACTIONS,
+        resources: [tableArn],
+        conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [CONVERGENCE_PARTITION] } },
       }),
     );
     this.taskRole.addToPrincipalPolicy(

@@ -18,7 +18,10 @@ export interface ProgressEvent {
 
 export interface PlatformOptions {
   readonly onProgress?: (event: ProgressEvent) => void;
-  /** The platform config (default: `loadConfig()` with the process environment, so EDGE_DOMAIN applies). */
+  /**
+   * The platform config; its domain is used. Default: `loadConfig()` with the process
+   * environment and `settings.domain` as EDGE_DOMAIN.
+   */
   readonly config?: PlatformConfig;
   /** No component logs (tests, the demo, benchmarks). */
   readonly quiet?: boolean;

@@ -7,7 +7,7 @@
  * A bad setting or a port in use prints one line naming the variable and exits 1.
  */
 import './process-env';
-import { ConfigError } from '../config';
+import { ConfigError, loadConfig } from '../config';
 import { PlatformError, readyLine, startLocalPlatform } from './platform';
 import { SettingsError, readLocalSettings } from './settings';
 
@@ -31,15 +31,18 @@ function fail(err: unknown): never {
 async function main(): Promise<void> {
   const started = performance.now();
   let settings;
+  let config;
   try {
     settings = readLocalSettings();
+    // The platform config as the CDK app reads it (EDGE_CONFIG_FILE), EDGE_DOMAIN only when set.
+    config = loadConfig(() => undefined, process.env);
   } catch (err) {
     fail(err);
   }
   routeLogsToStderr();
 
   let stopRequested: string | undefined;
-  let onStopRequest: (() => void) | undefined;
+  const onStop: { run?: () => void } = {};
   const requestStop = (signal: string) => {
     if (stopRequested) {
       progress(`${signal} again: exiting without a clean stop`);
@@ -47,7 +50,7 @@ async function main(): Promise<void> {
     }
     stopRequested = signal;
     progress(`${signal}: stopping (press Ctrl-C again to force)`);
-    onStopRequest?.();
+    onStop.run?.();
   };
   process.on('SIGINT', () => requestStop('SIGINT'));
   process.on('SIGTERM', () => requestStop('SIGTERM'));
@@ -55,7 +58,7 @@ async function main(): Promise<void> {
   progress(`starting the local platform (state ${settings.dataDir ? `in ${settings.dataDir}` : 'in memory'})`);
   let platform;
   try {
-    platform = await startLocalPlatform(settings, { onProgress: (e) => progress(`${e.message} (${e.ms} ms)`) });
+    platform = await startLocalPlatform(settings, { config, onProgress: (e) => progress(`${e.message} (${e.ms} ms)`) });
   } catch (err) {
     fail(err);
   }
@@ -65,7 +68,7 @@ async function main(): Promise<void> {
     process.exit(0);
   };
   if (stopRequested) return stop();
-  onStopRequest = () => void stop().catch(fail);
+  onStop.run = () => void stop().catch(fail);
 
   progress(`started in ${Math.round(performance.now() - started)} ms; discovery token: EDGE_XDS_AUTH_TOKEN, broker password: EDGE_BROKER_PASSWORD`);
   writeStdout(`${readyLine(platform)}\n`);

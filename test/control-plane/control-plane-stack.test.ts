@@ -183,10 +183,22 @@ describe('task role: its replica, its bucket, its token', () => {
 
   test('reads only the table replica in this region (and its byGeneration index), by ARN', () => {
     const dynamo = taskRoleStatements().filter((s) => asArray(s.Action).some((a) => a.startsWith('dynamodb:')));
-    expect(dynamo).toHaveLength(1);
+    expect(dynamo).toHaveLength(2);
     const tableArn = `arn:aws:dynamodb:${REGION}:123456789012:table/${synth.config.brokerTableName}`;
-    expect(dynamo[0].Resource).toEqual([tableArn, `${tableArn}/index/byGeneration`]);
-    expect(asArray(dynamo[0].Action).sort()).toEqual(['dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:Scan']);
+    const reads = dynamo.find((s) => asArray(s.Action).includes('dynamodb:Query'));
+    expect(reads?.Resource).toEqual([tableArn, `${tableArn}/index/byGeneration`]);
+    expect(asArray(reads?.Action ?? []).sort()).toEqual(['dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:Scan']);
+  });
+
+  test('writes only its convergence reports: Put/Delete on the replica, leading key CONVERGENCE', () => {
+    const tableArn = `arn:aws:dynamodb:${REGION}:123456789012:table/${synth.config.brokerTableName}`;
+    const writes = taskRoleStatements().filter((s) => asArray(s.Action).some((a) => a === 'dynamodb:PutItem'));
+    expect(writes).toHaveLength(1);
+    expect(asArray(writes[0].Action).sort()).toEqual(['dynamodb:DeleteItem', 'dynamodb:PutItem']);
+    expect(writes[0].Resource).toEqual(tableArn);
+    expect((writes[0] as unknown as { Condition: unknown }).Condition).toEqual({
+      'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['CONVERGENCE'] },
+    });
   });
 
   test('reads and writes only its own snapshot bucket', () => {

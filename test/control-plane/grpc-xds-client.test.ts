@@ -3,6 +3,8 @@
  * local DynamoDB as the broker writes them, resolved as xds:///<hostname>.
  */
 import * as grpc from '@grpc/grpc-js';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { ConvergenceReport, convergenceKey } from '../../lib/model';
 import { startLocalControlPlane, LocalControlPlane } from '../../lib/control-plane/runtime/local';
 import { silentLogger } from '../../lib/control-plane/runtime/logger';
 import { EchoClient, REGION, TABLE, TOKEN, TestTable, callWho, startEchoBackend, startTable, waitFor, writeRoute } from './support';
@@ -47,10 +49,12 @@ describe('proxyless gRPC through the control plane', () => {
     await table?.stop();
   });
 
+  const report = async () => (await table.doc.send(new GetCommand({ TableName: TABLE, Key: convergenceKey(REGION, 'local') }))).Item as ConvergenceReport | undefined;
+
   const status = async () => (await fetch(`http://127.0.0.1:${cp.restPort}/status`)).json() as Promise<Record<string, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test reads loose JSON
 
   it('resolves xds:///<hostname> and reaches the backend', async () => {
-    await writeRoute(table.doc, 'echo-1', { hostnames: [HOST], backends: [{ address: '127.0.0.1', port: backendA.port, protocol: 'grpc' }] });
+    const generation = await writeRoute(table.doc, 'echo-1', { hostnames: [HOST], backends: [{ address: '127.0.0.1', port: backendA.port, protocol: 'grpc' }] });
     client = new EchoClient(`xds:///${HOST}`, grpc.credentials.createInsecure());
     const who = await waitFor('an RPC through xds', () => callWho(client, 1000), 20000);
     expect(who).toBe('A');
@@ -59,6 +63,12 @@ describe('proxyless gRPC through the control plane', () => {
     expect(node.userAgent).not.toBe('envoy');
     expect(node.profile).toContain('grpc-listeners');
     expect(Object.keys(node.acked).sort()).toEqual(['clusters', 'endpoints', 'listeners', 'routes']);
+    // The task's convergence report (read by the broker's gate) counts the client as holding the generation.
+    const written = await waitFor('a convergence report holding the generation', async () => {
+      const item = await report();
+      return item && item.ackedGenerations.some(([g, n]) => g >= generation && n >= 1) ? item : undefined;
+    });
+    expect(written).toMatchObject({ region: REGION, taskId: 'local', connectedNodes: 1 });
   });
 
   it('follows the backend when an update moves it', async () => {
@@ -80,6 +90,8 @@ describe('proxyless gRPC through the control plane', () => {
     );
     // Still served from the last good generation.
     expect(await callWho(client, 2000)).toBe('B');
+    const rejected = await waitFor('the rejection in the convergence report', async () => (await report())?.rejected['echo-1']);
+    expect(rejected).toMatchObject({ generation, source: 'validation', reason: expect.stringContaining('port_value') });
   });
 
   it('withdraws the service when the instance is deprovisioned (tombstone)', async () => {

@@ -103,7 +103,12 @@ export async function startEchoBackend(name: string): Promise<{ port: number; st
     Who: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => callback(null, { name }),
   });
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-  return { port, stop: () => new Promise((resolve) => server.tryShutdown(() => resolve())) };
+  return {
+    port,
+    stop: async () => {
+      server.forceShutdown();
+    },
+  };
 }
 
 export const EchoClient = grpc.makeGenericClientConstructor(ECHO_SERVICE, 'Echo');

@@ -124,6 +124,26 @@ describe('npm start (tsx lib/local/start.ts)', () => {
     }
   });
 
+  it('stops cleanly on SIGTERM too, and a second signal while stopping exits at once with 1', async () => {
+    const ports = { EDGE_BROKER_PORT: '0', EDGE_XDS_PORT: '0', EDGE_CONTROL_PLANE_PORT: '0' };
+    const first = startProcess(ports);
+    const second = startProcess(ports);
+    try {
+      await waitFor('both ready lines', () => first.stdout.includes('\n') && second.stdout.includes('\n'), 30_000);
+      first.child.kill('SIGTERM');
+      expect(await exitCode(first)).toBe(0);
+      expect(first.stderr).toContain('SIGTERM: stopping');
+      second.child.kill('SIGINT');
+      await waitFor('the stop to begin', () => second.stderr.includes('SIGINT: stopping'));
+      second.child.kill('SIGINT');
+      expect(await exitCode(second)).toBe(1);
+      expect(second.stderr).toContain('SIGINT again: exiting without a clean stop');
+    } finally {
+      first.child.kill('SIGKILL');
+      second.child.kill('SIGKILL');
+    }
+  });
+
   it('exits 1 with one line naming the variable when a setting is bad', async () => {
     const run = startProcess({ EDGE_BROKER_PORT: '70000' });
     expect(await exitCode(run)).toBe(1);

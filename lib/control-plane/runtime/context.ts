@@ -21,6 +21,8 @@ export interface RenderContext {
   readonly settings: PlatformSettings;
   /** Served routes, sorted by instance id (stable renders). */
   readonly routes: readonly ServedRoute[];
+  /** The highest route generation the context has seen (any region, tombstones too): what a node holding this render holds. */
+  readonly generation?: number;
 }
 
 /** The JSON document an S3 object or a local file may hold. */
@@ -49,6 +51,8 @@ export interface ContextSource {
   settings(): Partial<PlatformSettings>;
   /** Whether the source has loaded successfully at least once. */
   readonly loaded: boolean;
+  /** The highest route generation read so far (sources of generations only). */
+  generation?(): number;
 }
 
 /** Whether a route document is served in `region`. */

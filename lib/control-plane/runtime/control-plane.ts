@@ -18,6 +18,8 @@ export interface NodeRecord {
   /** Version each type was last sent at. */
   readonly sent: Partial<Record<ResourceKind, string>>;
   lastNack?: { kind: ResourceKind; version: string; message: string; at: string };
+  /** Route generation of the newest snapshot the node was seen to hold in full. */
+  heldGeneration?: number;
 }
 
 /** A stream that wants to hear about new snapshots of its profile. */
@@ -168,7 +170,8 @@ export class ControlPlane {
     for (const source of others) for (const route of source.routes()) routes.set(route.instanceId, route);
     if (primary) for (const route of primary.routes()) routes.set(route.instanceId, route);
     const served = [...routes.values()].filter((r) => isServedIn(r, this.region)).sort((a, b) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0));
-    return { settings, routes: served };
+    const generation = Math.max(0, ...this.options.sources.map((source) => source.generation?.() ?? 0));
+    return { settings, routes: served, generation };
   }
 
   /** Re-renders every known profile from the sources' current context. */
@@ -216,7 +219,7 @@ export class ControlPlane {
     profile.lastFailure = undefined;
     if (unchanged && profile.snapshotOrigin === 'rendered') {
       // Nothing to push; keep the shared encodings, refresh what is reported.
-      profile.snapshot = { ...profile.snapshot!, excluded: snapshot.excluded, warnings: snapshot.warnings };
+      profile.snapshot = { ...profile.snapshot!, excluded: snapshot.excluded, warnings: snapshot.warnings, generation: snapshot.generation };
       return true;
     }
     profile.snapshot = snapshot;
@@ -292,7 +295,7 @@ export class ControlPlane {
       format: 1,
       savedAt: new Date().toISOString(),
       region: this.region,
-      context: { settings: this.context!.settings, routes: this.context!.routes },
+      context: { settings: this.context!.settings, routes: this.context!.routes, generation: this.context!.generation },
       profiles,
       nodes,
     };
@@ -304,7 +307,7 @@ export class ControlPlane {
       this.logger.log('warn', 'persisted snapshot is for another region; ignored', { region: state.region });
       return;
     }
-    this.context = { settings: state.context.settings, routes: state.context.routes };
+    this.context = { settings: state.context.settings, routes: state.context.routes, generation: state.context.generation };
     this.contextOrigin = 'persisted';
     for (const [key, kinds] of Object.entries(state.profiles)) {
       const node = state.nodes?.[key];
@@ -316,7 +319,7 @@ export class ControlPlane {
         types[kind] = typeSnapshot(kind, resources);
       }
       const profile: ProfileState = { key, node, renderer: new SnapshotRenderer(this.registry, key, node), sessions: new Set(), snapshotOrigin: 'persisted' };
-      profile.snapshot = { profile: key, seq: 0, createdAt: state.savedAt, types, excluded: [], warnings: [] };
+      profile.snapshot = { profile: key, seq: 0, createdAt: state.savedAt, generation: state.context.generation ?? 0, types, excluded: [], warnings: [] };
       profile.renderer.remember(state.context.routes);
       this.profiles.set(key, profile);
     }
@@ -349,6 +352,26 @@ export class ControlPlane {
     });
   }
 
+  /** Whether a node has acknowledged every type it was sent at its profile's current versions. */
+  isCurrent(record: NodeRecord): boolean {
+    const snapshot = this.profiles.get(record.profile)?.snapshot;
+    const kinds = Object.keys(record.sent) as ResourceKind[];
+    return (
+      snapshot !== undefined &&
+      kinds.length > 0 &&
+      kinds.every((k) => record.acked[k] === snapshot.types[k].version || (k === 'clusters' && record.acked[k] === snapshot.transitionalClusters?.version))
+    );
+  }
+
+  /** The context generation (what a node that is current holds). */
+  contextGeneration(): number {
+    return this.context?.generation ?? 0;
+  }
+
+  currentContext(): RenderContext | undefined {
+    return this.context;
+  }
+
   /** Fleet status: convergence per region, rejections with their error_detail, sources, render state. */
   status(options: { listNodes?: number } = {}): Record<string, unknown> {
     const regions = new Map<string, { nodes: number; current: number; behind: string[]; rejected: unknown[] }>();
@@ -356,12 +379,10 @@ export class ControlPlane {
     const limit = options.listNodes ?? 200;
     for (const session of this.sessions) {
       const record = session.record;
-      const snapshot = this.profiles.get(record.profile)?.snapshot;
       const region = regions.get(record.node.region) ?? { nodes: 0, current: 0, behind: [], rejected: [] };
       regions.set(record.node.region, region);
       region.nodes++;
-      const kinds = Object.keys(record.sent) as ResourceKind[];
-      const current = snapshot !== undefined && kinds.length > 0 && kinds.every((k) => record.acked[k] === snapshot.types[k].version || (k === 'clusters' && record.acked[k] === snapshot.transitionalClusters?.version));
+      const current = this.isCurrent(record);
       if (current) region.current++;
       else if (region.behind.length < 50) region.behind.push(record.node.id);
       if (record.lastNack && region.rejected.length < 50) region.rejected.push({ node: record.node.id, type: record.lastNack.kind, version: record.lastNack.version, error: record.lastNack.message, at: record.lastNack.at });

@@ -32,6 +32,8 @@ export interface LocalControlPlaneOptions {
   readonly fullResyncMs?: number;
   readonly persistDebounceMs?: number;
   readonly rateLimitService?: { readonly address: string; readonly port: number };
+  /** How often the convergence report is written to the table (default 1000 ms locally; 0: never). */
+  readonly convergenceReportMs?: number;
   readonly registry?: TemplateRegistry;
   readonly logger?: Logger;
 }
@@ -73,6 +75,8 @@ export async function startLocalControlPlane(options: LocalControlPlaneOptions):
     settleMs: options.settleMs ?? 3000,
     fullResyncMs: options.fullResyncMs,
     persistDebounceMs: options.persistDebounceMs,
+    convergenceReportMs: options.convergenceReportMs ?? 1000,
+    taskId: 'local',
   });
   return {
     xdsPort: running.xdsPort,

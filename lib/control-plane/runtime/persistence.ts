@@ -10,7 +10,7 @@ export interface PersistedState {
   readonly format: 1;
   readonly savedAt: string;
   readonly region: string;
-  readonly context: { readonly settings: PlatformSettings; readonly routes: readonly RouteDocument[] };
+  readonly context: { readonly settings: PlatformSettings; readonly routes: readonly RouteDocument[]; readonly generation?: number };
   readonly profiles: Readonly<
     Record<string, Readonly<Record<ResourceKind, ReadonlyArray<{ name: string; template: string; instanceIds: readonly string[]; json: Record<string, unknown> }>>>>
   >;

@@ -2,6 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { ContextSource, PlatformSettings } from './context';
 import { ControlPlane } from './control-plane';
+import { ConvergenceReporter } from './convergence-reporter';
 import { Logger } from './logger';
 import { SnapshotStore } from './persistence';
 import { RestServer, startRestServer } from './rest-server';
@@ -29,6 +30,9 @@ export interface RuntimeOptions {
   readonly settleMs?: number;
   readonly fullResyncMs?: number;
   readonly persistDebounceMs?: number;
+  /** How often this task writes its convergence report to the table (0: never). */
+  readonly convergenceReportMs?: number;
+  readonly taskId?: string;
 }
 
 export interface RunningControlPlane {
@@ -73,6 +77,9 @@ export async function startControlPlaneRuntime(options: RuntimeOptions): Promise
     await controlPlane.stop();
     throw err;
   }
+  const reportMs = options.convergenceReportMs ?? 5000;
+  const reporter = reportMs > 0 ? new ConvergenceReporter(controlPlane, options.dynamodb, options.tableName, options.taskId, reportMs) : undefined;
+  reporter?.start();
   options.logger.log('info', 'control plane listening', { xdsPort: xds.port, restPort: rest.port, region: options.settings.region });
   const running = { xds, rest };
   return {
@@ -80,6 +87,7 @@ export async function startControlPlaneRuntime(options: RuntimeOptions): Promise
     xdsPort: xds.port,
     restPort: rest.port,
     async stop() {
+      await reporter?.stop();
       await Promise.allSettled([running.xds.stop(), running.rest.stop()]);
       await controlPlane.stop();
     },

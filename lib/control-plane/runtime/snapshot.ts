@@ -43,6 +43,8 @@ export interface Snapshot {
   readonly profile: string;
   readonly seq: number;
   readonly createdAt: string;
+  /** The context's route generation this snapshot was rendered from (see RenderContext.generation). */
+  readonly generation: number;
   readonly types: Readonly<Record<ResourceKind, TypeSnapshot>>;
   /** Clusters during a change that removes some: the new ones plus the removed ones, served until listeners and routes moved on. */
   readonly transitionalClusters?: TypeSnapshot;
@@ -156,6 +158,7 @@ export class SnapshotRenderer {
       profile: this.profile,
       seq: ++snapshotSeq,
       createdAt: new Date().toISOString(),
+      generation: context.generation ?? 0,
       types,
       transitionalClusters,
       excluded,

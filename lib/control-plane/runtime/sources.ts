@@ -50,6 +50,10 @@ export class DynamoRouteSource implements ContextSource {
     return {};
   }
 
+  generation(): number {
+    return this.maxGeneration;
+  }
+
   /** The cursor below which every generation is considered settled. */
   private settledCursor(): number {
     const cutoff = this.now() - (this.options.settleMs ?? 5000);
