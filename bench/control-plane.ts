@@ -322,6 +322,8 @@ async function main(): Promise<void> {
     domain: 'edge.example.com',
     routesRefreshMs: 100,
     settleMs: 2000,
+    // The change -> ACK figure measures the push itself: no canary soak in the way.
+    canary: { fraction: 0 },
     logger: silentLogger,
   });
   const status = async () => (await (await fetch(`http://127.0.0.1:${cp.restPort}/status?nodes=0`)).json()) as { routes: number; ready: boolean };

@@ -22,9 +22,13 @@ function routeLogsToStderr(): void {
   process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
 }
 
+/** One line a person can act on (a config error's list of problems joined), a stack only for the unexpected. */
 function fail(err: unknown): never {
-  const known = err instanceof SettingsError || err instanceof PlatformError || err instanceof ConfigError;
-  process.stderr.write(`edge: cannot start: ${known ? (err as Error).message : String((err as Error)?.stack ?? err)}\n`);
+  let text: string;
+  if (err instanceof ConfigError) text = err.message.replace(/:\n\s+- /, ': ').replace(/\n\s+- /g, '; ');
+  else if (err instanceof SettingsError || err instanceof PlatformError) text = err.message;
+  else text = String((err as Error)?.stack ?? err);
+  process.stderr.write(`edge: cannot start: ${text}\n`);
   process.exit(1);
 }
 

@@ -49,7 +49,7 @@ describe('proxyless gRPC through the control plane', () => {
     await table?.stop();
   });
 
-  const report = async () => (await table.doc.send(new GetCommand({ TableName: TABLE, Key: convergenceKey(REGION, 'local') }))).Item as ConvergenceReport | undefined;
+  const report = async () => (await table.doc.send(new GetCommand({ TableName: TABLE, Key: convergenceKey(REGION, cp.taskId!) }))).Item as ConvergenceReport | undefined;
 
   const status = async () => (await fetch(`http://127.0.0.1:${cp.restPort}/status`)).json() as Promise<Record<string, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test reads loose JSON
 
@@ -68,7 +68,7 @@ describe('proxyless gRPC through the control plane', () => {
       const item = await report();
       return item && item.ackedGenerations.some(([g, n]) => g >= generation && n >= 1) ? item : undefined;
     });
-    expect(written).toMatchObject({ region: REGION, taskId: 'local', connectedNodes: 1 });
+    expect(written).toMatchObject({ region: REGION, taskId: cp.taskId, connectedNodes: 1 });
   });
 
   it('follows the backend when an update moves it', async () => {

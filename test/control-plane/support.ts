@@ -184,6 +184,7 @@ export class RawAdsClient {
     );
     this.call.on('data', (response: Response) => {
       this.responses.push(response);
+      for (const listener of this.listeners) listener(response);
       for (const w of this.waiters.splice(0)) w();
     });
     this.call.on('status', (status: grpc.StatusObject) => {
@@ -194,6 +195,13 @@ export class RawAdsClient {
       this.error = err;
       for (const w of this.waiters.splice(0)) w();
     });
+  }
+
+  private readonly listeners: Array<(response: Response) => void> = [];
+
+  /** Calls `listener` with every response as it arrives. */
+  onResponse(listener: (response: Response) => void): void {
+    this.listeners.push(listener);
   }
 
   send(request: Record<string, unknown>): void {
@@ -257,4 +265,66 @@ export function envoyNode(id: string, extra: Record<string, unknown> = {}, token
     metadata: token === null ? { fields: {} } : { fields: { auth: { stringValue: token } } },
     ...extra,
   };
+}
+
+/**
+ * A simulated Envoy on SotW ADS: subscribes LDS and CDS (wildcard) and answers every response
+ * at once, with an ACK, or a NACK when `nack` returns an error_detail for it. `hold()` stops
+ * answering (a slow node) until `release()`.
+ */
+export class SimEnvoy {
+  readonly client: RawAdsClient;
+  /** Latest response of each type, and whether it was ACKed. */
+  readonly latest = new Map<string, { response: Response; acked: boolean }>();
+  private readonly acked = new Map<string, string>();
+  private held: Response[] | undefined;
+
+  constructor(
+    port: number,
+    readonly id: string,
+    private readonly nack: (response: Response) => string | undefined = () => undefined,
+  ) {
+    this.client = new RawAdsClient(port);
+    this.client.onResponse((response) => (this.held ? this.held.push(response) : this.answer(response)));
+    this.client.send({ type_url: TYPE.clusters, resource_names: [], node: envoyNode(id) });
+    this.client.send({ type_url: TYPE.listeners, resource_names: [] });
+  }
+
+  private answer(response: Response): void {
+    const error = this.nack(response);
+    if (!error) this.acked.set(response.type_url, response.version_info);
+    this.latest.set(response.type_url, { response, acked: !error });
+    this.client.send({
+      type_url: response.type_url,
+      resource_names: [],
+      version_info: this.acked.get(response.type_url) ?? '',
+      response_nonce: response.nonce,
+      ...(error ? { error_detail: { code: 3, message: error } } : {}),
+    });
+  }
+
+  /** Names of the clusters the node holds (its last ACKed CDS response). */
+  clusters(): string[] {
+    const latest = this.latest.get(TYPE.clusters);
+    return latest?.acked ? latest.response.resources.map((r) => r.name).sort() : [];
+  }
+
+  /** Every cluster name the node was ever sent. */
+  everSent(): Set<string> {
+    return new Set(this.client.responses.filter((r) => r.type_url === TYPE.clusters).flatMap((r) => r.resources.map((x) => x.name)));
+  }
+
+  hold(): void {
+    this.held ??= [];
+  }
+
+  release(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const response of held) this.answer(response);
+  }
+
+  close(): void {
+    this.client.close();
+  }
 }

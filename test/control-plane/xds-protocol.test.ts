@@ -28,6 +28,8 @@ describe('xDS protocol', () => {
       routesRefreshMs: 100,
       settleMs: 500,
       persistDebounceMs: 50,
+      // Protocol behaviour: every node gets a new snapshot at once (the canary has its own tests).
+      canary: { fraction: 0 },
       logger: silentLogger,
     });
 

@@ -106,7 +106,7 @@ describe('the local platform end to end', () => {
     await fleet.waitForAll('every node to hold backend B', (n) => heldPorts(n, INSTANCE).join() === String(backendB.port), 15_000);
   });
 
-  it('a node that rejects a change NACKs it; the fleet status names it and its error, the other nodes ACK', async () => {
+  it('a node that NACKs a change: the fleet status names it and its error, the operation fails with it and the change is withdrawn', async () => {
     const rejected = 'e2e-rejected';
     const error = 'route_config edge-https: unknown field in the test';
     nackerClient = new grpc.Client(platform.xdsAddress, grpc.credentials.createInsecure());
@@ -129,14 +129,13 @@ describe('the local platform end to end', () => {
     expect(s.convergence['us-east-1'].rejected).toEqual([expect.objectContaining({ node: 'e2e-envoy-picky', type: 'routes', error })]);
     expect(s.convergence['us-east-1'].behind).toContain('e2e-envoy-picky');
 
-    // Without the convergence gate the operation succeeds once the route is written and the
-    // other nodes hold it; with the gate (issue 6) the NACK fails it with the node's error.
+    // The convergence gate fails the operation with the node's error_detail and withdraws
+    // the change, so every node ends without it.
     const done = await finishOperation(call, rejected);
-    if (done.body.state === 'failed') expect(done.body.description).toContain(error);
-    else {
-      expect(done.body.state).toBe('succeeded');
-      await fleet.waitForAll('the other nodes to hold the change', (n) => n.servesInstance(rejected), 15_000);
-    }
+    expect(done.body.state).toBe('failed');
+    expect(done.body.description).toContain(error);
+    expect(done.body.description).toMatch(/withdrawn/);
+    await fleet.waitForAll('every node to be without the withdrawn change', (n) => !n.servesInstance(rejected), 15_000);
     nacker.close();
     nacker = undefined;
     const del = await call('DELETE', `/v2/service_instances/${rejected}?service_id=${ids.serviceId}&plan_id=${ids.planId}&accepts_incomplete=true`);

@@ -1,4 +1,5 @@
-import { RouteDocument } from '../../model';
+import { CanaryState, RejectedChange, RouteDocument, resourceBaseName } from '../../model';
+import { CanarySettings, canaryCount, chooseCanaries } from './canary';
 import { ContextSource, PlatformSettings, RenderContext, SourceStatus, isServedIn } from './context';
 import { Logger, silentLogger } from './logger';
 import { Metrics } from './metrics';
@@ -28,11 +29,30 @@ export interface Session {
   onSnapshot(): void;
 }
 
+/** How long past the soak a rollout waits for its canaries' ACKs before it counts them unhealthy. */
+export const CANARY_ACK_GRACE_MS = 30_000;
+
+/** A new snapshot of a profile on its way out: served to `canaries` only until promoted. */
+export interface Rollout {
+  generation: number;
+  readonly canaries: ReadonlySet<NodeRecord>;
+  readonly startedAt: string;
+  state: 'waiting-for-acks' | 'soaking';
+  timer?: NodeJS.Timeout;
+}
+
 export interface ProfileState {
   readonly key: string;
   readonly node: NodeInfo;
   readonly renderer: SnapshotRenderer;
+  /** The newest good snapshot: the candidate while a rollout is under way. */
   snapshot?: Snapshot;
+  /** The context `snapshot` was rendered from. */
+  rendered?: RenderContext;
+  /** What every node outside a rollout's canaries is served (the promoted snapshot). */
+  stable?: Snapshot;
+  stableContext?: RenderContext;
+  rollout?: Rollout;
   snapshotOrigin?: 'rendered' | 'persisted';
   lastFailure?: { at: string; problems: readonly RenderProblem[] };
   readonly sessions: Set<Session>;
@@ -49,6 +69,8 @@ export interface ControlPlaneOptions {
   readonly registry?: TemplateRegistry;
   readonly logger?: Logger;
   readonly persistDebounceMs?: number;
+  /** Canary rollout of new snapshots (unset or fraction 0: every node gets a new snapshot at once). */
+  readonly canary?: CanarySettings;
 }
 
 interface SourceState {
@@ -79,6 +101,15 @@ export class ControlPlane {
   private persisting: Promise<void> = Promise.resolve();
   private readonly reportedExclusions = new Set<string>();
   lastRender?: { at: string; ms: number; ok: boolean };
+  /** Changes the proxies rejected (NACK, canary health), by instance; validation rejections are in the snapshots' `excluded`. */
+  readonly rejections = new Map<string, RejectedChange>();
+  /** Instance generations held back after a rejection: the instance's last promoted generation is served instead (or nothing). */
+  private readonly quarantine = new Map<string, number>();
+  /** The route of each instance in the last promoted context, and the one before it. */
+  private readonly promoted = new Map<string, { current: RouteDocument; prior?: RouteDocument }>();
+  /** How the last canary rollout ended (shown until the next starts). */
+  lastCanary?: CanaryState;
+  private readonly changeListeners = new Set<() => void>();
 
   constructor(readonly options: ControlPlaneOptions) {
     this.registry = options.registry ?? new TemplateRegistry();
@@ -109,6 +140,7 @@ export class ControlPlane {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const profile of this.profiles.values()) clearTimeout(profile.rollout?.timer);
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     if (this.persistTimer) {
@@ -171,7 +203,35 @@ export class ControlPlane {
     if (primary) for (const route of primary.routes()) routes.set(route.instanceId, route);
     const served = [...routes.values()].filter((r) => isServedIn(r, this.region)).sort((a, b) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0));
     const generation = Math.max(0, ...this.options.sources.map((source) => source.generation?.() ?? 0));
-    return { settings, routes: served, generation };
+    return { settings, routes: this.applyQuarantine(served), generation };
+  }
+
+  /**
+   * Serves the last promoted generation of each quarantined instance (or leaves it out);
+   * a newer generation of the instance lifts its quarantine, and its old rejection.
+   */
+  private applyQuarantine(served: readonly RouteDocument[]): RouteDocument[] {
+    const ids = new Set(served.map((r) => r.instanceId));
+    for (const id of [...this.quarantine.keys()]) if (!ids.has(id)) this.quarantine.delete(id);
+    for (const [id, rejection] of [...this.rejections]) {
+      const route = served.find((r) => r.instanceId === id);
+      if (!route || route.generation > rejection.generation) this.rejections.delete(id);
+    }
+    for (const id of [...this.promoted.keys()]) if (!ids.has(id)) this.promoted.delete(id);
+    const out: RouteDocument[] = [];
+    for (const route of served) {
+      const held = this.quarantine.get(route.instanceId);
+      if (held === undefined) out.push(route);
+      else if (route.generation > held) {
+        this.quarantine.delete(route.instanceId);
+        out.push(route);
+      } else {
+        const promoted = this.promoted.get(route.instanceId);
+        const fallback = [promoted?.current, promoted?.prior].find((r) => r !== undefined && r.generation < held);
+        if (fallback) out.push(fallback);
+      }
+    }
+    return out;
   }
 
   /** Re-renders every known profile from the sources' current context. */
@@ -220,9 +280,14 @@ export class ControlPlane {
     if (unchanged && profile.snapshotOrigin === 'rendered') {
       // Nothing to push; keep the shared encodings, refresh what is reported.
       profile.snapshot = { ...profile.snapshot!, excluded: snapshot.excluded, warnings: snapshot.warnings, generation: snapshot.generation };
+      profile.rendered = this.context;
+      if (profile.rollout) profile.rollout.generation = snapshot.generation;
+      else this.promote(profile);
       return true;
     }
+    const first = profile.snapshot === undefined || profile.snapshotOrigin !== 'rendered';
     profile.snapshot = snapshot;
+    profile.rendered = this.context;
     profile.snapshotOrigin = 'rendered';
     this.logger.log('info', 'snapshot rendered', {
       profile: profile.key,
@@ -232,8 +297,178 @@ export class ControlPlane {
       routes: this.context.routes.length,
       excluded: snapshot.excluded.length,
     });
+    this.rollOut(profile, first);
     for (const session of profile.sessions) session.onSnapshot();
+    this.changed();
     return true;
+  }
+
+  /**
+   * Starts (or restarts) the canary rollout of a profile's new snapshot. Promoted at once:
+   * the first snapshot, a snapshot equal to the stable one, canary off, or no ADS node
+   * connected. A newer snapshot during a rollout replaces the candidate and restarts it
+   * (canaries chosen again, ACKs and soak from scratch).
+   */
+  private rollOut(profile: ProfileState, first: boolean): void {
+    const candidate = profile.snapshot!;
+    const nodes = [...profile.sessions].map((s) => s.record).filter((r) => r.protocol !== 'rest');
+    const count = canaryCount(nodes.length, this.options.canary?.fraction ?? 0);
+    const same = profile.stable !== undefined && RESOURCE_KINDS.every((k) => profile.stable!.types[k].version === candidate.types[k].version);
+    if (first || !profile.stable || count === 0 || same) {
+      // A candidate equal to the stable snapshot needs no canary: the rollout (if any) just ends.
+      if (same && profile.rollout) {
+        clearTimeout(profile.rollout.timer);
+        profile.rollout = undefined;
+      }
+      this.promote(profile);
+      return;
+    }
+    const folded = profile.rollout !== undefined;
+    clearTimeout(profile.rollout?.timer);
+    const canaries = new Set(chooseCanaries(nodes, (r) => r.node.id, count));
+    const rollout: Rollout = { generation: candidate.generation, canaries, startedAt: new Date().toISOString(), state: 'waiting-for-acks' };
+    profile.rollout = rollout;
+    // A canary that never answers is as unhealthy as one that leaves.
+    const ackTimeoutMs = this.options.canary?.ackTimeoutMs ?? (this.options.canary?.soakMs ?? 0) + CANARY_ACK_GRACE_MS;
+    rollout.timer = setTimeout(() => {
+      if (profile.rollout === rollout && rollout.state === 'waiting-for-acks' && !this.stopped) {
+        const silent = [...canaries].filter((r) => !this.isCurrent(r, profile.snapshot)).map((r) => r.node.id);
+        this.healthDrop(profile, `canary proxies did not ACK the candidate within ${ackTimeoutMs / 1000} s: ${silent.slice(0, 5).join(', ')}`);
+      }
+    }, ackTimeoutMs);
+    this.lastCanary = undefined;
+    this.logger.log('info', folded ? 'newer snapshot folded into the canary rollout; rollout restarted' : 'canary rollout started', {
+      profile: profile.key,
+      generation: candidate.generation,
+      canaries: [...canaries].map((r) => r.node.id).slice(0, 20),
+      nodes: nodes.length,
+    });
+  }
+
+  /** Makes the profile's newest snapshot the one every node is served. */
+  private promote(profile: ProfileState): void {
+    const rollout = profile.rollout;
+    clearTimeout(rollout?.timer);
+    profile.rollout = undefined;
+    profile.stable = profile.snapshot;
+    profile.stableContext = profile.rendered;
+    for (const route of profile.rendered?.routes ?? []) {
+      const held = this.promoted.get(route.instanceId);
+      if (!held || held.current.generation !== route.generation) this.promoted.set(route.instanceId, { current: route, prior: held?.current });
+    }
+    if (!rollout) return;
+    this.lastCanary = { ...this.canaryState(profile, rollout), state: 'promoted' };
+    this.logger.log('info', 'canary soak passed; snapshot promoted to every node', { profile: profile.key, generation: rollout.generation, canaries: rollout.canaries.size });
+    for (const session of profile.sessions) session.onSnapshot();
+    this.changed();
+  }
+
+  /** Halts a rollout: the canaries go back to the stable snapshot. */
+  private rollBack(profile: ProfileState, reason: string): void {
+    const rollout = profile.rollout;
+    if (!rollout) return;
+    clearTimeout(rollout.timer);
+    this.lastCanary = { ...this.canaryState(profile, rollout), state: 'rolled-back', reason };
+    profile.rollout = undefined;
+    profile.snapshot = profile.stable;
+    profile.rendered = profile.stableContext;
+    this.logger.log('warn', 'canary rollout halted; canaries rolled back to the stable snapshot', { profile: profile.key, generation: rollout.generation, reason });
+    for (const session of profile.sessions) session.onSnapshot();
+  }
+
+  private canaryState(profile: ProfileState, rollout: Rollout): CanaryState {
+    const acked = [...rollout.canaries].filter((r) => this.isCurrent(r, profile.snapshot)).length;
+    return { generation: rollout.generation, nodes: rollout.canaries.size, acked, startedAt: rollout.startedAt, state: rollout.state };
+  }
+
+  /** The canary of this task: a rollout under way, else how the last one ended. */
+  canary(): CanaryState | undefined {
+    for (const profile of this.profiles.values()) if (profile.rollout) return this.canaryState(profile, profile.rollout);
+    return this.lastCanary;
+  }
+
+  /** The snapshot a node is served: the candidate for a canary (or with no rollout), else the stable one. */
+  servedSnapshot(record: NodeRecord): Snapshot | undefined {
+    const profile = this.profiles.get(record.profile);
+    if (!profile) return undefined;
+    if (!profile.rollout || profile.rollout.canaries.has(record)) return profile.snapshot;
+    return profile.stable ?? profile.snapshot;
+  }
+
+  /** The snapshot pollers (REST) and non-canaries get. */
+  stableSnapshot(profile: ProfileState): Snapshot | undefined {
+    return profile.stable ?? profile.snapshot;
+  }
+
+  /**
+   * The route generation a node holds: that of the stable snapshot once the node ACKed it
+   * in full (a canary holding only the candidate keeps its older generation until promotion).
+   */
+  heldGeneration(record: NodeRecord): number | undefined {
+    const profile = this.profiles.get(record.profile);
+    const stable = profile && this.stableSnapshot(profile);
+    if (stable && this.isCurrent(record, stable)) record.heldGeneration = stable.generation;
+    return record.heldGeneration;
+  }
+
+  /** A node ACKed a response: moves a waiting rollout to its soak once every canary holds the candidate. */
+  acknowledged(record: NodeRecord): void {
+    this.heldGeneration(record);
+    this.changed();
+    const profile = this.profiles.get(record.profile);
+    const rollout = profile?.rollout;
+    if (!profile || !rollout || rollout.state !== 'waiting-for-acks' || !rollout.canaries.has(record)) return;
+    if (![...rollout.canaries].every((r) => this.isCurrent(r, profile.snapshot))) return;
+    rollout.state = 'soaking';
+    clearTimeout(rollout.timer);
+    const soakMs = this.options.canary?.soakMs ?? 0;
+    this.logger.log('info', 'every canary ACKed the candidate; soaking', { profile: profile.key, generation: rollout.generation, soakMs });
+    rollout.timer = setTimeout(() => {
+      if (profile.rollout === rollout && !this.stopped) this.promote(profile);
+    }, soakMs);
+  }
+
+  /**
+   * A node NACKed a response: the instances changed in what it was sent (narrowed to those
+   * the error_detail names, when it names any) are rejected and quarantined, a rollout is
+   * rolled back, and the profile re-rendered so the fleet returns to its last good config.
+   */
+  nacked(record: NodeRecord, message: string): void {
+    if (this.stopped) return;
+    const profile = this.profiles.get(record.profile);
+    if (!profile) return;
+    const canary = profile.rollout?.canaries.has(record) ?? false;
+    const held = record.heldGeneration;
+    const context = canary ? profile.rendered : (profile.stableContext ?? profile.rendered);
+    const stableGenerations = new Map((profile.stableContext?.routes ?? []).map((r) => [r.instanceId, r.generation]));
+    const candidates = (context?.routes ?? []).filter((r) => (canary ? stableGenerations.get(r.instanceId) !== r.generation : held === undefined || r.generation > held));
+    const named = candidates.filter((r) => new RegExp(`${resourceBaseName(r.instanceId)}(?![a-z0-9])`).test(message));
+    // A node that never held a snapshot in full rejecting what the fleet runs is the node's problem, not a change's.
+    const blamed = !canary && held === undefined ? [] : named.length > 0 ? named : candidates;
+    this.reject(blamed, 'nack', message);
+    if (profile.rollout) this.rollBack(profile, `NACK from ${record.node.id}: ${message}`);
+    if (blamed.length > 0) this.rebuild();
+    this.changed();
+  }
+
+  private reject(routes: readonly RouteDocument[], source: RejectedChange['source'], reason: string): void {
+    for (const route of routes) {
+      const prior = this.rejections.get(route.instanceId);
+      const nodes = prior && prior.generation === route.generation ? prior.nodes + 1 : 1;
+      this.rejections.set(route.instanceId, { generation: route.generation, source, reason, nodes });
+      this.quarantine.set(route.instanceId, route.generation);
+      this.logger.log('warn', 'change rejected by the proxies; quarantined (its last good generation is served)', { instanceId: route.instanceId, generation: route.generation, source, reason });
+    }
+  }
+
+  /** Calls `listener` whenever what the convergence report says may have changed. */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  private changed(): void {
+    for (const listener of this.changeListeners) listener();
   }
 
   /** The profile of a node, created (and rendered) on first use. */
@@ -254,11 +489,28 @@ export class ControlPlane {
   attach(session: Session, profile: ProfileState): void {
     this.sessions.add(session);
     profile.sessions.add(session);
+    this.changed();
   }
 
+  /** A node left; a canary leaving during its rollout is a health drop: rolled back and its changes rejected. */
   detach(session: Session): void {
     this.sessions.delete(session);
-    this.profiles.get(session.record.profile)?.sessions.delete(session);
+    const profile = this.profiles.get(session.record.profile);
+    profile?.sessions.delete(session);
+    this.changed();
+    const rollout = profile?.rollout;
+    if (this.stopped || !profile || !rollout?.canaries.has(session.record)) return;
+    this.healthDrop(profile, `canary proxy ${session.record.node.id} disconnected during the rollout (${rollout.state})`);
+  }
+
+  /** A canary's health dropped: the candidate's changes are rejected and quarantined, the canaries rolled back. */
+  private healthDrop(profile: ProfileState, reason: string): void {
+    const stableGenerations = new Map((profile.stableContext?.routes ?? []).map((r) => [r.instanceId, r.generation]));
+    const changed = (profile.rendered?.routes ?? []).filter((r) => stableGenerations.get(r.instanceId) !== r.generation);
+    this.reject(changed, 'canary-health', reason);
+    this.rollBack(profile, reason);
+    if (changed.length > 0) this.rebuild();
+    this.changed();
   }
 
   private schedulePersist(): void {
@@ -353,8 +605,7 @@ export class ControlPlane {
   }
 
   /** Whether a node has acknowledged every type it was sent at its profile's current versions. */
-  isCurrent(record: NodeRecord): boolean {
-    const snapshot = this.profiles.get(record.profile)?.snapshot;
+  isCurrent(record: NodeRecord, snapshot: Snapshot | undefined = this.servedSnapshot(record)): boolean {
     const kinds = Object.keys(record.sent) as ResourceKind[];
     return (
       snapshot !== undefined &&
@@ -420,6 +671,9 @@ export class ControlPlane {
         warnings: p.snapshot?.warnings ?? [],
       })),
       convergence: Object.fromEntries(regions),
+      canary: this.canary() ?? null,
+      canarySettings: this.options.canary ?? { fraction: 0, soakMs: 0 },
+      rejected: Object.fromEntries(this.rejections),
       connectedNodes: this.sessions.size,
       nodes: listed,
     };

@@ -1,110 +1,174 @@
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ConvergenceReport, RejectedChange, TTL_ATTRIBUTE, convergenceKey } from '../../model';
 import { ControlPlane } from './control-plane';
 
+export interface ReporterTimings {
+  /** Least time between two writes when the report changes (default 1000 ms; 200 ms locally). */
+  readonly debounceMs: number;
+  /** A write at least this often even when nothing changed, so the report stays fresh (default 10 s). */
+  readonly heartbeatMs: number;
+}
+
+export const DEFAULT_REPORTER_TIMINGS: ReporterTimings = { debounceMs: 1000, heartbeatMs: 10_000 };
+
 /**
- * Writes this task's convergence report (lib/model/convergence.ts) to the table every few
- * seconds, so the broker's worker can tell when a change reached the proxies of a region.
+ * This task's id in AWS: the ECS task id (last part of the task ARN from the task metadata
+ * endpoint v4); elsewhere (or if the endpoint does not answer) the host name plus a random suffix.
+ */
+export async function resolveTaskId(env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  if (env.EDGE_TASK_ID) return env.EDGE_TASK_ID;
+  const metadata = env.ECS_CONTAINER_METADATA_URI_V4;
+  if (metadata) {
+    try {
+      const response = await fetch(`${metadata}/task`, { signal: AbortSignal.timeout(2000) });
+      const task = (await response.json()) as { TaskARN?: string };
+      const id = task.TaskARN?.split('/').pop();
+      if (id) return id;
+    } catch {
+      // Fall through to a local id; the report still works, only its key is less telling.
+    }
+  }
+  return `${hostname()}-${randomUUID().slice(0, 8)}`;
+}
+
+/**
+ * Writes this task's convergence report (lib/model/convergence.ts) to the table whenever it
+ * changes (at most once per `debounceMs`) and every `heartbeatMs`, so the broker's worker
+ * can tell when a change reached the proxies of a region; deletes it at stop.
  *
- * A node holds generation G when it has ACKed every type at the versions of a snapshot
- * rendered from a context whose route generation was G (an unchanged render also moves
- * current nodes forward: what they hold already reflects G). Rejections: instances left
- * out or held back by validation (`validation`), and, for nodes whose newest response was
- * NACKed, the instances changed since the generation they hold (`nack`, with the node's
- * error_detail).
+ * - A node holds generation G once it ACKed every type it subscribes at the versions of the
+ *   stable (promoted) snapshot rendered from a context of generation G. A canary that holds
+ *   only the candidate still counts at its older generation until the candidate is promoted.
+ * - Rejections: instances left out or held back by validation (`validation`), and the changes
+ *   the proxies NACKed or whose canaries dropped (`nack`, `canary-health`; ControlPlane.rejections).
+ *   Both are recorded in the same synchronous step that quarantines the change, before any
+ *   re-render, and each report is built from one consistent state and written in order, so a
+ *   rejection is never in a later report than one counting nodes past the rejected change.
  */
 export class ConvergenceReporter {
   private readonly doc: DynamoDBDocumentClient;
-  private timer?: NodeJS.Timeout;
-  private writing: Promise<void> = Promise.resolve();
+  private heartbeat?: NodeJS.Timeout;
+  private debounce?: NodeJS.Timeout;
+  private lastWriteAt = 0;
+  private writing?: Promise<void>;
+  private dirty = false;
+  private stopped = true;
+  private unsubscribe?: () => void;
   private lastError?: string;
+  /** Writes done (tests, /status). */
+  writes = 0;
 
   constructor(
     private readonly cp: ControlPlane,
     client: DynamoDBClient,
     private readonly tableName: string,
-    readonly taskId: string = process.env.EDGE_TASK_ID ?? `${hostname()}-${process.pid}`,
-    private readonly intervalMs = 5000,
+    readonly taskId: string,
+    private readonly timings: ReporterTimings = DEFAULT_REPORTER_TIMINGS,
   ) {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   }
 
   start(): void {
-    const tick = () => {
-      this.writing = this.write()
-        .then(() => {
-          this.lastError = undefined;
-        })
-        .catch((err: Error) => {
-          // Logged once per distinct error, not every few seconds.
-          if (err.message !== this.lastError) this.cp.logger.log('warn', 'could not write the convergence report', { error: err.message });
-          this.lastError = err.message;
-        })
-        .finally(() => {
-          if (this.timer !== undefined) this.timer = setTimeout(tick, this.intervalMs);
-        });
+    this.stopped = false;
+    this.unsubscribe = this.cp.onChange(() => this.schedule());
+    const beat = () => {
+      this.schedule();
+      this.heartbeat = setTimeout(beat, this.timings.heartbeatMs);
     };
-    this.timer = setTimeout(tick, 0);
+    beat();
   }
 
+  /** Stops writing and deletes the report (it would go stale within CONVERGENCE_REPORT_TTL_SECONDS anyway). */
   async stop(): Promise<void> {
-    const timer = this.timer;
-    this.timer = undefined;
-    clearTimeout(timer);
+    this.stopped = true;
+    this.unsubscribe?.();
+    clearTimeout(this.heartbeat);
+    clearTimeout(this.debounce);
     await this.writing;
+    try {
+      await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: convergenceKey(this.cp.region, this.taskId) }));
+    } catch (err) {
+      this.cp.logger.log('warn', 'could not delete the convergence report; it goes stale on its own', { error: (err as Error).message });
+    }
   }
 
-  /** The report as of now. */
+  /** Asks for a write: now if the last one is older than the debounce, else when it is. */
+  private schedule(): void {
+    if (this.stopped) return;
+    this.dirty = true;
+    if (this.debounce || this.writing) return;
+    const wait = Math.max(0, this.lastWriteAt + this.timings.debounceMs - Date.now());
+    this.debounce = setTimeout(() => {
+      this.debounce = undefined;
+      this.flush();
+    }, wait);
+  }
+
+  private flush(): void {
+    if (this.stopped || !this.dirty) return;
+    if (!this.cp.ready()) return;
+    this.dirty = false;
+    this.lastWriteAt = Date.now();
+    this.writing = this.write(this.report())
+      .then(() => {
+        this.writes++;
+        this.lastError = undefined;
+      })
+      .catch((err: Error) => {
+        // Logged once per distinct error, not on every write.
+        if (err.message !== this.lastError) this.cp.logger.log('warn', 'could not write the convergence report', { error: err.message });
+        this.lastError = err.message;
+        this.dirty = true;
+      })
+      .finally(() => {
+        this.writing = undefined;
+        if (this.dirty) this.schedule();
+      });
+  }
+
+  /** The report as of now, from one consistent view of the control plane. */
   report(): ConvergenceReport {
     const held = new Map<number, number>();
-    const rejected: Record<string, RejectedChange> = {};
-    const context = this.cp.currentContext();
     let connected = 0;
     for (const session of this.cp.sessions) {
       const record = session.record;
       if (record.protocol === 'rest') continue;
       connected++;
-      const profile = this.cp.profiles.get(record.profile);
-      if (this.cp.isCurrent(record) && profile?.snapshot) record.heldGeneration = profile.snapshot.generation;
-      const generation = record.heldGeneration ?? 0;
+      const generation = this.cp.heldGeneration(record) ?? 0;
       held.set(generation, (held.get(generation) ?? 0) + 1);
-      const nack = record.lastNack;
-      if (nack && profile?.snapshot && nack.version === profile.snapshot.types[nack.kind].version && context) {
-        for (const route of context.routes) {
-          if (route.generation <= generation) continue;
-          const prior = rejected[route.instanceId];
-          rejected[route.instanceId] = { generation: route.generation, source: 'nack', reason: nack.message, nodes: (prior?.nodes ?? 0) + 1 };
+    }
+    const rejected: Record<string, RejectedChange> = {};
+    const keep = (instanceId: string, change: RejectedChange) => {
+      const prior = rejected[instanceId];
+      if (!prior || prior.generation <= change.generation) rejected[instanceId] = change;
+    };
+    for (const profile of this.cp.profiles.values()) {
+      for (const snapshot of [profile.stable, profile.snapshot]) {
+        for (const ex of snapshot?.excluded ?? []) {
+          const first = ex.problems[0];
+          const reason = first ? `${first.resource} ${first.field}: ${first.message} (template ${first.template})` : 'invalid';
+          keep(ex.instanceId, { generation: ex.generation, source: 'validation', reason, nodes: 0 });
         }
       }
     }
-    for (const profile of this.cp.profiles.values()) {
-      for (const ex of profile.snapshot?.excluded ?? []) {
-        const first = ex.problems[0];
-        rejected[ex.instanceId] = {
-          generation: ex.generation,
-          source: 'validation',
-          reason: first ? `${first.resource} ${first.field}: ${first.message} (template ${first.template})` : 'invalid',
-          nodes: 0,
-        };
-      }
-    }
-    const stable = Math.min(...[...this.cp.profiles.values()].map((p) => p.snapshot?.generation ?? 0), Number.MAX_SAFE_INTEGER);
+    for (const [instanceId, change] of this.cp.rejections) keep(instanceId, change);
+    const stables = [...this.cp.profiles.values()].map((p) => this.cp.stableSnapshot(p)?.generation).filter((g): g is number => g !== undefined);
     return {
       region: this.cp.region,
       taskId: this.taskId,
       reportedAt: new Date().toISOString(),
-      stableGeneration: stable === Number.MAX_SAFE_INTEGER ? this.cp.contextGeneration() : stable,
+      stableGeneration: stables.length > 0 ? Math.min(...stables) : this.cp.contextGeneration(),
       connectedNodes: connected,
       ackedGenerations: [...held.entries()].sort((a, b) => a[0] - b[0]),
+      canary: this.cp.canary(),
       rejected,
     };
   }
 
-  private async write(): Promise<void> {
-    if (!this.cp.ready()) return;
-    const report = this.report();
+  private async write(report: ConvergenceReport): Promise<void> {
     await this.doc.send(
       new PutCommand({
         TableName: this.tableName,

@@ -1,6 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { localClientConfig } from '../../local/emulators';
+import { CanarySettings, LOCAL_CANARY, canarySettingsFromEnv, checkCanarySettings } from './canary';
 import { Logger, jsonLogger } from './logger';
 import { FileSnapshotStore } from './persistence';
 import { RunningControlPlane, startControlPlaneRuntime } from './runtime';
@@ -32,14 +33,25 @@ export interface LocalControlPlaneOptions {
   readonly fullResyncMs?: number;
   readonly persistDebounceMs?: number;
   readonly rateLimitService?: { readonly address: string; readonly port: number };
-  /** How often the convergence report is written to the table (default 1000 ms locally; 0: never). */
+  /** Least time between two convergence report writes when it changes (default 200 ms locally; 0: no report). */
   readonly convergenceReportMs?: number;
+  /** Report heartbeat (default 10 s). */
+  readonly convergenceHeartbeatMs?: number;
+  /** This task's id in its report key (default: host name + random suffix). */
+  readonly taskId?: string;
+  /**
+   * Canary rollout (default: EDGE_CANARY_FRACTION / EDGE_CANARY_SOAK_MS from the
+   * environment, else 5% (at least one node) and a 1 s soak; fraction 0: off).
+   */
+  readonly canary?: Partial<CanarySettings>;
   readonly registry?: TemplateRegistry;
   readonly logger?: Logger;
 }
 
 export interface LocalControlPlane {
   readonly xdsPort: number;
+  /** The key of this task's convergence report (undefined when reports are off). */
+  readonly taskId?: string;
   readonly restPort: number;
   readonly running: RunningControlPlane;
   stop(): Promise<void>;
@@ -48,6 +60,7 @@ export interface LocalControlPlane {
 /** The control plane on loopback, reading the local DynamoDB (dynalite) through the real SDK client. */
 export async function startLocalControlPlane(options: LocalControlPlaneOptions): Promise<LocalControlPlane> {
   const dynamodb = new DynamoDBClient(localClientConfig(options.dynamodbEndpoint));
+  const canary = checkCanarySettings({ ...canarySettingsFromEnv(process.env, LOCAL_CANARY), ...options.canary }, (key) => `canary.${key}`);
   const s3 = options.s3Endpoint ? new S3Client({ ...localClientConfig(options.s3Endpoint), forcePathStyle: true }) : undefined;
   const running = await startControlPlaneRuntime({
     settings: {
@@ -75,12 +88,15 @@ export async function startLocalControlPlane(options: LocalControlPlaneOptions):
     settleMs: options.settleMs ?? 3000,
     fullResyncMs: options.fullResyncMs,
     persistDebounceMs: options.persistDebounceMs,
-    convergenceReportMs: options.convergenceReportMs ?? 1000,
-    taskId: 'local',
+    convergenceReportMs: options.convergenceReportMs ?? 200,
+    convergenceHeartbeatMs: options.convergenceHeartbeatMs,
+    taskId: options.taskId,
+    canary,
   });
   return {
     xdsPort: running.xdsPort,
     restPort: running.restPort,
+    taskId: running.reporter?.taskId,
     running,
     async stop() {
       await running.stop();

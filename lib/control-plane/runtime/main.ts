@@ -1,6 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DEFAULT_CANARY, canarySettingsFromEnv } from './canary';
 import { jsonLogger } from './logger';
 import { S3SnapshotStore } from './persistence';
 import { startControlPlaneRuntime } from './runtime';
@@ -16,6 +17,13 @@ function port(name: string, fallback: number): number {
   const raw = process.env[name];
   const value = raw === undefined ? fallback : Number(raw);
   if (!Number.isInteger(value) || value < 0 || value > 65535) throw new Error(`${name}: must be a port number, got ${raw}`);
+  return value;
+}
+
+function optionalMs(name: string, fallback: number): number {
+  const raw = process.env[name];
+  const value = raw === undefined || raw === '' ? fallback : Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${name}: must be a whole number of milliseconds, got ${raw}`);
   return value;
 }
 
@@ -55,6 +63,9 @@ async function main(): Promise<void> {
     contextFile: process.env.EDGE_CONTEXT_FILE,
     store: s3 && bucket ? new S3SnapshotStore(s3, bucket, `snapshots/${region}/last-good.json`) : undefined,
     logger,
+    canary: canarySettingsFromEnv(process.env, DEFAULT_CANARY),
+    convergenceReportMs: optionalMs('EDGE_CONVERGENCE_REPORT_MS', 1000),
+    convergenceHeartbeatMs: optionalMs('EDGE_CONVERGENCE_HEARTBEAT_MS', 10_000),
   });
   let stopping = false;
   const stop = (signal: string) => {

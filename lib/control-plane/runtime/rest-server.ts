@@ -71,7 +71,7 @@ async function handleDiscovery(cp: ControlPlane, kind: ResourceKind, req: Incomi
     return;
   }
   const profile = cp.profileFor(node);
-  const snapshot = profile.snapshot;
+  const snapshot = cp.stableSnapshot(profile);
   if (!snapshot) {
     send(res, 503, { error: 'not_ready', description: 'no snapshot yet' });
     return;

@@ -2,7 +2,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { ContextSource, PlatformSettings } from './context';
 import { ControlPlane } from './control-plane';
-import { ConvergenceReporter } from './convergence-reporter';
+import { CanarySettings } from './canary';
+import { ConvergenceReporter, DEFAULT_REPORTER_TIMINGS, resolveTaskId } from './convergence-reporter';
 import { Logger } from './logger';
 import { SnapshotStore } from './persistence';
 import { RestServer, startRestServer } from './rest-server';
@@ -30,13 +31,23 @@ export interface RuntimeOptions {
   readonly settleMs?: number;
   readonly fullResyncMs?: number;
   readonly persistDebounceMs?: number;
-  /** How often this task writes its convergence report to the table (0: never). */
+  /**
+   * Least time between two writes of this task's convergence report when it changes
+   * (default 1000 ms; 0: no report at all).
+   */
   readonly convergenceReportMs?: number;
+  /** A report write at least this often even when nothing changed (default 10 s). */
+  readonly convergenceHeartbeatMs?: number;
+  /** This task's id in its report key (default: resolveTaskId(), the ECS task id in AWS). */
   readonly taskId?: string;
+  /** Canary rollout of new snapshots (default: none, every node at once). */
+  readonly canary?: CanarySettings;
 }
 
 export interface RunningControlPlane {
   readonly controlPlane: ControlPlane;
+  /** This task's convergence reporter (undefined when reports are off). */
+  readonly reporter?: ConvergenceReporter;
   readonly xdsPort: number;
   readonly restPort: number;
   stop(): Promise<void>;
@@ -65,6 +76,7 @@ export async function startControlPlaneRuntime(options: RuntimeOptions): Promise
     registry: options.registry,
     logger: options.logger,
     persistDebounceMs: options.persistDebounceMs,
+    canary: options.canary,
   });
   await controlPlane.start();
   let xds: XdsServer | undefined;
@@ -77,19 +89,27 @@ export async function startControlPlaneRuntime(options: RuntimeOptions): Promise
     await controlPlane.stop();
     throw err;
   }
-  const reportMs = options.convergenceReportMs ?? 5000;
-  const reporter = reportMs > 0 ? new ConvergenceReporter(controlPlane, options.dynamodb, options.tableName, options.taskId, reportMs) : undefined;
+  const debounceMs = options.convergenceReportMs ?? DEFAULT_REPORTER_TIMINGS.debounceMs;
+  const reporter =
+    debounceMs > 0
+      ? new ConvergenceReporter(controlPlane, options.dynamodb, options.tableName, options.taskId ?? (await resolveTaskId()), {
+          debounceMs,
+          heartbeatMs: options.convergenceHeartbeatMs ?? DEFAULT_REPORTER_TIMINGS.heartbeatMs,
+        })
+      : undefined;
   reporter?.start();
   options.logger.log('info', 'control plane listening', { xdsPort: xds.port, restPort: rest.port, region: options.settings.region });
   const running = { xds, rest };
   return {
     controlPlane,
+    reporter,
     xdsPort: xds.port,
     restPort: rest.port,
     async stop() {
       await reporter?.stop();
-      await Promise.allSettled([running.xds.stop(), running.rest.stop()]);
+      // The core first: streams closing at shutdown are not canary health drops.
       await controlPlane.stop();
+      await Promise.allSettled([running.xds.stop(), running.rest.stop()]);
     },
   };
 }

@@ -192,7 +192,7 @@ class SotwSession implements Session {
   private nonces = 0;
   constructor(
     readonly record: NodeRecord,
-    private readonly profile: ProfileState,
+    readonly profile: ProfileState,
     private readonly call: Stream<DiscoveryRequest>,
     private readonly cp: ControlPlane,
   ) {}
@@ -202,6 +202,7 @@ class SotwSession implements Session {
     if (!kind) return;
     let state = this.types.get(kind);
     const nonce = request.response_nonce ?? '';
+    let outcome: 'ack' | 'nack' | undefined;
     if (nonce) {
       if (!state || nonce !== state.nonce) {
         // A reply to a response that was superseded: ignore it (xDS protocol, "stale nonces").
@@ -213,9 +214,11 @@ class SotwSession implements Session {
         this.cp.metrics.nacks++;
         this.record.lastNack = { kind, version: this.record.sent[kind] ?? '', message: request.error_detail.message ?? '', at: new Date().toISOString() };
         this.cp.logger.log('warn', 'node rejected a response (NACK)', { node: this.record.node.id, type: kind, version: this.record.sent[kind], error: request.error_detail.message });
+        outcome = 'nack';
       } else {
         this.cp.metrics.acks++;
         this.record.acked[kind] = request.version_info ?? '';
+        outcome = 'ack';
       }
     }
     const wildcardType = COMPLETE_STATE.has(kind) && (!state || state.sub.wildcard);
@@ -227,6 +230,8 @@ class SotwSession implements Session {
       state.digest = request.namesDigest;
     }
     this.pump();
+    if (outcome === 'ack') this.cp.acknowledged(this.record);
+    if (outcome === 'nack') this.cp.nacked(this.record, this.record.lastNack?.message ?? '');
   }
 
   onSnapshot(): void {
@@ -235,7 +240,7 @@ class SotwSession implements Session {
 
   /** The cluster set to serve: during a removal, the transitional set until listeners and routes moved on. */
   private clustersTarget(): TypeSnapshot {
-    const snapshot = this.profile.snapshot!;
+    const snapshot = this.cp.servedSnapshot(this.record)!;
     if (!snapshot.transitionalClusters) return snapshot.types.clusters;
     const settled = (['listeners', 'routes'] as const).every((k) => {
       const s = this.types.get(k);
@@ -246,7 +251,7 @@ class SotwSession implements Session {
 
   /** Sends the next type that is behind, in make-before-break order, one response in flight at a time. */
   pump(): void {
-    const snapshot = this.profile.snapshot;
+    const snapshot = this.cp.servedSnapshot(this.record);
     if (!snapshot) return;
     for (const kind of PUSH_ORDER) {
       const state = this.types.get(kind);
@@ -298,7 +303,7 @@ class DeltaSession implements Session {
   private nonces = 0;
   constructor(
     readonly record: NodeRecord,
-    private readonly profile: ProfileState,
+    readonly profile: ProfileState,
     private readonly call: Stream<DeltaDiscoveryRequest>,
     private readonly cp: ControlPlane,
   ) {}
@@ -316,6 +321,7 @@ class DeltaSession implements Session {
       for (const [name, version] of Object.entries(request.initial_resource_versions ?? {})) state.known.set(name, version);
     }
     const nonce = request.response_nonce ?? '';
+    let outcome: 'ack' | 'nack' | undefined;
     if (nonce) {
       if (nonce !== state.nonce) this.cp.metrics.staleNonces++;
       else {
@@ -324,9 +330,11 @@ class DeltaSession implements Session {
           this.cp.metrics.nacks++;
           this.record.lastNack = { kind, version: this.record.sent[kind] ?? '', message: request.error_detail.message ?? '', at: new Date().toISOString() };
           this.cp.logger.log('warn', 'node rejected a response (NACK)', { node: this.record.node.id, type: kind, version: this.record.sent[kind], error: request.error_detail.message });
+          outcome = 'nack';
         } else {
           this.cp.metrics.acks++;
           this.record.acked[kind] = this.record.sent[kind] ?? '';
+          outcome = 'ack';
         }
       }
     }
@@ -343,6 +351,8 @@ class DeltaSession implements Session {
       }
     }
     this.pump();
+    if (outcome === 'ack') this.cp.acknowledged(this.record);
+    if (outcome === 'nack') this.cp.nacked(this.record, this.record.lastNack?.message ?? '');
   }
 
   onSnapshot(): void {
@@ -350,7 +360,7 @@ class DeltaSession implements Session {
   }
 
   pump(): void {
-    const snapshot = this.profile.snapshot;
+    const snapshot = this.cp.servedSnapshot(this.record);
     if (!snapshot) return;
     for (const kind of PUSH_ORDER) {
       const state = this.types.get(kind);

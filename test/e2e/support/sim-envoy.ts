@@ -9,7 +9,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { Reader } from 'protobufjs';
-import { RESOURCE_KINDS, ResourceKind, TYPE_URLS, kindOfTypeUrl, messageType } from '../../../lib/control-plane/runtime/protos';
+import { ResourceKind, TYPE_URLS, kindOfTypeUrl, messageType } from '../../../lib/control-plane/runtime/protos';
 import { EDGE_HTTPS_ROUTES } from '../../../lib/control-plane/runtime/templates/common';
 import { resourceBaseName } from '../../../lib/model';
 
@@ -315,5 +315,3 @@ export class SimFleet {
     for (const client of this.clients) client.close();
   }
 }
-
-export { RESOURCE_KINDS };
