@@ -32,14 +32,24 @@ export function synthEdgeApp(options: SynthOptions = {}): SynthResult {
     '@aws-cdk/core:validateAgainstDefaultRules': options.cfnValidation ?? false,
   };
   if (!options.bundle) context['aws:cdk:bundling-stacks'] = [];
-  const app = new App({ context, builtinCloudFormationValidation: options.cfnValidation ?? false });
+  const app = new App({ context });
   const edge = buildEdgeApp(app, config);
   if (options.nag ?? true) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  const assembly = app.synth();
+  // aws-cdk-lib 2.273 switches its built-in CloudFormation validation off only through the environment.
+  const previous = process.env.CDK_VALIDATION;
+  process.env.CDK_VALIDATION = options.cfnValidation ? 'true' : 'false';
+  let assembly;
+  try {
+    assembly = app.synth();
+  } finally {
+    if (previous === undefined) delete process.env.CDK_VALIDATION;
+    else process.env.CDK_VALIDATION = previous;
+  }
+  const synthesized = assembly;
   return {
     app,
     config,
     edge,
-    template: (stackName) => Template.fromJSON(assembly.getStackByName(stackName).template),
+    template: (stackName) => Template.fromJSON(synthesized.getStackByName(stackName).template),
   };
 }
