@@ -7,6 +7,7 @@ import { EdgeCertificate, EdgeDnsRecords, importHostedZone, regionalName } from 
 import { LogsBucket } from './logs-bucket';
 import { EdgeNetwork, tagDefaultSecurityGroupProvider } from './network';
 import { ProxyFleet } from './proxy-fleet';
+import { ProxyLogGroups } from './proxy-log-groups';
 
 export interface FleetStackProps extends StackProps {
   readonly config: PlatformConfig;
@@ -71,6 +72,8 @@ export class FleetStack extends Stack {
       },
     });
     this.controlPlane.allowProxies(this.fleet.proxySecurityGroup);
+    const proxyLogs = new ProxyLogGroups(this, 'ProxyLogs', { retentionDays: config.logRetentionDays });
+    Tags.of(proxyLogs).add('component', 'proxy-fleet');
 
     this.dns = new EdgeDnsRecords(this, 'Dns', {
       config,

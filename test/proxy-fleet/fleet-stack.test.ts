@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { synthEdgeApp, SynthResult } from '../support/synth';
 import { INTERFACE_ENDPOINTS } from '../../lib/proxy-fleet/network';
 import { EDGE_TLS_POLICY, ROOT_DEVICE_NAME } from '../../lib/proxy-fleet/proxy-fleet';
@@ -466,5 +469,23 @@ describe('bad fleet config', () => {
     expect(() => synthEdgeApp({ config: { regions: ['us-west-1'], fleet: { minSize: 2, maxSize: 4, desiredCapacity: 4 } }, nag: false })).toThrow(
       /us-west-1: desiredCapacity \(4\) must be less than maxSize \(4\)/,
     );
+  });
+});
+
+describe('proxy log groups', () => {
+  test('every group the AMI\'s CloudWatch agent ships to exists with the platform\'s retention', () => {
+    const pillar = parseYaml(readFileSync(join(__dirname, '../../ami/salt/pillar/observability.sls'), 'utf8')) as {
+      observability: { log_group_prefix: string; log_files: { name: string }[] };
+    };
+    const expected = [...pillar.observability.log_files.map((f) => f.name), 'envoy-stats']
+      .map((name) => `${pillar.observability.log_group_prefix}/${name}`)
+      .sort();
+    for (const region of REGIONS.map((r) => (typeof r === 'string' ? r : r.region))) {
+      const groups = resourcesOfType(fullTemplates[region], 'AWS::Logs::LogGroup')
+        .map(([, r]) => r.Properties ?? {})
+        .filter((p) => String(p.LogGroupName).startsWith(pillar.observability.log_group_prefix));
+      expect(groups.map((p) => p.LogGroupName).sort()).toEqual(expected);
+      for (const group of groups) expect(group.RetentionInDays).toBeGreaterThanOrEqual(synth.config.logRetentionDays);
+    }
   });
 });
