@@ -208,6 +208,9 @@ export class ProxyFleet extends Construct {
       protocol: elbv2.Protocol.TLS,
       certificates: [elbv2.ListenerCertificate.fromCertificateManager(props.certificate)],
       sslPolicy: EDGE_TLS_POLICY,
+      // Clients that offer h2 get it (gRPC and HTTP/2 at the edge); Envoy's listener detects
+      // the protocol (codec AUTO) behind the NLB's TLS termination.
+      alpnPolicy: elbv2.AlpnPolicy.HTTP2_PREFERRED,
       defaultTargetGroups: [this.httpsTargetGroup],
     });
     this.loadBalancer.addListener('Http', {

@@ -291,7 +291,7 @@ describe.each(eachRegion())('load balancer and security groups in %s', (region) 
     const targetGroups = Object.fromEntries(resourcesOfType(t(), 'AWS::ElasticLoadBalancingV2::TargetGroup'));
     const [certId] = onlyResourceOfType(t(), 'AWS::CertificateManager::Certificate');
     expect(Object.keys(listeners).sort()).toEqual(['443', '80']);
-    expect(listeners[443]).toMatchObject({ Protocol: 'TLS', SslPolicy: EDGE_TLS_POLICY, Certificates: [{ CertificateArn: { Ref: certId } }] });
+    expect(listeners[443]).toMatchObject({ Protocol: 'TLS', SslPolicy: EDGE_TLS_POLICY, AlpnPolicy: ['HTTP2Preferred'], Certificates: [{ CertificateArn: { Ref: certId } }] });
     expect(listeners[80]).toMatchObject({ Protocol: 'TCP' });
     const targetOf = (l: Record<string, unknown>) => targetGroups[((l.DefaultActions as Array<{ TargetGroupArn: { Ref: string } }>)[0]).TargetGroupArn.Ref];
     expect(targetOf(listeners[443]).Properties!.Port).toBe(synth.config.envoy.httpsTrafficPort);
