@@ -51,6 +51,22 @@ function gitCommit(): string {
   return result.status === 0 ? result.stdout.trim() : 'unknown';
 }
 
+/**
+ * Checksums written in this repo without access to the releases (an offline workplace):
+ * a bake with them would fail at the download step, so say so before starting packer.
+ */
+export const UNVERIFIED_CHECKSUMS: Readonly<Record<string, string>> = {
+  'ami/salt/pillar/envoy.sls envoy:artifacts:aarch64:sha256': '5f3d2a1c9b8e7f60a4d3c2b1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1',
+  'ami/packer/variables.pkr.hcl salt_onedir_sha256': '8f0e4e3c9a4d1b7e6c5f2a3b4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70',
+};
+
+/** The fields that still hold an unverified checksum, given the text of the image sources. */
+export function unverifiedChecksumFields(sources: string): string[] {
+  return Object.entries(UNVERIFIED_CHECKSUMS)
+    .filter(([, value]) => sources.includes(value))
+    .map(([field]) => field);
+}
+
 async function main(argv: string[]): Promise<void> {
   const publish = !argv.includes('--no-publish');
   const bake = !argv.includes('--publish-only');
@@ -62,6 +78,11 @@ async function main(argv: string[]): Promise<void> {
   if (bake) {
     const report = await checkAmi(paths, config);
     if (report.problems.length) throw new Error(`the image sources have problems (run npm run ami:validate):\n  - ${report.problems.join('\n  - ')}`);
+    const sources = [join(paths.pillarRoot, 'envoy.sls'), join(paths.packerDir, 'variables.pkr.hcl')].map((file) => readFileSync(file, 'utf8')).join('\n');
+    const unverified = unverifiedChecksumFields(sources);
+    if (unverified.length) {
+      throw new Error(`replace the unverified checksum(s) with the values published for the release first:\n  - ${unverified.join('\n  - ')}`);
+    }
     const version = spawnSync('packer', ['version'], { encoding: 'utf8' });
     if (version.error) throw new Error('packer is not installed: install Packer >= 1.11 (https://developer.hashicorp.com/packer/install) and run again');
     const tooOld = checkPackerVersion(version.stdout);

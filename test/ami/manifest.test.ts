@@ -55,3 +55,12 @@ describe('ami:build packer version check', () => {
     expect(checkPackerVersion('nonsense')).toMatch(/cannot read the packer version/);
   });
 });
+
+describe('unverified checksums', () => {
+  test('the bake refuses to start while a checksum written offline is still in the sources, naming the field', () => {
+    const { unverifiedChecksumFields, UNVERIFIED_CHECKSUMS } = require('../../ami/scripts/build') as typeof import('../../ami/scripts/build');
+    const [field, value] = Object.entries(UNVERIFIED_CHECKSUMS)[0];
+    expect(unverifiedChecksumFields(`sha256: "${value}"`)).toEqual([field]);
+    expect(unverifiedChecksumFields('sha256: "0000000000000000000000000000000000000000000000000000000000000000"')).toEqual([]);
+  });
+});
