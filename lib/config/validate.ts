@@ -1,5 +1,6 @@
 import Ajv, { ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
+import { fieldPath } from '../model/field-path';
 import { PLATFORM_CONFIG_INPUT_SCHEMA } from './input-schema';
 
 /** A config value broke a rule; the message names the field and the rule. */
@@ -13,15 +14,6 @@ export class ConfigError extends Error {
 const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
 addFormats(ajv);
 const validateInput = ajv.compile(PLATFORM_CONFIG_INPUT_SCHEMA);
-
-/** `/regions/1/vpcCidr` → `regions[1].vpcCidr` */
-export function fieldPath(pointer: string): string {
-  return pointer
-    .split('/')
-    .slice(1)
-    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .reduce((path, part) => (/^\d+$/.test(part) ? `${path}[${part}]` : path ? `${path}.${part}` : part), '');
-}
 
 function describe(error: ErrorObject): string {
   const field = fieldPath(error.instancePath) || '(root)';

@@ -1,5 +1,6 @@
 import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
+import { fieldPath } from './field-path';
 import { ParametersSchemaOptions, ServiceParameters, serviceParametersSchema } from './service-parameters';
 
 /** One rule a parameter broke, with the field's path (`backends[0].port`). */
@@ -27,10 +28,7 @@ function validatorFor(options: ParametersSchemaOptions): ValidateFunction {
 }
 
 function toField(pointer: string, error: ErrorObject): string {
-  let path = pointer
-    .split('/')
-    .slice(1)
-    .reduce((acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part), '');
+  let path = fieldPath(pointer);
   if (error.keyword === 'required') {
     const missing = (error.params as { missingProperty: string }).missingProperty;
     path = path ? `${path}.${missing}` : missing;
