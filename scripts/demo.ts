@@ -17,13 +17,13 @@
 import '../lib/local/process-env';
 import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer, Server } from 'node:http';
-import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { resourceBaseName } from '../lib/model';
 import { LocalPlatform, startLocalPlatform } from '../lib/local/platform';
 import { readLocalSettings } from '../lib/local/settings';
+import { listen } from '../lib/local/listen';
 
 export interface DemoOptions {
   /** Where the demo's lines go (default: stdout). */
@@ -155,19 +155,9 @@ async function startHttpBackend() {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ hello: 'from the demo HTTP backend', path: req.url }));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  return {
-    port: (server.address() as AddressInfo).port,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return listen(server, 0);
 }
+
 
 export function unary<T>(client: grpc.Client, method: string, request: unknown, timeoutMs: number): Promise<T> {
   return new Promise((resolve, reject) => {

@@ -1,5 +1,4 @@
 import { mkdirSync } from 'node:fs';
-import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Server } from 'node:http';
 import {
@@ -9,6 +8,7 @@ import {
   ResourceInUseException,
 } from '@aws-sdk/client-dynamodb';
 import { GENERATION_INDEX, TABLE_KEYS } from '../model/table';
+import { listen } from './listen';
 
 /** The region and dummy credentials every local SDK client uses. */
 export const LOCAL_REGION = 'us-east-1';
@@ -56,11 +56,8 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Loc
   }
   // dynalite ships no types; it returns a plain http.Server.
   const dynalite = (require('dynalite') as (opts: Record<string, unknown>) => Server)(dynaliteOptions);
-  await new Promise<void>((resolve, reject) => {
-    dynalite.once('error', reject);
-    dynalite.listen(options.dynamodbPort ?? 0, '127.0.0.1', () => resolve());
-  });
-  const dynamodbEndpoint = `http://127.0.0.1:${(dynalite.address() as AddressInfo).port}`;
+  const dynaliteServer = await listen(dynalite, options.dynamodbPort ?? 0);
+  const dynamodbEndpoint = `http://127.0.0.1:${dynaliteServer.port}`;
 
   let fauxqs: FauxqsServer;
   try {
@@ -68,7 +65,7 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Loc
     const { startFauxqs } = (await import('fauxqs')) as unknown as { startFauxqs(o: Record<string, unknown>): Promise<FauxqsServer> };
     fauxqs = await startFauxqs({ port: options.sqsPort ?? 0, host: '127.0.0.1', logger: false, defaultRegion: LOCAL_REGION });
   } catch (err) {
-    await closeServer(dynalite);
+    await dynaliteServer.stop();
     throw err;
   }
   const sqsEndpoint = `http://127.0.0.1:${fauxqs.port}`;
@@ -77,16 +74,9 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Loc
     sqsEndpoint,
     s3Endpoint: sqsEndpoint,
     async stop() {
-      await Promise.allSettled([fauxqs.stop(), closeServer(dynalite)]);
+      await Promise.allSettled([fauxqs.stop(), dynaliteServer.stop()]);
     },
   };
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections?.();
-  });
 }
 
 /**

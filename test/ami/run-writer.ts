@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
-import { AddressInfo } from 'node:net';
+import { listen } from '../../lib/local/listen';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -51,19 +51,15 @@ export async function startFakeInstance(): Promise<FakeInstance> {
     res.statusCode = answer ? 200 : 404;
     res.end(answer ?? '');
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
+  const imds = await listen(server, 0);
   return {
     dir: mkdtempSync(join(tmpdir(), 'edge-writer-')),
-    imdsEndpoint: `http://127.0.0.1:${port}`,
+    imdsEndpoint: `http://127.0.0.1:${imds.port}`,
     requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close: imds.stop,
   };
 }
+
 
 /** Installs an `aws` stand-in that prints `secret` for get-secret-value and logs its argv. */
 export function installFakeAws(dir: string, secret: string): string {
