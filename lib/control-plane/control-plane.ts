@@ -244,32 +244,14 @@ export class ControlPlane extends Construct {
     const target = (port: number) =>
       this.service.loadBalancerTarget({ containerName: CONTROL_PLANE_CONTAINER, containerPort: port, protocol: ecs.Protocol.TCP });
 
-    // gRPC: ALPN negotiates h2 with the proxy; the NLB forwards the decrypted bytes (h2c) over TCP.
-    this.loadBalancer.addListener('Xds', {
-      port: cp.xdsPort,
-      protocol: elbv2.Protocol.TLS,
-      certificates: listenerCertificates,
-      sslPolicy: elbv2.SslPolicy.TLS13_12_RES_PQ,
-      alpnPolicy: elbv2.AlpnPolicy.HTTP2_PREFERRED,
-    }).addTargets('Xds', {
-      port: cp.xdsPort,
-      protocol: elbv2.Protocol.TCP,
-      targets: [target(cp.xdsPort)],
-      healthCheck,
-      deregistrationDelay: Duration.seconds(30),
-    });
-    this.loadBalancer.addListener('Rest', {
-      port: cp.restPort,
-      protocol: elbv2.Protocol.TLS,
-      certificates: listenerCertificates,
-      sslPolicy: elbv2.SslPolicy.TLS13_12_RES_PQ,
-    }).addTargets('Rest', {
-      port: cp.restPort,
-      protocol: elbv2.Protocol.TCP,
-      targets: [target(cp.restPort)],
-      healthCheck,
-      deregistrationDelay: Duration.seconds(30),
-    });
+    // One TLS listener per port, forwarding the decrypted bytes over TCP to the tasks.
+    const tlsPort = (id: string, port: number, alpnPolicy?: elbv2.AlpnPolicy) =>
+      this.loadBalancer
+        .addListener(id, { port, protocol: elbv2.Protocol.TLS, certificates: listenerCertificates, sslPolicy: elbv2.SslPolicy.TLS13_12_RES_PQ, alpnPolicy })
+        .addTargets(id, { port, protocol: elbv2.Protocol.TCP, targets: [target(port)], healthCheck, deregistrationDelay: Duration.seconds(30) });
+    // gRPC: ALPN negotiates h2 with the proxy, and the tasks get h2c.
+    tlsPort('Xds', cp.xdsPort, elbv2.AlpnPolicy.HTTP2_PREFERRED);
+    tlsPort('Rest', cp.restPort);
 
     // The name resolves (publicly) to the NLB's private addresses; only the VPC can reach them.
     new route53.ARecord(this, 'Endpoint', {
