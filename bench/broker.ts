@@ -17,9 +17,10 @@ import { buildSync } from 'esbuild';
 import { startEmulators } from '../lib/local/emulators';
 import { PLANS, SERVICE_ID } from '../lib/broker/runtime/catalog';
 import { startLocalBroker } from '../lib/broker/runtime/local/local-broker';
+import { wholeNumber } from './args';
 
 const ROOT = join(__dirname, '..');
-const requests = Math.max(10, Number(process.argv[2] ?? process.env.BENCH_REQUESTS ?? 300));
+const requests = wholeNumber('requests (argument 1 or BENCH_REQUESTS)', process.argv[2] ?? process.env.BENCH_REQUESTS, 300, 10);
 const CONCURRENCY = 8;
 const PROVISION_RUNS = 25;
 const log = (line: string) => process.stdout.write(`${line}\n`);

@@ -25,13 +25,14 @@ import { silentLogger } from '../lib/control-plane/runtime/logger';
 import { SnapshotRenderer } from '../lib/control-plane/runtime/snapshot';
 import { TYPE_URLS, messageType } from '../lib/control-plane/runtime/protos';
 import { NodeInfo, TemplateRegistry } from '../lib/control-plane/runtime/templates';
+import { wholeNumber, wholeNumbers } from './args';
 
 const REGION = 'us-east-1';
 const TOKEN = 'bench-token';
 const TABLE = 'edge-broker';
-const ROUTES = Number(process.env.BENCH_ROUTES ?? 1000);
-const NODE_COUNTS = (process.env.BENCH_NODES ?? '2000,10000').split(',').map(Number);
-const CHANGES = Number(process.env.BENCH_CHANGES ?? 5);
+const ROUTES = wholeNumber('BENCH_ROUTES', process.env.BENCH_ROUTES, 1000, 1);
+const NODE_COUNTS = wholeNumbers('BENCH_NODES', process.env.BENCH_NODES, [2000, 10000], 1);
+const CHANGES = wholeNumber('BENCH_CHANGES', process.env.BENCH_CHANGES, 5, 1);
 const STREAMS_PER_CONNECTION = 50;
 
 const log = (message: string) => process.stdout.write(`[bench] ${message}\n`);

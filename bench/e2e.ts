@@ -21,16 +21,10 @@ import { startLocalPlatform } from '../lib/local/platform';
 import { readLocalSettings } from '../lib/local/settings';
 import { resourceBaseName } from '../lib/model';
 import { SimEnvoy, SimFleet } from '../test/e2e/support/sim-envoy';
+import { wholeNumber } from './args';
 
 const ROOT = join(__dirname, '..');
 const GOAL_MS = 2000;
-
-function wholeNumber(name: string, text: string | undefined, fallback: number, min: number): number {
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < min) throw new Error(`${name}: expected a whole number >= ${min}, got "${text}"`);
-  return value;
-}
 
 const FLEET_CHILD = process.argv[2] === '--fleet';
 const nodes = FLEET_CHILD ? Number(process.argv[6]) : wholeNumber('nodes (argument 1 or BENCH_E2E_NODES)', process.argv[2] ?? process.env.BENCH_E2E_NODES, 2000, 1);

@@ -18,10 +18,10 @@ import { App, ISynthesisSession, Stack, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { buildEdgeApp } from '../lib/app';
 import { loadConfig } from '../lib/config';
+import { wholeNumber } from './args';
 
 const ROOT = join(__dirname, '..');
-const runs = Math.max(1, Number(process.argv[2] ?? process.env.BENCH_RUNS ?? 5));
-if (!Number.isInteger(runs)) throw new Error(`runs: expected a whole number, got ${process.argv[2] ?? process.env.BENCH_RUNS}`);
+const runs = wholeNumber('runs (argument 1 or BENCH_RUNS)', process.argv[2] ?? process.env.BENCH_RUNS, 5, 1);
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
