@@ -5,7 +5,7 @@ import { checkToken } from './auth';
 import { ControlPlane, NodeRecord, ProfileState, Session } from './control-plane';
 import { RawNode, nodeFromProto } from './node-info';
 import { ResourceKind, kindOfTypeUrl, messageType } from './protos';
-import { TypeSnapshot } from './snapshot';
+import { Snapshot, TypeSnapshot } from './snapshot';
 
 /** Make-before-break: clusters and endpoints before the listeners and routes that use them. */
 const PUSH_ORDER: readonly ResourceKind[] = ['clusters', 'endpoints', 'listeners', 'routes'];
@@ -176,6 +176,40 @@ function refuse(call: grpc.ServerDuplexStream<unknown, Buffer>, result: 'missing
   call.emit('error', error);
 }
 
+type Outcome = 'ack' | 'nack';
+
+/** Records a node's reply to the response it was sent (ACK or NACK), in metrics, the node record and the log. */
+function recordReply(cp: ControlPlane, record: NodeRecord, kind: ResourceKind, errorDetail: DiscoveryRequest['error_detail'], ackedVersion: string): Outcome {
+  if (errorDetail) {
+    cp.metrics.nacks++;
+    record.lastNack = { kind, version: record.sent[kind] ?? '', message: errorDetail.message ?? '', at: new Date().toISOString() };
+    cp.logger.log('warn', 'node rejected a response (NACK)', { node: record.node.id, type: kind, version: record.sent[kind], error: errorDetail.message });
+    return 'nack';
+  }
+  cp.metrics.acks++;
+  record.acked[kind] = ackedVersion;
+  return 'ack';
+}
+
+/** Tells the control plane about a reply once the stream has pumped what comes next. */
+function reportReply(cp: ControlPlane, record: NodeRecord, outcome: Outcome | undefined): void {
+  if (outcome === 'ack') cp.acknowledged(record);
+  if (outcome === 'nack') cp.nacked(record, record.lastNack?.message ?? '');
+}
+
+/**
+ * The cluster set to serve: during a removal, the transitional set until the node holds
+ * (and has answered for) the snapshot's listeners and routes.
+ */
+function clustersTarget(snapshot: Snapshot, types: ReadonlyMap<ResourceKind, { pending: boolean; sentTs?: TypeSnapshot }>): TypeSnapshot {
+  if (!snapshot.transitionalClusters) return snapshot.types.clusters;
+  const settled = (['listeners', 'routes'] as const).every((k) => {
+    const s = types.get(k);
+    return !s || (!s.pending && s.sentTs?.version === snapshot.types[k].version);
+  });
+  return settled ? snapshot.types.clusters : snapshot.transitionalClusters;
+}
+
 interface SotwTypeState {
   sub: Subscription;
   /** Digest of the names the subscription was built from. */
@@ -202,7 +236,7 @@ class SotwSession implements Session {
     if (!kind) return;
     let state = this.types.get(kind);
     const nonce = request.response_nonce ?? '';
-    let outcome: 'ack' | 'nack' | undefined;
+    let outcome: Outcome | undefined;
     if (nonce) {
       if (!state || nonce !== state.nonce) {
         // A reply to a response that was superseded: ignore it (xDS protocol, "stale nonces").
@@ -210,16 +244,7 @@ class SotwSession implements Session {
         return;
       }
       state.pending = false;
-      if (request.error_detail) {
-        this.cp.metrics.nacks++;
-        this.record.lastNack = { kind, version: this.record.sent[kind] ?? '', message: request.error_detail.message ?? '', at: new Date().toISOString() };
-        this.cp.logger.log('warn', 'node rejected a response (NACK)', { node: this.record.node.id, type: kind, version: this.record.sent[kind], error: request.error_detail.message });
-        outcome = 'nack';
-      } else {
-        this.cp.metrics.acks++;
-        this.record.acked[kind] = request.version_info ?? '';
-        outcome = 'ack';
-      }
+      outcome = recordReply(this.cp, this.record, kind, request.error_detail, request.version_info ?? '');
     }
     const wildcardType = COMPLETE_STATE.has(kind) && (!state || state.sub.wildcard);
     if (!state) {
@@ -230,23 +255,11 @@ class SotwSession implements Session {
       state.digest = request.namesDigest;
     }
     this.pump();
-    if (outcome === 'ack') this.cp.acknowledged(this.record);
-    if (outcome === 'nack') this.cp.nacked(this.record, this.record.lastNack?.message ?? '');
+    reportReply(this.cp, this.record, outcome);
   }
 
   onSnapshot(): void {
     this.pump();
-  }
-
-  /** The cluster set to serve: during a removal, the transitional set until listeners and routes moved on. */
-  private clustersTarget(): TypeSnapshot {
-    const snapshot = this.cp.servedSnapshot(this.record)!;
-    if (!snapshot.transitionalClusters) return snapshot.types.clusters;
-    const settled = (['listeners', 'routes'] as const).every((k) => {
-      const s = this.types.get(k);
-      return !s || (!s.pending && s.sentTs?.version === snapshot.types[k].version);
-    });
-    return settled ? snapshot.types.clusters : snapshot.transitionalClusters;
   }
 
   /** Sends the next type that is behind, in make-before-break order, one response in flight at a time. */
@@ -257,7 +270,7 @@ class SotwSession implements Session {
       const state = this.types.get(kind);
       if (!state) continue;
       if (state.pending) return;
-      const ts = kind === 'clusters' ? this.clustersTarget() : snapshot.types[kind];
+      const ts = kind === 'clusters' ? clustersTarget(snapshot, this.types) : snapshot.types[kind];
       if (state.sentTs?.version === ts.version && state.sentSub === state.sub) continue;
       this.send(kind, state, ts);
       return;
@@ -321,21 +334,12 @@ class DeltaSession implements Session {
       for (const [name, version] of Object.entries(request.initial_resource_versions ?? {})) state.known.set(name, version);
     }
     const nonce = request.response_nonce ?? '';
-    let outcome: 'ack' | 'nack' | undefined;
+    let outcome: Outcome | undefined;
     if (nonce) {
       if (nonce !== state.nonce) this.cp.metrics.staleNonces++;
       else {
         state.pending = false;
-        if (request.error_detail) {
-          this.cp.metrics.nacks++;
-          this.record.lastNack = { kind, version: this.record.sent[kind] ?? '', message: request.error_detail.message ?? '', at: new Date().toISOString() };
-          this.cp.logger.log('warn', 'node rejected a response (NACK)', { node: this.record.node.id, type: kind, version: this.record.sent[kind], error: request.error_detail.message });
-          outcome = 'nack';
-        } else {
-          this.cp.metrics.acks++;
-          this.record.acked[kind] = this.record.sent[kind] ?? '';
-          outcome = 'ack';
-        }
+        outcome = recordReply(this.cp, this.record, kind, request.error_detail, this.record.sent[kind] ?? '');
       }
     }
     // Subscription changes count whatever the nonce: each Delta request carries only changes.
@@ -351,8 +355,7 @@ class DeltaSession implements Session {
       }
     }
     this.pump();
-    if (outcome === 'ack') this.cp.acknowledged(this.record);
-    if (outcome === 'nack') this.cp.nacked(this.record, this.record.lastNack?.message ?? '');
+    reportReply(this.cp, this.record, outcome);
   }
 
   onSnapshot(): void {
@@ -366,14 +369,7 @@ class DeltaSession implements Session {
       const state = this.types.get(kind);
       if (!state) continue;
       if (state.pending) return;
-      let ts = snapshot.types[kind];
-      if (kind === 'clusters' && snapshot.transitionalClusters) {
-        const settled = (['listeners', 'routes'] as const).every((k) => {
-          const s = this.types.get(k);
-          return !s || (!s.pending && s.sentTs?.version === snapshot.types[k].version);
-        });
-        if (!settled) ts = snapshot.transitionalClusters;
-      }
+      const ts = kind === 'clusters' ? clustersTarget(snapshot, this.types) : snapshot.types[kind];
       const wanted = (name: string) => state.wildcard || state.names.has(name);
       const updates: Uint8Array[] = [];
       const removed: string[] = [];

@@ -51,9 +51,27 @@ function inlineAssignment(route: ServedRoute, node: NodeInfo) {
   };
 }
 
+/** Endpoints over EDS, on the same ADS stream. */
+const edsDiscovery = () => ({ type: 'EDS', eds_cluster_config: { eds_config: ADS_SOURCE } });
+
+/** A cluster of one service endpoint (ext_authz, rate limit service): static for an IP, DNS otherwise. */
+function serviceCluster(name: string, endpoint: { address: string; port: number }, http2: boolean) {
+  return compact({
+    name,
+    connect_timeout: '2s',
+    type: isIpAddress(endpoint.address) ? 'STATIC' : 'STRICT_DNS',
+    lb_policy: 'ROUND_ROBIN',
+    typed_extension_protocol_options: http2 ? HTTP2_OPTIONS : undefined,
+    load_assignment: {
+      cluster_name: name,
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: endpoint.address, port_value: endpoint.port } } } }] }],
+    },
+  });
+}
+
 function discovery(route: ServedRoute, node: NodeInfo) {
   return usesEds(route)
-    ? { type: 'EDS', eds_cluster_config: { eds_config: ADS_SOURCE } }
+    ? edsDiscovery()
     : { type: 'STRICT_DNS', dns_lookup_family: 'V4_PREFERRED', load_assignment: inlineAssignment(route, node) };
 }
 
@@ -85,17 +103,7 @@ export const edgeClusters: Template = {
         out.push({
           name: authzClusterName(route),
           instanceIds: [route.instanceId],
-          resource: compact({
-            name: authzClusterName(route),
-            connect_timeout: '2s',
-            type: isIpAddress(authz.address) ? 'STATIC' : 'STRICT_DNS',
-            lb_policy: 'ROUND_ROBIN',
-            typed_extension_protocol_options: authz.protocol === 'grpc' ? HTTP2_OPTIONS : undefined,
-            load_assignment: {
-              cluster_name: authzClusterName(route),
-              endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: authz.address, port_value: authz.port } } } }] }],
-            },
-          }),
+          resource: serviceCluster(authzClusterName(route), authz, authz.protocol === 'grpc'),
         });
       }
     }
@@ -115,17 +123,7 @@ export const rateLimitServiceCluster: Template = {
     return [
       {
         name: RATELIMIT_CLUSTER,
-        resource: {
-          name: RATELIMIT_CLUSTER,
-          connect_timeout: '2s',
-          type: isIpAddress(service.address) ? 'STATIC' : 'STRICT_DNS',
-          lb_policy: 'ROUND_ROBIN',
-          typed_extension_protocol_options: HTTP2_OPTIONS,
-          load_assignment: {
-            cluster_name: RATELIMIT_CLUSTER,
-            endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: service.address, port_value: service.port } } } }] }],
-          },
-        },
+        resource: serviceCluster(RATELIMIT_CLUSTER, service, true),
       },
     ];
   },
@@ -145,7 +143,7 @@ export const grpcClusters: Template = {
     const out: RenderedResource[] = [];
     for (const route of context.routes) {
       let discoveryConfig: Record<string, unknown>;
-      if (usesEds(route)) discoveryConfig = { type: 'EDS', eds_cluster_config: { eds_config: ADS_SOURCE } };
+      if (usesEds(route)) discoveryConfig = edsDiscovery();
       else if (route.spec.backends.length === 1) discoveryConfig = { type: 'LOGICAL_DNS', load_assignment: inlineAssignment(route, node) };
       else {
         warn(route.instanceId, 'proxyless gRPC needs IP backends or a single DNS backend; not served to gRPC clients');

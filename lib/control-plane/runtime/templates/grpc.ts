@@ -1,4 +1,5 @@
 import { resourceBaseName } from '../../../model';
+import { ServedRoute } from '../context';
 import { ADS_SOURCE, ANY, clusterName, compact, seconds, usesEds } from './common';
 import { routeMatch } from './edge-routes';
 import { RenderedResource, Template, isEnvoy } from './types';
@@ -6,8 +7,24 @@ import { RenderedResource, Template, isEnvoy } from './types';
 const notEnvoy: Template['appliesTo'] = (node) => !isEnvoy(node);
 
 /** Whether gRPC clients can be given this instance (see grpcClusters). */
-const servedToGrpc = (route: { spec: { backends: readonly { address: string }[] } }) =>
-  usesEds(route as Parameters<typeof usesEds>[0]) || route.spec.backends.length === 1;
+const servedToGrpc = (route: ServedRoute) => usesEds(route) || route.spec.backends.length === 1;
+
+/**
+ * One resource per hostname served to gRPC clients, named like the hostname; a hostname
+ * claimed by two instances goes to the first.
+ */
+function perGrpcHostname(routes: readonly ServedRoute[], render: (route: ServedRoute, hostname: string) => Record<string, unknown>): RenderedResource[] {
+  const out: RenderedResource[] = [];
+  const seen = new Set<string>();
+  for (const route of routes.filter(servedToGrpc)) {
+    for (const hostname of route.spec.hostnames) {
+      if (seen.has(hostname)) continue;
+      seen.add(hostname);
+      out.push({ name: hostname, instanceIds: [route.instanceId], resource: render(route, hostname) });
+    }
+  }
+  return out;
+}
 
 /**
  * Proxyless gRPC: a client dialing `xds:///<hostname>` asks for the Listener named
@@ -20,30 +37,17 @@ export const grpcListeners: Template = {
   description: 'Proxyless gRPC api_listeners, one per hostname',
   appliesTo: notEnvoy,
   render({ context }): RenderedResource[] {
-    const out: RenderedResource[] = [];
-    const seen = new Set<string>();
-    for (const route of context.routes.filter(servedToGrpc)) {
-      for (const hostname of route.spec.hostnames) {
-        if (seen.has(hostname)) continue;
-        seen.add(hostname);
-        out.push({
-          name: hostname,
-          instanceIds: [route.instanceId],
-          resource: {
-            name: hostname,
-            api_listener: {
-              api_listener: {
-                '@type': `${ANY}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`,
-                stat_prefix: resourceBaseName(route.instanceId),
-                rds: { config_source: ADS_SOURCE, route_config_name: hostname },
-                http_filters: [{ name: 'router', typed_config: { '@type': `${ANY}envoy.extensions.filters.http.router.v3.Router` } }],
-              },
-            },
-          },
-        });
-      }
-    }
-    return out;
+    return perGrpcHostname(context.routes, (route, hostname) => ({
+      name: hostname,
+      api_listener: {
+        api_listener: {
+          '@type': `${ANY}envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager`,
+          stat_prefix: resourceBaseName(route.instanceId),
+          rds: { config_source: ADS_SOURCE, route_config_name: hostname },
+          http_filters: [{ name: 'router', typed_config: { '@type': `${ANY}envoy.extensions.filters.http.router.v3.Router` } }],
+        },
+      },
+    }));
   },
 };
 
@@ -53,35 +57,21 @@ export const grpcRoutes: Template = {
   description: 'Proxyless gRPC route configurations, one per hostname, with the instance routes (matches, timeouts as max stream duration)',
   appliesTo: notEnvoy,
   render({ context }): RenderedResource[] {
-    const out: RenderedResource[] = [];
-    const seen = new Set<string>();
-    for (const route of context.routes.filter(servedToGrpc)) {
-      const rules = route.spec.routes ?? [{ match: { prefix: '/' } }];
-      for (const hostname of route.spec.hostnames) {
-        if (seen.has(hostname)) continue;
-        seen.add(hostname);
-        out.push({
-          name: hostname,
-          instanceIds: [route.instanceId],
-          resource: {
-            name: hostname,
-            virtual_hosts: [
-              {
-                name: resourceBaseName(route.instanceId),
-                domains: [hostname],
-                routes: rules.map((rule) => ({
-                  match: routeMatch(rule),
-                  route: compact({
-                    cluster: clusterName(route),
-                    max_stream_duration: rule.timeout_seconds !== undefined ? { max_stream_duration: seconds(rule.timeout_seconds) } : undefined,
-                  }),
-                })),
-              },
-            ],
-          },
-        });
-      }
-    }
-    return out;
+    return perGrpcHostname(context.routes, (route, hostname) => ({
+      name: hostname,
+      virtual_hosts: [
+        {
+          name: resourceBaseName(route.instanceId),
+          domains: [hostname],
+          routes: (route.spec.routes ?? [{ match: { prefix: '/' } }]).map((rule) => ({
+            match: routeMatch(rule),
+            route: compact({
+              cluster: clusterName(route),
+              max_stream_duration: rule.timeout_seconds !== undefined ? { max_stream_duration: seconds(rule.timeout_seconds) } : undefined,
+            }),
+          })),
+        },
+      ],
+    }));
   },
 };
