@@ -77,8 +77,14 @@ export function parseDuration(value: string): { seconds: number; nanos: number }
 
 const durationSeconds = (d: { seconds: number; nanos: number }) => d.seconds + d.nanos / 1e9;
 
+export interface StrictJsonOptions {
+  /** Also report fields Envoy marks deprecated (default: accepted, as Envoy does with a warning). */
+  readonly rejectDeprecated?: boolean;
+}
+
 class Walker {
   readonly problems: FieldProblem[] = [];
+  constructor(private readonly options: StrictJsonOptions = {}) {}
 
   problem(field: string, message: string): undefined {
     this.problems.push({ field, message });
@@ -110,6 +116,7 @@ class Walker {
         continue;
       }
       if (value === null || value === undefined) continue;
+      if (this.options.rejectDeprecated && field.options?.deprecated) this.problem(fieldPath, `deprecated field of ${name}`);
       if (field.partOf) {
         const other = seenOneofs.get(field.partOf.name);
         if (other) this.problem(fieldPath, `only one of oneof ${field.partOf.name} may be set (also ${other})`);
@@ -313,10 +320,10 @@ class Walker {
  * Checks `json` strictly against `typeName` and returns the protobufjs plain object, or
  * throws StrictJsonError listing every problem with its field path.
  */
-export function strictFromJson(typeName: string, json: unknown): PlainMessage {
+export function strictFromJson(typeName: string, json: unknown, options?: StrictJsonOptions): PlainMessage {
   const type = lookupMessage(typeName);
   if (!type) throw new StrictJsonError([{ field: '', message: `unknown type ${typeName}` }]);
-  const walker = new Walker();
+  const walker = new Walker(options);
   const out = walker.message(type, json, '');
   if (walker.problems.length > 0 || !out) throw new StrictJsonError(walker.problems);
   return out;

@@ -77,6 +77,16 @@ export function envoyRoot(): protobuf.Root {
   return root;
 }
 
+/**
+ * Loads more of Envoy's protos into the shared Root (e.g. `envoy/config/bootstrap/v3/bootstrap.proto`
+ * to check a bootstrap); files already loaded are skipped.
+ */
+export function loadEnvoyProtos(files: readonly string[]): void {
+  const root = envoyRoot();
+  root.loadSync([...files], { keepCase: true });
+  root.resolveAll();
+}
+
 /** Looks a message type up by full name or type URL. */
 export function lookupMessage(nameOrUrl: string): protobuf.Type | undefined {
   const name = nameOrUrl.startsWith(TYPE_URL_PREFIX) ? nameOrUrl.slice(TYPE_URL_PREFIX.length) : nameOrUrl.replace(/^.*\//, '');
