@@ -2,7 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DEFAULT_CANARY, canarySettingsFromEnv } from './canary';
-import { jsonLogger } from './logger';
+import { LogLevel, jsonLogger } from './logger';
 import { S3SnapshotStore } from './persistence';
 import { startControlPlaneRuntime } from './runtime';
 
@@ -15,7 +15,8 @@ function required(name: string): string {
 
 function port(name: string, fallback: number): number {
   const raw = process.env[name];
-  const value = raw === undefined ? fallback : Number(raw);
+  // An empty value is unset (as for the millisecond settings), not port 0 (any free port).
+  const value = raw === undefined || raw === '' ? fallback : Number(raw);
   if (!Number.isInteger(value) || value < 0 || value > 65535) throw new Error(`${name}: must be a port number, got ${raw}`);
   return value;
 }
@@ -40,8 +41,17 @@ async function discoveryToken(region: string): Promise<string> {
   }
 }
 
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+function logLevel(): LogLevel {
+  const raw = process.env.EDGE_LOG_LEVEL;
+  if (raw === undefined || raw === '') return 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(raw)) throw new Error(`EDGE_LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}, got ${raw}`);
+  return raw as LogLevel;
+}
+
 async function main(): Promise<void> {
-  const logger = jsonLogger((process.env.EDGE_LOG_LEVEL as 'info' | undefined) ?? 'info');
+  const logger = jsonLogger(logLevel());
   const region = required('EDGE_REGION');
   const bucket = process.env.EDGE_SNAPSHOT_BUCKET;
   const s3 = bucket ? new S3Client({ region }) : undefined;

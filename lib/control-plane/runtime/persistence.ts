@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { RouteDocument } from '../../model';
@@ -47,8 +47,14 @@ export class FileSnapshotStore implements SnapshotStore {
   async save(state: PersistedState): Promise<void> {
     await mkdir(join(this.path, '..'), { recursive: true });
     const temp = `${this.path}.${process.pid}.tmp`;
-    await writeFile(temp, JSON.stringify(state));
-    await rename(temp, this.path);
+    try {
+      await writeFile(temp, JSON.stringify(state));
+      await rename(temp, this.path);
+    } catch (err) {
+      // Leave no half-written temp file behind; the last good file stays as it was.
+      await rm(temp, { force: true });
+      throw err;
+    }
   }
 }
 

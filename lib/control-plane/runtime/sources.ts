@@ -138,6 +138,12 @@ abstract class DocumentSource implements ContextSource {
   abstract refresh(): Promise<boolean>;
 }
 
+/** S3 answers a conditional GET of an unchanged object with 304 Not Modified (an error to the SDK). */
+function isNotModified(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NotModified' || e.$metadata?.httpStatusCode === 304;
+}
+
 /** A JSON context document in S3 (`{settings, routes}`), re-read when its ETag changes. */
 export class S3DocumentSource extends DocumentSource {
   private etag?: string;
@@ -151,7 +157,14 @@ export class S3DocumentSource extends DocumentSource {
     super('s3', intervalMs, region);
   }
   async refresh(): Promise<boolean> {
-    const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key }));
+    let out;
+    try {
+      // Conditional: an unchanged document costs a 304, not a download, on every poll.
+      out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key, IfNoneMatch: this.loaded ? this.etag : undefined }));
+    } catch (err) {
+      if (this.loaded && isNotModified(err)) return false;
+      throw err;
+    }
     if (this.loaded && out.ETag && out.ETag === this.etag) {
       await out.Body?.transformToString();
       return false;
