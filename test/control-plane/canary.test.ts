@@ -5,10 +5,9 @@
  */
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { canaryCount, canarySettingsFromEnv, checkCanarySettings, chooseCanaries } from '../../lib/control-plane/runtime/canary';
-import { LocalControlPlane, startLocalControlPlane } from '../../lib/control-plane/runtime/local';
-import { silentLogger } from '../../lib/control-plane/runtime/logger';
+import { LocalControlPlane } from '../../lib/control-plane/runtime/local';
 import { ConvergenceReport, convergenceKey } from '../../lib/model';
-import { REGION, SimEnvoy, TABLE, TOKEN, TYPE, TestTable, startTable, waitFor, writeRoute } from './support';
+import { REGION, SimEnvoy, TABLE, TYPE, TestTable, startTable, startTestControlPlane, waitFor, writeRoute } from './support';
 
 const backend = (port: number) => ({ address: '10.0.0.1', port, protocol: 'http' as const });
 const SOAK_MS = 1200;
@@ -59,19 +58,11 @@ describe('canary rollout', () => {
   beforeAll(async () => {
     table = await startTable();
     await writeRoute(table.doc, 'base', { hostnames: ['base.edge.example.com'], backends: [backend(8000)] });
-    cp = await startLocalControlPlane({
-      xdsPort: 0,
-      restPort: 0,
-      region: REGION,
-      tableName: TABLE,
-      dynamodbEndpoint: table.emulators.dynamodbEndpoint,
-      authToken: TOKEN,
-      domain: 'edge.example.com',
+    cp = await startTestControlPlane(table.emulators.dynamodbEndpoint, {
       routesRefreshMs: 100,
       settleMs: 500,
       convergenceReportMs: 50,
       canary: { fraction: 0.25, soakMs: SOAK_MS, ackTimeoutMs: 2500 },
-      logger: silentLogger,
     });
     for (const id of IDS) nodes.set(id, new SimEnvoy(cp.xdsPort, id, refuse));
     await waitFor('every node holding the base route', () => [...nodes.values()].every((n) => n.clusters().includes('svc-base')) || undefined);

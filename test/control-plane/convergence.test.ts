@@ -5,10 +5,9 @@
  */
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { judgeConvergence } from '../../lib/broker/runtime/worker/gate';
-import { LocalControlPlane, startLocalControlPlane } from '../../lib/control-plane/runtime/local';
-import { silentLogger } from '../../lib/control-plane/runtime/logger';
+import { LocalControlPlane } from '../../lib/control-plane/runtime/local';
 import { ConvergenceReport, convergenceKey } from '../../lib/model';
-import { REGION, SimEnvoy, TABLE, TOKEN, TYPE, TestTable, startTable, waitFor, writeRoute } from './support';
+import { REGION, SimEnvoy, TABLE, TYPE, TestTable, startTable, startTestControlPlane, waitFor, writeRoute } from './support';
 
 const backend = (port: number) => ({ address: '10.0.0.1', port, protocol: 'http' as const });
 const GATE = { fraction: 1, emptyRegion: 'pass' as const, timeoutSeconds: 60, pollSeconds: 1 };
@@ -28,20 +27,12 @@ describe('convergence reports', () => {
   beforeAll(async () => {
     table = await startTable();
     await writeRoute(table.doc, 'base', { hostnames: ['base.edge.example.com'], backends: [backend(8000)] });
-    cp = await startLocalControlPlane({
-      xdsPort: 0,
-      restPort: 0,
-      region: REGION,
-      tableName: TABLE,
-      dynamodbEndpoint: table.emulators.dynamodbEndpoint,
-      authToken: TOKEN,
-      domain: 'edge.example.com',
+    cp = await startTestControlPlane(table.emulators.dynamodbEndpoint, {
       routesRefreshMs: 100,
       settleMs: 500,
       convergenceReportMs: 50,
       convergenceHeartbeatMs: 250,
       canary: { fraction: 0 },
-      logger: silentLogger,
     });
     for (const id of ['node-a', 'node-b', 'node-c']) nodes.push(new SimEnvoy(cp.xdsPort, id, refuseBad));
     await waitFor('every node holding the base route', () => nodes.every((n) => n.clusters().includes('svc-base')) || undefined);

@@ -3,10 +3,9 @@
  * reports. A provision succeeds only once the simulated Envoys ACKed it (canary first, then
  * all); a change the Envoys NACK fails the operation with their error_detail and is withdrawn.
  */
-import { LocalControlPlane, startLocalControlPlane } from '../../lib/control-plane/runtime/local';
-import { silentLogger } from '../../lib/control-plane/runtime/logger';
+import { LocalControlPlane } from '../../lib/control-plane/runtime/local';
 import { LocalBroker, LocalEmulators, osbClient, provisionBody, startEmulators, startTestBroker, waitForOperation } from '../broker/support';
-import { REGION, SimEnvoy, TOKEN, TYPE, waitFor } from './support';
+import { REGION, SimEnvoy, TYPE, startTestControlPlane, waitFor } from './support';
 
 describe('the broker gate over real convergence reports', () => {
   let emulators: LocalEmulators;
@@ -21,19 +20,11 @@ describe('the broker gate over real convergence reports', () => {
     emulators = await startEmulators();
     broker = await startTestBroker(emulators, { regions: [REGION], convergence: { pollSeconds: 0.1, emptyRegion: 'wait', timeoutSeconds: 30, fraction: 1 } });
     osb = osbClient(broker.url);
-    cp = await startLocalControlPlane({
-      xdsPort: 0,
-      restPort: 0,
-      region: REGION,
-      tableName: 'edge-broker',
-      dynamodbEndpoint: emulators.dynamodbEndpoint,
-      authToken: TOKEN,
-      domain: 'edge.example.com',
+    cp = await startTestControlPlane(emulators.dynamodbEndpoint, {
       routesRefreshMs: 100,
       settleMs: 500,
       convergenceReportMs: 50,
       canary: { fraction: 0.5, soakMs: 300 },
-      logger: silentLogger,
     });
     for (const id of ['gate-1', 'gate-2']) nodes.push(new SimEnvoy(cp.xdsPort, id, refuse));
     await waitFor('both nodes on their first snapshot', () => nodes.every((n) => n.latest.get(TYPE.clusters)?.acked) || undefined);

@@ -5,9 +5,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { ConvergenceReport, convergenceKey } from '../../lib/model';
-import { startLocalControlPlane, LocalControlPlane } from '../../lib/control-plane/runtime/local';
-import { silentLogger } from '../../lib/control-plane/runtime/logger';
-import { EchoClient, REGION, TABLE, TOKEN, TestTable, callWho, startEchoBackend, startTable, waitFor, writeRoute } from './support';
+import { LocalControlPlane } from '../../lib/control-plane/runtime/local';
+import { EchoClient, REGION, TABLE, TestTable, callWho, registerXdsClient, startEchoBackend, startTable, startTestControlPlane, waitFor, writeRoute } from './support';
 
 const HOST = 'echo.edge.example.com';
 
@@ -22,23 +21,11 @@ describe('proxyless gRPC through the control plane', () => {
     table = await startTable();
     backendA = await startEchoBackend('A');
     backendB = await startEchoBackend('B');
-    cp = await startLocalControlPlane({
-      xdsPort: 0,
-      restPort: 0,
-      region: REGION,
-      tableName: TABLE,
-      dynamodbEndpoint: table.emulators.dynamodbEndpoint,
-      authToken: TOKEN,
-      domain: 'edge.example.com',
+    cp = await startTestControlPlane(table.emulators.dynamodbEndpoint, {
       routesRefreshMs: 150,
       settleMs: 1000,
-      logger: silentLogger,
     });
-    process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify({
-      xds_servers: [{ server_uri: `127.0.0.1:${cp.xdsPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
-      node: { id: 'grpc-test-client', cluster: 'test-clients', locality: { region: REGION, zone: 'us-east-1a' }, metadata: { auth: TOKEN } },
-    });
-    require('@grpc/grpc-js-xds').register();
+    registerXdsClient(cp.xdsPort, { id: 'grpc-test-client', locality: { region: REGION, zone: 'us-east-1a' } });
   });
 
   afterAll(async () => {

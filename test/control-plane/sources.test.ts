@@ -6,10 +6,9 @@ import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ROUTE_INDEX_PARTITION, keys } from '../../lib/model';
 import { localClientConfig } from '../../lib/local/emulators';
-import { LocalControlPlane, startLocalControlPlane } from '../../lib/control-plane/runtime/local';
-import { silentLogger } from '../../lib/control-plane/runtime/logger';
+import { LocalControlPlane } from '../../lib/control-plane/runtime/local';
 import { DynamoRouteSource } from '../../lib/control-plane/runtime/sources';
-import { REGION, TABLE, TOKEN, TestTable, startTable, waitFor } from './support';
+import { REGION, TABLE, TOKEN, TestTable, startTable, startTestControlPlane, waitFor } from './support';
 
 const spec = (host: string) => ({ hostnames: [host], backends: [{ address: '10.0.0.1', port: 80, protocol: 'http' }], regions: [REGION] });
 
@@ -73,20 +72,12 @@ describe('context sources', () => {
     );
     const file = join(dir, 'context.json');
     writeFileSync(file, JSON.stringify({ routes: [{ instanceId: 'from-file', spec: spec('file.edge.example.com') }] }));
-    cp = await startLocalControlPlane({
-      xdsPort: 0,
-      restPort: 0,
-      region: REGION,
-      tableName: TABLE,
-      dynamodbEndpoint: table.emulators.dynamodbEndpoint,
+    cp = await startTestControlPlane(table.emulators.dynamodbEndpoint, {
       s3Endpoint: table.emulators.s3Endpoint,
       contextS3: { bucket: 'edge-context', key: 'context.json' },
       contextFile: file,
       documentRefreshMs: 100,
       routesRefreshMs: 100,
-      authToken: TOKEN,
-      domain: 'edge.example.com',
-      logger: silentLogger,
     });
     const clusters = async () => {
       const res = await fetch(`http://127.0.0.1:${cp!.restPort}/v3/discovery:clusters`, { method: 'POST', body: JSON.stringify({ node: { id: 'n', user_agent_name: 'envoy', metadata: { auth: TOKEN } } }) });

@@ -1,14 +1,43 @@
 import * as grpc from '@grpc/grpc-js';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { AddressInfo, createServer } from 'node:net';
+export { freePort, waitFor } from '../support/wait';
 import { ServiceParameters, keys, ROUTE_INDEX_PARTITION } from '../../lib/model';
 import { LocalEmulators, ensureBrokerTable, localClientConfig, startEmulators } from '../../lib/local/emulators';
 import { messageType, TYPE_URLS, ResourceKind } from '../../lib/control-plane/runtime/protos';
+import { LocalControlPlane, LocalControlPlaneOptions, startLocalControlPlane } from '../../lib/control-plane/runtime/local';
+import { silentLogger } from '../../lib/control-plane/runtime/logger';
 
 export const REGION = 'us-east-1';
 export const TOKEN = 'test-discovery-token';
 export const TABLE = 'edge-broker';
+
+/**
+ * Starts a local control plane on OS-assigned ports for the test region, table, token and
+ * domain, logging nothing; `options` add to or override these.
+ */
+export function startTestControlPlane(dynamodbEndpoint: string, options: Partial<LocalControlPlaneOptions> = {}): Promise<LocalControlPlane> {
+  return startLocalControlPlane({
+    xdsPort: 0,
+    restPort: 0,
+    region: REGION,
+    tableName: TABLE,
+    dynamodbEndpoint,
+    authToken: TOKEN,
+    domain: 'edge.example.com',
+    logger: silentLogger,
+    ...options,
+  });
+}
+
+/** Points @grpc/grpc-js-xds (process-wide, once per test file) at a control plane and registers the xds: resolver. */
+export function registerXdsClient(xdsPort: number, node: { id: string; locality: Record<string, string> }): void {
+  process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify({
+    xds_servers: [{ server_uri: `127.0.0.1:${xdsPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+    node: { id: node.id, cluster: 'test-clients', locality: node.locality, metadata: { auth: TOKEN } },
+  });
+  require('@grpc/grpc-js-xds').register(); // registers the xds: resolver
+}
 
 export interface TestTable {
   readonly emulators: LocalEmulators;
@@ -66,28 +95,7 @@ export async function writeRoute(doc: DynamoDBDocumentClient, instanceId: string
   return generation;
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-}
 
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
 const parse = (b: Buffer) => JSON.parse(b.toString()) as unknown;

@@ -3,10 +3,9 @@
  * route document), served by the control plane, resolved by a real @grpc/grpc-js-xds client.
  */
 import * as grpc from '@grpc/grpc-js';
-import { LocalControlPlane, startLocalControlPlane } from '../../lib/control-plane/runtime/local';
-import { silentLogger } from '../../lib/control-plane/runtime/logger';
+import { LocalControlPlane } from '../../lib/control-plane/runtime/local';
 import { LocalBroker, LocalEmulators, SERVICE_ID, STANDARD, osbClient, startEmulators, startTestBroker, waitForOperation } from '../broker/support';
-import { EchoClient, REGION, TOKEN, callWho, startEchoBackend, waitFor } from './support';
+import { EchoClient, REGION, callWho, registerXdsClient, startEchoBackend, startTestControlPlane, waitFor } from './support';
 
 const HOST = 'grpc-echo.edge.example.com';
 
@@ -25,23 +24,11 @@ describe('a route provisioned through the broker reaches a proxyless gRPC client
     osb = osbClient(broker.url);
     backendA = await startEchoBackend('A');
     backendB = await startEchoBackend('B');
-    cp = await startLocalControlPlane({
-      xdsPort: 0,
-      restPort: 0,
-      region: REGION,
-      tableName: 'edge-broker',
-      dynamodbEndpoint: emulators.dynamodbEndpoint,
-      authToken: TOKEN,
-      domain: 'edge.example.com',
+    cp = await startTestControlPlane(emulators.dynamodbEndpoint, {
       routesRefreshMs: 150,
       settleMs: 1000,
-      logger: silentLogger,
     });
-    process.env.GRPC_XDS_BOOTSTRAP_CONFIG = JSON.stringify({
-      xds_servers: [{ server_uri: `127.0.0.1:${cp.xdsPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
-      node: { id: 'broker-path-client', cluster: 'test-clients', locality: { region: REGION }, metadata: { auth: TOKEN } },
-    });
-    require('@grpc/grpc-js-xds').register();
+    registerXdsClient(cp.xdsPort, { id: 'broker-path-client', locality: { region: REGION } });
   });
 
   afterAll(async () => {

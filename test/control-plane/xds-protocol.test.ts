@@ -3,9 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { LocalControlPlane, startLocalControlPlane } from '../../lib/control-plane/runtime/local';
-import { silentLogger } from '../../lib/control-plane/runtime/logger';
-import { RawAdsClient, REGION, Response, TABLE, TOKEN, TYPE, TestTable, envoyNode, startTable, waitFor, writeRoute } from './support';
+import { LocalControlPlane } from '../../lib/control-plane/runtime/local';
+import { REGION, RawAdsClient, Response, TOKEN, TYPE, TestTable, envoyNode, startTable, startTestControlPlane, waitFor, writeRoute } from './support';
 
 const backend = (port: number) => ({ address: '10.0.0.1', port, protocol: 'http' as const });
 
@@ -16,21 +15,13 @@ describe('xDS protocol', () => {
   const clients: RawAdsClient[] = [];
 
   const start = (dynamodbEndpoint: string) =>
-    startLocalControlPlane({
-      xdsPort: 0,
-      restPort: 0,
-      region: REGION,
-      tableName: TABLE,
-      dynamodbEndpoint,
-      authToken: TOKEN,
-      domain: 'edge.example.com',
+    startTestControlPlane(dynamodbEndpoint, {
       dataDir,
       routesRefreshMs: 100,
       settleMs: 500,
       persistDebounceMs: 50,
       // Protocol behaviour: every node gets a new snapshot at once (the canary has its own tests).
       canary: { fraction: 0 },
-      logger: silentLogger,
     });
 
   const client = (delta = false) => {

@@ -1,5 +1,6 @@
 /** Helpers for tests over the whole local platform: settings on free ports, an OSB client, waits. */
-import { AddressInfo, createServer } from 'node:net';
+import { sleep } from '../../support/wait';
+export { freePort, sleep, waitFor } from '../../support/wait';
 import { LocalSettings } from '../../../lib/local/settings';
 
 export const USER = 'broker';
@@ -73,31 +74,8 @@ export async function finishOperation(call: OsbCall, instanceId: string, timeout
   }
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(100);
-  }
-}
 
-/** A port that was free a moment ago (for the `npm start` process, which takes fixed ports). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Whether something listens on the port (a connect succeeds). */
 export async function listening(port: number): Promise<boolean> {
