@@ -40,6 +40,21 @@ export class BrokerStore {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   }
 
+  /**
+   * Sends a conditional write: true if it was applied, false if its condition failed
+   * (any other error is thrown).
+   */
+  private async conditionalWrite(command: PutCommand | UpdateCommand | DeleteCommand): Promise<boolean> {
+    try {
+      // send() is overloaded per command class; a union argument matches none of the overloads.
+      await this.doc.send(command as UpdateCommand);
+      return true;
+    } catch (err) {
+      if (isConditionFailure(err)) return false;
+      throw err;
+    }
+  }
+
   // ---- instances -------------------------------------------------------------------
 
   async getInstance(instanceId: string): Promise<InstanceRecord | undefined> {
@@ -49,21 +64,15 @@ export class BrokerStore {
 
   /** Creates an instance unless one exists (a tombstone of a deleted one may be replaced). */
   async createInstance(instance: InstanceRecord): Promise<boolean> {
-    try {
-      await this.doc.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { ...keys.instance(instance.instanceId), kind: 'instance', ...instance },
-          ConditionExpression: 'attribute_not_exists(pk) OR #state = :deleted',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':deleted': 'deleted' },
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (isConditionFailure(err)) return false;
-      throw err;
-    }
+    return this.conditionalWrite(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...keys.instance(instance.instanceId), kind: 'instance', ...instance },
+        ConditionExpression: 'attribute_not_exists(pk) OR #state = :deleted',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: { ':deleted': 'deleted' },
+      }),
+    );
   }
 
   /**
@@ -83,22 +92,16 @@ export class BrokerStore {
     } else {
       condition += ' AND attribute_not_exists(currentOperationId)';
     }
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.instance(instanceId),
-          UpdateExpression: 'SET currentOperationId = :op, lastOperationId = :op, updatedAt = :now',
-          ConditionExpression: condition,
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: values,
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (isConditionFailure(err)) return false;
-      throw err;
-    }
+    return this.conditionalWrite(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.instance(instanceId),
+        UpdateExpression: 'SET currentOperationId = :op, lastOperationId = :op, updatedAt = :now',
+        ConditionExpression: condition,
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: values,
+      }),
+    );
   }
 
   /**
@@ -108,29 +111,17 @@ export class BrokerStore {
   async finishInstanceOperation(instanceId: string, operationId: string, fields: Partial<InstanceRecord>): Promise<boolean> {
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = { ':op': operationId, ':now': nowIso() };
-    const sets = ['updatedAt = :now'];
-    for (const [key, value] of Object.entries(fields)) {
-      if (value === undefined) continue;
-      names[`#${key}`] = key;
-      values[`:${key}`] = value;
-      sets.push(`#${key} = :${key}`);
-    }
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.instance(instanceId),
-          UpdateExpression: `SET ${sets.join(', ')} REMOVE currentOperationId`,
-          ConditionExpression: 'currentOperationId = :op',
-          ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
-          ExpressionAttributeValues: values,
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (isConditionFailure(err)) return false;
-      throw err;
-    }
+    const sets = ['updatedAt = :now', ...setClauses(fields, names, values)];
+    return this.conditionalWrite(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.instance(instanceId),
+        UpdateExpression: `SET ${sets.join(', ')} REMOVE currentOperationId`,
+        ConditionExpression: 'currentOperationId = :op',
+        ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
+        ExpressionAttributeValues: values,
+      }),
+    );
   }
 
   /** Records cloud resources on the instance the moment they exist (undefined removes). */
@@ -200,29 +191,18 @@ export class BrokerStore {
   async updateOperation(instanceId: string, operationId: string, fields: Partial<OperationRecord>): Promise<boolean> {
     const names: Record<string, string> = { '#state': 'state' };
     const values: Record<string, unknown> = { ':running': 'in progress', ':now': nowIso() };
-    const sets = ['updatedAt = :now'];
-    for (const [key, value] of Object.entries(fields)) {
-      if (value === undefined || key === 'updatedAt') continue;
-      names[`#${key}`] = key;
-      values[`:${key}`] = value;
-      sets.push(`#${key} = :${key}`);
-    }
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.operation(instanceId, operationId),
-          UpdateExpression: `SET ${sets.join(', ')}`,
-          ConditionExpression: '#state = :running',
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (isConditionFailure(err)) return false;
-      throw err;
-    }
+    const { updatedAt: _ignored, ...rest } = fields;
+    const sets = ['updatedAt = :now', ...setClauses(rest, names, values)];
+    return this.conditionalWrite(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.operation(instanceId, operationId),
+        UpdateExpression: `SET ${sets.join(', ')}`,
+        ConditionExpression: '#state = :running',
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      }),
+    );
   }
 
   /**
@@ -291,18 +271,14 @@ export class BrokerStore {
 
   /** Releases a claim only if this instance holds it. */
   async releaseHostname(hostname: string, instanceId: string): Promise<void> {
-    try {
-      await this.doc.send(
-        new DeleteCommand({
-          TableName: this.tableName,
-          Key: keys.hostname(hostname),
-          ConditionExpression: 'instanceId = :me',
-          ExpressionAttributeValues: { ':me': instanceId },
-        }),
-      );
-    } catch (err) {
-      if (!isConditionFailure(err)) throw err;
-    }
+    await this.conditionalWrite(
+      new DeleteCommand({
+        TableName: this.tableName,
+        Key: keys.hostname(hostname),
+        ConditionExpression: 'instanceId = :me',
+        ExpressionAttributeValues: { ':me': instanceId },
+      }),
+    );
   }
 
   // ---- routes ----------------------------------------------------------------------
@@ -320,19 +296,15 @@ export class BrokerStore {
       }),
     );
     const generation = Number(counter.Attributes?.value);
-    try {
-      await this.doc.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { ...keys.route(route.instanceId), gsi1pk: ROUTE_INDEX_PARTITION, ...route, generation, updatedAt: nowIso() },
-          ConditionExpression: 'attribute_not_exists(pk) OR generation < :g',
-          ExpressionAttributeValues: { ':g': generation },
-        }),
-      );
-    } catch (err) {
-      // A newer write already landed: ours is stale by construction, nothing to do.
-      if (!isConditionFailure(err)) throw err;
-    }
+    // A condition failure means a newer write already landed: ours is stale by construction, nothing to do.
+    await this.conditionalWrite(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...keys.route(route.instanceId), gsi1pk: ROUTE_INDEX_PARTITION, ...route, generation, updatedAt: nowIso() },
+        ConditionExpression: 'attribute_not_exists(pk) OR generation < :g',
+        ExpressionAttributeValues: { ':g': generation },
+      }),
+    );
     return generation;
   }
 
@@ -378,19 +350,13 @@ export class BrokerStore {
   }
 
   async createBinding(binding: BindingRecord): Promise<boolean> {
-    try {
-      await this.doc.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { ...keys.binding(binding.instanceId, binding.bindingId), kind: 'binding', ...binding },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (isConditionFailure(err)) return false;
-      throw err;
-    }
+    return this.conditionalWrite(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...keys.binding(binding.instanceId, binding.bindingId), kind: 'binding', ...binding },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
   }
 
   async deleteBinding(instanceId: string, bindingId: string): Promise<boolean> {
@@ -399,18 +365,36 @@ export class BrokerStore {
   }
 
   async deleteBindings(instanceId: string): Promise<void> {
-    const out = await this.doc.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :b)',
-        ExpressionAttributeValues: { ':pk': keys.instance(instanceId).pk, ':b': 'BINDING#' },
-        ConsistentRead: true,
-      }),
-    );
-    for (const item of out.Items ?? []) {
-      await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: item.pk, sk: item.sk } }));
-    }
+    // Page through: a single Query stops at 1 MB and would leave bindings behind.
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :b)',
+          ExpressionAttributeValues: { ':pk': keys.instance(instanceId).pk, ':b': 'BINDING#' },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of out.Items ?? []) {
+        await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: item.pk, sk: item.sk } }));
+      }
+      start = out.LastEvaluatedKey;
+    } while (start);
   }
+}
+
+/** `#key = :key` clauses for every defined field, adding the names and values they use. */
+function setClauses(fields: object, names: Record<string, string>, values: Record<string, unknown>): string[] {
+  const sets: string[] = [];
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    names[`#${key}`] = key;
+    values[`:${key}`] = value;
+    sets.push(`#${key} = :${key}`);
+  }
+  return sets;
 }
 
 function strip(item: Record<string, unknown>): Record<string, unknown> {
