@@ -5,7 +5,7 @@ import { hostnameProblems, managedDnsNames } from '../hostnames';
 import { RouteDocument } from '../../../model';
 import { BrokerSettings } from '../settings';
 import { BrokerStore } from '../store/store';
-import { InstanceConfig, InstanceRecord, OperationRecord } from '../store/types';
+import { InstanceConfig, InstanceRecord, InstanceResources, OperationRecord } from '../store/types';
 import { GateQuestion, judgeConvergence } from './gate';
 
 /** A failure no retry can fix (a taken hostname, invalid parameters): the operation fails now. */
@@ -75,6 +75,37 @@ async function dropDnsNames(ctx: StepContext, names: readonly string[]): Promise
   await ctx.store.setResources(ctx.instance.instanceId, { dnsNames: left.length ? left : undefined });
 }
 
+type ResourceFields = Partial<Record<keyof InstanceResources, unknown>>;
+
+/**
+ * The cloud resource a step works on: the one recorded on the instance, else a new one
+ * (recorded the moment it exists). A recorded one that has disappeared loses its record
+ * and the step fails, so the retry creates it afresh.
+ */
+async function ensureResource<State>(
+  ctx: StepContext,
+  resource: {
+    readonly recorded: string | undefined;
+    create(): Promise<{ id: string; record: ResourceFields }>;
+    look(id: string): Promise<State | undefined>;
+    readonly forget: ResourceFields;
+    gone(id: string): string;
+  },
+): Promise<{ id: string; state: State }> {
+  let id = resource.recorded;
+  if (!id) {
+    const created = await resource.create();
+    id = created.id;
+    await ctx.store.setResources(ctx.instance.instanceId, created.record);
+  }
+  const state = await resource.look(id);
+  if (!state) {
+    await ctx.store.setResources(ctx.instance.instanceId, resource.forget);
+    throw new Error(resource.gone(id));
+  }
+  return { id, state };
+}
+
 // ---- provision / update -------------------------------------------------------------
 
 const validate: Step = {
@@ -125,16 +156,16 @@ const certificate: Step = {
   async run(ctx) {
     const t = target(ctx);
     if (t.plan !== 'cdn') return DONE;
-    let arn = ctx.instance.resources.certificateArn;
-    if (!arn) {
-      arn = await ctx.cloud.requestCertificate(ctx.instance.instanceId, t.parameters.hostnames);
-      await ctx.store.setResources(ctx.instance.instanceId, { certificateArn: arn });
-    }
-    const state = await ctx.cloud.describeCertificate(arn);
-    if (!state) {
-      await ctx.store.setResources(ctx.instance.instanceId, { certificateArn: undefined });
-      throw new Error(`certificate ${arn} disappeared; requesting a new one`);
-    }
+    const { id: arn, state } = await ensureResource(ctx, {
+      recorded: ctx.instance.resources.certificateArn,
+      async create() {
+        const created = await ctx.cloud.requestCertificate(ctx.instance.instanceId, t.parameters.hostnames);
+        return { id: created, record: { certificateArn: created } };
+      },
+      look: (id) => ctx.cloud.describeCertificate(id),
+      forget: { certificateArn: undefined },
+      gone: (id) => `certificate ${id} disappeared; requesting a new one`,
+    });
     if (state.status === 'ISSUED') return DONE;
     if (state.status === 'FAILED') throw new PermanentError(`ACM could not issue the certificate for ${t.parameters.hostnames.join(', ')}`);
     if (!state.validationRecords.length) return wait(ctx, 'ACM to publish the DNS validation records');
@@ -152,24 +183,23 @@ const distribution: Step = {
   async run(ctx) {
     const t = target(ctx);
     if (t.plan !== 'cdn') return DONE;
-    let id = ctx.instance.resources.distributionId;
-    if (!id) {
-      const arn = ctx.instance.resources.certificateArn;
-      if (!arn) throw new Error('no certificate recorded for the distribution');
-      const created = await ctx.cloud.createDistribution({
-        instanceId: ctx.instance.instanceId,
-        hostnames: t.parameters.hostnames,
-        certificateArn: arn,
-        originDomain: ctx.settings.domain,
-      });
-      id = created.id;
-      await ctx.store.setResources(ctx.instance.instanceId, { distributionId: created.id, distributionDomain: created.domainName });
-    }
-    const state = await ctx.cloud.getDistribution(id);
-    if (!state) {
-      await ctx.store.setResources(ctx.instance.instanceId, { distributionId: undefined, distributionDomain: undefined });
-      throw new Error(`distribution ${id} disappeared; creating a new one`);
-    }
+    const { state } = await ensureResource(ctx, {
+      recorded: ctx.instance.resources.distributionId,
+      async create() {
+        const arn = ctx.instance.resources.certificateArn;
+        if (!arn) throw new Error('no certificate recorded for the distribution');
+        const created = await ctx.cloud.createDistribution({
+          instanceId: ctx.instance.instanceId,
+          hostnames: t.parameters.hostnames,
+          certificateArn: arn,
+          originDomain: ctx.settings.domain,
+        });
+        return { id: created.id, record: { distributionId: created.id, distributionDomain: created.domainName } };
+      },
+      look: (id) => ctx.cloud.getDistribution(id),
+      forget: { distributionId: undefined, distributionDomain: undefined },
+      gone: (id) => `distribution ${id} disappeared; creating a new one`,
+    });
     return state.deployed ? DONE : wait(ctx, 'CloudFront to deploy the distribution');
   },
 };
