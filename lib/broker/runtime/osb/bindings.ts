@@ -4,7 +4,7 @@ import { isPlainObject, sameJson } from '../json';
 import { InstanceRecord } from '../store/types';
 import { OsbError, badRequest, concurrencyError, conflict, notFound } from './errors';
 import { OsbRequest } from './http';
-import { checkPlanId, checkServiceId, jsonBody, optionalObject, optionalString, requiredString } from './request';
+import { checkPlanId, checkServiceAndPlanQuery, jsonBody, optionalObject, optionalString, requiredServiceId, requiredString } from './request';
 import { Answer } from './instances';
 
 /**
@@ -42,8 +42,7 @@ function endpointsFor(credentials: Record<string, unknown>): Array<{ host: strin
 
 export async function bind(ctx: ApiContext, request: OsbRequest, instanceId: string, bindingId: string): Promise<Answer> {
   const body = jsonBody(request);
-  const serviceId = requiredString(body, 'service_id');
-  checkServiceId(serviceId);
+  const serviceId = requiredServiceId(body);
   const planId = requiredString(body, 'plan_id');
   checkPlanId(planId);
   const appGuid = optionalString(body, 'app_guid');
@@ -102,12 +101,7 @@ export async function fetchBinding(ctx: ApiContext, _request: OsbRequest, instan
 }
 
 export async function unbind(ctx: ApiContext, request: OsbRequest, instanceId: string, bindingId: string): Promise<Answer> {
-  const serviceId = request.query.service_id;
-  const planId = request.query.plan_id;
-  if (!serviceId) throw badRequest('service_id: is required (query parameter)');
-  if (!planId) throw badRequest('plan_id: is required (query parameter)');
-  checkServiceId(serviceId);
-  checkPlanId(planId);
+  checkServiceAndPlanQuery(request);
   const deleted = await ctx.store.deleteBinding(instanceId, bindingId);
   if (!deleted) return { status: 410, body: {} };
   ctx.logger.info('binding deleted', { instanceId, bindingId });

@@ -9,14 +9,15 @@ import { InstanceConfig, InstanceRecord, OperationRecord, OperationType, Origina
 import { OsbError, badRequest, concurrencyError, conflict, maintenanceInfoConflict, notFound } from './errors';
 import { OsbRequest } from './http';
 import {
+  asyncBodyRequest,
   checkPlanId,
-  checkServiceId,
-  jsonBody,
+  checkServiceAndPlanQuery,
   maintenanceVersion,
   optionalObject,
   optionalString,
   originatingIdentity,
   requireAcceptsIncomplete,
+  requiredServiceId,
   requiredString,
 } from './request';
 
@@ -97,11 +98,8 @@ function isLive(instance: InstanceRecord | undefined): instance is InstanceRecor
 // ---- PUT /v2/service_instances/:id ------------------------------------------------
 
 export async function provision(ctx: ApiContext, request: OsbRequest, instanceId: string): Promise<Answer> {
-  requireAcceptsIncomplete(request);
-  const identity = originatingIdentity(request);
-  const body = jsonBody(request);
-  const serviceId = requiredString(body, 'service_id');
-  checkServiceId(serviceId);
+  const { identity, body } = asyncBodyRequest(request);
+  const serviceId = requiredServiceId(body);
   const planId = requiredString(body, 'plan_id');
   const plan = checkPlanId(planId);
   const context = optionalObject(body, 'context');
@@ -184,11 +182,8 @@ function answerExisting(
 // ---- PATCH /v2/service_instances/:id ----------------------------------------------
 
 export async function update(ctx: ApiContext, request: OsbRequest, instanceId: string): Promise<Answer> {
-  requireAcceptsIncomplete(request);
-  const identity = originatingIdentity(request);
-  const body = jsonBody(request);
-  const serviceId = requiredString(body, 'service_id');
-  checkServiceId(serviceId);
+  const { identity, body } = asyncBodyRequest(request);
+  requiredServiceId(body);
   const askedPlanId = optionalString(body, 'plan_id');
   if (askedPlanId) checkPlanId(askedPlanId);
   checkMaintenance(maintenanceVersion(body));
@@ -238,12 +233,7 @@ export async function update(ctx: ApiContext, request: OsbRequest, instanceId: s
 // ---- DELETE /v2/service_instances/:id ---------------------------------------------
 
 export async function deprovision(ctx: ApiContext, request: OsbRequest, instanceId: string): Promise<Answer> {
-  const serviceId = request.query.service_id;
-  const planId = request.query.plan_id;
-  if (!serviceId) throw badRequest('service_id: is required (query parameter)');
-  if (!planId) throw badRequest('plan_id: is required (query parameter)');
-  checkServiceId(serviceId);
-  checkPlanId(planId);
+  checkServiceAndPlanQuery(request);
   requireAcceptsIncomplete(request);
   const identity = originatingIdentity(request);
 

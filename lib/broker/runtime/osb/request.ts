@@ -100,3 +100,27 @@ export function maintenanceVersion(body: Record<string, unknown>): string | unde
 export function checkId(id: string, what: string): void {
   if (!/^[A-Za-z0-9._~-]{1,128}$/.test(id)) throw badRequest(`${what}: must be 1-128 characters of letters, digits, '.', '_', '~' or '-'`);
 }
+
+/** `service_id` of a request body: required, and this broker's service. */
+export function requiredServiceId(body: Record<string, unknown>): string {
+  const serviceId = requiredString(body, 'service_id');
+  checkServiceId(serviceId);
+  return serviceId;
+}
+
+/** DELETE requests name the service and plan in the query: both required and known (400 otherwise). */
+export function checkServiceAndPlanQuery(request: OsbRequest): void {
+  const serviceId = request.query.service_id;
+  const planId = request.query.plan_id;
+  if (!serviceId) throw badRequest('service_id: is required (query parameter)');
+  if (!planId) throw badRequest('plan_id: is required (query parameter)');
+  checkServiceId(serviceId);
+  checkPlanId(planId);
+}
+
+/** The head of an asynchronous request with a body (provision, update): accepts_incomplete, originating identity, JSON body. */
+export function asyncBodyRequest(request: OsbRequest): { identity: OriginatingIdentity | undefined; body: Record<string, unknown> } {
+  requireAcceptsIncomplete(request);
+  const identity = originatingIdentity(request);
+  return { identity, body: jsonBody(request) };
+}
