@@ -176,41 +176,19 @@ export class BrokerApi extends Construct {
       responseHeaders: json,
       templates: { 'application/json': '{"error":"BadRequest","description":"The request body must be a JSON object: $context.error.message"}' },
     });
-    this.api.addGatewayResponse('BadRequestParameters', {
-      type: apigateway.ResponseType.BAD_REQUEST_PARAMETERS,
-      statusCode: '400',
-      responseHeaders: json,
-      templates: osbError('BadRequest', 'A required path parameter is missing.'),
-    });
-    // Unknown routes: API Gateway says 403 "Missing Authentication Token"; OSB clients expect 404.
-    this.api.addGatewayResponse('MissingRoute', {
-      type: apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN,
-      statusCode: '404',
-      responseHeaders: json,
-      templates: osbError('NotFound', 'No such broker route.'),
-    });
-    this.api.addGatewayResponse('Throttled', {
-      type: apigateway.ResponseType.THROTTLED,
-      statusCode: '429',
-      responseHeaders: json,
-      templates: osbError('TooManyRequests', 'Request rate above the broker limit; retry later.'),
-    });
-    this.api.addGatewayResponse('WafFiltered', {
-      type: apigateway.ResponseType.WAF_FILTERED,
-      statusCode: '403',
-      responseHeaders: json,
-      templates: osbError('Forbidden', 'The request was blocked by the web application firewall.'),
-    });
-    this.api.addGatewayResponse('Default4xx', {
-      type: apigateway.ResponseType.DEFAULT_4XX,
-      responseHeaders: json,
-      templates: osbError('BadRequest', 'The broker gateway rejected the request.'),
-    });
-    this.api.addGatewayResponse('Default5xx', {
-      type: apigateway.ResponseType.DEFAULT_5XX,
-      responseHeaders: json,
-      templates: osbError('InternalError', 'The broker is temporarily unavailable; retry later.'),
-    });
+    // OSB JSON answers for API Gateway's own errors. Unknown routes: API Gateway says
+    // 403 "Missing Authentication Token"; OSB clients expect 404.
+    const osbAnswers: ReadonlyArray<[id: string, type: apigateway.ResponseType, statusCode: string | undefined, error: string, description: string]> = [
+      ['BadRequestParameters', apigateway.ResponseType.BAD_REQUEST_PARAMETERS, '400', 'BadRequest', 'A required path parameter is missing.'],
+      ['MissingRoute', apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN, '404', 'NotFound', 'No such broker route.'],
+      ['Throttled', apigateway.ResponseType.THROTTLED, '429', 'TooManyRequests', 'Request rate above the broker limit; retry later.'],
+      ['WafFiltered', apigateway.ResponseType.WAF_FILTERED, '403', 'Forbidden', 'The request was blocked by the web application firewall.'],
+      ['Default4xx', apigateway.ResponseType.DEFAULT_4XX, undefined, 'BadRequest', 'The broker gateway rejected the request.'],
+      ['Default5xx', apigateway.ResponseType.DEFAULT_5XX, undefined, 'InternalError', 'The broker is temporarily unavailable; retry later.'],
+    ];
+    for (const [responseId, type, statusCode, error, description] of osbAnswers) {
+      this.api.addGatewayResponse(responseId, { type, statusCode, responseHeaders: json, templates: osbError(error, description) });
+    }
   }
 
   /** AWS managed rule groups plus a per-IP rate limit, in front of the stage. */
