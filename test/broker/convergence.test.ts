@@ -13,7 +13,7 @@ import { ConvergenceSettings, DEFAULT_CONVERGENCE, convergenceSettingsFromEnv, s
 import { judgeConvergence } from '../../lib/broker/runtime/worker/gate';
 import {
   LocalBroker,
-  LocalEmulators,
+  brokerFixture,
   OsbCall,
   Reply,
   CDN,
@@ -22,32 +22,19 @@ import {
   osbClient,
   provisionBody,
   sleep,
-  startEmulators,
   startTestBroker,
   testBrokerOptions,
   waitFor,
   waitForOperation,
 } from './support';
 
-let emulators: LocalEmulators;
-const brokers: LocalBroker[] = [];
-let tableCounter = 0;
+const fixture = brokerFixture('edge-gate');
 const ASYNC = '?accepts_incomplete=true';
 /** A node "holding" this generation holds every change the tests make. */
 const EVERYTHING = 1_000_000;
 
-beforeAll(async () => {
-  emulators = await startEmulators();
-});
-
-afterAll(async () => {
-  for (const broker of brokers) await broker.stop().catch(() => undefined);
-  await emulators?.stop();
-});
-
 async function broker(convergence: Partial<ConvergenceSettings> = {}): Promise<{ b: LocalBroker; call: OsbCall }> {
-  const b = await startTestBroker(emulators, { tableName: `edge-gate-${++tableCounter}`, convergence: { pollSeconds: 0.05, ...convergence } });
-  brokers.push(b);
+  const b = await fixture.start({ convergence: { pollSeconds: 0.05, ...convergence } });
   return { b, call: osbClient(b.url) };
 }
 
@@ -361,8 +348,8 @@ test('a deprovision waits until the edge holds the tombstone', async () => {
 
 test('a broker restarted while the gate waits resumes the wait, and the timeout still counts from the first look', async () => {
   const tableName = `edge-gate-restart`;
-  const first = await startTestBroker(emulators, { tableName, convergence: { pollSeconds: 0.05, emptyRegion: 'wait', timeoutSeconds: 30 } });
-  brokers.push(first);
+  const first = await startTestBroker(fixture.emulators, { tableName, convergence: { pollSeconds: 0.05, emptyRegion: 'wait', timeoutSeconds: 30 } });
+  fixture.track(first);
   const call1 = osbClient(first.url);
   const operationId = await provision(call1, 'resumed', ['resumed.edge.example.com'], { regions: ['eu-west-1'] });
   await waitForDescription(call1, 'resumed', operationId, /waiting on eu-west-1/);
@@ -370,8 +357,8 @@ test('a broker restarted while the gate waits resumes the wait, and the timeout 
   expect(startedAt).toBeGreaterThan(0);
   await first.stop();
 
-  const second = await startTestBroker(emulators, { tableName, convergence: { pollSeconds: 0.05, emptyRegion: 'wait', timeoutSeconds: 30 } });
-  brokers.push(second);
+  const second = await startTestBroker(fixture.emulators, { tableName, convergence: { pollSeconds: 0.05, emptyRegion: 'wait', timeoutSeconds: 30 } });
+  fixture.track(second);
   expect(second.resumed).toBe(1);
   const call2 = osbClient(second.url);
   await sleep(200);
@@ -456,7 +443,7 @@ describe('convergence settings', () => {
   });
 
   test('startLocalBroker refuses a bad option, naming it', async () => {
-    await expect(startLocalBroker(testBrokerOptions(emulators, { tableName: 'edge-gate-bad', convergence: { fraction: 2 } }))).rejects.toThrow(
+    await expect(startLocalBroker(testBrokerOptions(fixture.emulators, { tableName: 'edge-gate-bad', convergence: { fraction: 2 } }))).rejects.toThrow(
       /startLocalBroker option convergence\.fraction \(environment EDGE_CONVERGENCE_FRACTION\): must be a number greater than 0 and at most 1/,
     );
   });

@@ -110,3 +110,36 @@ export async function startTestBroker(emulators: LocalEmulators, overrides: Part
 
 export { startEmulators, localClientConfig, DynamoDBClient };
 export type { LocalEmulators, LocalBroker };
+
+/**
+ * The emulators one test file shares (started in beforeAll) and the brokers its tests
+ * start, each on its own table `<tablePrefix>-<n>`; all stopped in afterAll.
+ */
+export function brokerFixture(tablePrefix: string) {
+  let emulators: LocalEmulators | undefined;
+  const brokers: LocalBroker[] = [];
+  let tableCounter = 0;
+  beforeAll(async () => {
+    emulators = await startEmulators();
+  });
+  afterAll(async () => {
+    for (const broker of brokers) await broker.stop().catch(() => undefined);
+    await emulators?.stop();
+  });
+  const fixture = {
+    get emulators(): LocalEmulators {
+      if (!emulators) throw new Error('emulators are started in beforeAll');
+      return emulators;
+    },
+    /** Stops this broker after the file's tests. */
+    track(broker: LocalBroker): LocalBroker {
+      brokers.push(broker);
+      return broker;
+    },
+    /** A broker on a table of its own. */
+    async start(overrides: Partial<LocalBrokerOptions> = {}): Promise<LocalBroker> {
+      return fixture.track(await startTestBroker(fixture.emulators, { tableName: `${tablePrefix}-${++tableCounter}`, ...overrides }));
+    },
+  };
+  return fixture;
+}

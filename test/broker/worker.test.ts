@@ -15,7 +15,7 @@ import { DEFAULT_WORKER_OPTIONS, WorkerContext, workOnOperation } from '../../li
 import {
   CDN,
   LocalBroker,
-  LocalEmulators,
+  brokerFixture,
   SERVICE_ID,
   STANDARD,
   localClientConfig,
@@ -55,29 +55,16 @@ class ScriptedCloud extends LocalCloud {
   }
 }
 
-let emulators: LocalEmulators;
-const brokers: LocalBroker[] = [];
+const fixture = brokerFixture('edge-worker');
 const ASYNC = '?accepts_incomplete=true';
-let tableCounter = 0;
-
-beforeAll(async () => {
-  emulators = await startEmulators();
-});
-
-afterAll(async () => {
-  for (const broker of brokers) await broker.stop().catch(() => undefined);
-  await emulators?.stop();
-});
 
 /** Each test gets its own table and queue. */
 async function broker(overrides: Parameters<typeof startTestBroker>[1] = {}): Promise<LocalBroker> {
-  const started = await startTestBroker(emulators, { tableName: `edge-worker-${++tableCounter}`, ...overrides });
-  brokers.push(started);
-  return started;
+  return fixture.start(overrides);
 }
 
 function workerContext(b: LocalBroker, cloud = b.cloud): WorkerContext {
-  const sqs = new SQSClient(localClientConfig(emulators.sqsEndpoint));
+  const sqs = new SQSClient(localClientConfig(fixture.emulators.sqsEndpoint));
   return {
     settings: b.settings,
     store: b.store,
@@ -189,7 +176,7 @@ test('a step that keeps failing: retried, then the operation fails with the reas
   expect(done.body.description).toMatch(/provision failed while writing DNS records: gave up after 3 attempts: Route 53 is unavailable \(injected\)/);
   expect(done.body.description).toMatch(/Deprovision the instance/);
 
-  const sqs = new SQSClient(localClientConfig(emulators.sqsEndpoint));
+  const sqs = new SQSClient(localClientConfig(fixture.emulators.sqsEndpoint));
   const dead = await waitFor(async () => {
     const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: b.dlqUrl, WaitTimeSeconds: 1 }));
     return out.Messages?.[0];
