@@ -205,7 +205,7 @@ async function main(): Promise<void> {
   const canary = canarySettings();
   const started = performance.now();
   log(`bench:e2e: ${nodes.toLocaleString('en-US')} simulated Envoy nodes, ${runs} provisions; canary soak ${canary.soakMs} ms (${canary.source})`);
-  const platform = await startLocalPlatform({ ...settings, brokerPort: 0, xdsPort: 0, controlPlanePort: 0, dataDir: undefined }, { quiet: true });
+  const platform = await startLocalPlatform({ ...settings, brokerPort: 0, xdsPort: 0, controlPlanePort: 0, dynamodbPort: 0, sqsPort: 0, dataDir: undefined }, { quiet: true });
   const startupMs = performance.now() - started;
   log(`  platform up in ${Math.round(startupMs)} ms (broker ${platform.brokerUrl}, xDS ${platform.xdsAddress})`);
   const auth = `Basic ${Buffer.from(`${settings.brokerUser}:${settings.brokerPassword}`).toString('base64')}`;

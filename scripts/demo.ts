@@ -204,7 +204,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     } else {
       log('starting the local platform on free ports');
       const platform: LocalPlatform = await withTimeout(
-        startLocalPlatform({ ...settings, brokerPort: 0, xdsPort: 0, controlPlanePort: 0, dataDir: undefined }, { quiet: true, controlPlane: { routesRefreshMs: 200 } }),
+        startLocalPlatform({ ...settings, brokerPort: 0, xdsPort: 0, controlPlanePort: 0, dynamodbPort: 0, sqsPort: 0, dataDir: undefined }, { quiet: true, controlPlane: { routesRefreshMs: 200 } }),
         20_000,
         'starting the local platform',
       );

@@ -120,8 +120,10 @@ export async function startLocalPlatform(settings: LocalSettings, options: Platf
       await checkPortFree('EDGE_BROKER_PORT', settings.brokerPort);
       await checkPortFree('EDGE_XDS_PORT', settings.xdsPort);
       await checkPortFree('EDGE_CONTROL_PLANE_PORT', settings.controlPlanePort);
+      await checkPortFree('EDGE_DYNAMODB_PORT', settings.dynamodbPort);
+      await checkPortFree('EDGE_SQS_PORT', settings.sqsPort);
     },
-    () => `ports: ${[settings.brokerPort, settings.xdsPort, settings.controlPlanePort].map((p) => (p === 0 ? 'any' : p)).join(', ')} free on ${HOST}`,
+    () => `ports: ${[settings.brokerPort, settings.xdsPort, settings.controlPlanePort, settings.dynamodbPort, settings.sqsPort].map((p) => (p === 0 ? 'any' : p)).join(', ')} free on ${HOST}`,
   );
 
   const stops: Array<() => Promise<void>> = [];
@@ -137,7 +139,7 @@ export async function startLocalPlatform(settings: LocalSettings, options: Platf
   try {
     const emulators = await timed(
       'emulators',
-      () => startEmulators({ dataDir: settings.dataDir }),
+      () => startEmulators({ dataDir: settings.dataDir, dynamodbPort: settings.dynamodbPort, sqsPort: settings.sqsPort }),
       (e) => `emulators: DynamoDB (dynalite) ${e.dynamodbEndpoint}, SQS+S3 (fauxqs) ${e.sqsEndpoint}, state ${settings.dataDir ? `in ${settings.dataDir}` : 'in memory'}`,
     );
     stops.push(() => emulators.stop());

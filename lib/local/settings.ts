@@ -5,6 +5,10 @@ export interface LocalSettings {
   readonly brokerPassword: string;
   readonly xdsPort: number;
   readonly controlPlanePort: number;
+  /** DynamoDB emulator (dynalite); operator tools (`npm run ops -- --local`) find it here. */
+  readonly dynamodbPort: number;
+  /** SQS emulator (fauxqs). */
+  readonly sqsPort: number;
   readonly xdsAuthToken: string;
   readonly domain: string;
   /** Unset: everything in memory. */
@@ -17,6 +21,8 @@ export const LOCAL_DEFAULTS = {
   brokerPassword: 'edge-local-password',
   xdsPort: 18000,
   controlPlanePort: 18001,
+  dynamodbPort: 18002,
+  sqsPort: 18003,
   xdsAuthToken: 'edge-local-token',
   domain: 'edge.example.com',
 } as const;
@@ -48,6 +54,8 @@ export function readLocalSettings(env: NodeJS.ProcessEnv = process.env): LocalSe
     brokerPassword: nonEmpty(env, 'EDGE_BROKER_PASSWORD', LOCAL_DEFAULTS.brokerPassword),
     xdsPort: port(env, 'EDGE_XDS_PORT', LOCAL_DEFAULTS.xdsPort),
     controlPlanePort: port(env, 'EDGE_CONTROL_PLANE_PORT', LOCAL_DEFAULTS.controlPlanePort),
+    dynamodbPort: port(env, 'EDGE_DYNAMODB_PORT', LOCAL_DEFAULTS.dynamodbPort),
+    sqsPort: port(env, 'EDGE_SQS_PORT', LOCAL_DEFAULTS.sqsPort),
     xdsAuthToken: nonEmpty(env, 'EDGE_XDS_AUTH_TOKEN', LOCAL_DEFAULTS.xdsAuthToken),
     domain: nonEmpty(env, 'EDGE_DOMAIN', LOCAL_DEFAULTS.domain),
     dataDir: env.EDGE_DATA_DIR || undefined,
@@ -56,6 +64,8 @@ export function readLocalSettings(env: NodeJS.ProcessEnv = process.env): LocalSe
     ['EDGE_BROKER_PORT', settings.brokerPort],
     ['EDGE_XDS_PORT', settings.xdsPort],
     ['EDGE_CONTROL_PLANE_PORT', settings.controlPlanePort],
+    ['EDGE_DYNAMODB_PORT', settings.dynamodbPort],
+    ['EDGE_SQS_PORT', settings.sqsPort],
   ] as const;
   ports.forEach(([name, value], i) => {
     const clash = ports.slice(0, i).find(([, other]) => other === value && value !== 0);

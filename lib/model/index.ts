@@ -3,3 +3,4 @@ export * from './validate-parameters';
 export * from './route';
 export * from './table';
 export * from './convergence';
+export * from './metrics';

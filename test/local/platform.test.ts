@@ -6,6 +6,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { createServer, Server } from 'node:net';
 import { join } from 'node:path';
 import { LocalPlatform, ProgressEvent, readyLine, startLocalPlatform } from '../../lib/local/platform';
+import { readLocalSettings } from '../../lib/local/settings';
 import { freePort, listening, osbClient, testSettings, TOKEN, waitFor } from '../e2e/support/platform';
 
 const ROOT = join(__dirname, '..', '..');
@@ -71,6 +72,30 @@ describe('startLocalPlatform', () => {
   });
 });
 
+describe('emulator ports (EDGE_DYNAMODB_PORT, EDGE_SQS_PORT)', () => {
+  it('default to 18002 and 18003 so that operator tools find a running platform', () => {
+    const settings = readLocalSettings({});
+    expect([settings.dynamodbPort, settings.sqsPort]).toEqual([18002, 18003]);
+  });
+
+  it('refuse a bad value or a clash with another port, naming the variable', () => {
+    expect(() => readLocalSettings({ EDGE_SQS_PORT: 'x' })).toThrow('EDGE_SQS_PORT: must be a port number from 0 to 65535, got "x"');
+    expect(() => readLocalSettings({ EDGE_DYNAMODB_PORT: '18001' })).toThrow('EDGE_DYNAMODB_PORT: port 18001 is already used by EDGE_CONTROL_PLANE_PORT');
+  });
+
+  it('start the emulators on the given ports, and name the variable when one is taken', async () => {
+    const [dynamodbPort, sqsPort] = [await freePort(), await freePort()];
+    const platform = await startLocalPlatform(testSettings({ dynamodbPort, sqsPort }), { quiet: true });
+    try {
+      expect(platform.emulators.dynamodbEndpoint).toBe(`http://127.0.0.1:${dynamodbPort}`);
+      expect(platform.emulators.sqsEndpoint).toBe(`http://127.0.0.1:${sqsPort}`);
+      await expect(startLocalPlatform(testSettings({ sqsPort }), { quiet: true })).rejects.toThrow(`EDGE_SQS_PORT: port ${sqsPort} on 127.0.0.1 is already in use`);
+    } finally {
+      await platform.stop();
+    }
+  });
+});
+
 interface Run {
   readonly child: ChildProcess;
   stdout: string;
@@ -80,7 +105,7 @@ interface Run {
 
 /** `detached`: its own process group, so that a signal can go to tsx and node together, as Ctrl-C in a terminal does. */
 function startProcess(env: Record<string, string>, detached = false): Run {
-  const child = spawn(TSX, ['lib/local/start.ts'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached });
+  const child = spawn(TSX, ['lib/local/start.ts'], { cwd: ROOT, env: { ...process.env, EDGE_DYNAMODB_PORT: '0', EDGE_SQS_PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached });
   const run: Run = {
     child,
     stdout: '',

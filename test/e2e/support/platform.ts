@@ -16,6 +16,8 @@ export function testSettings(overrides: Partial<LocalSettings> = {}): LocalSetti
     brokerPassword: PASSWORD,
     xdsPort: 0,
     controlPlanePort: 0,
+    dynamodbPort: 0,
+    sqsPort: 0,
     xdsAuthToken: TOKEN,
     domain: DOMAIN,
     ...overrides,
