@@ -13,6 +13,7 @@ export const BROKER_LAMBDA_ENTRIES = {
   api: path.join(__dirname, 'runtime', 'lambda', 'api.ts'),
   worker: path.join(__dirname, 'runtime', 'lambda', 'worker.ts'),
   authorizer: path.join(__dirname, 'runtime', 'lambda', 'authorizer.ts'),
+  sweeper: path.join(__dirname, 'runtime', 'lambda', 'sweeper.ts'),
 } as const;
 
 export interface BrokerFunctionProps {
@@ -32,6 +33,8 @@ export interface BrokerFunctionProps {
  * writing to that log group (no AWSLambdaBasicExecutionRole, which allows every group).
  */
 export class BrokerFunction extends Construct {
+  /** Which handler this is (alarms and dashboards name functions by it). */
+  readonly handler: BrokerFunctionProps['handler'];
   readonly fn: nodejs.NodejsFunction;
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
@@ -39,6 +42,7 @@ export class BrokerFunction extends Construct {
   constructor(scope: Construct, id: string, props: BrokerFunctionProps) {
     super(scope, id);
     const { config } = props;
+    this.handler = props.handler;
     this.logGroup = new logs.LogGroup(this, 'Logs', { retention: logRetention(config.logRetentionDays) });
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),

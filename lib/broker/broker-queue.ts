@@ -1,6 +1,4 @@
 import { Duration } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -14,17 +12,19 @@ export interface BrokerQueueProps {
   readonly maxBatchingWindow: Duration;
   /** Deliveries of one message before it moves to the dead-letter queue. */
   readonly maxReceiveCount: number;
+  /** An existing alarm topic (config `alarms.topicArns`); default: the queue creates its own. */
+  readonly alarmTopic?: sns.ITopic;
 }
 
 /**
  * The operations queue (one message = one operation id to advance), its dead-letter
- * queue, and an alarm (to an encrypted SNS topic) as soon as anything lands in the DLQ.
+ * queue, and the broker's alarm topic (encrypted SNS). The alarms themselves, the DLQ's
+ * included, are in lib/monitoring/broker-alarms.ts.
  */
 export class BrokerQueue extends Construct {
   readonly queue: sqs.Queue;
   readonly deadLetterQueue: sqs.Queue;
-  readonly alarmTopic: sns.Topic;
-  readonly deadLetterAlarm: cloudwatch.Alarm;
+  readonly alarmTopic: sns.ITopic;
 
   constructor(scope: Construct, id: string, props: BrokerQueueProps) {
     super(scope, id);
@@ -51,6 +51,10 @@ export class BrokerQueue extends Construct {
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount },
     });
 
+    this.alarmTopic = props.alarmTopic ?? this.createAlarmTopic();
+  }
+
+  private createAlarmTopic(): sns.Topic {
     // CloudWatch alarms can publish to an encrypted topic only with a customer managed
     // key whose policy lets CloudWatch use it (the AWS managed aws/sns key cannot).
     const topicKey = new kms.Key(this, 'AlarmTopicKey', {
@@ -64,16 +68,6 @@ export class BrokerQueue extends Construct {
         resources: ['*'],
       }),
     );
-    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', { masterKey: topicKey, enforceSSL: true });
-
-    this.deadLetterAlarm = new cloudwatch.Alarm(this, 'DeadLetterAlarm', {
-      alarmDescription: 'An operation exhausted its retries and landed in the broker dead-letter queue',
-      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
-      threshold: 0,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    this.deadLetterAlarm.addAlarmAction(new cloudwatchActions.SnsAction(this.alarmTopic));
+    return new sns.Topic(this, 'AlarmTopic', { masterKey: topicKey, enforceSSL: true });
   }
 }

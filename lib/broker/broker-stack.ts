@@ -7,9 +7,12 @@ import { PlatformConfig } from '../config';
 import { BrokerApi } from './broker-api';
 import { arnIn, BrokerFunction, nagArn, TABLE_DATA_ACTIONS } from './broker-functions';
 import { BrokerQueue } from './broker-queue';
+import { BrokerSweeper } from './broker-sweeper';
 import { BrokerTable } from './broker-table';
 import { WORKER_MAX_RECEIVE_COUNT } from './runtime/settings';
 import { GENERATION_INDEX } from '../model/table';
+import { importedAlarmTopic } from '../monitoring/alarm-topic';
+import { BrokerMonitoring } from '../monitoring/broker-monitoring';
 
 export interface BrokerStackProps extends StackProps {
   readonly config: PlatformConfig;
@@ -33,6 +36,10 @@ export class BrokerStack extends Stack {
   readonly apiFunction: BrokerFunction;
   readonly workerFunction: BrokerFunction;
   readonly authorizerFunction: BrokerFunction;
+  /** Alarm topic, broker alarms and the global dashboard (lib/monitoring). */
+  readonly monitoring: BrokerMonitoring;
+  /** The stuck-operation sweeper (every 5 minutes; see broker-sweeper.ts). */
+  readonly sweeper: BrokerSweeper;
 
   constructor(scope: Construct, id: string, props: BrokerStackProps) {
     super(scope, id, props);
@@ -44,6 +51,7 @@ export class BrokerStack extends Stack {
       workerTimeout: WORKER_TIMEOUT,
       maxBatchingWindow: WORKER_BATCHING_WINDOW,
       maxReceiveCount: WORKER_MAX_RECEIVE_COUNT,
+      alarmTopic: importedAlarmTopic(this, 'ImportedAlarmTopic', config, config.homeRegion),
     });
 
     this.credentials = new secretsmanager.Secret(this, 'Credentials', {
@@ -118,6 +126,7 @@ export class BrokerStack extends Stack {
       }),
     );
     this.grantEdgeApis(this.workerFunction, config);
+    this.sweeper = new BrokerSweeper(this, 'Sweeper', { config, environment, table: this.table.table, queue: this.queue.queue });
 
     this.api = new BrokerApi(this, 'Osb', {
       config,
@@ -125,11 +134,22 @@ export class BrokerStack extends Stack {
       authorizerFunction: this.authorizerFunction.fn,
     });
 
+    // Last, so that every broker function (a sweeper included) is there to be watched.
+    this.monitoring = new BrokerMonitoring(this, 'Monitoring', {
+      config,
+      topic: this.queue.alarmTopic,
+      queue: this.queue.queue,
+      deadLetterQueue: this.queue.deadLetterQueue,
+      api: this.api.api,
+      table: this.table.table,
+      functions: this.node.findAll().filter((c): c is BrokerFunction => c instanceof BrokerFunction),
+    });
+
     new CfnOutput(this, 'BrokerUrl', { value: this.api.api.url, description: 'OSB base URL (register it with the platforms)' });
     new CfnOutput(this, 'CredentialsSecretArn', { value: this.credentials.secretArn, description: 'Secrets Manager secret with the broker basic-auth credentials' });
     new CfnOutput(this, 'TableName', { value: this.table.table.tableName });
     new CfnOutput(this, 'QueueUrl', { value: this.queue.queue.queueUrl });
-    new CfnOutput(this, 'AlarmTopicArn', { value: this.queue.alarmTopic.topicArn, description: 'Subscribe operators here: operations that landed in the DLQ' });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.queue.alarmTopic.topicArn, description: 'Subscribe operators here: every broker alarm (docs/monitoring.md)' });
   }
 
   /** Item reads and writes on the table and its one index, named exactly (no `index/*`). */

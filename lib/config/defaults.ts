@@ -33,6 +33,21 @@ export const DEFAULTS = {
   },
   logRetentionDays: 90,
   tags: {} as Record<string, string>,
+  alarms: {
+    emails: [] as string[],
+    topicArns: {} as Record<string, string>,
+    thresholds: {
+      queueOldestMessageSeconds: 900,
+      api5xxPer5Minutes: 5,
+      apiLatencyP99Ms: 5000,
+      sourceStalenessSeconds: 300,
+      connectedNodesRatio: 0.8,
+      proxy5xxPercent: 5,
+      proxyMinRequestsPer5Minutes: 100,
+      tlsNegotiationErrorsPer5Minutes: 1000,
+      capacityShortfallMinutes: 15,
+    },
+  },
 };
 
 /**

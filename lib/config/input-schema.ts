@@ -95,5 +95,32 @@ export const PLATFORM_CONFIG_INPUT_SCHEMA = {
       additionalProperties: { type: 'string', maxLength: 256 },
       propertyNames: { type: 'string', minLength: 1, maxLength: 128 },
     },
+    alarms: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        emails: { type: 'array', maxItems: 20, uniqueItems: true, items: { type: 'string', format: 'email' } },
+        topicArns: {
+          type: 'object',
+          // Keys (regions) and the ARN's region and account are checked in load.ts, with clearer messages.
+          additionalProperties: { type: 'string', pattern: '^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$' },
+        },
+        thresholds: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            queueOldestMessageSeconds: { type: 'integer', minimum: 60, maximum: 345600 },
+            api5xxPer5Minutes: { type: 'integer', minimum: 1, maximum: 100000 },
+            apiLatencyP99Ms: { type: 'integer', minimum: 100, maximum: 29000 },
+            sourceStalenessSeconds: { type: 'integer', minimum: 30, maximum: 86400 },
+            connectedNodesRatio: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+            proxy5xxPercent: { type: 'number', exclusiveMinimum: 0, maximum: 100 },
+            proxyMinRequestsPer5Minutes: { type: 'integer', minimum: 0, maximum: 100000000 },
+            tlsNegotiationErrorsPer5Minutes: { type: 'integer', minimum: 1, maximum: 100000000 },
+            capacityShortfallMinutes: { type: 'integer', minimum: 5, maximum: 1440 },
+          },
+        },
+      },
+    },
   },
 } as const;

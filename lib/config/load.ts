@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { DEFAULTS, defaultVpcCidr } from './defaults';
 import { KNOWN_AVAILABILITY_ZONES } from './regions';
-import { FleetSize, PlatformConfig, RegionConfig } from './types';
+import { AlarmsConfig, FleetSize, PlatformConfig, RegionConfig } from './types';
 import { ConfigError, checkInputSchema, cidrsOverlap, parseCidr } from './validate';
 
 type Json = Record<string, unknown>;
@@ -105,6 +105,7 @@ export function resolveConfig(input: unknown = {}, source = 'platform config'): 
   if (merged.controlPlane.minTasks > merged.controlPlane.maxTasks) {
     problems.push(`controlPlane.minTasks: ${merged.controlPlane.minTasks} is more than controlPlane.maxTasks (${merged.controlPlane.maxTasks})`);
   }
+  checkAlarmTopics(merged.alarms, merged.homeRegion, regions, merged.account, problems);
   if (problems.length) throw new ConfigError(problems, source);
 
   const name = merged.platformName;
@@ -122,7 +123,23 @@ export function resolveConfig(input: unknown = {}, source = 'platform config'): 
     brokerTableName: merged.brokerTableName ?? `${name}-broker`,
     logRetentionDays: merged.logRetentionDays,
     tags: merged.tags,
+    alarms: merged.alarms,
   };
+}
+
+/** Each imported alarm topic belongs to a region of the platform, and its ARN says so. */
+function checkAlarmTopics(alarms: AlarmsConfig, homeRegion: string, regions: readonly RegionConfig[], account: string | undefined, problems: string[]): void {
+  const platformRegions = new Set([homeRegion, ...regions.map((r) => r.region)]);
+  for (const [region, arn] of Object.entries(alarms.topicArns)) {
+    const field = `alarms.topicArns.${region}`;
+    if (!platformRegions.has(region)) {
+      problems.push(`${field}: ${region} is neither the home region nor a fleet region of the platform`);
+      continue;
+    }
+    const [, , , arnRegion, arnAccount] = arn.split(':');
+    if (arnRegion !== region) problems.push(`${field}: the topic is in ${arnRegion}, not in ${region} (CloudWatch alarms publish only to a topic of their own region)`);
+    if (account && arnAccount !== account) problems.push(`${field}: the topic is in account ${arnAccount}, not in the platform account ${account}`);
+  }
 }
 
 function checkSizes(size: FleetSize, field: string, problems: string[]): void {

@@ -57,6 +57,37 @@ export interface ControlPlaneConfig {
   readonly memoryMiB: number;
 }
 
+/** Alarm thresholds: what counts as broken enough to page someone (docs/monitoring.md says why each). */
+export interface AlarmThresholds {
+  /** Broker work queue: age of the oldest message, seconds. */
+  readonly queueOldestMessageSeconds: number;
+  /** Broker API: 5XX responses in 5 minutes. */
+  readonly api5xxPer5Minutes: number;
+  /** Broker API: p99 latency over 5 minutes, milliseconds. */
+  readonly apiLatencyP99Ms: number;
+  /** Control plane: seconds a context source may go without a successful refresh. */
+  readonly sourceStalenessSeconds: number;
+  /** Control plane: connected nodes below this fraction of in-service proxies. */
+  readonly connectedNodesRatio: number;
+  /** Fleet: Envoy 5xx responses, percent of requests over 5 minutes. */
+  readonly proxy5xxPercent: number;
+  /** Fleet: fewer requests than this in 5 minutes never alarm on the 5xx rate. */
+  readonly proxyMinRequestsPer5Minutes: number;
+  /** Fleet: TLS handshakes the edge NLB failed in 5 minutes (scanners cause a steady trickle). */
+  readonly tlsNegotiationErrorsPer5Minutes: number;
+  /** Fleet: minutes the group may stay below its desired capacity before it alarms. */
+  readonly capacityShortfallMinutes: number;
+}
+
+/** Where alarms go: one SNS topic per region, created (KMS-encrypted) or imported. */
+export interface AlarmsConfig {
+  /** Email addresses subscribed to every topic the platform creates (each confirms by mail). */
+  readonly emails: readonly string[];
+  /** An existing topic per region (`arn:aws:sns:<region>:<account>:<name>`) used instead of a created one. */
+  readonly topicArns: Readonly<Record<string, string>>;
+  readonly thresholds: AlarmThresholds;
+}
+
 export interface PlatformConfig {
   /** Short lowercase name used in resource names, tags and SSM paths. */
   readonly platformName: string;
@@ -81,4 +112,6 @@ export interface PlatformConfig {
   readonly logRetentionDays: number;
   /** Extra tags on every resource. */
   readonly tags: Readonly<Record<string, string>>;
+  /** Alarm topics and thresholds (lib/monitoring). */
+  readonly alarms: AlarmsConfig;
 }

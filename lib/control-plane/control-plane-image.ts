@@ -26,6 +26,8 @@ export const IMAGE_CONTEXT_EXCLUDE: readonly string[] = [
   'lib/broker',
   'lib/proxy-fleet',
   'lib/local',
+  'lib/monitoring',
+  'lib/ops',
   '**/*.test.ts',
   '**/node_modules',
 ];

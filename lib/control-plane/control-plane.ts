@@ -13,6 +13,7 @@ import { Construct } from 'constructs';
 import { PlatformConfig, RegionConfig } from '../config';
 import { CONVERGENCE_PARTITION } from '../model/convergence';
 import { GENERATION_INDEX } from '../model/table';
+import { PROXY_ACCESS_LOG_PATH } from '../proxy-fleet/proxy-log-groups';
 import { controlPlaneImage } from './control-plane-image';
 import { logRetention } from './log-retention';
 
@@ -59,6 +60,9 @@ export class ControlPlane extends Construct {
   readonly service: ecs.FargateService;
   readonly taskDefinition: ecs.FargateTaskDefinition;
   readonly loadBalancer: elbv2.NetworkLoadBalancer;
+  /** The internal NLB's target groups (tasks' `/healthz`), for alarms and dashboards. */
+  readonly xdsTargetGroup: elbv2.NetworkTargetGroup;
+  readonly restTargetGroup: elbv2.NetworkTargetGroup;
   readonly snapshotBucket: s3.Bucket;
   readonly taskRole: iam.Role;
   private readonly loadBalancerSecurityGroup: ec2.SecurityGroup;
@@ -148,6 +152,8 @@ export class ControlPlane extends Construct {
         EDGE_PLATFORM_NAME: config.platformName,
         EDGE_HTTPS_TRAFFIC_PORT: String(config.envoy.httpsTrafficPort),
         EDGE_HTTP_TRAFFIC_PORT: String(config.envoy.httpTrafficPort),
+        // The file the proxies' CloudWatch agent ships (stdout, the runtime's default, is not).
+        EDGE_ACCESS_LOG_PATH: PROXY_ACCESS_LOG_PATH,
         AWS_REGION: region.region,
       },
       portMappings: [
@@ -250,8 +256,8 @@ export class ControlPlane extends Construct {
         .addListener(id, { port, protocol: elbv2.Protocol.TLS, certificates: listenerCertificates, sslPolicy: elbv2.SslPolicy.TLS13_12_RES_PQ, alpnPolicy })
         .addTargets(id, { port, protocol: elbv2.Protocol.TCP, targets: [target(port)], healthCheck, deregistrationDelay: Duration.seconds(30) });
     // gRPC: ALPN negotiates h2 with the proxy, and the tasks get h2c.
-    tlsPort('Xds', cp.xdsPort, elbv2.AlpnPolicy.HTTP2_PREFERRED);
-    tlsPort('Rest', cp.restPort);
+    this.xdsTargetGroup = tlsPort('Xds', cp.xdsPort, elbv2.AlpnPolicy.HTTP2_PREFERRED);
+    this.restTargetGroup = tlsPort('Rest', cp.restPort);
 
     // The name resolves (publicly) to the NLB's private addresses; only the VPC can reach them.
     new route53.ARecord(this, 'Endpoint', {

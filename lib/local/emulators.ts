@@ -8,7 +8,7 @@ import {
   ResourceInUseException,
 } from '@aws-sdk/client-dynamodb';
 import { GENERATION_INDEX, TABLE_KEYS } from '../model/table';
-import { listen } from './listen';
+import { Listening, listen } from './listen';
 
 /** The region and dummy credentials every local SDK client uses. */
 export const LOCAL_REGION = 'us-east-1';
@@ -25,6 +25,13 @@ export interface LocalEmulators {
   /** SQS and S3 APIs (fauxqs). */
   readonly sqsEndpoint: string;
   readonly s3Endpoint: string;
+  /**
+   * Stops the DynamoDB emulator (fault tests): its port refuses connections and its
+   * LevelDB store is closed. Needs a data dir (an in-memory store would be lost).
+   */
+  stopDynamodb(): Promise<void>;
+  /** Starts the DynamoDB emulator again on the same port, reopening the same data dir. */
+  startDynamodb(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -56,8 +63,14 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Loc
   }
   // dynalite ships no types; it returns a plain http.Server.
   const dynalite = (require('dynalite') as (opts: Record<string, unknown>) => Server)(dynaliteOptions);
-  const dynaliteServer = await listen(dynalite, options.dynamodbPort ?? 0);
-  const dynamodbEndpoint = `http://127.0.0.1:${dynaliteServer.port}`;
+  let dynaliteServer: Listening | undefined = await listen(dynalite, options.dynamodbPort ?? 0);
+  const dynamodbPort = dynaliteServer.port;
+  const dynamodbEndpoint = `http://127.0.0.1:${dynamodbPort}`;
+  const stopDynalite = async () => {
+    const running = dynaliteServer;
+    dynaliteServer = undefined;
+    await running?.stop();
+  };
 
   let fauxqs: FauxqsServer;
   try {
@@ -65,7 +78,7 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Loc
     const { startFauxqs } = (await import('fauxqs')) as unknown as { startFauxqs(o: Record<string, unknown>): Promise<FauxqsServer> };
     fauxqs = await startFauxqs({ port: options.sqsPort ?? 0, host: '127.0.0.1', logger: false, defaultRegion: LOCAL_REGION });
   } catch (err) {
-    await dynaliteServer.stop();
+    await stopDynalite();
     throw err;
   }
   const sqsEndpoint = `http://127.0.0.1:${fauxqs.port}`;
@@ -73,8 +86,17 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Loc
     dynamodbEndpoint,
     sqsEndpoint,
     s3Endpoint: sqsEndpoint,
+    async stopDynamodb() {
+      if (!options.dataDir) throw new Error('stopDynamodb: the emulators were started without a data dir; an in-memory DynamoDB would lose its state');
+      // dynalite's close() waits for pending writes, then closes LevelDB; its next listen() reopens it.
+      await stopDynalite();
+    },
+    async startDynamodb() {
+      if (dynaliteServer) return;
+      dynaliteServer = await listen(dynalite, dynamodbPort);
+    },
     async stop() {
-      await Promise.allSettled([fauxqs.stop(), dynaliteServer.stop()]);
+      await Promise.allSettled([fauxqs.stop(), stopDynalite()]);
     },
   };
 }

@@ -26,7 +26,25 @@ export interface ConvergenceReport {
   readonly canary?: CanaryState;
   /** Instances whose change this task's proxies (or its validation) rejected. */
   readonly rejected: Readonly<Record<string, RejectedChange>>;
+  /** Set while an operator pins the region: the task serves its last good snapshot and takes no new generation. */
+  readonly pinned?: { readonly reason: string; readonly since: string };
 }
+
+/**
+ * An operator's pin of a region (`npm run ops -- pin <region>`): the region's control planes
+ * keep serving their last good snapshot and ignore new route generations until it is removed.
+ * Stored under `keys.pin(region)` (lib/model/table.ts).
+ */
+export interface RegionPin {
+  readonly region: string;
+  readonly reason: string;
+  /** ISO time the pin was set. */
+  readonly since: string;
+  /** Who set it (the operator's user name, as the CLI saw it). */
+  readonly by?: string;
+}
+
+export const PIN_PARTITION = 'PIN';
 
 export interface CanaryState {
   readonly generation: number;
@@ -60,6 +78,8 @@ export interface RegionProgress {
   readonly connected: number;
   readonly accepted: number;
   readonly rejection?: RejectedChange;
+  /** Set when a fresh report says an operator pinned the region (it takes no new generation). */
+  readonly pinned?: { readonly reason: string; readonly since: string };
 }
 
 /**
@@ -76,6 +96,7 @@ export function regionProgress(
   let connected = 0;
   let accepted = 0;
   let rejection: RejectedChange | undefined;
+  let pinned: RegionProgress['pinned'];
   for (const report of reports) {
     if (report.region !== region) continue;
     if (now.getTime() - Date.parse(report.reportedAt) > CONVERGENCE_REPORT_TTL_SECONDS * 1000) continue;
@@ -83,6 +104,7 @@ export function regionProgress(
     for (const [acked, nodes] of report.ackedGenerations) if (acked >= generation) accepted += nodes;
     const rejected = report.rejected[instanceId];
     if (rejected && rejected.generation >= generation) rejection = rejected;
+    pinned ??= report.pinned;
   }
-  return { region, connected, accepted, rejection };
+  return pinned ? { region, connected, accepted, rejection, pinned } : { region, connected, accepted, rejection };
 }

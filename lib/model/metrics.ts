@@ -55,3 +55,14 @@ export const CONTROL_PLANE_METRICS = {
 
 /** Seconds between two flushes of the control plane's metrics. */
 export const CONTROL_PLANE_METRICS_INTERVAL_SECONDS = 60;
+
+/**
+ * Proxy metrics (namespace Edge/Proxy) made by the fleet stack's CloudWatch Logs metric filters
+ * on the proxies' JSON access log (`/edge/proxy/envoy-access`), unit Count, no dimensions.
+ */
+export const PROXY_METRICS = {
+  /** Every access-log line with a response code (one downstream request). */
+  requests: 'Requests',
+  /** Access-log lines with a response code from 500 to 599. */
+  responses5xx: 'Responses5xx',
+} as const;

@@ -10,6 +10,7 @@
  * | hostname claim  | HOSTNAME#<fqdn>      | CLAIM              |
  * | route           | ROUTE#<id>           | ROUTE              |
  * | route counter   | COUNTER              | ROUTE_GENERATION   |
+ * | region pin      | PIN                  | REGION#<region>    |
  *
  * Routes carry `gsi1pk = "ROUTE"` and a numeric `generation`; the `byGeneration` index
  * (partition `gsi1pk`, sort `generation`) answers "which routes changed since N".
@@ -39,4 +40,6 @@ export const keys = {
   hostname: (fqdn: string) => ({ pk: `HOSTNAME#${fqdn.toLowerCase()}`, sk: 'CLAIM' }),
   route: (instanceId: string) => ({ pk: `ROUTE#${instanceId}`, sk: 'ROUTE' }),
   routeCounter: () => ({ pk: 'COUNTER', sk: 'ROUTE_GENERATION' }),
+  /** An operator's pin of a region's control planes to their last good config (lib/model/convergence.ts RegionPin). */
+  pin: (region: string) => ({ pk: 'PIN', sk: `REGION#${region}` }),
 } as const;

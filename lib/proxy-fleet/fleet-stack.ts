@@ -3,11 +3,12 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { PlatformConfig, RegionConfig } from '../config';
 import { ControlPlane } from '../control-plane/control-plane';
+import { FleetMonitoring } from '../monitoring/fleet-monitoring';
 import { EdgeCertificate, EdgeDnsRecords, importHostedZone, regionalName } from './dns';
 import { LogsBucket } from './logs-bucket';
 import { EdgeNetwork, tagDefaultSecurityGroupProvider } from './network';
 import { ProxyFleet } from './proxy-fleet';
-import { ProxyLogGroups } from './proxy-log-groups';
+import { ProxyLogGroups, PROXY_LOG_GROUPS } from './proxy-log-groups';
 
 export interface FleetStackProps extends StackProps {
   readonly config: PlatformConfig;
@@ -22,6 +23,9 @@ export class FleetStack extends Stack {
   readonly controlPlane: ControlPlane;
   readonly fleet: ProxyFleet;
   readonly dns: EdgeDnsRecords;
+  readonly proxyLogs: ProxyLogGroups;
+  /** Alarm topic, control plane and fleet alarms, and the region's dashboard (lib/monitoring). */
+  readonly monitoring: FleetMonitoring;
   private readonly configuredZones: string[];
 
   constructor(scope: Construct, id: string, props: FleetStackProps) {
@@ -72,8 +76,8 @@ export class FleetStack extends Stack {
       },
     });
     this.controlPlane.allowProxies(this.fleet.proxySecurityGroup);
-    const proxyLogs = new ProxyLogGroups(this, 'ProxyLogs', { retentionDays: config.logRetentionDays });
-    Tags.of(proxyLogs).add('component', 'proxy-fleet');
+    this.proxyLogs = new ProxyLogGroups(this, 'ProxyLogs', { retentionDays: config.logRetentionDays });
+    Tags.of(this.proxyLogs).add('component', 'proxy-fleet');
 
     this.dns = new EdgeDnsRecords(this, 'Dns', {
       config,
@@ -83,6 +87,25 @@ export class FleetStack extends Stack {
       httpsTargetGroup: this.fleet.httpsTargetGroup,
       notifications: this.fleet.notifications,
     });
+
+    this.monitoring = new FleetMonitoring(this, 'Monitoring', {
+      config,
+      region: region.region,
+      proxies: {
+        loadBalancer: this.fleet.loadBalancer,
+        httpsTargetGroup: this.fleet.httpsTargetGroup,
+        autoScalingGroupName: this.fleet.autoScalingGroup.autoScalingGroupName,
+        accessLogGroup: this.proxyLogs.groups[PROXY_LOG_GROUPS.indexOf('envoy-access')],
+        healthCheckAlarm: this.dns.healthAlarm,
+      },
+      controlPlane: {
+        cluster: this.controlPlane.cluster,
+        service: this.controlPlane.service,
+        xdsTargetGroup: this.controlPlane.xdsTargetGroup,
+        restTargetGroup: this.controlPlane.restTargetGroup,
+      },
+    });
+    Tags.of(this.monitoring).add('component', 'monitoring');
 
     tagDefaultSecurityGroupProvider(this, { ...config.tags, platform: config.platformName, region: region.region, component: 'network' });
 

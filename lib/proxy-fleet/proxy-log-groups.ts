@@ -9,6 +9,12 @@ import { logRetention } from '../control-plane/log-retention';
  */
 export const PROXY_LOG_GROUP_PREFIX = '/edge/proxy';
 export const PROXY_LOG_GROUPS = ['envoy-access', 'system', 'secure', 'audit', 'cloud-init', 'envoy-stats'] as const;
+/**
+ * Where Envoy writes its JSON access log on a proxy: the file the AMI's CloudWatch agent ships
+ * to `<prefix>/envoy-access` (ami/salt/pillar/observability.sls), whose metric filters feed the
+ * 5xx alarm. The control plane renders it into the edge listeners (EDGE_ACCESS_LOG_PATH).
+ */
+export const PROXY_ACCESS_LOG_PATH = '/var/log/envoy/access.log';
 
 export interface ProxyLogGroupsProps {
   readonly retentionDays: number;

@@ -102,6 +102,8 @@ describeWithTools('edge-write-bootstrap (boot contract)', () => {
       set_node_on_first_message_only: true,
       grpc_services: [{ envoy_grpc: { cluster_name: 'xds_cluster' } }],
     });
+    // Canary health (HDS) on the same xds_cluster as ADS.
+    expect(config.hds_config).toEqual({ api_type: 'GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'xds_cluster' } }] });
     expect(config.dynamic_resources.lds_config).toMatchObject({ ads: {}, resource_api_version: 'V3', initial_fetch_timeout: '0s' });
     expect(config.dynamic_resources.cds_config).toMatchObject({ ads: {}, resource_api_version: 'V3' });
     const xds = config.static_resources.clusters.find((c: { name: string }) => c.name === 'xds_cluster');

@@ -63,9 +63,9 @@ describe('Lambda functions', () => {
     'POWERTOOLS_LOG_LEVEL',
   ];
 
-  test('three functions: ARM64, Node.js 22, X-Ray, JSON logs to a log group with retention', () => {
+  test('four functions: ARM64, Node.js 22, X-Ray, JSON logs to a log group with retention', () => {
     const functions = ofType('AWS::Lambda::Function');
-    expect(functions.map(([id]) => id.replace(/Function.*$/, '')).sort()).toEqual(['ApiHandler', 'Authorizer', 'Worker']);
+    expect(functions.map(([id]) => id.replace(/Function.*$/, '')).sort()).toEqual(['ApiHandler', 'Authorizer', 'SweeperHandler', 'Worker']);
     for (const [, fn] of functions) {
       expect(fn.Properties).toMatchObject({
         Architectures: ['arm64'],
@@ -225,7 +225,10 @@ describe('queue', () => {
   });
 
   test('a message in the DLQ raises an alarm on an encrypted topic', () => {
-    const [, alarm] = only('AWS::CloudWatch::Alarm');
+    // Every broker alarm is in test/monitoring; this one checks the queue's wiring.
+    const [alarm] = ofType('AWS::CloudWatch::Alarm')
+      .map(([, a]) => a)
+      .filter((a) => a.Properties.MetricName === 'ApproximateNumberOfMessagesVisible');
     expect(alarm.Properties).toMatchObject({
       MetricName: 'ApproximateNumberOfMessagesVisible',
       Namespace: 'AWS/SQS',
@@ -463,7 +466,7 @@ describe('bundling (esbuild, real)', () => {
     const app = new App({ outdir });
     const stack = new Stack(app, 'Bundle', { env: { account: '123456789012', region: 'us-east-1' } });
     const config = resolveConfig({ regions: TEST_REGIONS, account: '123456789012' });
-    for (const handler of ['api', 'worker', 'authorizer'] as const) {
+    for (const handler of ['api', 'worker', 'authorizer', 'sweeper'] as const) {
       new BrokerFunction(stack, handler, { config, handler, description: 'bundle test', environment: {}, timeout: WORKER_TIMEOUT, memorySize: 128 });
     }
     const assembly = app.synth();
@@ -479,7 +482,7 @@ describe('bundling (esbuild, real)', () => {
   });
 
   test('each handler: one minified CommonJS file with a source map, the AWS SDK left to the runtime', () => {
-    expect(Object.keys(bundles).sort()).toEqual(['api', 'authorizer', 'worker']);
+    expect(Object.keys(bundles).sort()).toEqual(['api', 'authorizer', 'sweeper', 'worker']);
     for (const [name, bundle] of Object.entries(bundles)) {
       expect(fs.readdirSync(bundle.dir).sort()).toEqual(['index.js', 'index.js.map']);
       expect(bundle.code.split('\n').length).toBeLessThan(50); // minified
@@ -489,5 +492,32 @@ describe('bundling (esbuild, real)', () => {
       expect(bundle.map.sources.filter((source) => /node_modules\/@(aws-sdk|smithy)\//.test(source))).toEqual([]);
       console.log(`${name} bundle: ${(Buffer.byteLength(bundle.code) / 1024).toFixed(1)} KiB`);
     }
+  });
+});
+
+describe('stuck-operation sweeper', () => {
+  test('runs every 5 minutes from an EventBridge rule, without retries', () => {
+    const sweeper = functionId('SweeperHandler');
+    const [, rule] = only('AWS::Events::Rule');
+    expect(rule.Properties).toMatchObject({
+      ScheduleExpression: 'rate(5 minutes)',
+      State: 'ENABLED',
+      Targets: [{ Arn: { 'Fn::GetAtt': [sweeper, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 } }],
+    });
+    template.hasResourceProperties('AWS::Lambda::Permission', { FunctionName: { 'Fn::GetAtt': [sweeper, 'Arn'] }, Principal: 'events.amazonaws.com' });
+    const env = (resources[sweeper].Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(env.POWERTOOLS_SERVICE_NAME).toBe(`${synth.config.platformName}-broker-sweeper`);
+  });
+
+  test('may only scan and update the table and send to the queue', () => {
+    const statements = statementsOf('SweeperHandlerRole');
+    const actions = actionsOf(statements);
+    const data = actions.filter((a) => !a.startsWith('logs:') && !a.startsWith('xray:'));
+    expect(data.filter((a) => a.startsWith('dynamodb:')).sort()).toEqual(['dynamodb:Scan', 'dynamodb:UpdateItem']);
+    expect(data.filter((a) => !a.startsWith('dynamodb:') && !a.startsWith('sqs:'))).toEqual([]);
+    expect(data.filter((a) => a.startsWith('sqs:'))).toEqual(expect.arrayContaining(['sqs:SendMessage']));
+    expect(data).not.toContain('sqs:ReceiveMessage');
+    const sweep = statements.find((s) => s.Sid === 'SweepOperations');
+    expect(sweep?.Resource).toEqual({ 'Fn::GetAtt': [logicalIdOf('Table', 'AWS::DynamoDB::GlobalTable'), 'Arn'] });
   });
 });

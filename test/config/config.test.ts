@@ -82,3 +82,39 @@ describe('platform config', () => {
     expect(() => loadConfig((key) => (key === 'edge:configFile' ? file : undefined), {})).toThrow(/config file .*broken.json[\s\S]*not valid JSON/);
   });
 });
+
+describe('alarms config', () => {
+  const arn = (region: string, account = '123456789012', name = 'oncall') => `arn:aws:sns:${region}:${account}:${name}`;
+
+  test('defaults: no emails, no imported topics, documented thresholds', () => {
+    const { alarms } = resolveConfig();
+    expect(alarms.emails).toEqual([]);
+    expect(alarms.topicArns).toEqual({});
+    expect(alarms.thresholds).toMatchObject({ sourceStalenessSeconds: 300, connectedNodesRatio: 0.8, proxy5xxPercent: 5 });
+  });
+
+  test('emails, a topic per region and one threshold override merge over the defaults', () => {
+    const { alarms } = resolveConfig({
+      account: '123456789012',
+      regions: ['us-east-1', 'eu-west-1'],
+      alarms: { emails: ['oncall@example.com'], topicArns: { 'eu-west-1': arn('eu-west-1') }, thresholds: { proxy5xxPercent: 2.5 } },
+    });
+    expect(alarms.emails).toEqual(['oncall@example.com']);
+    expect(alarms.topicArns).toEqual({ 'eu-west-1': arn('eu-west-1') });
+    expect(alarms.thresholds.proxy5xxPercent).toBe(2.5);
+    expect(alarms.thresholds.sourceStalenessSeconds).toBe(300);
+  });
+
+  test.each([
+    [{ alarms: { topicArns: { 'eu-west-1': arn('eu-central-1') } } }, 'alarms.topicArns.eu-west-1: the topic is in eu-central-1, not in eu-west-1'],
+    [{ account: '123456789012', alarms: { topicArns: { 'eu-west-1': arn('eu-west-1', '210987654321') } } }, 'alarms.topicArns.eu-west-1: the topic is in account 210987654321, not in the platform account 123456789012'],
+    [{ regions: ['eu-west-1'], alarms: { topicArns: { 'ap-south-1': arn('ap-south-1') } } }, 'alarms.topicArns.ap-south-1: ap-south-1 is neither the home region nor a fleet region'],
+    [{ alarms: { topicArns: { 'eu-west-1': 'arn:aws:sqs:eu-west-1:123456789012:queue' } } }, 'alarms.topicArns.eu-west-1: must match pattern'],
+    [{ alarms: { emails: ['not-an-address'] } }, 'alarms.emails[0]: must match format "email"'],
+    [{ alarms: { thresholds: { connectedNodesRatio: 1.5 } } }, 'alarms.thresholds.connectedNodesRatio: must be <= 1'],
+    [{ alarms: { thresholds: { capacityShortfallMinutes: 1 } } }, 'alarms.thresholds.capacityShortfallMinutes: must be >= 5'],
+    [{ alarms: { pager: 'x' } }, 'alarms: unknown field "pager"'],
+  ])('bad alarms config %j is refused with a message naming the field', (input, expected) => {
+    expect(problemsOf(input)).toContain(expected);
+  });
+});

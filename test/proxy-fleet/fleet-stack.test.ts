@@ -41,9 +41,9 @@ const regionConfig = (region: string): RegionConfig => synth.config.regions.find
 /** Region names for describe.each (collected before beforeAll runs). */
 const eachRegion = () => REGIONS.map((r) => [typeof r === 'string' ? r : r.region] as const);
 
-/** Leaves out the resources of the control plane construct (owned and tested by its own suite). */
+/** Leaves out the resources of the control plane and monitoring constructs (owned and tested by their own suites). */
 function fleetOwnResources(template: CfnTemplate): CfnTemplate {
-  const resources = Object.fromEntries(Object.entries(template.Resources).filter(([id]) => !id.startsWith('ControlPlane')));
+  const resources = Object.fromEntries(Object.entries(template.Resources).filter(([id]) => !id.startsWith('ControlPlane') && !id.startsWith('Monitoring')));
   return { ...template, Resources: resources };
 }
 
@@ -456,7 +456,7 @@ describe('tags', () => {
         continue;
       }
       expect([id, tags.platform, tags.region]).toEqual([id, 'edge', region]);
-      if (!id.startsWith('ControlPlane')) expect([id, tags.component]).toEqual([id, expect.stringMatching(/^(network|proxy-fleet)$/)]);
+      if (!id.startsWith('ControlPlane')) expect([id, tags.component]).toEqual([id, expect.stringMatching(/^(network|proxy-fleet|monitoring)$/)]);
     }
     expect(untagged).toEqual([]);
     const [, asg] = onlyResourceOfType(templates[region], 'AWS::AutoScaling::AutoScalingGroup');

@@ -1,5 +1,6 @@
 import { CanaryState, RejectedChange, RouteDocument, resourceBaseName } from '../../model';
 import { CanarySettings, canaryCount, chooseCanaries } from './canary';
+import { CanaryHealth, CanaryHealthSettings, RolloutHealth, healthTargets } from './canary-health';
 import { ContextSource, PlatformSettings, RenderContext, SourceStatus, isServedIn } from './context';
 import { Logger, silentLogger } from './logger';
 import { Metrics } from './metrics';
@@ -39,6 +40,8 @@ export interface Rollout {
   readonly startedAt: string;
   state: 'waiting-for-acks' | 'soaking';
   timer?: NodeJS.Timeout;
+  /** The canaries' health of the changed clusters over HDS (undefined: not health-gated). */
+  health?: RolloutHealth;
 }
 
 export interface ProfileState {
@@ -71,6 +74,8 @@ export interface ControlPlaneOptions {
   readonly persistDebounceMs?: number;
   /** Canary rollout of new snapshots (unset or fraction 0: every node gets a new snapshot at once). */
   readonly canary?: CanarySettings;
+  /** Canary health over HDS (unset: off). */
+  readonly canaryHealth?: CanaryHealthSettings;
 }
 
 interface SourceState {
@@ -85,6 +90,9 @@ interface SourceState {
  * profile, tells connected sessions when their snapshot changes, persists the last good
  * state and reports fleet status.
  */
+/** How long stop() waits for source refreshes under way. */
+const REFRESH_STOP_WAIT_MS = 5000;
+
 export class ControlPlane {
   readonly metrics = new Metrics();
   readonly registry: TemplateRegistry;
@@ -95,6 +103,8 @@ export class ControlPlane {
   private contextOrigin?: 'sources' | 'persisted';
   private readonly sourceStates = new Map<string, SourceState>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** Source refreshes under way; stop() waits for them so that nothing reads a closed client. */
+  private readonly refreshing = new Set<Promise<boolean>>();
   private rebuildScheduled = false;
   private stopped = false;
   private persistTimer?: NodeJS.Timeout;
@@ -110,10 +120,13 @@ export class ControlPlane {
   /** How the last canary rollout ended (shown until the next starts). */
   lastCanary?: CanaryState;
   private readonly changeListeners = new Set<() => void>();
+  /** HDS streams of the nodes and the health gates of rollouts (see canary-health.ts). */
+  readonly canaryHealth: CanaryHealth;
 
   constructor(readonly options: ControlPlaneOptions) {
     this.registry = options.registry ?? new TemplateRegistry();
     this.logger = options.logger ?? silentLogger;
+    this.canaryHealth = new CanaryHealth(options.canaryHealth ?? { mode: 'off', timeoutMs: 60_000 }, this.logger);
     for (const source of options.sources) this.sourceStates.set(source.name, { ok: false });
   }
 
@@ -140,7 +153,10 @@ export class ControlPlane {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const profile of this.profiles.values()) clearTimeout(profile.rollout?.timer);
+    for (const profile of this.profiles.values()) {
+      clearTimeout(profile.rollout?.timer);
+      profile.rollout?.health?.cancel();
+    }
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     if (this.persistTimer) {
@@ -148,6 +164,10 @@ export class ControlPlane {
       this.persistTimer = undefined;
       this.persist();
     }
+    // Bounded: a source stuck on a hanging request must not hold a SIGTERM stop forever.
+    let waited: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.refreshing]), new Promise((resolve) => (waited = setTimeout(resolve, REFRESH_STOP_WAIT_MS)))]);
+    clearTimeout(waited);
     await this.persisting;
   }
 
@@ -161,7 +181,9 @@ export class ControlPlane {
     const state = this.sourceStates.get(source.name)!;
     state.lastAttemptAt = Date.now();
     try {
-      const changed = await source.refresh();
+      const refresh = source.refresh();
+      this.refreshing.add(refresh);
+      const changed = await refresh.finally(() => this.refreshing.delete(refresh));
       state.ok = true;
       state.lastSuccessAt = Date.now();
       state.lastError = undefined;
@@ -318,6 +340,7 @@ export class ControlPlane {
       // A candidate equal to the stable snapshot needs no canary: the rollout (if any) just ends.
       if (same && profile.rollout) {
         clearTimeout(profile.rollout.timer);
+        profile.rollout.health?.cancel();
         profile.rollout = undefined;
       }
       this.promote(profile);
@@ -325,9 +348,17 @@ export class ControlPlane {
     }
     const folded = profile.rollout !== undefined;
     clearTimeout(profile.rollout?.timer);
+    profile.rollout?.health?.cancel();
     const canaries = new Set(chooseCanaries(nodes, (r) => r.node.id, count));
     const rollout: Rollout = { generation: candidate.generation, canaries, startedAt: new Date().toISOString(), state: 'waiting-for-acks' };
     profile.rollout = rollout;
+    rollout.health = this.canaryHealth.begin({
+      canaries: [...canaries].map((r) => r.node.id),
+      targets: healthTargets(candidate, profile.stable, this.canaryHealth.settings),
+      onUnhealthy: (reason, instanceIds) => {
+        if (profile.rollout === rollout && !this.stopped) this.healthDrop(profile, reason, instanceIds);
+      },
+    });
     // A canary that never answers is as unhealthy as one that leaves.
     const ackTimeoutMs = this.options.canary?.ackTimeoutMs ?? (this.options.canary?.soakMs ?? 0) + CANARY_ACK_GRACE_MS;
     rollout.timer = setTimeout(() => {
@@ -349,6 +380,7 @@ export class ControlPlane {
   private promote(profile: ProfileState): void {
     const rollout = profile.rollout;
     clearTimeout(rollout?.timer);
+    rollout?.health?.cancel();
     profile.rollout = undefined;
     profile.stable = profile.snapshot;
     profile.stableContext = profile.rendered;
@@ -368,7 +400,9 @@ export class ControlPlane {
     const rollout = profile.rollout;
     if (!rollout) return;
     clearTimeout(rollout.timer);
+    rollout.health?.cancel();
     this.lastCanary = { ...this.canaryState(profile, rollout), state: 'rolled-back', reason };
+    this.metrics.canaryRollbacks++;
     profile.rollout = undefined;
     profile.snapshot = profile.stable;
     profile.rendered = profile.stableContext;
@@ -424,7 +458,10 @@ export class ControlPlane {
     const soakMs = this.options.canary?.soakMs ?? 0;
     this.logger.log('info', 'every canary ACKed the candidate; soaking', { profile: profile.key, generation: rollout.generation, soakMs });
     rollout.timer = setTimeout(() => {
-      if (profile.rollout === rollout && !this.stopped) this.promote(profile);
+      if (profile.rollout !== rollout || this.stopped) return;
+      // With a health gate, promotion also waits for every changed cluster to be healthy on the canaries.
+      if (!rollout.health) this.promote(profile);
+      else rollout.health.awaitHealthy(() => profile.rollout === rollout && !this.stopped && this.promote(profile));
     }, soakMs);
   }
 
@@ -503,10 +540,15 @@ export class ControlPlane {
     this.healthDrop(profile, `canary proxy ${session.record.node.id} disconnected during the rollout (${rollout.state})`);
   }
 
-  /** A canary's health dropped: the candidate's changes are rejected and quarantined, the canaries rolled back. */
-  private healthDrop(profile: ProfileState, reason: string): void {
+  /**
+   * A canary's health dropped: the candidate's changes (those of `blamed` instances, when it
+   * names any that changed) are rejected and quarantined, the canaries rolled back.
+   */
+  private healthDrop(profile: ProfileState, reason: string, blamed?: ReadonlySet<string>): void {
     const stableGenerations = new Map((profile.stableContext?.routes ?? []).map((r) => [r.instanceId, r.generation]));
-    const changed = (profile.rendered?.routes ?? []).filter((r) => stableGenerations.get(r.instanceId) !== r.generation);
+    const all = (profile.rendered?.routes ?? []).filter((r) => stableGenerations.get(r.instanceId) !== r.generation);
+    const named = blamed ? all.filter((r) => blamed.has(r.instanceId)) : [];
+    const changed = named.length > 0 ? named : all;
     this.reject(changed, 'canary-health', reason);
     this.rollBack(profile, reason);
     if (changed.length > 0) this.rebuild();
@@ -673,6 +715,7 @@ export class ControlPlane {
       convergence: Object.fromEntries(regions),
       canary: this.canary() ?? null,
       canarySettings: this.options.canary ?? { fraction: 0, soakMs: 0 },
+      canaryHealth: this.canaryHealth.status(),
       rejected: Object.fromEntries(this.rejections),
       connectedNodes: this.sessions.size,
       nodes: listed,

@@ -4,6 +4,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ConvergenceReport, RejectedChange, TTL_ATTRIBUTE, convergenceKey } from '../../model';
 import { ControlPlane } from './control-plane';
+import type { DynamoRouteSource } from './sources';
 
 export interface ReporterTimings {
   /** Least time between two writes when the report changes (default 1000 ms; 200 ms locally). */
@@ -165,7 +166,15 @@ export class ConvergenceReporter {
       ackedGenerations: [...held.entries()].sort((a, b) => a[0] - b[0]),
       canary: this.cp.canary(),
       rejected,
+      pinned: this.pinned(),
     };
+  }
+
+  /** The operator pin the primary (routes) source obeys, if any. */
+  private pinned(): ConvergenceReport['pinned'] {
+    const source = this.cp.options.sources[0] as Partial<Pick<DynamoRouteSource, 'pinned'>> | undefined;
+    const pin = source?.pinned?.();
+    return pin ? { reason: pin.reason, since: pin.since } : undefined;
   }
 
   private async write(report: ConvergenceReport): Promise<void> {

@@ -2,6 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { localClientConfig } from '../../local/emulators';
 import { CanarySettings, LOCAL_CANARY, canarySettingsFromEnv, checkCanarySettings } from './canary';
+import { CanaryHealthSettings, LOCAL_CANARY_HEALTH, canaryHealthSettingsFromEnv, checkCanaryHealthSettings } from './canary-health';
 import { Logger, jsonLogger } from './logger';
 import { FileSnapshotStore } from './persistence';
 import { RunningControlPlane, startControlPlaneRuntime } from './runtime';
@@ -44,6 +45,11 @@ export interface LocalControlPlaneOptions {
    * environment, else 5% (at least one node) and a 1 s soak; fraction 0: off).
    */
   readonly canary?: Partial<CanarySettings>;
+  /**
+   * Canary health over HDS (default: EDGE_CANARY_HEALTH / EDGE_CANARY_HEALTH_TIMEOUT_MS from
+   * the environment, else `hds` and 5 s).
+   */
+  readonly canaryHealth?: Partial<CanaryHealthSettings>;
   readonly registry?: TemplateRegistry;
   readonly logger?: Logger;
 }
@@ -61,6 +67,7 @@ export interface LocalControlPlane {
 export async function startLocalControlPlane(options: LocalControlPlaneOptions): Promise<LocalControlPlane> {
   const dynamodb = new DynamoDBClient(localClientConfig(options.dynamodbEndpoint));
   const canary = checkCanarySettings({ ...canarySettingsFromEnv(process.env, LOCAL_CANARY), ...options.canary }, (key) => `canary.${key}`);
+  const canaryHealth = checkCanaryHealthSettings({ ...canaryHealthSettingsFromEnv(process.env, LOCAL_CANARY_HEALTH), ...options.canaryHealth }, (key) => `canaryHealth.${key}`);
   const s3 = options.s3Endpoint ? new S3Client({ ...localClientConfig(options.s3Endpoint), forcePathStyle: true }) : undefined;
   const running = await startControlPlaneRuntime({
     settings: {
@@ -92,6 +99,7 @@ export async function startLocalControlPlane(options: LocalControlPlaneOptions):
     convergenceHeartbeatMs: options.convergenceHeartbeatMs,
     taskId: options.taskId,
     canary,
+    canaryHealth,
   });
   return {
     xdsPort: running.xdsPort,

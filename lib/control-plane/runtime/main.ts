@@ -2,6 +2,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DEFAULT_CANARY, canarySettingsFromEnv } from './canary';
+import { DEFAULT_CANARY_HEALTH, canaryHealthSettingsFromEnv } from './canary-health';
+import { publishControlPlaneMetrics } from './emf';
 import { LogLevel, jsonLogger } from './logger';
 import { S3SnapshotStore } from './persistence';
 import { startControlPlaneRuntime } from './runtime';
@@ -74,14 +76,18 @@ async function main(): Promise<void> {
     store: s3 && bucket ? new S3SnapshotStore(s3, bucket, `snapshots/${region}/last-good.json`) : undefined,
     logger,
     canary: canarySettingsFromEnv(process.env, DEFAULT_CANARY),
+    canaryHealth: canaryHealthSettingsFromEnv(process.env, DEFAULT_CANARY_HEALTH),
     convergenceReportMs: optionalMs('EDGE_CONVERGENCE_REPORT_MS', 1000),
     convergenceHeartbeatMs: optionalMs('EDGE_CONVERGENCE_HEARTBEAT_MS', 10_000),
   });
+  // CONTROL_PLANE_METRICS as EMF lines on stdout (the awslogs driver; CloudWatch Logs extracts them).
+  const emf = publishControlPlaneMetrics(running.controlPlane, { platformName: process.env.EDGE_PLATFORM_NAME ?? 'edge' });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.log('info', 'stopping', { signal });
+    emf.stop();
     running.stop().then(
       () => process.exit(0),
       () => process.exit(1),

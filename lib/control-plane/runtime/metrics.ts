@@ -6,6 +6,8 @@ export class Metrics {
   staleNonces = 0;
   renders = 0;
   renderFailures = 0;
+  /** Canary rollouts halted and rolled back (the EMF CanaryRollbacks metric, emf.ts). */
+  canaryRollbacks = 0;
   lastRenderMs = 0;
   renderMsTotal = 0;
   sourceFailures = new Map<string, number>();

@@ -3,6 +3,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { ContextSource, PlatformSettings } from './context';
 import { ControlPlane } from './control-plane';
 import { CanarySettings } from './canary';
+import { CanaryHealthSettings } from './canary-health';
 import { ConvergenceReporter, DEFAULT_REPORTER_TIMINGS, resolveTaskId } from './convergence-reporter';
 import { Logger } from './logger';
 import { SnapshotStore } from './persistence';
@@ -42,6 +43,8 @@ export interface RuntimeOptions {
   readonly taskId?: string;
   /** Canary rollout of new snapshots (default: none, every node at once). */
   readonly canary?: CanarySettings;
+  /** Canary health over HDS (default: off). */
+  readonly canaryHealth?: CanaryHealthSettings;
 }
 
 export interface RunningControlPlane {
@@ -62,6 +65,7 @@ export async function startControlPlaneRuntime(options: RuntimeOptions): Promise
       intervalMs: options.routesRefreshMs ?? 1000,
       settleMs: options.settleMs,
       fullResyncMs: options.fullResyncMs,
+      region: options.settings.region,
     }),
   ];
   const documentMs = options.documentRefreshMs ?? 30_000;
@@ -77,6 +81,7 @@ export async function startControlPlaneRuntime(options: RuntimeOptions): Promise
     logger: options.logger,
     persistDebounceMs: options.persistDebounceMs,
     canary: options.canary,
+    canaryHealth: options.canaryHealth,
   });
   await controlPlane.start();
   let xds: XdsServer | undefined;

@@ -1,8 +1,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand, QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, QueryCommand, QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { GENERATION_INDEX, ROUTE_INDEX_PARTITION, RouteDocument } from '../../model';
+import { GENERATION_INDEX, ROUTE_INDEX_PARTITION, RegionPin, RouteDocument, keys } from '../../model';
 import { ContextSource, PlatformSettings, normaliseStaticRoute, parseContextDocument } from './context';
 
 export interface DynamoRouteSourceOptions {
@@ -14,6 +14,11 @@ export interface DynamoRouteSourceOptions {
   /** A full re-read of every route this often. */
   readonly fullResyncMs?: number;
   readonly now?: () => number;
+  /**
+   * The region this control plane serves: its operator pin (`keys.pin(region)`) is read
+   * before every poll. Unset: pins are not looked at.
+   */
+  readonly region?: string;
 }
 
 /**
@@ -22,6 +27,12 @@ export interface DynamoRouteSourceOptions {
  * ago), so a route committed late with a lower generation is still picked up; a full
  * re-read runs every `fullResyncMs`. Tombstones are kept (they win over older writes and
  * remove the route from what is served).
+ *
+ * Pinning: while the region's PIN item exists, a poll reads only the pin and changes
+ * nothing, so the control plane keeps serving (and persisting) the context it had, and a
+ * task that starts pinned never loads: it serves its persisted last good snapshot. The pin
+ * is read before the routes on every poll, so once a task sees it no later generation gets
+ * in. After an unpin the next poll is a full resync.
  */
 export class DynamoRouteSource implements ContextSource {
   readonly name = 'dynamodb';
@@ -35,6 +46,7 @@ export class DynamoRouteSource implements ContextSource {
   private settled = 0;
   private lastFullAt = 0;
   private readonly now: () => number;
+  private pin?: RegionPin;
 
   constructor(private readonly options: DynamoRouteSourceOptions) {
     this.intervalMs = options.intervalMs;
@@ -54,6 +66,23 @@ export class DynamoRouteSource implements ContextSource {
     return this.maxGeneration;
   }
 
+  /** The operator pin this source obeys right now (as of its last poll). */
+  pinned(): RegionPin | undefined {
+    return this.pin;
+  }
+
+  /** Reads the region's pin; true while the region is pinned. */
+  private async checkPin(): Promise<boolean> {
+    const region = this.options.region;
+    if (!region) return false;
+    const out = await this.doc.send(new GetCommand({ TableName: this.options.tableName, Key: keys.pin(region) }));
+    const wasPinned = this.pin !== undefined;
+    this.pin = out.Item ? { region, reason: String(out.Item.reason ?? ''), since: String(out.Item.since ?? ''), by: out.Item.by as string | undefined } : undefined;
+    // Resume with a full re-read: what changed while pinned is picked up whatever its generation.
+    if (wasPinned && !this.pin) this.lastFullAt = 0;
+    return this.pin !== undefined;
+  }
+
   /** The cursor below which every generation is considered settled. */
   private settledCursor(): number {
     const cutoff = this.now() - (this.options.settleMs ?? 5000);
@@ -61,9 +90,8 @@ export class DynamoRouteSource implements ContextSource {
     return this.settled;
   }
 
-  async refresh(): Promise<boolean> {
-    const full = !this.loaded || this.now() - this.lastFullAt >= (this.options.fullResyncMs ?? 300_000);
-    const from = full ? -1 : this.settledCursor();
+  /** Every route with a generation above `from`, all pages. */
+  private async readRoutes(from: number): Promise<RouteDocument[]> {
     const items: RouteDocument[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
@@ -80,6 +108,17 @@ export class DynamoRouteSource implements ContextSource {
       for (const item of page.Items ?? []) items.push(item as unknown as RouteDocument);
       startKey = page.LastEvaluatedKey;
     } while (startKey);
+    return items;
+  }
+
+  async refresh(): Promise<boolean> {
+    // While pinned only the pin is read. Otherwise the pin and the routes are read side by
+    // side (one round trip per poll, as without pins) and the routes dropped if a pin appeared.
+    if (this.pin && (await this.checkPin())) return false;
+    const full = !this.loaded || this.lastFullAt === 0 || this.now() - this.lastFullAt >= (this.options.fullResyncMs ?? 300_000);
+    const from = full ? -1 : this.settledCursor();
+    const [pinned, items] = await Promise.all([this.pin ? false : this.checkPin(), this.readRoutes(from)]);
+    if (pinned) return false;
 
     let changed = false;
     if (full) {

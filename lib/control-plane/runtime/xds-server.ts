@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { Reader, Writer } from 'protobufjs';
 import { checkToken } from './auth';
+import { addHdsService } from './hds-server';
 import { ControlPlane, NodeRecord, ProfileState, Session } from './control-plane';
 import { RawNode, nodeFromProto } from './node-info';
 import { ResourceKind, kindOfTypeUrl, messageType } from './protos';
@@ -459,7 +460,7 @@ export interface XdsServer {
   stop(): Promise<void>;
 }
 
-/** Serves ADS (SotW and Delta) on plaintext HTTP/2; TLS to the proxies ends at the load balancer. */
+/** Serves ADS (SotW and Delta) and HDS on plaintext HTTP/2; TLS to the proxies ends at the load balancer. */
 export async function startXdsServer(cp: ControlPlane, port: number, host = '0.0.0.0'): Promise<XdsServer> {
   const server = new grpc.Server({
     'grpc.keepalive_time_ms': 30_000,
@@ -474,6 +475,8 @@ export async function startXdsServer(cp: ControlPlane, port: number, host = '0.0
   server.addService(definition('envoy.service.discovery.v3.DeltaDiscoveryRequest', 'DeltaAggregatedResources'), {
     DeltaAggregatedResources: (call: Stream<DeltaDiscoveryRequest>) => serveStream(cp, call, 'delta'),
   });
+  // Canary health (HDS) on the same server and port, as Envoy's hds_config uses the same xds_cluster.
+  addHdsService(server, cp);
   const bound = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, actual) => (err ? reject(err) : resolve(actual))),
   );

@@ -5,13 +5,16 @@
  * given, and ACKs (or, when told to, NACKs) every response, the way Envoy does with
  * `set_node_on_first_message_only`. Responses are read without decoding the resources:
  * a resource's name is field 1 of every xDS resource type, and "does the node hold
- * instance X" is answered by looking for X's resource name in the ACKed bytes.
+ * instance X" is answered by looking for X's resource name in the ACKed bytes. With
+ * `hds: true` a node also opens an HDS stream on the same connection and really
+ * health-checks what the control plane asks (see sim-hds.ts), as Envoy with `hds_config`.
  */
 import * as grpc from '@grpc/grpc-js';
 import { Reader } from 'protobufjs';
 import { ResourceKind, TYPE_URLS, kindOfTypeUrl, messageType } from '../../../lib/control-plane/runtime/protos';
 import { EDGE_HTTPS_ROUTES } from '../../../lib/control-plane/runtime/templates/common';
 import { resourceBaseName } from '../../../lib/model';
+import { SimHdsClient } from './sim-hds';
 
 const ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 
@@ -97,6 +100,8 @@ export interface SimEnvoyOptions {
   readonly cluster?: string;
   /** Answer with a NACK (this error_detail message) instead of an ACK when it returns a string. */
   readonly reject?: (kind: ResourceKind, response: { names: readonly string[]; resources: readonly Buffer[] }) => string | undefined;
+  /** Also open an HDS stream (canary health) and health-check what it is asked to. */
+  readonly hds?: boolean;
 }
 
 /** One simulated Envoy on one ADS stream. */
@@ -110,6 +115,8 @@ export class SimEnvoy {
   private readonly nonces = new Map<ResourceKind, string>();
   private readonly subscribed = new Map<ResourceKind, string>();
   private first = true;
+  /** The node's HDS stream, with `hds: true`. */
+  readonly hds?: SimHdsClient;
 
   constructor(
     client: grpc.Client,
@@ -127,6 +134,7 @@ export class SimEnvoy {
     });
     this.send('clusters', { resource_names: [] });
     this.send('listeners', { resource_names: [] });
+    if (options.hds) this.hds = new SimHdsClient(client, { id: options.id, token: options.token, region: options.region, zone: options.zone, cluster: options.cluster });
   }
 
   /** Whether the node holds (has ACKed) a resource of this kind with this name. */
@@ -147,6 +155,7 @@ export class SimEnvoy {
   }
 
   close(): void {
+    this.hds?.close();
     this.call.cancel();
   }
 
@@ -215,6 +224,8 @@ export interface FleetOptions {
   readonly onProgress?: (connected: number, total: number) => void;
   /** Longest wait for every node to hold an initial config. */
   readonly connectTimeoutMs?: number;
+  /** Every node also speaks HDS (canary health). */
+  readonly hds?: boolean;
 }
 
 /** Many simulated Envoy nodes, spread over several HTTP/2 connections. */
@@ -266,6 +277,7 @@ export class SimFleet {
             id: `${options.idPrefix ?? 'sim-envoy'}-${i}`,
             token: options.token,
             region: options.region,
+            hds: options.hds,
           });
           node.onChange = (n) => {
             for (const watcher of fleet.watchers) watcher(n);

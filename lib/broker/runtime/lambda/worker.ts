@@ -4,20 +4,23 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ChangeMessageVisibilityCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { AwsCloud } from '../cloud/aws';
 import { rootLogger } from '../log';
+import { EmfBrokerMetrics } from '../metrics';
 import { SqsOperationQueue } from '../queue';
 import { settingsFromEnv } from '../settings';
 import { BrokerStore } from '../store/store';
 import { settleMessage } from '../worker/messages';
 import { DEFAULT_WORKER_OPTIONS, WorkerContext } from '../worker/worker';
 
-let context: { worker: WorkerContext; sqs: SQSClient; queueUrl: string } | undefined;
+let context: { worker: WorkerContext; sqs: SQSClient; queueUrl: string; metrics: EmfBrokerMetrics } | undefined;
 
 function workerContext() {
   if (!context) {
     const settings = settingsFromEnv();
     const sqs = new SQSClient({});
+    const metrics = new EmfBrokerMetrics(settings.platformName, 'worker');
     context = {
       sqs,
+      metrics,
       queueUrl: settings.queueUrl,
       worker: {
         settings,
@@ -26,6 +29,7 @@ function workerContext() {
         cloud: new AwsCloud({ hostedZoneId: settings.hostedZoneId, platformName: settings.platformName }),
         logger: rootLogger(),
         options: DEFAULT_WORKER_OPTIONS,
+        metrics,
       },
     };
   }
@@ -46,7 +50,11 @@ async function handleRecord(record: SQSRecord): Promise<void> {
   throw new Error(settlement.kind === 'retry' ? `retry in ${visibility}s` : 'operation failed; message goes to the DLQ');
 }
 
-/** SQS event source with partial batch failure reporting (reportBatchItemFailures). */
+/** SQS event source with partial batch failure reporting (reportBatchItemFailures); metrics flushed once per invocation. */
 export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
-  return processPartialResponse(event, handleRecord, processor, { throwOnFullBatchFailure: false });
+  try {
+    return await processPartialResponse(event, handleRecord, processor, { throwOnFullBatchFailure: false });
+  } finally {
+    workerContext().metrics.flush();
+  }
 }

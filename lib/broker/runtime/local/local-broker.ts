@@ -22,6 +22,7 @@ import { EdgeCloud } from '../cloud/types';
 import { ApiContext } from '../context';
 import { createApiHandler } from '../lambda/api';
 import { authorize } from '../lambda/authorizer';
+import { BrokerMetrics, EmfBrokerMetrics, MetricsSink, NO_METRICS } from '../metrics';
 import { OperationQueue, SqsOperationQueue } from '../queue';
 import {
   BrokerSettings,
@@ -36,6 +37,7 @@ import {
 import { OperationRef } from '../store/types';
 import { BrokerStore } from '../store/store';
 import { settleMessage } from '../worker/messages';
+import { SweepContext, SweepOptions, SweepResult, sweepOperations } from '../worker/sweep';
 import { DEFAULT_WORKER_OPTIONS, WorkerContext, WorkerOptions } from '../worker/worker';
 
 export interface LocalBrokerOptions {
@@ -77,6 +79,17 @@ export interface LocalBrokerOptions {
   readonly retryAfterSeconds?: number;
   /** Powertools log level (default: POWERTOOLS_LOG_LEVEL or INFO). */
   readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+  /**
+   * Where the worker's and the sweeper's EMF lines go (one JSON document per line, as the
+   * Lambdas write them to stdout). Default: none (metrics stay quiet locally).
+   */
+  readonly metrics?: MetricsSink;
+  /**
+   * The stuck-operation sweeper, run every `intervalSeconds` (default 30). Locally an
+   * operation is silent after `staleAfterSeconds` (default 60: local waits are seconds,
+   * the local queue's visibility timeout 30 s). `enabled: false`: only `sweep()` runs it.
+   */
+  readonly sweeper?: Partial<SweepOptions> & { readonly intervalSeconds?: number; readonly enabled?: boolean };
 }
 
 export interface LocalBroker {
@@ -90,8 +103,13 @@ export interface LocalBroker {
   readonly store: BrokerStore;
   /** Operations re-enqueued at start (in progress when the last run stopped). */
   readonly resumed: number;
+  /** One sweep now (the periodic sweeper runs the same), its metrics flushed. */
+  sweep(now?: number): Promise<SweepResult>;
   stop(): Promise<void>;
 }
+
+/** Local sweeper defaults: every 30 s; silent after 60 s; 3 re-enqueues per operation. */
+export const LOCAL_SWEEP_DEFAULTS = { intervalSeconds: 30, staleAfterSeconds: 60, maxSweeps: 3 } as const;
 
 /**
  * The broker on loopback: an HTTP server that turns each request into the API Gateway
@@ -134,7 +152,20 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
   const cloud = options.cloud ?? new LocalCloud({ actionsFile: options.dataDir ? join(options.dataDir, 'cloud-actions.jsonl') : undefined });
   const apiContext: ApiContext = { settings, store, queue, logger, retryAfterSeconds: options.retryAfterSeconds ?? 1 };
   let stopping = false;
-  const workerContext: WorkerContext = { ...apiContext, cloud, options: { ...DEFAULT_WORKER_OPTIONS, ...workerOptions }, stopping: () => stopping };
+  const metricsFor = (component: 'worker' | 'sweeper'): BrokerMetrics => (options.metrics ? new EmfBrokerMetrics(settings.platformName, component, options.metrics) : NO_METRICS);
+  const workerContext: WorkerContext = { ...apiContext, cloud, options: { ...DEFAULT_WORKER_OPTIONS, ...workerOptions }, stopping: () => stopping, metrics: metricsFor('worker') };
+  const sweepContext: SweepContext = { store, queue, convergence, logger, metrics: metricsFor('sweeper') };
+  const sweepOptions: SweepOptions = {
+    staleAfterSeconds: options.sweeper?.staleAfterSeconds ?? LOCAL_SWEEP_DEFAULTS.staleAfterSeconds,
+    maxSweeps: options.sweeper?.maxSweeps ?? LOCAL_SWEEP_DEFAULTS.maxSweeps,
+  };
+  const sweep = async (now?: number): Promise<SweepResult> => {
+    try {
+      return await sweepOperations(sweepContext, sweepOptions, now);
+    } finally {
+      sweepContext.metrics?.flush();
+    }
+  };
   const credentials: BrokerCredentials = { username: options.user, password: options.password };
   const api = createApiHandler(() => apiContext);
 
@@ -151,11 +182,25 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
   const port = (server.address() as AddressInfo).port;
 
   const inFlight = await store.operationsInProgress();
-  for (const operation of inFlight) await queue.enqueue({ instanceId: operation.instanceId, operationId: operation.operationId });
+  for (const operation of inFlight) {
+    // No worker of the last run is alive: a lease it left would only make the step wait for it to expire.
+    if (operation.busyUntil) await store.setOperationLease(operation.instanceId, operation.operationId, 0);
+    await queue.enqueue({ instanceId: operation.instanceId, operationId: operation.operationId });
+  }
   if (inFlight.length) logger.info('re-enqueued operations in progress', { count: inFlight.length });
 
   const loop =
     options.worker?.enabled === false ? undefined : startWorkerLoop(sqs, queueUrl, workerContext, options.worker?.pollWaitSeconds ?? 1, options.worker?.concurrency ?? 4, options.worker?.stopGraceMs ?? 5000);
+  const sweepIntervalSeconds = options.sweeper?.intervalSeconds ?? LOCAL_SWEEP_DEFAULTS.intervalSeconds;
+  if (!(sweepIntervalSeconds > 0)) throw new Error(`startLocalBroker option sweeper.intervalSeconds: must be a number of seconds greater than 0 (got ${sweepIntervalSeconds})`);
+  let sweeping: Promise<unknown> = Promise.resolve();
+  const sweepTimer =
+    options.sweeper?.enabled === false
+      ? undefined
+      : setInterval(() => {
+          sweeping = sweep().catch((err: unknown) => logger.error('local sweep failed', { error: err as Error }));
+        }, sweepIntervalSeconds * 1000);
+  sweepTimer?.unref();
 
   return {
     url: `http://127.0.0.1:${port}`,
@@ -166,8 +211,11 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
     settings,
     store,
     resumed: inFlight.length,
+    sweep,
     async stop() {
       stopping = true;
+      clearInterval(sweepTimer);
+      await sweeping;
       await loop?.stop();
       // Wake-ups still pending are dropped: a restart re-enqueues every operation in progress.
       queue.stop();
@@ -316,7 +364,7 @@ function startWorkerLoop(sqs: SQSClient, queueUrl: string, ctx: WorkerContext, p
 
   const handle = async (message: Message) => {
     const receiveCount = Number(message.Attributes?.ApproximateReceiveCount) || 1;
-    const settlement = await settleMessage(ctx, message.Body ?? '', receiveCount);
+    const settlement = await settleMessage(ctx, message.Body ?? '', receiveCount).finally(() => ctx.metrics?.flush());
     if (settlement.kind === 'ack') {
       await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }));
     } else {

@@ -10,6 +10,7 @@ import { OsbError, badRequest, concurrencyError, conflict, maintenanceInfoConfli
 import { OsbRequest } from './http';
 import {
   asyncBodyRequest,
+  checkId,
   checkPlanId,
   checkServiceAndPlanQuery,
   maintenanceVersion,
@@ -293,7 +294,10 @@ export async function fetchInstance(ctx: ApiContext, _request: OsbRequest, insta
 export async function lastOperation(ctx: ApiContext, request: OsbRequest, instanceId: string): Promise<Answer> {
   const instance = await ctx.store.getInstance(instanceId);
   if (!instance) throw notFound(`instance ${instanceId} does not exist`);
-  const asked = request.query.operation;
+  // An empty `operation=` names no operation: answer for the last one (not "succeeded" from the instance's state).
+  const asked = request.query.operation || undefined;
+  // It becomes part of a table key: a huge or odd one is the caller's error (400), not a DynamoDB fault (500).
+  if (asked) checkId(asked, 'operation');
   const operation = await ctx.store.getOperation(instanceId, asked ?? instance.lastOperationId);
   if (instance.state === 'deleted') {
     // Kept until its TTL: answer what the platform polls for, then 410 (gone).

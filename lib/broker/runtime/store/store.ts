@@ -23,6 +23,16 @@ export function isConditionFailure(err: unknown): boolean {
 
 const nowIso = () => new Date().toISOString();
 
+/**
+ * Guards a write on the operation's step progress: it applies only while exactly
+ * `completedCount` steps are completed and, with `freeAt` (epoch ms), no worker's lease on
+ * a step runs past `freeAt`. This is how a duplicated message never runs a step twice.
+ */
+export interface StepGuard {
+  readonly completedCount: number;
+  readonly freeAt?: number;
+}
+
 /** Who holds a hostname. */
 export type ClaimResult = { readonly claimed: true } | { readonly claimed: false; readonly ownedBy: string };
 
@@ -188,17 +198,26 @@ export class BrokerStore {
    * Updates an operation still in progress; returns false if it has finished meanwhile
    * (a redelivered message never rewrites a finished operation).
    */
-  async updateOperation(instanceId: string, operationId: string, fields: Partial<OperationRecord>): Promise<boolean> {
+  async updateOperation(instanceId: string, operationId: string, fields: Partial<OperationRecord>, guard?: StepGuard): Promise<boolean> {
     const names: Record<string, string> = { '#state': 'state' };
     const values: Record<string, unknown> = { ':running': 'in progress', ':now': nowIso() };
     const { updatedAt: _ignored, ...rest } = fields;
     const sets = ['updatedAt = :now', ...setClauses(rest, names, values)];
+    let condition = '#state = :running';
+    if (guard) {
+      values[':completed'] = guard.completedCount;
+      condition += ' AND size(completedSteps) = :completed';
+      if (guard.freeAt !== undefined) {
+        values[':free'] = guard.freeAt;
+        condition += ' AND (attribute_not_exists(busyUntil) OR busyUntil <= :free)';
+      }
+    }
     return this.conditionalWrite(
       new UpdateCommand({
         TableName: this.tableName,
         Key: keys.operation(instanceId, operationId),
         UpdateExpression: `SET ${sets.join(', ')}`,
-        ConditionExpression: '#state = :running',
+        ConditionExpression: condition,
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: values,
       }),
@@ -221,7 +240,35 @@ export class BrokerStore {
     );
   }
 
-  /** Operations still in progress (the local broker re-enqueues them on start). */
+  /**
+   * Records that the sweeper re-enqueued an operation it found silent, only if the
+   * operation is still in progress and unchanged since the sweeper read it (`updatedAt`):
+   * of two sweeps, or a sweep racing the worker, at most one sends the message.
+   */
+  async markSwept(operation: Pick<OperationRecord, 'instanceId' | 'operationId' | 'updatedAt' | 'lastSweptAt'>, at = Date.now()): Promise<boolean> {
+    const values: Record<string, unknown> = { ':running': 'in progress', ':seen': operation.updatedAt, ':now': new Date(at).toISOString(), ':zero': 0, ':one': 1 };
+    let condition = '#state = :running AND updatedAt = :seen AND ';
+    if (operation.lastSweptAt) {
+      values[':swept'] = operation.lastSweptAt;
+      condition += 'lastSweptAt = :swept';
+    } else condition += 'attribute_not_exists(lastSweptAt)';
+    return this.conditionalWrite(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.operation(operation.instanceId, operation.operationId),
+        UpdateExpression: 'SET lastSweptAt = :now, sweeps = if_not_exists(sweeps, :zero) + :one',
+        ConditionExpression: condition,
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: values,
+      }),
+    );
+  }
+
+  /**
+   * Operations still in progress (the local broker re-enqueues them on start; the sweeper
+   * looks for lost messages). A paginated Scan: operations live under their instance's
+   * partition and no index lists them by state (see docs/broker.md, "Sweeper").
+   */
   async operationsInProgress(): Promise<OperationRecord[]> {
     const found: OperationRecord[] = [];
     let start: Record<string, unknown> | undefined;

@@ -89,6 +89,10 @@ export interface OperationRecord {
   readonly withdrawal?: Withdrawal;
   /** The generation the withdrawal wrote (the tombstone, or the restored previous route). */
   readonly withdrawnGeneration?: number;
+  /** When the sweeper last sent the operation to the queue again (its message seemed lost). */
+  readonly lastSweptAt?: string;
+  /** How many times the sweeper re-enqueued it. */
+  readonly sweeps?: number;
   readonly createdAt: string;
   readonly updatedAt: string;
   /** Epoch seconds: DynamoDB TTL of a finished operation. */

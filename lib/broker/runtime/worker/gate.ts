@@ -65,7 +65,8 @@ export function judgeConvergence(question: GateQuestion, reports: readonly Conve
     }
     connected += p.connected;
     accepted += Math.min(p.accepted, p.connected);
-    if (p.accepted < requiredProxies(p.connected, settings.fraction)) lagging.push(`${p.region} (${count(p.accepted)} of ${count(p.connected)})`);
+    const pinned = p.pinned ? `; pinned by an operator since ${p.pinned.since}: ${p.pinned.reason}` : '';
+    if (p.accepted < requiredProxies(p.connected, settings.fraction)) lagging.push(`${p.region} (${count(p.accepted)} of ${count(p.connected)}${pinned})`);
   }
 
   // "accepted by 0 of 0 proxies" says nothing: with no proxies anywhere only the notes speak.

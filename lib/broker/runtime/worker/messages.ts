@@ -1,3 +1,4 @@
+import { BROKER_METRICS } from '../../../model';
 import { parseOperationMessage } from '../queue';
 import { Settlement, WorkerContext, workOnOperation } from './worker';
 
@@ -17,6 +18,8 @@ export async function settleMessage(ctx: WorkerContext, body: string, receiveCou
   } catch (err) {
     ctx.logger.error('worker fault', { operationId: ref.operationId, instanceId: ref.instanceId, attempt: receiveCount, error: err as Error });
     if (receiveCount >= ctx.options.maxAttempts) return { kind: 'dead' };
+    // Retried like a failed step, so counted like one.
+    ctx.metrics?.count(BROKER_METRICS.stepRetries);
     return { kind: 'retry', delaySeconds: ctx.options.backoffSeconds(receiveCount) };
   }
 }

@@ -1,5 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { BROKER_METRICS } from '../../../model';
 import { EdgeCloud } from '../cloud/types';
+import { BrokerMetrics, NO_METRICS } from '../metrics';
 import { OperationQueue } from '../queue';
 import { BrokerSettings, OPERATION_TTL_SECONDS, WORKER_MAX_RECEIVE_COUNT } from '../settings';
 import { BrokerStore } from '../store/store';
@@ -33,6 +35,8 @@ export interface WorkerContext {
   readonly options: WorkerOptions;
   /** True once the process is shutting down: stop between steps, leave the message for later. */
   readonly stopping?: () => boolean;
+  /** Where the worker counts outcomes and retries (default: nowhere). The caller flushes. */
+  readonly metrics?: BrokerMetrics;
 }
 
 /**
@@ -45,12 +49,19 @@ export interface WorkerContext {
 export type Settlement = { readonly kind: 'ack' } | { readonly kind: 'retry'; readonly delaySeconds: number } | { readonly kind: 'dead' };
 
 const ACK: Settlement = { kind: 'ack' };
+const metrics = (ctx: WorkerContext): BrokerMetrics => ctx.metrics ?? NO_METRICS;
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 /**
  * Works on one operation as far as it can go now: runs its remaining steps in order,
  * recording each on the operation item, so that a redelivered message (or a new worker
  * after a crash) resumes after the last completed step.
+ *
+ * A step is claimed before it runs: one conditional write that succeeds only while the
+ * operation has exactly the completed steps this worker read and no other worker's lease
+ * (`busyUntil`) is running. A duplicated message (SQS delivers at least once; the sweeper
+ * re-enqueues) therefore never runs a step twice: the loser of the claim drops its
+ * message, since the winner carries the operation on with its own.
  */
 export async function workOnOperation(ctx: WorkerContext, ref: OperationRef, receiveCount: number): Promise<Settlement> {
   const logger = ctx.logger.createChild({ persistentKeys: { operationId: ref.operationId, instanceId: ref.instanceId } });
@@ -78,11 +89,12 @@ export async function workOnOperation(ctx: WorkerContext, ref: OperationRef, rec
     if (!step) break;
     if (instance.currentOperationId !== operation.operationId) {
       logger.info('operation superseded; halting', { current: instance.currentOperationId });
-      await ctx.store.updateOperation(ref.instanceId, operation.operationId, {
+      const cancelled = await ctx.store.updateOperation(ref.instanceId, operation.operationId, {
         state: 'failed',
         description: `${operation.type} cancelled before ${step.describe}`,
         expiresAt: nowSeconds() + OPERATION_TTL_SECONDS,
       });
+      if (cancelled) metrics(ctx).count(BROKER_METRICS.operationsFailed);
       return ACK;
     }
     // A redelivered message that made progress hands over to a fresh message, so that the
@@ -96,7 +108,11 @@ export async function workOnOperation(ctx: WorkerContext, ref: OperationRef, rec
     // One write marks the step (what last_operation shows) and the lease on it.
     // Back in a step it was waiting in: keep showing the progress it reported.
     const described: string = operation.step === step.name && operation.attempts === 0 ? operation.description : `${operation.type}: ${step.describe}`;
-    if (!(await ctx.store.updateOperation(ref.instanceId, operation.operationId, { step: step.name, description: described, busyUntil: started + ctx.options.leaseSeconds * 1000 }))) {
+    const guard = { completedCount: done.length };
+    const claim = { step: step.name, description: described, busyUntil: started + ctx.options.leaseSeconds * 1000 };
+    if (!(await ctx.store.updateOperation(ref.instanceId, operation.operationId, claim, { ...guard, freeAt: started }))) {
+      // Finished, or another worker holds this step or has moved past it: it goes on with its own message.
+      logger.info('step claimed by another worker (or the operation moved on); dropping this message', { step: step.name });
       return ACK;
     }
     operation = { ...operation, step: step.name, description: described };
@@ -122,7 +138,7 @@ export async function workOnOperation(ctx: WorkerContext, ref: OperationRef, rec
           description: `${operation.type}: ${result.progress ?? `${step.describe}: waiting for ${result.waitingFor}`}`,
           attempts: 0,
           busyUntil: 0,
-        });
+        }, guard);
         if (!stillRunning) {
           // Cancelled meanwhile: just leave the step, so a waiting deprovision can go on.
           await ctx.store.setOperationLease(ref.instanceId, operation.operationId, 0);
@@ -135,7 +151,7 @@ export async function workOnOperation(ctx: WorkerContext, ref: OperationRef, rec
       return handleStepError(ctx, operation, step.name, step.describe, err, receiveCount, logger);
     }
     const completedSteps: string[] = [...operation.completedSteps, step.name];
-    if (!(await ctx.store.updateOperation(ref.instanceId, operation.operationId, { ...result.record, completedSteps, attempts: 0, busyUntil: 0 }))) {
+    if (!(await ctx.store.updateOperation(ref.instanceId, operation.operationId, { ...result.record, completedSteps, attempts: 0, busyUntil: 0 }, guard))) {
       await ctx.store.setOperationLease(ref.instanceId, operation.operationId, 0);
       return ACK;
     }
@@ -171,6 +187,7 @@ async function handleStepError(
   }
   const delaySeconds = ctx.options.backoffSeconds(receiveCount);
   logger.warn('step failed; will retry', { step: stepName, attempt: receiveCount, delaySeconds, error: err as Error });
+  metrics(ctx).count(BROKER_METRICS.stepRetries);
   await ctx.store.updateOperation(operation.instanceId, operation.operationId, {
     attempts: receiveCount,
     description: `${operation.type}: ${stepDescription}: attempt ${receiveCount} of ${ctx.options.maxAttempts} failed (${message}); retrying in ${delaySeconds}s`,
@@ -190,6 +207,7 @@ function summary(operation: OperationRecord, instance: InstanceRecord, settings:
 async function succeed(ctx: WorkerContext, operation: OperationRecord, instance: InstanceRecord, logger: Logger): Promise<void> {
   const finished = { ...operation, state: 'succeeded' as const, description: summary(operation, instance, ctx.settings) };
   if (!(await ctx.store.updateOperation(operation.instanceId, operation.operationId, { state: 'succeeded', description: finished.description, step: 'done', expiresAt: nowSeconds() + OPERATION_TTL_SECONDS }))) return;
+  metrics(ctx).count(BROKER_METRICS.operationsSucceeded);
   await finishInstance(ctx, finished);
   logger.info('operation succeeded', { type: operation.type });
 }
@@ -219,7 +237,9 @@ async function failOperation(ctx: WorkerContext, operation: OperationRecord, rea
     fields = { instanceUsable: false };
   }
   const failed = { ...operation, state: 'failed' as const, description };
-  await ctx.store.updateOperation(operation.instanceId, operation.operationId, { ...fields, state: 'failed', description, expiresAt: nowSeconds() + OPERATION_TTL_SECONDS });
+  if (await ctx.store.updateOperation(operation.instanceId, operation.operationId, { ...fields, state: 'failed', description, expiresAt: nowSeconds() + OPERATION_TTL_SECONDS })) {
+    metrics(ctx).count(BROKER_METRICS.operationsFailed);
+  }
   await finishInstance(ctx, failed);
   logger.warn('operation failed', { type: operation.type, reason: description });
 }
@@ -240,7 +260,10 @@ async function failWithdrawn(ctx: WorkerContext, operation: OperationRecord, log
     description = `update failed: ${reason}. The change was withdrawn: the edge returns to the previous configuration${generation}, and the instance keeps its previous parameters. The update can be repeated once the cause is fixed.`;
     fields = { instanceUsable: true, updateRepeatable: true };
   }
-  await ctx.store.updateOperation(operation.instanceId, operation.operationId, { ...fields, state: 'failed', description, expiresAt: nowSeconds() + OPERATION_TTL_SECONDS });
+  if (await ctx.store.updateOperation(operation.instanceId, operation.operationId, { ...fields, state: 'failed', description, expiresAt: nowSeconds() + OPERATION_TTL_SECONDS })) {
+    metrics(ctx).count(BROKER_METRICS.operationsFailed);
+    if (operation.withdrawal?.cause === 'rejected') metrics(ctx).count(BROKER_METRICS.changesRejectedByProxies);
+  }
   await finishInstance(ctx, { ...operation, state: 'failed', description });
   logger.warn('operation failed; change withdrawn', { type: operation.type, cause: operation.withdrawal?.cause, reason });
 }

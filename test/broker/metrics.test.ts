@@ -1,0 +1,209 @@
+/**
+ * The worker's Embedded Metric Format output after real operations on the emulators: the
+ * local broker with a metrics sink, and the Lambda entry writing to stdout once per
+ * invocation. Every line is parsed as EMF: namespace, the `service` dimension, metric values.
+ */
+import type { SQSEvent } from 'aws-lambda';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { BROKER_METRICS, ConvergenceReport, convergenceKey } from '../../lib/model';
+import { LocalCloud } from '../../lib/broker/runtime/cloud/local';
+import { DnsRecord } from '../../lib/broker/runtime/cloud/types';
+import { PermanentError } from '../../lib/broker/runtime/worker/steps';
+import { ensureBrokerTable } from '../../lib/local/emulators';
+import { LocalBroker, brokerFixture, localClientConfig, osbClient, provisionBody, waitForOperation } from './support';
+
+const fixture = brokerFixture('edge-metrics');
+const ASYNC = '?accepts_incomplete=true';
+
+interface EmfDocument {
+  readonly _aws: { readonly Timestamp: number; readonly CloudWatchMetrics: ReadonlyArray<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string; Unit: string }> }> };
+  readonly [key: string]: unknown;
+}
+
+/** Parses EMF lines and checks the structure every one of them must have. */
+function parseEmf(lines: readonly string[], service: string): EmfDocument[] {
+  return lines.map((line) => {
+    const doc = JSON.parse(line) as EmfDocument;
+    expect(typeof doc._aws.Timestamp).toBe('number');
+    expect(doc._aws.CloudWatchMetrics).toHaveLength(1);
+    const directive = doc._aws.CloudWatchMetrics[0];
+    expect(directive.Namespace).toBe('Edge/Broker');
+    expect(directive.Dimensions).toEqual([['service']]);
+    expect(doc.service).toBe(service);
+    for (const metric of directive.Metrics) {
+      expect(Object.values(BROKER_METRICS)).toContain(metric.Name);
+      expect(metric.Unit).toBe('Count');
+      expect(typeof doc[metric.Name]).toBe('number');
+    }
+    return doc;
+  });
+}
+
+/** Sum of one metric over every document. */
+function total(docs: readonly EmfDocument[], name: string): number {
+  return docs.reduce((sum, doc) => sum + (typeof doc[name] === 'number' ? (doc[name] as number) : 0), 0);
+}
+
+/** Fails the first `failures` Route 53 writes (a retryable error), then works; refuses `refused.*` names for good. */
+class FlakyCloud extends LocalCloud {
+  constructor(private failures: number) {
+    super({});
+  }
+  override async upsertRecords(records: readonly DnsRecord[]): Promise<void> {
+    if (records.some((r) => r.name.startsWith('refused.'))) throw new PermanentError('the record is refused (injected)');
+    if (this.failures > 0) {
+      this.failures--;
+      throw new Error('Route 53 throttled (injected)');
+    }
+    return super.upsertRecords(records);
+  }
+}
+
+async function writeReport(b: LocalBroker, report: ConvergenceReport): Promise<void> {
+  await b.store.doc.send(new PutCommand({ TableName: b.store.tableName, Item: { ...convergenceKey(report.region, report.taskId), kind: 'convergence', ...report } }));
+}
+
+test('the worker counts successes, failures, retries and changes the proxies rejected, as EMF lines', async () => {
+  const lines: string[] = [];
+  const b = await fixture.start({ cloud: new FlakyCloud(1), metrics: (line) => lines.push(line), convergence: { pollSeconds: 0.05 } });
+  const call = osbClient(b.url);
+  // eu-west-1's proxies reject any change of `bad` (generation far above anything written).
+  await writeReport(b, {
+    region: 'eu-west-1',
+    taskId: 'task-a',
+    reportedAt: new Date().toISOString(),
+    stableGeneration: 0,
+    connectedNodes: 3,
+    ackedGenerations: [[0, 3]],
+    rejected: { bad: { generation: 1_000_000, source: 'nack', reason: 'port 0 out of range', nodes: 3 } },
+  });
+
+  const put = async (id: string, hostname: string, regions: string[]) => {
+    const reply = await call('PUT', `/v2/service_instances/${id}${ASYNC}`, { body: provisionBody([hostname], { regions }) });
+    expect(reply.status).toBe(202);
+    return (await waitForOperation(call, id, reply.body.operation)).body.state as string;
+  };
+  // The first DNS write fails once (one retry), then succeeds.
+  expect(await put('flaky', 'flaky.edge.example.com', ['us-east-1'])).toBe('succeeded');
+  expect(await put('ok', 'ok.edge.example.com', ['us-east-1'])).toBe('succeeded');
+  // A permanent error: fails at once, no retry.
+  expect(await put('refused', 'refused.edge.example.com', ['us-east-1'])).toBe('failed');
+  // Rejected by the proxies in eu-west-1: withdrawn, then failed.
+  expect(await put('bad', 'bad.edge.example.com', ['eu-west-1'])).toBe('failed');
+
+  const docs = parseEmf(lines, 'edge-broker-worker');
+  expect(docs.length).toBeGreaterThan(0);
+  expect(total(docs, BROKER_METRICS.operationsSucceeded)).toBe(2);
+  expect(total(docs, BROKER_METRICS.operationsFailed)).toBe(2);
+  expect(total(docs, BROKER_METRICS.stepRetries)).toBe(1);
+  expect(total(docs, BROKER_METRICS.changesRejectedByProxies)).toBe(1);
+  // A flush writes only what was recorded: no empty documents.
+  for (const doc of docs) expect(doc._aws.CloudWatchMetrics[0].Metrics.length).toBeGreaterThan(0);
+});
+
+test('locally, with no sink, the worker writes no metrics to stdout', async () => {
+  const written: string[] = [];
+  const spy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    written.push(String(chunk));
+    return true;
+  });
+  try {
+    const b = await fixture.start();
+    const call = osbClient(b.url);
+    const reply = await call('PUT', `/v2/service_instances/quiet${ASYNC}`, { body: provisionBody(['quiet.edge.example.com'], { regions: ['us-east-1'] }) });
+    expect((await waitForOperation(call, 'quiet', reply.body.operation)).body.state).toBe('succeeded');
+  } finally {
+    spy.mockRestore();
+  }
+  expect(written.filter((w) => w.includes('"_aws"'))).toEqual([]);
+});
+
+describe('the worker Lambda entry', () => {
+  const saved = { ...process.env };
+  afterAll(() => {
+    process.env = saved;
+  });
+
+  test('flushes one EMF line to stdout per invocation: a retry, then the failure after the last attempt', async () => {
+    const { dynamodbEndpoint, sqsEndpoint } = fixture.emulators;
+    await ensureBrokerTable(new DynamoDBClient(localClientConfig(dynamodbEndpoint)), 'edge-metrics-lambda');
+    const sqs = new SQSClient(localClientConfig(sqsEndpoint));
+    const queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'edge-metrics-lambda-ops' }))).QueueUrl!;
+    jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    Object.assign(process.env, {
+      EDGE_TABLE_NAME: 'edge-metrics-lambda',
+      EDGE_QUEUE_URL: queueUrl,
+      EDGE_DOMAIN: 'edge.example.com',
+      EDGE_HOSTED_ZONE_ID: 'Z123',
+      EDGE_REGIONS: 'us-east-1',
+      EDGE_PLATFORM_NAME: 'acme',
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_ENDPOINT_URL_DYNAMODB: dynamodbEndpoint,
+      AWS_ENDPOINT_URL_SQS: sqsEndpoint,
+      // No Route 53 emulator: a closed port, so the DNS step fails (retryable).
+      AWS_ENDPOINT_URL_ROUTE_53: 'http://127.0.0.1:9',
+      AWS_MAX_ATTEMPTS: '1',
+      POWERTOOLS_LOG_LEVEL: 'SILENT',
+    });
+    const { handler: api } = await import('../../lib/broker/runtime/lambda/api');
+    const { handler: worker } = await import('../../lib/broker/runtime/lambda/worker');
+    const put = await api({
+      httpMethod: 'PUT',
+      path: '/v2/service_instances/lambda-m',
+      headers: { 'X-Broker-API-Version': '2.17', 'Content-Type': 'application/json' },
+      queryStringParameters: { accepts_incomplete: 'true' },
+      body: JSON.stringify(provisionBody(['m.edge.example.com'])),
+      isBase64Encoded: false,
+      requestContext: { requestId: 'r-m' },
+    } as never);
+    expect(put.statusCode).toBe(202);
+    const message = (await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 1 }))).Messages![0];
+    sqs.destroy();
+    const event = (receiveCount: number) =>
+      ({
+        Records: [
+          {
+            messageId: message.MessageId!,
+            receiptHandle: message.ReceiptHandle!,
+            body: message.Body!,
+            attributes: { ApproximateReceiveCount: String(receiveCount) },
+            messageAttributes: {},
+            md5OfBody: '',
+            eventSource: 'aws:sqs',
+            eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:edge-metrics-lambda-ops',
+            awsRegion: 'us-east-1',
+          },
+        ],
+      }) as unknown as SQSEvent;
+
+    const invoke = async (receiveCount: number): Promise<EmfDocument[]> => {
+      const written: string[] = [];
+      const spy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+        written.push(String(chunk));
+        return true;
+      });
+      try {
+        await worker(event(receiveCount));
+      } finally {
+        spy.mockRestore();
+      }
+      return parseEmf(
+        written.filter((w) => w.includes('"_aws"')).map((w) => w.trim()),
+        'acme-broker-worker',
+      );
+    };
+    const first = await invoke(1);
+    expect(first).toHaveLength(1);
+    expect(first[0][BROKER_METRICS.stepRetries]).toBe(1);
+    expect(first[0][BROKER_METRICS.operationsFailed]).toBeUndefined();
+
+    const last = await invoke(5);
+    expect(last).toHaveLength(1);
+    expect(last[0][BROKER_METRICS.operationsFailed]).toBe(1);
+    expect(last[0][BROKER_METRICS.stepRetries]).toBeUndefined();
+  });
+});
