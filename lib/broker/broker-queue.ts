@@ -58,7 +58,7 @@ export class BrokerQueue extends Construct {
     // CloudWatch alarms can publish to an encrypted topic only with a customer managed
     // key whose policy lets CloudWatch use it (the AWS managed aws/sns key cannot).
     const topicKey = new kms.Key(this, 'AlarmTopicKey', {
-      description: 'Encrypts the broker dead-letter alarm topic',
+      description: 'Encrypts the broker region alarm topic',
       enableKeyRotation: true,
     });
     topicKey.addToResourcePolicy(

@@ -8,6 +8,7 @@ import { BROKER_AUTH_REALM } from '../../lib/broker/broker-api';
 import { BrokerFunction } from '../../lib/broker/broker-functions';
 import { BrokerTable } from '../../lib/broker/broker-table';
 import { WORKER_TIMEOUT } from '../../lib/broker/broker-stack';
+import { DEFAULT_WORKER_OPTIONS } from '../../lib/broker/runtime/worker/worker';
 import { SynthResult, synthEdgeApp, TEST_REGIONS } from '../support/synth';
 
 type Resource = { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string; UpdateReplacePolicy?: string };
@@ -210,6 +211,11 @@ describe('queue', () => {
     const workerTimeout = resources[functionId('Worker')].Properties.Timeout as number;
     expect(workerTimeout).toBe(WORKER_TIMEOUT.toSeconds());
     expect(resources[queueId].Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * workerTimeout);
+  });
+
+  test("a step's lease outlives the worker: no step can run past its claim and be claimed again", () => {
+    const workerTimeout = resources[functionId('Worker')].Properties.Timeout as number;
+    expect(DEFAULT_WORKER_OPTIONS.leaseSeconds).toBeGreaterThan(workerTimeout);
   });
 
   test('the worker consumes it with partial batch failure reporting', () => {

@@ -105,6 +105,12 @@ test('api handler: provision through the Lambda entry; worker handler: a failing
       },
     ],
   } as unknown as SQSEvent;
+  // The worker's metrics go to stdout as EMF (Lambda ships them to CloudWatch): captured here.
+  const emf: string[] = [];
+  const stdout = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    if (String(chunk).includes('"_aws"')) emf.push(String(chunk));
+    return true;
+  });
   const result = await worker(event);
   expect(result.batchItemFailures).toEqual([{ itemIdentifier: message.MessageId }]);
 
@@ -118,6 +124,8 @@ test('api handler: provision through the Lambda entry; worker handler: a failing
   // reported failed again (SQS then moves it to the DLQ)
   const last5 = await worker({ Records: [{ ...event.Records[0], attributes: { ApproximateReceiveCount: '5' } }] } as unknown as SQSEvent);
   expect(last5.batchItemFailures).toEqual([{ itemIdentifier: message.MessageId }]);
+  stdout.mockRestore();
+  expect(emf.map((line) => Object.keys(JSON.parse(line)).filter((k) => k !== '_aws' && k !== 'service'))).toEqual([['StepRetries'], ['OperationsFailed']]);
   const failed = JSON.parse((await api(apiEvent('GET', '/v2/service_instances/lambda-1/last_operation'))).body);
   expect(failed.state).toBe('failed');
   expect(failed.description).toMatch(/provision failed while writing DNS records: gave up after 5 attempts/);

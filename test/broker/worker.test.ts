@@ -103,6 +103,23 @@ test('redelivery: the same message twice (at once, and after success) does no ha
   expect(cloud.records.get('twice.edge.example.com')?.value).toBe('edge.example.com');
 });
 
+test('a provision that crashed between its operation and instance writes is closed without blaming the user', async () => {
+  const b = await broker({ worker: { enabled: false } });
+  const operationId = await provision(b, 'model', ['orphan.edge.example.com']);
+  // The API writes the operation, then the instance: a crash in between leaves only the operation.
+  const written = (await b.store.getOperation('model', operationId))!;
+  await b.store.putOperation({ ...written, instanceId: 'orphan' });
+  const ctx = workerContext(b);
+  const actions = (b.cloud as LocalCloud).actions.length;
+
+  expect(await workOnOperation(ctx, { instanceId: 'orphan', operationId }, 1)).toEqual({ kind: 'ack' });
+  const closed = await b.store.getOperation('orphan', operationId);
+  expect(closed).toMatchObject({ state: 'failed', description: 'provision interrupted before the instance was recorded (the request was never accepted); nothing was created' });
+  expect(closed!.completedSteps).toEqual([]);
+  expect((b.cloud as LocalCloud).actions.length).toBe(actions);
+  expect(await b.store.getInstance('orphan')).toBeUndefined();
+});
+
 test('a crash between steps: a new worker resumes after the last completed step', async () => {
   const cloud = new ScriptedCloud();
   cloud.blockUpserts();

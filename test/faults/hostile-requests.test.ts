@@ -293,12 +293,15 @@ describe('fault: a thousand hostile requests to the broker', () => {
   });
 
   it('answers a request head over the transport limit with 431 and keeps serving', async () => {
-    // Node's HTTP parser refuses a head over 16 KiB before the broker sees it (API Gateway
-    // has its own limits in AWS): the answer is a bare 431, the process lives on.
+    // Node's HTTP parser refuses a head over 16 KiB before the broker's handler runs (API
+    // Gateway has its own limits in AWS): still a 431 with an OSB error body, and the process lives on.
     const reply = await send(broker.url, { what: 'huge header', method: 'GET', path: '/v2/catalog', headers: { ...GOOD_HEADERS, 'x-huge': 'h'.repeat(HEAD_LIMIT + 1) } });
     expect(reply.status).toBe(431);
+    expect(reply.contentType).toBe('application/json');
+    expect(JSON.parse(reply.text)).toMatchObject({ error: 'BadRequest', description: expect.stringContaining('request head') });
     const long = await send(broker.url, { what: 'huge id', method: 'GET', path: PATHS.lastOperation('i'.repeat(HEAD_LIMIT + 1)), headers: GOOD_HEADERS });
     expect(long.status).toBe(431);
+    expect(JSON.parse(long.text)).toMatchObject({ error: 'BadRequest' });
     expect((await call('GET', '/v2/catalog')).status).toBe(200);
   });
 

@@ -81,8 +81,9 @@ describe('npm run ops -- pin / unpin', () => {
     expect(await serves(url, 'pin-before')).toBe(true);
     await sleep(1000);
     expect(await serves(url, 'pin-after')).toBe(false);
-    const status = (await (await fetch(`${url}/status`)).json()) as { contextOrigin: string };
+    const status = (await (await fetch(`${url}/status`)).json()) as { contextOrigin: string; pinned: unknown };
     expect(status.contextOrigin).toBe('persisted');
+    expect(status.pinned).toMatchObject({ reason: 'bad template rollout under investigation', by: 'ops-test' });
 
     // Unpin: a full re-read, and the new route reaches the nodes.
     const unpin = await cli(platform, 'unpin', 'us-east-1', '--json');
@@ -90,6 +91,7 @@ describe('npm run ops -- pin / unpin', () => {
     expect(unpin.json().unpinned).toMatchObject({ region: 'us-east-1', reason: 'bad template rollout under investigation', by: 'ops-test' });
     await waitFor('pin-after to reach the nodes after the unpin', () => serves(url, 'pin-after'));
     expect(await serves(url, 'pin-before')).toBe(true);
+    await waitFor('/status to drop the pin', async () => ((await (await fetch(`${url}/status`)).json()) as { pinned: unknown }).pinned === null);
     await waitFor('the report to drop the pin', async () => {
       const region = (await cli(platform, 'convergence', 'us-east-1', '--json')).json().regions[0];
       return !region.pin && region.tasks.every((t: { pinned?: unknown }) => !t.pinned);

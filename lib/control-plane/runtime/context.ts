@@ -1,4 +1,4 @@
-import { RouteDocument } from '../../model';
+import { RegionPin, RouteDocument } from '../../model';
 
 /** Platform-wide settings the templates read (defaults < S3 object < local file). */
 export interface PlatformSettings {
@@ -53,6 +53,8 @@ export interface ContextSource {
   readonly loaded: boolean;
   /** The highest route generation read so far (sources of generations only). */
   generation?(): number;
+  /** The operator pin the source obeys, if any (the broker table's routes source only). */
+  pinned?(): RegionPin | undefined;
 }
 
 /** Whether a route document is served in `region`. */

@@ -1,4 +1,4 @@
-import { CanaryState, RejectedChange, RouteDocument, resourceBaseName } from '../../model';
+import { CanaryState, RegionPin, RejectedChange, RouteDocument, resourceBaseName } from '../../model';
 import { CanarySettings, canaryCount, chooseCanaries } from './canary';
 import { CanaryHealth, CanaryHealthSettings, RolloutHealth, healthTargets } from './canary-health';
 import { ContextSource, PlatformSettings, RenderContext, SourceStatus, isServedIn } from './context';
@@ -169,6 +169,11 @@ export class ControlPlane {
     await Promise.race([Promise.allSettled([...this.refreshing]), new Promise((resolve) => (waited = setTimeout(resolve, REFRESH_STOP_WAIT_MS)))]);
     clearTimeout(waited);
     await this.persisting;
+  }
+
+  /** The operator pin of this region, as the primary (routes) source last read it. */
+  pinned(): RegionPin | undefined {
+    return this.options.sources[0]?.pinned?.();
   }
 
   /** Ready once any snapshot can be served (rendered, or loaded from the persisted one). */
@@ -698,6 +703,7 @@ export class ControlPlane {
       region: this.region,
       ready: this.ready(),
       contextOrigin: this.contextOrigin ?? null,
+      pinned: this.pinned() ?? null,
       routes: this.context?.routes.length ?? 0,
       sources: this.sourceStatuses(),
       lastRender: this.lastRender ?? null,

@@ -4,7 +4,6 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ConvergenceReport, RejectedChange, TTL_ATTRIBUTE, convergenceKey } from '../../model';
 import { ControlPlane } from './control-plane';
-import type { DynamoRouteSource } from './sources';
 
 export interface ReporterTimings {
   /** Least time between two writes when the report changes (default 1000 ms; 200 ms locally). */
@@ -172,8 +171,7 @@ export class ConvergenceReporter {
 
   /** The operator pin the primary (routes) source obeys, if any. */
   private pinned(): ConvergenceReport['pinned'] {
-    const source = this.cp.options.sources[0] as Partial<Pick<DynamoRouteSource, 'pinned'>> | undefined;
-    const pin = source?.pinned?.();
+    const pin = this.cp.pinned();
     return pin ? { reason: pin.reason, since: pin.since } : undefined;
   }
 

@@ -175,6 +175,17 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
       if (!res.headersSent) send(res, 500, { 'content-type': 'application/json' }, { error: 'InternalError', description: 'local broker fault' });
     });
   });
+  // Requests Node's HTTP parser refuses before any handler runs (a head over its size limit,
+  // a malformed request line) still get an OSB error body, as every other answer does.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const [status, reason] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : [400, 'Bad Request'];
+    const body = JSON.stringify({ error: 'BadRequest', description: status === 431 ? 'the request head (request line and headers) is larger than the broker accepts' : `the request is not valid HTTP (${err.code ?? 'parse error'})` });
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, '127.0.0.1', () => resolve());

@@ -76,6 +76,16 @@ export async function workOnOperation(ctx: WorkerContext, ref: OperationRef, rec
     if (instance?.currentOperationId === operation.operationId) await finishInstance(ctx, operation);
     return ACK;
   }
+  if (!instance && operation.type === 'provision' && operation.completedSteps.length === 0) {
+    // The provision request wrote its operation, then stopped before the instance (a crash):
+    // it was never answered 202 and nothing was created; the platform's retry starts afresh.
+    const description = 'provision interrupted before the instance was recorded (the request was never accepted); nothing was created';
+    if (await ctx.store.updateOperation(ref.instanceId, operation.operationId, { state: 'failed', description, expiresAt: nowSeconds() + OPERATION_TTL_SECONDS })) {
+      metrics(ctx).count(BROKER_METRICS.operationsFailed);
+    }
+    logger.warn('orphaned provision operation closed', { reason: description });
+    return ACK;
+  }
   if (!instance) {
     await failOperation(ctx, operation, 'the instance no longer exists', logger);
     return ACK;
