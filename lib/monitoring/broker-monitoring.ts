@@ -1,23 +1,10 @@
-import * as apigateway from 'aws-cdk-lib/aws-apigateway';
-import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import * as sns from 'aws-cdk-lib/aws-sns';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { PlatformConfig } from '../config';
 import { AlarmTopic } from './alarm-topic';
-import { BrokerAlarms, MonitoredFunction } from './broker-alarms';
+import { BrokerAlarms, BrokerAlarmsProps } from './broker-alarms';
 import { GlobalDashboard } from './dashboards';
 
-export interface BrokerMonitoringProps {
-  readonly config: PlatformConfig;
-  /** The broker's existing alarm topic, adopted so its subscribers keep getting alarms. */
-  readonly topic: sns.ITopic;
-  readonly queue: sqs.IQueue;
-  readonly deadLetterQueue: sqs.IQueue;
-  readonly api: apigateway.RestApi;
-  readonly table: dynamodb.TableV2;
-  readonly functions: readonly MonitoredFunction[];
-}
+/** The broker's alarm inputs; `topic` is the broker's existing alarm topic, adopted so its subscribers keep getting alarms. */
+export type BrokerMonitoringProps = BrokerAlarmsProps;
 
 /** The home region's monitoring: alarm topic, broker alarms, and the global dashboard. */
 export class BrokerMonitoring extends Construct {

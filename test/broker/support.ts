@@ -28,17 +28,25 @@ export interface CallOptions {
   readonly auth?: string | null;
 }
 
+export interface ClientOptions {
+  readonly user?: string;
+  readonly password?: string;
+  /** Every call fails after this long (a hang is a failure); default: no limit. */
+  readonly timeoutMs?: number;
+}
+
 /** A small OSB client over fetch: basic auth and X-Broker-API-Version 2.17 unless told otherwise. */
-export function osbClient(baseUrl: string) {
+export function osbClient(baseUrl: string, client: ClientOptions = {}) {
+  const basic = `Basic ${Buffer.from(`${client.user ?? USER}:${client.password ?? PASSWORD}`).toString('base64')}`;
   return async function call(method: string, path: string, options: CallOptions = {}): Promise<Reply> {
     const headers: Record<string, string> = { 'content-type': 'application/json', 'x-broker-api-version': '2.17' };
-    if (options.auth !== null) headers.authorization = options.auth ?? `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
+    if (options.auth !== null) headers.authorization = options.auth ?? basic;
     for (const [name, value] of Object.entries(options.headers ?? {})) {
       if (value === undefined) delete headers[name];
       else headers[name] = value;
     }
     const body = options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
-    const response = await fetch(`${baseUrl}${path}`, { method, headers, body });
+    const response = await fetch(`${baseUrl}${path}`, { method, headers, body, signal: client.timeoutMs ? AbortSignal.timeout(client.timeoutMs) : undefined });
     const text = await response.text();
     let parsed: unknown;
     try {

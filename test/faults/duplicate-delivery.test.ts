@@ -8,52 +8,31 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { LocalCloud } from '../../lib/broker/runtime/cloud/local';
-import { LocalBroker, LocalBrokerOptions, startLocalBroker } from '../../lib/broker/runtime/local/local-broker';
+import { LocalBroker, LocalBrokerOptions } from '../../lib/broker/runtime/local/local-broker';
 import { SqsOperationQueue, operationMessage } from '../../lib/broker/runtime/queue';
 import { settleMessage } from '../../lib/broker/runtime/worker/messages';
 import { DEFAULT_WORKER_OPTIONS, WorkerContext } from '../../lib/broker/runtime/worker/worker';
-import { LocalEmulators, localClientConfig, startEmulators } from '../../lib/local/emulators';
-import { CDN_PLAN, DOMAIN, Item, Osb, PASSWORD, USER, osb, provisionBody, queueDepth, repeatedActions, scanTable, settle, sleep, waitFor } from './support/harness';
-
-let tables = 0;
+import { localClientConfig } from '../../lib/local/emulators';
+import { brokerFixture } from '../broker/support';
+import { CDN_PLAN, Item, Osb, PASSWORD, osb, provisionBody, queueDepth, repeatedActions, scanTable, settle, sleep, waitFor } from './support/harness';
 
 describe('fault: a worker message delivered twice', () => {
-  let emulators: LocalEmulators;
+  const fixture = brokerFixture('faults-dup');
   let sqs: SQSClient;
-  const brokers: LocalBroker[] = [];
 
-  beforeAll(async () => {
-    emulators = await startEmulators();
-    sqs = new SQSClient(localClientConfig(emulators.sqsEndpoint));
+  beforeAll(() => {
+    sqs = new SQSClient(localClientConfig(fixture.emulators.sqsEndpoint));
   });
-  afterAll(async () => {
-    for (const broker of brokers) await broker.stop();
-    sqs?.destroy();
-    await emulators?.stop();
-  });
+  afterAll(() => sqs?.destroy());
 
   /** A broker on a table of its own, recording into its own LocalCloud. */
   async function start(cloud: LocalCloud, worker: LocalBrokerOptions['worker'] = {}): Promise<{ broker: LocalBroker; call: Osb; table: string }> {
-    const table = `faults-dup-${++tables}`;
-    const broker = await startLocalBroker({
-      port: 0,
-      user: USER,
-      password: PASSWORD,
-      tableName: table,
-      dynamodbEndpoint: emulators.dynamodbEndpoint,
-      sqsEndpoint: emulators.sqsEndpoint,
-      domain: DOMAIN,
-      regions: ['us-east-1'],
-      cloud,
-      logLevel: 'SILENT',
-      worker: { pollWaitSeconds: 1, waitSeconds: 0, backoffSeconds: () => 0, leaseSeconds: 5, ...worker },
-    });
-    brokers.push(broker);
-    return { broker, call: osb(broker.url), table };
+    const broker = await fixture.start({ password: PASSWORD, regions: ['us-east-1'], cloud, worker });
+    return { broker, call: osb(broker.url), table: broker.settings.tableName };
   }
 
   const send = (queueUrl: string, instanceId: string, operationId: string) => sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: operationMessage({ instanceId, operationId }) }));
-  const drained = (broker: LocalBroker) => waitFor('the queue to drain', async () => (await queueDepth(emulators.sqsEndpoint, broker.queueUrl)) === 0, 15_000);
+  const drained = (broker: LocalBroker) => waitFor('the queue to drain', async () => (await queueDepth(fixture.emulators.sqsEndpoint, broker.queueUrl)) === 0, 15_000);
   const routeCounter = (items: Item[]) => items.find((i) => i.pk === 'COUNTER')?.value;
   const operationItem = (items: Item[], operationId: string) => items.find((i) => i.sk === `OPERATION#${operationId}`);
 
@@ -64,7 +43,7 @@ describe('fault: a worker message delivered twice', () => {
     expect(reply.status).toBe(202);
     expect((await settle(call, 'dup-after', reply.body.operation)).body.state).toBe('succeeded');
     await drained(broker);
-    const before = await scanTable(emulators.dynamodbEndpoint, table);
+    const before = await scanTable(fixture.emulators.dynamodbEndpoint, table);
     const actionsBefore = cloud.actions.length;
 
     await send(broker.queueUrl, 'dup-after', reply.body.operation);
@@ -72,7 +51,7 @@ describe('fault: a worker message delivered twice', () => {
     await sleep(300);
     await drained(broker);
 
-    expect(await scanTable(emulators.dynamodbEndpoint, table)).toEqual(before);
+    expect(await scanTable(fixture.emulators.dynamodbEndpoint, table)).toEqual(before);
     expect(cloud.actions.length).toBe(actionsBefore);
     expect(routeCounter(before)).toBe(1);
   });
@@ -99,7 +78,7 @@ describe('fault: a worker message delivered twice', () => {
     for (const s of settlements) if (s.kind === 'retry') await settleMessage(ctx, body, 2);
 
     expect((await settle(call, ref.instanceId, ref.operationId)).body.state).toBe('succeeded');
-    const items = await scanTable(emulators.dynamodbEndpoint, table);
+    const items = await scanTable(fixture.emulators.dynamodbEndpoint, table);
     expect(routeCounter(items)).toBe(1);
     expect(items.filter((i) => i.pk.startsWith('ROUTE#')).map((r) => r.generation)).toEqual([1]);
     expect(operationItem(items, ref.operationId)).toMatchObject({ state: 'succeeded', routeGeneration: 1, completedSteps: ['validate', 'claim-hostnames', 'write-route', 'dns-records', 'converge'] });
@@ -117,7 +96,7 @@ describe('fault: a worker message delivered twice', () => {
 
     expect((await settle(call, 'dup-waiting', reply.body.operation)).body.state).toBe('succeeded');
     await drained(broker);
-    const items = await scanTable(emulators.dynamodbEndpoint, table);
+    const items = await scanTable(fixture.emulators.dynamodbEndpoint, table);
     expect(routeCounter(items)).toBe(1);
     expect(operationItem(items, reply.body.operation)).toMatchObject({
       state: 'succeeded',

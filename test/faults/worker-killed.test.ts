@@ -9,12 +9,13 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { PurgeQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { LocalCloud } from '../../lib/broker/runtime/cloud/local';
 import { DnsRecord } from '../../lib/broker/runtime/cloud/types';
-import { LocalBroker, LocalBrokerOptions, startLocalBroker } from '../../lib/broker/runtime/local/local-broker';
+import { LocalBroker, LocalBrokerOptions } from '../../lib/broker/runtime/local/local-broker';
 import { SqsOperationQueue, operationMessage } from '../../lib/broker/runtime/queue';
 import { settleMessage } from '../../lib/broker/runtime/worker/messages';
 import { DEFAULT_WORKER_OPTIONS, WorkerContext } from '../../lib/broker/runtime/worker/worker';
-import { LocalEmulators, localClientConfig, startEmulators } from '../../lib/local/emulators';
-import { DOMAIN, Osb, PASSWORD, USER, osb, provisionBody, scanTable, settle } from './support/harness';
+import { localClientConfig } from '../../lib/local/emulators';
+import { brokerFixture } from '../broker/support';
+import { DOMAIN, Osb, PASSWORD, osb, provisionBody, scanTable, settle } from './support/harness';
 
 const PROVISION_STEPS = ['validate', 'claim-hostnames', 'write-route', 'dns-records', 'converge'];
 
@@ -31,36 +32,18 @@ class HangingCloud extends LocalCloud {
 }
 
 describe('fault: the worker killed', () => {
-  let emulators: LocalEmulators;
+  const fixture = brokerFixture('faults-killed');
   let sqs: SQSClient;
-  const brokers: LocalBroker[] = [];
   let tables = 0;
 
-  beforeAll(async () => {
-    emulators = await startEmulators();
-    sqs = new SQSClient(localClientConfig(emulators.sqsEndpoint));
+  beforeAll(() => {
+    sqs = new SQSClient(localClientConfig(fixture.emulators.sqsEndpoint));
   });
-  afterAll(async () => {
-    for (const broker of brokers) await broker.stop();
-    sqs?.destroy();
-    await emulators?.stop();
-  });
+  afterAll(() => sqs?.destroy());
 
+  // The local broker's own 60 s lease: a restart must not wait it out.
   const start = async (tableName: string, cloud: LocalCloud, worker: LocalBrokerOptions['worker']): Promise<{ broker: LocalBroker; call: Osb }> => {
-    const broker = await startLocalBroker({
-      port: 0,
-      user: USER,
-      password: PASSWORD,
-      tableName,
-      dynamodbEndpoint: emulators.dynamodbEndpoint,
-      sqsEndpoint: emulators.sqsEndpoint,
-      domain: DOMAIN,
-      regions: ['us-east-1'],
-      cloud,
-      logLevel: 'SILENT',
-      worker: { pollWaitSeconds: 1, waitSeconds: 0, backoffSeconds: () => 0, ...worker },
-    });
-    brokers.push(broker);
+    const broker = await fixture.start({ tableName, password: PASSWORD, regions: ['us-east-1'], cloud, worker: { leaseSeconds: 60, ...worker } });
     return { broker, call: osb(broker.url) };
   };
 
@@ -97,7 +80,7 @@ describe('fault: the worker killed', () => {
       await settleMessage(workerContext(broker, cloud), body, 1);
     }
     expect((await settle(call, instanceId, reply.body.operation)).body.state).toBe('succeeded');
-    const items = await scanTable(emulators.dynamodbEndpoint, table);
+    const items = await scanTable(fixture.emulators.dynamodbEndpoint, table);
     expect(items.find((i) => i.pk === 'COUNTER')?.value).toBe(1);
     expect(items.find((i) => i.sk === `OPERATION#${reply.body.operation}`)?.completedSteps).toEqual(PROVISION_STEPS);
     expect(cloud.actions.map((a) => a.action)).toEqual(['route53:UPSERT']);
@@ -129,7 +112,7 @@ describe('fault: the worker killed', () => {
     const resumedAt = Date.now();
     expect((await settle(second.call, instanceId, reply.body.operation, 15_000)).body.state).toBe('succeeded');
     expect(Date.now() - resumedAt).toBeLessThan(10_000);
-    const items = await scanTable(emulators.dynamodbEndpoint, table);
+    const items = await scanTable(fixture.emulators.dynamodbEndpoint, table);
     expect(items.find((i) => i.pk === 'COUNTER')?.value).toBe(1);
     expect(cloud.actions.map((a) => a.action)).toEqual(['route53:UPSERT']);
   });

@@ -14,6 +14,7 @@ import { CloudAction } from '../../../lib/broker/runtime/cloud/local';
 import { PLANS, SERVICE_ID } from '../../../lib/broker/runtime/catalog';
 import { localClientConfig } from '../../../lib/local/emulators';
 import { sleep } from '../../support/wait';
+import { Reply, osbClient } from '../../broker/support';
 
 export { sleep, waitFor, freePort } from '../../support/wait';
 
@@ -35,48 +36,18 @@ export function tempDataDir(name: string): { readonly path: string; remove(): vo
 
 // ---- OSB ----------------------------------------------------------------------------
 
-export interface Reply {
-  readonly status: number;
-  readonly headers: Headers;
-  // Tests read loose JSON.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  readonly body: any;
-  readonly text: string;
-}
+export type { Reply } from '../../broker/support';
+export { provisionBody } from '../../broker/support';
 
 export const basicAuth = (user = USER, password = PASSWORD) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
 /** An OSB client (basic auth, X-Broker-API-Version 2.17); every call is bounded by `timeoutMs`. */
 export function osb(baseUrl: string, timeoutMs = 10_000) {
-  return async (method: string, path: string, body?: unknown): Promise<Reply> => {
-    const response = await fetch(`${baseUrl}${path}`, {
-      method,
-      headers: { 'content-type': 'application/json', 'x-broker-api-version': '2.17', authorization: basicAuth() },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    const text = await response.text();
-    let parsed: unknown;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      parsed = undefined;
-    }
-    return { status: response.status, headers: response.headers, body: parsed, text };
-  };
+  const call = osbClient(baseUrl, { user: USER, password: PASSWORD, timeoutMs });
+  return (method: string, path: string, body?: unknown): Promise<Reply> => call(method, path, { body });
 }
 
 export type Osb = ReturnType<typeof osb>;
-
-export function provisionBody(hostnames: string[], extra: Record<string, unknown> = {}, planId: string = STANDARD_PLAN) {
-  return {
-    service_id: SERVICE_ID,
-    plan_id: planId,
-    organization_guid: 'org-faults',
-    space_guid: 'space-faults',
-    parameters: { hostnames, backends: [{ address: '10.0.0.10', port: 8080, protocol: 'http' }], ...extra },
-  };
-}
 
 /** Polls last_operation (of one operation, if given) until it is no longer in progress. */
 export async function settle(call: Osb, instanceId: string, operation?: string, timeoutMs = 20_000): Promise<Reply> {
