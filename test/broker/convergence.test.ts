@@ -71,14 +71,14 @@ async function lastOperation(call: OsbCall, id: string, operationId: string): Pr
 
 /** Polls last_operation until its description matches. */
 async function waitForDescription(call: OsbCall, id: string, operationId: string, pattern: RegExp): Promise<Reply> {
-  return waitFor(async () => {
+  return waitFor(`the description of ${id} to match ${pattern}`, async () => {
     const reply = await lastOperation(call, id, operationId);
     return pattern.test(reply.body?.description ?? '') ? reply : undefined;
-  }, `the description of ${id} to match ${pattern}`);
+  });
 }
 
 async function routeGeneration(b: LocalBroker, id: string): Promise<number> {
-  return waitFor(async () => (await b.store.getRoute(id))?.generation, `the route of ${id}`);
+  return waitFor(`the route of ${id}`, async () => (await b.store.getRoute(id))?.generation);
 }
 
 // ---- the gate over the OSB API -------------------------------------------------------
@@ -245,10 +245,10 @@ test('a rejected update fails usable and repeatable, and the previous route come
   };
   const reply = await call('PATCH', `/v2/service_instances/shop${ASYNC}`, { body: patch });
   expect(reply.status).toBe(202);
-  const second = await waitFor(async () => {
+  const second = await waitFor('the updated route', async () => {
     const g = (await b.store.getRoute('shop'))?.generation;
     return g !== undefined && g > first ? g : undefined;
-  }, 'the updated route');
+  });
   await waitForDescription(call, 'shop', reply.body.operation, /update: waiting for the edge: accepted by 0 of 2 proxies/);
   expect((b.cloud as LocalCloud).records.has('new.shop.edge.example.com')).toBe(true);
 

@@ -12,7 +12,7 @@ import { LocalCloud } from '../../lib/broker/runtime/cloud/local';
 import { DnsRecord } from '../../lib/broker/runtime/cloud/types';
 import { PermanentError } from '../../lib/broker/runtime/worker/steps';
 import { ensureBrokerTable } from '../../lib/local/emulators';
-import { LocalBroker, brokerFixture, localClientConfig, osbClient, provisionBody, waitForOperation } from './support';
+import { LocalBroker, brokerFixture, localClientConfig, osbClient, provisionBody, waitFor, waitForOperation } from './support';
 
 const fixture = brokerFixture('edge-metrics');
 const ASYNC = '?accepts_incomplete=true';
@@ -93,6 +93,9 @@ test('the worker counts successes, failures, retries and changes the proxies rej
   // Rejected by the proxies in eu-west-1: withdrawn, then failed.
   expect(await put('bad', 'bad.edge.example.com', ['eu-west-1'])).toBe('failed');
 
+  // last_operation shows the end as soon as it is written; the worker flushes its metrics
+  // when it is done with the message, a moment later.
+  await waitFor('the last failure to be flushed', () => total(parseEmf(lines, 'edge-broker-worker'), BROKER_METRICS.operationsFailed) >= 2);
   const docs = parseEmf(lines, 'edge-broker-worker');
   expect(docs.length).toBeGreaterThan(0);
   expect(total(docs, BROKER_METRICS.operationsSucceeded)).toBe(2);

@@ -1,3 +1,4 @@
+import { sleep, waitFor } from '../support/wait';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LocalEmulators, localClientConfig, startEmulators } from '../../lib/local/emulators';
 import { PLANS, SERVICE_ID } from '../../lib/broker/runtime/catalog';
@@ -82,17 +83,7 @@ export async function waitForOperation(call: OsbCall, instanceId: string, operat
   }
 }
 
-export async function waitFor<T>(probe: () => Promise<T | undefined | false>, what: string, timeoutMs = 15000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep, waitFor };
 
 /** Fast local settings for tests: no waits, no backoff. */
 export function testBrokerOptions(emulators: LocalEmulators, overrides: Partial<LocalBrokerOptions> = {}): LocalBrokerOptions {

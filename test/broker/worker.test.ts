@@ -171,7 +171,7 @@ test('delete during provision halts it and removes whatever it created', async (
   const reply = await call('DELETE', `/v2/service_instances/doomed?accepts_incomplete=true&service_id=${SERVICE_ID}&plan_id=${STANDARD}`);
   expect(reply.status).toBe(202);
   // the deprovision waits for the provision to leave its step
-  await waitFor(async () => (await b.store.getOperation('doomed', reply.body.operation))?.description.includes('halting'), 'the deprovision to wait');
+  await waitFor('the deprovision to wait', async () => (await b.store.getOperation('doomed', reply.body.operation))?.description.includes('halting'));
   cloud.unblock();
 
   const done = await waitForOperation(call, 'doomed', reply.body.operation);
@@ -194,10 +194,10 @@ test('a step that keeps failing: retried, then the operation fails with the reas
   expect(done.body.description).toMatch(/Deprovision the instance/);
 
   const sqs = new SQSClient(localClientConfig(fixture.emulators.sqsEndpoint));
-  const dead = await waitFor(async () => {
+  const dead = await waitFor('the message in the DLQ', async () => {
     const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: b.dlqUrl, WaitTimeSeconds: 1 }));
     return out.Messages?.[0];
-  }, 'the message in the DLQ');
+  });
   expect(JSON.parse(dead.Body!)).toEqual({ instanceId: 'unlucky', operationId });
   await sqs.send(new DeleteMessageCommand({ QueueUrl: b.dlqUrl, ReceiptHandle: dead.ReceiptHandle }));
   sqs.destroy();

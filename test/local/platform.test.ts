@@ -150,27 +150,40 @@ describe('npm start (tsx lib/local/start.ts)', () => {
     }
   });
 
-  it('stops cleanly on SIGTERM too, and a second signal while stopping exits at once with 1', async () => {
-    const ports = { EDGE_BROKER_PORT: '0', EDGE_XDS_PORT: '0', EDGE_CONTROL_PLANE_PORT: '0' };
-    const first = startProcess(ports);
-    const second = startProcess(ports, true);
-    const ctrlC = () => process.kill(-second.child.pid!, 'SIGINT');
+  it('stops cleanly on SIGTERM too', async () => {
+    const run = startProcess({ EDGE_BROKER_PORT: '0', EDGE_XDS_PORT: '0', EDGE_CONTROL_PLANE_PORT: '0' });
     try {
-      await waitFor('both ready lines', () => first.stdout.includes('\n') && second.stdout.includes('\n'), 30_000);
-      first.child.kill('SIGTERM');
-      expect(await exitCode(first)).toBe(0);
-      expect(first.stderr).toContain('SIGTERM: stopping');
-      // The second signal comes while the first stop runs (which takes well over 30 ms: the
-      // worker's long poll, the gRPC server, the emulators), not so close that the two coalesce.
-      ctrlC();
-      await new Promise((r) => setTimeout(r, 30));
-      ctrlC();
-      // tsx relays and exits 130 (128 + SIGINT) on the second Ctrl-C; the platform process exits 1.
-      expect([1, 130]).toContain(await exitCode(second));
-      await waitFor('the platform process to say why it exited', () => second.stderr.includes('SIGINT again: exiting without a clean stop'), 5000);
+      await waitFor('the ready line', () => run.stdout.includes('\n'), 30_000);
+      run.child.kill('SIGTERM');
+      expect(await exitCode(run)).toBe(0);
+      expect(run.stderr).toContain('SIGTERM: stopping');
     } finally {
-      first.child.kill('SIGKILL');
-      if (second.child.exitCode === null) process.kill(-second.child.pid!, 'SIGKILL');
+      run.child.kill('SIGKILL');
+    }
+  });
+
+  it('a second Ctrl-C while stopping exits at once with 1', async () => {
+    // The second Ctrl-C goes out the moment the platform says it is stopping. A stop can still
+    // finish first on a loaded machine (it takes tens of ms); such a run tests nothing and is
+    // tried again, up to three times.
+    for (let attempt = 1; ; attempt++) {
+      const run = startProcess({ EDGE_BROKER_PORT: '0', EDGE_XDS_PORT: '0', EDGE_CONTROL_PLANE_PORT: '0' }, true);
+      const ctrlC = () => process.kill(-run.child.pid!, 'SIGINT');
+      try {
+        await waitFor('the ready line', () => run.stdout.includes('\n'), 30_000);
+        const stopping = new Promise<void>((resolve) => run.child.stderr!.on('data', () => run.stderr.includes('SIGINT: stopping') && resolve()));
+        ctrlC();
+        await stopping;
+        if (run.child.exitCode === null) ctrlC();
+        const code = await exitCode(run);
+        if (code === 0 && attempt < 3 && !run.stderr.includes('SIGINT again')) continue;
+        // tsx relays and exits 130 (128 + SIGINT) on the second Ctrl-C; the platform process exits 1.
+        expect([1, 130]).toContain(code);
+        await waitFor('the platform process to say why it exited', () => run.stderr.includes('SIGINT again: exiting without a clean stop'), 5000);
+        return;
+      } finally {
+        if (run.child.exitCode === null) process.kill(-run.child.pid!, 'SIGKILL');
+      }
     }
   });
 
