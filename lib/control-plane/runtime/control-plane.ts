@@ -33,6 +33,13 @@ export interface Session {
 /** How long past the soak a rollout waits for its canaries' ACKs before it counts them unhealthy. */
 export const CANARY_ACK_GRACE_MS = 30_000;
 
+/**
+ * After a restart, how long (from start) a rendered candidate that differs from the persisted
+ * snapshot waits for an ADS node to reconnect and canary it. Past it, with no node connected,
+ * it is promoted as any candidate with nobody to canary it.
+ */
+export const RESTART_CANARY_WAIT_MS = 10_000;
+
 /** A new snapshot of a profile on its way out: served to `canaries` only until promoted. */
 export interface Rollout {
   generation: number;
@@ -52,12 +59,20 @@ export interface ProfileState {
   snapshot?: Snapshot;
   /** The context `snapshot` was rendered from. */
   rendered?: RenderContext;
-  /** What every node outside a rollout's canaries is served (the promoted snapshot). */
+  /** What every node outside a rollout's canaries is served (the promoted snapshot, or the persisted one after a restart). */
   stable?: Snapshot;
   stableContext?: RenderContext;
+  stableOrigin?: 'rendered' | 'persisted';
   rollout?: Rollout;
   snapshotOrigin?: 'rendered' | 'persisted';
   lastFailure?: { at: string; problems: readonly RenderProblem[] };
+  /**
+   * The versions of a candidate halted on the canaries with no route change to blame (a
+   * template or settings fault): rendering the same candidate again does not roll it out again.
+   */
+  heldBack?: Readonly<Record<ResourceKind, string>>;
+  /** Ends the wait of a candidate for a canary after a restart (see RESTART_CANARY_WAIT_MS). */
+  canaryWait?: NodeJS.Timeout;
   readonly sessions: Set<Session>;
 }
 
@@ -76,6 +91,8 @@ export interface ControlPlaneOptions {
   readonly canary?: CanarySettings;
   /** Canary health over HDS (unset: off). */
   readonly canaryHealth?: CanaryHealthSettings;
+  /** Default RESTART_CANARY_WAIT_MS. */
+  readonly restartCanaryWaitMs?: number;
 }
 
 interface SourceState {
@@ -107,6 +124,7 @@ export class ControlPlane {
   private readonly refreshing = new Set<Promise<boolean>>();
   private rebuildScheduled = false;
   private stopped = false;
+  private startedAt = Date.now();
   private persistTimer?: NodeJS.Timeout;
   private persisting: Promise<void> = Promise.resolve();
   private readonly reportedExclusions = new Set<string>();
@@ -140,6 +158,7 @@ export class ControlPlane {
 
   /** Loads the persisted snapshot (if any), then starts every source's refresh loop. */
   async start(): Promise<void> {
+    this.startedAt = Date.now();
     if (this.options.store) {
       try {
         const state = await this.options.store.load();
@@ -155,6 +174,7 @@ export class ControlPlane {
     this.stopped = true;
     for (const profile of this.profiles.values()) {
       clearTimeout(profile.rollout?.timer);
+      clearTimeout(profile.canaryWait);
       profile.rollout?.health?.cancel();
     }
     for (const timer of this.timers) clearTimeout(timer);
@@ -302,17 +322,22 @@ export class ControlPlane {
         problems: ex.problems.slice(0, 10),
       });
     }
-    const unchanged = profile.snapshot && RESOURCE_KINDS.every((k) => profile.snapshot!.types[k].version === snapshot.types[k].version);
+    // The candidate a canary halted for a template fault, rendered again from the same context: not retried
+    // (while nothing else is on its way out; a newer candidate then is replaced by it and canaried as usual).
+    if (profile.heldBack && profile.snapshot === profile.stable && sameVersions(snapshot, profile.heldBack)) return true;
+    const unchanged = profile.snapshot && sameVersions(snapshot, versionsOf(profile.snapshot));
+    const waiting = this.waitingForCanary(profile);
     profile.lastFailure = undefined;
     if (unchanged && profile.snapshotOrigin === 'rendered') {
       // Nothing to push; keep the shared encodings, refresh what is reported.
       profile.snapshot = { ...profile.snapshot!, excluded: snapshot.excluded, warnings: snapshot.warnings, generation: snapshot.generation };
       profile.rendered = this.context;
       if (profile.rollout) profile.rollout.generation = snapshot.generation;
-      else this.promote(profile);
+      else if (!waiting) this.promote(profile);
       return true;
     }
-    const first = profile.snapshot === undefined || profile.snapshotOrigin !== 'rendered';
+    // The first snapshot of a profile; after a restart the persisted snapshot is the stable one.
+    const first = profile.stable === undefined;
     profile.snapshot = snapshot;
     profile.rendered = this.context;
     profile.snapshotOrigin = 'rendered';
@@ -340,7 +365,24 @@ export class ControlPlane {
     const candidate = profile.snapshot!;
     const nodes = [...profile.sessions].map((s) => s.record).filter((r) => r.protocol !== 'rest');
     const count = canaryCount(nodes.length, this.options.canary?.fraction ?? 0);
-    const same = profile.stable !== undefined && RESOURCE_KINDS.every((k) => profile.stable!.types[k].version === candidate.types[k].version);
+    const same = profile.stable !== undefined && sameVersions(candidate, versionsOf(profile.stable));
+    const waitMs = this.startedAt + (this.options.restartCanaryWaitMs ?? RESTART_CANARY_WAIT_MS) - Date.now();
+    if (!first && !same && count === 0 && profile.stableOrigin === 'persisted' && (this.options.canary?.fraction ?? 0) > 0 && waitMs > 0) {
+      // After a restart the nodes reconnect after the first render: the candidate waits for
+      // the first of them to be its canary (attach()); until then every node gets the persisted snapshot.
+      clearTimeout(profile.rollout?.timer);
+      profile.rollout?.health?.cancel();
+      profile.rollout = undefined;
+      profile.canaryWait ??= setTimeout(() => {
+        profile.canaryWait = undefined;
+        if (this.stopped || !this.waitingForCanary(profile)) return;
+        this.rollOut(profile, false);
+        for (const session of profile.sessions) session.onSnapshot();
+        this.changed();
+      }, waitMs);
+      this.logger.log('info', 'rendered snapshot after a restart waits for a node to canary it; the persisted snapshot is served', { profile: profile.key, generation: candidate.generation, waitMs });
+      return;
+    }
     if (first || !profile.stable || count === 0 || same) {
       // A candidate equal to the stable snapshot needs no canary: the rollout (if any) just ends.
       if (same && profile.rollout) {
@@ -389,6 +431,9 @@ export class ControlPlane {
     profile.rollout = undefined;
     profile.stable = profile.snapshot;
     profile.stableContext = profile.rendered;
+    profile.stableOrigin = profile.snapshotOrigin;
+    profile.heldBack = undefined;
+    this.schedulePersist();
     for (const route of profile.rendered?.routes ?? []) {
       const held = this.promoted.get(route.instanceId);
       if (!held || held.current.generation !== route.generation) this.promoted.set(route.instanceId, { current: route, prior: held?.current });
@@ -411,6 +456,7 @@ export class ControlPlane {
     profile.rollout = undefined;
     profile.snapshot = profile.stable;
     profile.rendered = profile.stableContext;
+    profile.snapshotOrigin = profile.stableOrigin;
     this.logger.log('warn', 'canary rollout halted; canaries rolled back to the stable snapshot', { profile: profile.key, generation: rollout.generation, reason });
     for (const session of profile.sessions) session.onSnapshot();
   }
@@ -426,11 +472,11 @@ export class ControlPlane {
     return this.lastCanary;
   }
 
-  /** The snapshot a node is served: the candidate for a canary (or with no rollout), else the stable one. */
+  /** The snapshot a node is served: the candidate for a canary, else the stable one (the newest when there is none yet). */
   servedSnapshot(record: NodeRecord): Snapshot | undefined {
     const profile = this.profiles.get(record.profile);
     if (!profile) return undefined;
-    if (!profile.rollout || profile.rollout.canaries.has(record)) return profile.snapshot;
+    if (profile.rollout?.canaries.has(record)) return profile.snapshot;
     return profile.stable ?? profile.snapshot;
   }
 
@@ -487,6 +533,11 @@ export class ControlPlane {
     const named = candidates.filter((r) => new RegExp(`${resourceBaseName(r.instanceId)}(?![a-z0-9])`).test(message));
     // A node that never held a snapshot in full rejecting what the fleet runs is the node's problem, not a change's.
     const blamed = !canary && held === undefined ? [] : named.length > 0 ? named : candidates;
+    if (canary && profile.rollout && candidates.length === 0) {
+      this.renderFault(profile, `NACK from ${record.node.id}: ${message}`);
+      this.changed();
+      return;
+    }
     this.reject(blamed, 'nack', message);
     if (profile.rollout) this.rollBack(profile, `NACK from ${record.node.id}: ${message}`);
     if (blamed.length > 0) this.rebuild();
@@ -531,7 +582,14 @@ export class ControlPlane {
   attach(session: Session, profile: ProfileState): void {
     this.sessions.add(session);
     profile.sessions.add(session);
+    // A candidate waiting for a canary (after a restart) rolls out to the first ADS node to connect.
+    if (session.record.protocol !== 'rest' && this.waitingForCanary(profile) && !this.stopped) this.rollOut(profile, false);
     this.changed();
+  }
+
+  /** Whether the profile has a candidate that is neither promoted nor under a rollout (waiting for a node to canary it). */
+  private waitingForCanary(profile: ProfileState): boolean {
+    return !profile.rollout && profile.stable !== undefined && profile.snapshot !== undefined && profile.snapshot !== profile.stable;
   }
 
   /** A node left; a canary leaving during its rollout is a health drop: rolled back and its changes rejected. */
@@ -551,13 +609,48 @@ export class ControlPlane {
    */
   private healthDrop(profile: ProfileState, reason: string, blamed?: ReadonlySet<string>): void {
     const stableGenerations = new Map((profile.stableContext?.routes ?? []).map((r) => [r.instanceId, r.generation]));
-    const all = (profile.rendered?.routes ?? []).filter((r) => stableGenerations.get(r.instanceId) !== r.generation);
+    const routes = profile.rendered?.routes ?? [];
+    const all = routes.filter((r) => stableGenerations.get(r.instanceId) !== r.generation);
+    // Unhealthy clusters of instances whose route did not change (or no route change at all): the render is at fault.
+    if (all.length === 0 || routes.some((r) => blamed?.has(r.instanceId) && stableGenerations.get(r.instanceId) === r.generation)) {
+      this.renderFault(profile, reason);
+      this.changed();
+      return;
+    }
     const named = blamed ? all.filter((r) => blamed.has(r.instanceId)) : [];
     const changed = named.length > 0 ? named : all;
     this.reject(changed, 'canary-health', reason);
     this.rollBack(profile, reason);
     if (changed.length > 0) this.rebuild();
     this.changed();
+  }
+
+  /**
+   * The canaries rejected a candidate for reasons no route change explains (a template or
+   * settings fault): every node keeps the stable snapshot, no route is quarantined, the
+   * profile reports the failure, and the same candidate is not rolled out again; a new
+   * route generation, settings or a restart with other templates renders a new candidate.
+   */
+  private renderFault(profile: ProfileState, reason: string): void {
+    const candidate = profile.snapshot!;
+    const stable = profile.stable;
+    const changed = RESOURCE_KINDS.flatMap((kind) =>
+      [...candidate.types[kind].resources.values()].filter((r) => stable?.types[kind].resources.get(r.name)?.version !== r.version).map((r) => ({ kind, name: r.name, template: r.template })),
+    );
+    const templates = [...new Set(changed.map((r) => r.template))].join(', ');
+    const resources = changed.slice(0, 5).map((r) => `${r.kind}/${r.name}`);
+    if (changed.length > 5) resources.push(`${changed.length - 5} more`);
+    profile.heldBack = versionsOf(candidate);
+    const message = `rendered config failed canary health with no route change to blame (a template or settings fault); every node keeps the stable snapshot until the routes, settings or templates change: ${reason}`;
+    this.rollBack(profile, reason);
+    profile.lastFailure = { at: new Date().toISOString(), problems: [{ template: templates, resource: resources.join(', '), field: '', message }] };
+    this.logger.log('error', 'render fault: the candidate failed on the canaries with no route change to blame; held back', {
+      profile: profile.key,
+      generation: candidate.generation,
+      templates,
+      resources,
+      reason,
+    });
   }
 
   private schedulePersist(): void {
@@ -577,24 +670,31 @@ export class ControlPlane {
       .catch((err: Error) => this.logger.log('warn', 'could not persist the last good snapshot', { store: store.description, error: err.message }));
   }
 
+  /**
+   * The last good state: each profile's stable snapshot (never a candidate under canary) and
+   * the context it was rendered from (the oldest of the profiles' stable contexts, so that a
+   * change not yet promoted everywhere still counts as a change after a restart).
+   */
   persistedState(): PersistedState & { nodes: Record<string, NodeInfo> } {
     const profiles: Record<string, Record<ResourceKind, Array<{ name: string; template: string; instanceIds: readonly string[]; json: Record<string, unknown> }>>> = {};
     const nodes: Record<string, NodeInfo> = {};
+    let context: RenderContext | undefined;
     for (const profile of this.profiles.values()) {
-      if (!profile.snapshot) continue;
+      const snapshot = profile.stable ?? profile.snapshot;
+      if (!snapshot) continue;
+      const rendered = profile.stable ? profile.stableContext : profile.rendered;
+      if (rendered && (!context || (rendered.generation ?? 0) < (context.generation ?? 0))) context = rendered;
       nodes[profile.key] = { ...profile.node, id: 'persisted' };
       profiles[profile.key] = Object.fromEntries(
-        RESOURCE_KINDS.map((kind) => [
-          kind,
-          [...profile.snapshot!.types[kind].resources.values()].map((r) => ({ name: r.name, template: r.template, instanceIds: r.instanceIds, json: r.json })),
-        ]),
+        RESOURCE_KINDS.map((kind) => [kind, [...snapshot.types[kind].resources.values()].map((r) => ({ name: r.name, template: r.template, instanceIds: r.instanceIds, json: r.json }))]),
       ) as Record<ResourceKind, Array<{ name: string; template: string; instanceIds: readonly string[]; json: Record<string, unknown> }>>;
     }
+    context ??= this.context!;
     return {
       format: 1,
       savedAt: new Date().toISOString(),
       region: this.region,
-      context: { settings: this.context!.settings, routes: this.context!.routes, generation: this.context!.generation },
+      context: { settings: context.settings, routes: context.routes, generation: context.generation },
       profiles,
       nodes,
     };
@@ -619,9 +719,15 @@ export class ControlPlane {
       }
       const profile: ProfileState = { key, node, renderer: new SnapshotRenderer(this.registry, key, node), sessions: new Set(), snapshotOrigin: 'persisted' };
       profile.snapshot = { profile: key, seq: 0, createdAt: state.savedAt, generation: state.context.generation ?? 0, types, excluded: [], warnings: [] };
+      // The persisted snapshot is the stable one: the first render after the restart is a canary rollout against it.
+      profile.stable = profile.snapshot;
+      profile.stableContext = this.context;
+      profile.stableOrigin = 'persisted';
       profile.renderer.remember(state.context.routes);
       this.profiles.set(key, profile);
     }
+    // A change quarantined after the restart falls back to its persisted generation.
+    for (const route of state.context.routes) this.promoted.set(route.instanceId, { current: route });
     this.logger.log('info', 'serving the persisted last good snapshot until the sources answer', { savedAt: state.savedAt, profiles: this.profiles.size });
   }
 
@@ -727,4 +833,12 @@ export class ControlPlane {
       nodes: listed,
     };
   }
+}
+
+function versionsOf(snapshot: Snapshot): Record<ResourceKind, string> {
+  return Object.fromEntries(RESOURCE_KINDS.map((k) => [k, snapshot.types[k].version])) as Record<ResourceKind, string>;
+}
+
+function sameVersions(snapshot: Snapshot, versions: Readonly<Record<ResourceKind, string>>): boolean {
+  return RESOURCE_KINDS.every((k) => snapshot.types[k].version === versions[k]);
 }
