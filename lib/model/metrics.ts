@@ -49,6 +49,11 @@ export const CONTROL_PLANE_METRICS = {
   instancesExcluded: 'InstancesExcluded',
   /** Canary rollouts halted and rolled back since the last flush (unit Count). */
   canaryRollbacks: 'CanaryRollbacks',
+  /**
+   * Candidates the canaries rejected with no route change to blame (a template or settings
+   * fault), held back from every node, since the last flush (unit Count).
+   */
+  renderFaultsHeldBack: 'RenderFaultsHeldBack',
   /** Seconds since a context source last refreshed (gauge, unit Seconds; extra dimension `Source`). */
   sourceStalenessSeconds: 'SourceStalenessSeconds',
 } as const;

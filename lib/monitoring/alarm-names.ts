@@ -16,6 +16,7 @@ export const FLEET_REGION_ALARMS = [
   'control-plane-nodes-dropping',
   'control-plane-nacks',
   'control-plane-render-failures',
+  'control-plane-render-fault-held-back',
   'control-plane-instances-excluded',
   'control-plane-source-stale',
   'control-plane-tasks-below-desired',

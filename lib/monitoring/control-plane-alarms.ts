@@ -76,6 +76,19 @@ export class ControlPlaneAlarms extends Construct {
       }),
     );
     add(
+      runbookAlarm(this, 'RenderFaultHeldBack', {
+        ...base,
+        runbook: 'control-plane-render-fault-held-back',
+        meaning: 'The canaries rejected a rendered configuration that no route change explains (a template or settings fault); every node is held on the last good snapshot.',
+        details: 'Any held-back render in a minute. New and changed routes do not reach the proxies until it is fixed.',
+        metric: controlPlaneMetric(place, 'renderFaultsHeldBack', 'Sum'),
+        threshold: 0,
+        comparisonOperator: GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: NOT_BREACHING,
+      }),
+    );
+    add(
       runbookAlarm(this, 'InstancesExcluded', {
         ...base,
         runbook: 'control-plane-instances-excluded',

@@ -53,7 +53,7 @@ describe('the EMF publisher', () => {
   beforeEach(() => {
     now = T0;
     readings = {
-      counters: { nacks: 5, renderFailures: 2, canaryRollbacks: 1 },
+      counters: { nacks: 5, renderFailures: 2, canaryRollbacks: 1, renderFaultsHeldBack: 0 },
       connectedNodes: 40,
       instancesExcluded: 3,
       sources: [
@@ -67,7 +67,7 @@ describe('the EMF publisher', () => {
     const lines: string[] = [];
     const publisher = startEmfPublisher(() => readings, { platformName: 'acme', sink: (l) => lines.push(l), intervalMs: 3600_000, now: () => now });
     now = T0 + 60_000;
-    set({ counters: { nacks: 8, renderFailures: 2, canaryRollbacks: 2 }, connectedNodes: 38 });
+    set({ counters: { nacks: 8, renderFailures: 2, canaryRollbacks: 2, renderFaultsHeldBack: 1 }, connectedNodes: 38 });
     publisher.flush();
     publisher.stop();
 
@@ -84,11 +84,12 @@ describe('the EMF publisher', () => {
         CONTROL_PLANE_METRICS.nacks,
         CONTROL_PLANE_METRICS.renderFailures,
         CONTROL_PLANE_METRICS.canaryRollbacks,
+        CONTROL_PLANE_METRICS.renderFaultsHeldBack,
       ].sort(),
     );
     for (const m of directive(main).Metrics) expect(m.Unit).toBe('Count');
     // Counters: what happened since the publisher started (5 -> 8 NACKs, 1 -> 2 rollbacks).
-    expect(main).toMatchObject({ NacksReceived: 3, RenderFailures: 0, CanaryRollbacks: 1, ConnectedNodes: 38, InstancesExcluded: 3 });
+    expect(main).toMatchObject({ NacksReceived: 3, RenderFailures: 0, CanaryRollbacks: 1, RenderFaultsHeldBack: 1, ConnectedNodes: 38, InstancesExcluded: 3 });
 
     expect(directive(routes)).toMatchObject({ Namespace: 'Edge/ControlPlane', Dimensions: [['service', 'Source']] });
     expect(routes).toMatchObject({ service: 'acme-control-plane', Source: 'dynamodb-routes', SourceStalenessSeconds: 61.5 });

@@ -185,6 +185,8 @@ describe('fault: a template renders valid-but-wrong config', () => {
     expect(after.canaryHealth.checking).toBe(0);
     expect(canary.hds!.specifiers.length).toBe(specifiers);
     expect(bad.running.controlPlane.metrics.canaryRollbacks).toBe(1);
+    // What pages on-call (control-plane-render-fault-held-back): one held-back render.
+    expect(bad.running.controlPlane.metrics.renderFaultsHeldBack).toBe(1);
     expect(fleet.everBad.size).toBe(1);
     expect([...fleet.nodes.values()].every(holdsGood)).toBe(true);
 
@@ -206,6 +208,7 @@ describe('fault: a template renders valid-but-wrong config', () => {
     });
     expect(halted.canary!.reason).toContain(`cluster ${resourceBaseName('tpl-gamma')} has no healthy endpoint (${WRONG_ADDRESS}:${extra.port}`);
     expect(bad.running.controlPlane.metrics.canaryRollbacks).toBe(rollbacks + 1);
+    expect(bad.running.controlPlane.metrics.renderFaultsHeldBack).toBe(2);
     // The new route is held back with the render (not quarantined: the template is at fault).
     expect(halted.rejected).toEqual({});
     await waitFor('every node on the good endpoints', () => [...fleet.nodes.values()].every(holdsGood) || undefined, 10_000);

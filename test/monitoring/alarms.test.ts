@@ -101,6 +101,7 @@ describe.each(TEST_REGIONS)('control plane and fleet alarms in %s', (region) => 
   test('NACKs, render failures, excluded instances and a stale dynamodb source', () => {
     expect(cp('nacks')).toHaveLength(1);
     expect(cp('renderFailures')).toHaveLength(1);
+    expect(cp('renderFaultsHeldBack')).toHaveLength(1);
     expect(cp('instancesExcluded')).toHaveLength(1);
     const stale = cp('sourceStalenessSeconds', { Source: 'dynamodb' });
     expect(stale).toHaveLength(1);

@@ -641,6 +641,7 @@ export class ControlPlane {
     const resources = changed.slice(0, 5).map((r) => `${r.kind}/${r.name}`);
     if (changed.length > 5) resources.push(`${changed.length - 5} more`);
     profile.heldBack = versionsOf(candidate);
+    this.metrics.renderFaultsHeldBack++;
     const message = `rendered config failed canary health with no route change to blame (a template or settings fault); every node keeps the stable snapshot until the routes, settings or templates change: ${reason}`;
     this.rollBack(profile, reason);
     profile.lastFailure = { at: new Date().toISOString(), problems: [{ template: templates, resource: resources.join(', '), field: '', message }] };

@@ -11,7 +11,7 @@ const stdoutSink: EmfSink = (line) => {
 
 /** What one flush reads from the control plane: counters since it started, gauges now. */
 export interface ControlPlaneReadings {
-  readonly counters: { readonly nacks: number; readonly renderFailures: number; readonly canaryRollbacks: number };
+  readonly counters: { readonly nacks: number; readonly renderFailures: number; readonly canaryRollbacks: number; readonly renderFaultsHeldBack: number };
   readonly connectedNodes: number;
   readonly instancesExcluded: number;
   /** Each context source and when it last refreshed (undefined: never). */
@@ -22,9 +22,9 @@ export interface ControlPlaneReadings {
 export function controlPlaneReadings(controlPlane: ControlPlane): ControlPlaneReadings {
   const excluded = new Set<string>();
   for (const profile of controlPlane.profiles.values()) for (const e of profile.snapshot?.excluded ?? []) excluded.add(e.instanceId);
-  const { nacks, renderFailures, canaryRollbacks } = controlPlane.metrics;
+  const { nacks, renderFailures, canaryRollbacks, renderFaultsHeldBack } = controlPlane.metrics;
   return {
-    counters: { nacks, renderFailures, canaryRollbacks },
+    counters: { nacks, renderFailures, canaryRollbacks, renderFaultsHeldBack },
     connectedNodes: controlPlane.sessions.size,
     instancesExcluded: excluded.size,
     sources: controlPlane.sourceStatuses().map((s) => ({ name: s.name, lastSuccessAt: s.lastSuccessAt })),
@@ -85,6 +85,7 @@ export function startEmfPublisher(read: () => ControlPlaneReadings, options: Emf
     metrics.addMetric(CONTROL_PLANE_METRICS.nacks, MetricUnit.Count, delta(readings.counters.nacks, last.nacks));
     metrics.addMetric(CONTROL_PLANE_METRICS.renderFailures, MetricUnit.Count, delta(readings.counters.renderFailures, last.renderFailures));
     metrics.addMetric(CONTROL_PLANE_METRICS.canaryRollbacks, MetricUnit.Count, delta(readings.counters.canaryRollbacks, last.canaryRollbacks));
+    metrics.addMetric(CONTROL_PLANE_METRICS.renderFaultsHeldBack, MetricUnit.Count, delta(readings.counters.renderFaultsHeldBack, last.renderFaultsHeldBack));
     last = readings.counters;
     emit();
     for (const source of readings.sources) {

@@ -8,6 +8,7 @@ export class Metrics {
   renderFailures = 0;
   /** Canary rollouts halted and rolled back (the EMF CanaryRollbacks metric, emf.ts). */
   canaryRollbacks = 0;
+  renderFaultsHeldBack = 0;
   lastRenderMs = 0;
   renderMsTotal = 0;
   sourceFailures = new Map<string, number>();
@@ -31,6 +32,7 @@ export class Metrics {
     metric('edge_render_failures_total', 'counter', 'Renders rejected by validation (nothing served from them).', [['', this.renderFailures]]);
     metric('edge_render_last_seconds', 'gauge', 'Duration of the last render and validation.', [['', this.lastRenderMs / 1000]]);
     metric('edge_render_seconds_total', 'counter', 'Total time spent rendering and validating.', [['', this.renderMsTotal / 1000]]);
+    metric('edge_render_faults_held_back_total', 'counter', 'Candidates the canaries rejected with no route change to blame (template or settings fault), held back from every node.', [['', this.renderFaultsHeldBack]]);
     metric('edge_render_excluded_instances', 'gauge', 'Instances left out of the snapshot because their resources were invalid.', [['', gauges.excludedInstances]]);
     metric(
       'edge_source_staleness_seconds',
