@@ -117,6 +117,7 @@ function rowsFor(name: string, doc: Json, file: string, missing: string[]): Row[
         rows.push({ bench: name, measure: `${series.name}, p50 (p99 ${Math.round(series.p99)} ms)`, value: series.p50, unit: 'ms' });
       }
       add('provision -> succeeded (broker only), p50', 'provisionToSucceededMs.p50', 'ms');
+      add('sweeper: one sweep, 200 silent operations re-enqueued, median', 'sweepMs.p50', 'ms');
       break;
     }
     case 'control-plane': {

@@ -7,7 +7,9 @@
  *    with 8 in flight (throughput as well).
  * 2. Provision-to-succeeded: PUT, then poll last_operation every 10 ms until `succeeded`
  *    (standard plan; the worker loop long-polls the local queue), median and p99 over N=25.
- * 3. Lambda bundle sizes: the three entries bundled with esbuild as NodejsFunction does
+ * 3. The stuck-operation sweeper: one sweep of the table (a paginated Scan) with 200
+ *    operations in progress whose messages look lost (all re-enqueued), median over 5 runs.
+ * 4. Lambda bundle sizes: the three entries bundled with esbuild as NodejsFunction does
  *    (minified, node22, @aws-sdk/* external since the runtime provides it), and fully bundled.
  * Prints progress and a table, and writes bench-results/broker.json.
  */
@@ -17,12 +19,15 @@ import { buildSync } from 'esbuild';
 import { startEmulators } from '../lib/local/emulators';
 import { PLANS, SERVICE_ID } from '../lib/broker/runtime/catalog';
 import { startLocalBroker } from '../lib/broker/runtime/local/local-broker';
+import { newOperationId } from '../lib/broker/runtime/store/store';
 import { wholeNumber } from './args';
 
 const ROOT = join(__dirname, '..');
 const requests = wholeNumber('requests (argument 1 or BENCH_REQUESTS)', process.argv[2] ?? process.env.BENCH_REQUESTS, 300, 10);
 const CONCURRENCY = 8;
 const PROVISION_RUNS = 25;
+const SWEEP_RUNS = 5;
+const SWEEP_SILENT_OPERATIONS = 200;
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
 function percentile(xs: number[], p: number): number {
@@ -137,9 +142,33 @@ async function main(): Promise<void> {
     );
     results.push(...(await series('PUT provision (new)', async (i) => (await timed('PUT', `/v2/service_instances/load-${i}?accepts_incomplete=true`, provisionBody(`load-${i}`), 202)).ms)));
 
+    log(`  sweeper: ${SWEEP_RUNS} sweeps, each with ${SWEEP_SILENT_OPERATIONS} silent operations in progress ...`);
+    const sweepTimes: number[] = [];
+    let sweptItems = 0;
+    const idle = async () => {
+      while ((await broker.store.operationsInProgress()).length > 0) await new Promise((r) => setTimeout(r, 50));
+    };
+    await idle(); // the provisions above finish first: only the seeded operations are in progress
+    for (let run = 1; run <= SWEEP_RUNS; run++) {
+      const createdAt = new Date().toISOString();
+      for (let i = 0; i < SWEEP_SILENT_OPERATIONS; i++) {
+        // An operation whose request crashed before its instance was written: re-enqueued, then closed by the worker.
+        await broker.store.putOperation({ operationId: newOperationId(), instanceId: `sweep-${run}-${i}`, type: 'provision', state: 'in progress', step: 'queued', completedSteps: [], description: 'provision: queued', attempts: 0, createdAt, updatedAt: createdAt });
+      }
+      // Far enough ahead that every one of them is silent past the local threshold.
+      const started = performance.now();
+      const result = await broker.sweep(Date.now() + run * 3600_000);
+      sweepTimes.push(performance.now() - started);
+      if (result.reenqueued.length !== SWEEP_SILENT_OPERATIONS) throw new Error(`sweep ${run}: re-enqueued ${result.reenqueued.length} of ${SWEEP_SILENT_OPERATIONS}`);
+      await idle();
+      sweptItems = (await broker.store.operationsInProgress()).length;
+      log(`    sweep ${run}/${SWEEP_RUNS}: ${sweepTimes[run - 1].toFixed(0)} ms`);
+    }
+    const sweep = { n: sweepTimes.length, p50: percentile(sweepTimes, 50), max: Math.max(...sweepTimes), silentOperations: SWEEP_SILENT_OPERATIONS, leftInProgress: sweptItems };
+
     log('  bundling the Lambda entries ...');
     const bundles: Record<string, { externalSdkKiB: number; fullKiB: number }> = {};
-    for (const entry of ['api', 'worker', 'authorizer']) {
+    for (const entry of ['api', 'worker', 'authorizer', 'sweeper']) {
       const size = (external: string[]) => {
         const out = buildSync({
           entryPoints: [join(ROOT, 'lib/broker/runtime/lambda', `${entry}.ts`)],
@@ -164,6 +193,7 @@ async function main(): Promise<void> {
     for (const s of results) log(`| ${s.name} | ${s.mode} | ${s.n} | ${s.p50.toFixed(1)} | ${s.p99.toFixed(1)} | ${s.mean.toFixed(1)} | ${s.perSecond.toFixed(0)} |`);
     log('');
     log(`provision-to-succeeded (standard, local): median ${provision.p50.toFixed(0)} ms, p99 ${provision.p99.toFixed(0)} ms over ${provision.n}`);
+    log(`sweeper: one sweep with ${SWEEP_SILENT_OPERATIONS} silent operations re-enqueued: median ${sweep.p50.toFixed(0)} ms, max ${sweep.max.toFixed(0)} ms over ${sweep.n}`);
     log('');
     log('| Lambda entry | bundle, @aws-sdk external (KiB) | fully bundled (KiB) |');
     log('| --- | ---: | ---: |');
@@ -172,7 +202,7 @@ async function main(): Promise<void> {
     mkdirSync(join(ROOT, 'bench-results'), { recursive: true });
     writeFileSync(
       join(ROOT, 'bench-results', 'broker.json'),
-      `${JSON.stringify({ at: new Date().toISOString(), node: process.version, requests, concurrency: CONCURRENCY, latency: results, provisionToSucceededMs: provision, bundlesKiB: bundles }, null, 2)}\n`,
+      `${JSON.stringify({ at: new Date().toISOString(), node: process.version, requests, concurrency: CONCURRENCY, latency: results, provisionToSucceededMs: provision, sweepMs: sweep, bundlesKiB: bundles }, null, 2)}\n`,
     );
     log('\nwrote bench-results/broker.json');
   } finally {
