@@ -5,6 +5,7 @@ import { synthEdgeApp, SynthResult } from '../support/synth';
 import { INTERFACE_ENDPOINTS } from '../../lib/proxy-fleet/network';
 import { EDGE_TLS_POLICY, ROOT_DEVICE_NAME } from '../../lib/proxy-fleet/proxy-fleet';
 import { bootstrapEnv } from '../../lib/proxy-fleet/user-data';
+import { PROXY_ACCESS_LOG_PATH } from '../../lib/proxy-fleet/proxy-log-groups';
 import { RegionConfig } from '../../lib/config';
 import {
   asArray,
@@ -486,6 +487,20 @@ describe('proxy log groups', () => {
         .filter((p) => String(p.LogGroupName).startsWith(pillar.observability.log_group_prefix));
       expect(groups.map((p) => p.LogGroupName).sort()).toEqual(expected);
       for (const group of groups) expect(group.RetentionInDays).toBeGreaterThanOrEqual(synth.config.logRetentionDays);
+    }
+  });
+
+  test('Envoy writes its access log where the AMI ships envoy-access from (the 5xx alarm reads it)', () => {
+    const pillar = parseYaml(readFileSync(join(__dirname, '../../ami/salt/pillar/observability.sls'), 'utf8')) as {
+      observability: { log_files: { name: string; path: string }[] };
+    };
+    const shipped = pillar.observability.log_files.find((f) => f.name === 'envoy-access')?.path;
+    expect(shipped).toBe(PROXY_ACCESS_LOG_PATH);
+    for (const region of REGIONS.map((r) => (typeof r === 'string' ? r : r.region))) {
+      type Container = { Environment?: { Name: string; Value: string }[] };
+      const containers = resourcesOfType(fullTemplates[region], 'AWS::ECS::TaskDefinition').flatMap(([, r]) => (r.Properties?.ContainerDefinitions ?? []) as Container[]);
+      const environment = containers.flatMap((c) => c.Environment ?? []);
+      expect(environment).toContainEqual({ Name: 'EDGE_ACCESS_LOG_PATH', Value: PROXY_ACCESS_LOG_PATH });
     }
   });
 });
