@@ -11,9 +11,11 @@ import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk
 import { LocalCloud } from '../../lib/broker/runtime/cloud/local';
 import { DnsRecord } from '../../lib/broker/runtime/cloud/types';
 import { SqsOperationQueue } from '../../lib/broker/runtime/queue';
+import { BrokerStore } from '../../lib/broker/runtime/store/store';
 import { DEFAULT_WORKER_OPTIONS, WorkerContext, workOnOperation } from '../../lib/broker/runtime/worker/worker';
 import {
   CDN,
+  DynamoDBClient,
   LocalBroker,
   brokerFixture,
   SERVICE_ID,
@@ -139,6 +141,22 @@ test('a crash between steps: a new worker resumes after the last completed step'
   // write-route was not repeated: the generation is the one written before the crash
   expect((await second.store.getRoute('crash'))!.generation).toBe(generation);
   expect((second.cloud as LocalCloud).records.get('crash.edge.example.com')).toBeDefined();
+});
+
+test('a hostname claimed and released by others on every try: the claim gives up after three tries, with a retryable error', async () => {
+  const b = await broker({ worker: { enabled: false } });
+  expect(await b.store.claimHostname('flapping.edge.example.com', 'someone-else')).toEqual({ claimed: true });
+  // Every read after a refused write finds the name free again, as if released in between.
+  class FlappingStore extends BrokerStore {
+    reads = 0;
+    override async hostnameOwner(): Promise<string | undefined> {
+      this.reads++;
+      return undefined;
+    }
+  }
+  const store = new FlappingStore(new DynamoDBClient(localClientConfig(fixture.emulators.dynamodbEndpoint)), b.store.tableName);
+  await expect(store.claimHostname('flapping.edge.example.com', 'me')).rejects.toThrow('hostname flapping.edge.example.com: claimed and released by others while claiming it; try again');
+  expect(store.reads).toBe(3);
 });
 
 test('two instances racing for one hostname: exactly one wins, the other fails with a reason', async () => {

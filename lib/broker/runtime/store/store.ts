@@ -291,7 +291,7 @@ export class BrokerStore {
   // ---- hostname claims -------------------------------------------------------------
 
   /** Claims a hostname for an instance with one conditional write: exactly one instance wins. */
-  async claimHostname(hostname: string, instanceId: string): Promise<ClaimResult> {
+  async claimHostname(hostname: string, instanceId: string, attemptsLeft = 3): Promise<ClaimResult> {
     try {
       await this.doc.send(
         new PutCommand({
@@ -305,8 +305,12 @@ export class BrokerStore {
     } catch (err) {
       if (!isConditionFailure(err)) throw err;
       const owner = await this.hostnameOwner(hostname);
-      // Released between our write and this read: try once more.
-      if (!owner) return this.claimHostname(hostname, instanceId);
+      // Released between our write and this read: try again (a name flapping between owners
+      // that long is an error the worker retries, not a loop).
+      if (!owner) {
+        if (attemptsLeft <= 1) throw new Error(`hostname ${hostname}: claimed and released by others while claiming it; try again`);
+        return this.claimHostname(hostname, instanceId, attemptsLeft - 1);
+      }
       return { claimed: false, ownedBy: owner };
     }
   }
