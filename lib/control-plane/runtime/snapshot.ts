@@ -109,11 +109,12 @@ interface CachedEncoding {
  *
  * Per-instance isolation: each instance is first rendered alone and validated; when an
  * instance's newest generation is invalid, its last good generation keeps being served
- * (or, if it never had one, it is left out), it is reported, and the others move on. Results are cached by instance generation, and encodings by resource text,
+ * (or, if it never had one, it is left out), it is reported, and the others move on. Results are cached by instance generation and settings, and encodings by resource text,
  * so a change re-validates only what changed.
  */
 export class SnapshotRenderer {
-  private readonly instanceChecks = new Map<string, { generation: number; problems: RenderProblem[] }>();
+  /** Per instance: the generation and settings it was last checked with, and the outcome. */
+  private readonly instanceChecks = new Map<string, { generation: number; settings: string; problems: RenderProblem[] }>();
   private readonly encodings = new Map<string, CachedEncoding>();
   /** The last generation of each instance that was served. */
   private readonly lastGood = new Map<string, RenderContext['routes'][number]>();
@@ -129,8 +130,10 @@ export class SnapshotRenderer {
     const templates = this.registry.forNode(this.node);
     const excluded: Array<{ instanceId: string; generation: number; problems: RenderProblem[]; servedGeneration?: number }> = [];
     const good: RenderContext['routes'][number][] = [];
+    // An instance's check depends on its route and on the platform settings (templates are fixed per process).
+    const settings = JSON.stringify(context.settings);
     for (const route of context.routes) {
-      const problems = this.checkInstance(templates, context, route);
+      const problems = this.checkInstance(templates, context, settings, route);
       if (problems.length === 0) {
         good.push(route);
         continue;
@@ -167,12 +170,12 @@ export class SnapshotRenderer {
     return { ok: true, snapshot, renderMs: performance.now() - started };
   }
 
-  private checkInstance(templates: readonly Template[], context: RenderContext, route: RenderContext['routes'][number]): RenderProblem[] {
+  private checkInstance(templates: readonly Template[], context: RenderContext, settings: string, route: RenderContext['routes'][number]): RenderProblem[] {
     const cached = this.instanceChecks.get(route.instanceId);
-    if (cached && cached.generation === route.generation) return cached.problems;
+    if (cached && cached.generation === route.generation && cached.settings === settings) return cached.problems;
     const outcome = this.renderAll(templates, { settings: context.settings, routes: [route] }, [], false);
     const problems = outcome.ok ? [] : outcome.problems.map((p) => ({ ...p, instanceId: route.instanceId }));
-    this.instanceChecks.set(route.instanceId, { generation: route.generation, problems });
+    this.instanceChecks.set(route.instanceId, { generation: route.generation, settings, problems });
     return problems;
   }
 
