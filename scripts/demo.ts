@@ -23,7 +23,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { resourceBaseName } from '../lib/model';
 import { LocalPlatform, startLocalPlatform } from '../lib/local/platform';
 import { readLocalSettings } from '../lib/local/settings';
-import { listen } from '../lib/local/listen';
+import { listen } from '../lib/shared/listen';
 
 export interface DemoOptions {
   /** Where the demo's lines go (default: stdout). */

@@ -8,7 +8,7 @@ import {
   ResourceInUseException,
 } from '@aws-sdk/client-dynamodb';
 import { GENERATION_INDEX, TABLE_KEYS } from '../model/table';
-import { Listening, listen } from './listen';
+import { Listening, listen } from '../shared/listen';
 
 /** The region and dummy credentials every local SDK client uses. */
 export const LOCAL_REGION = 'us-east-1';

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
-import { listen } from '../../lib/local/listen';
+import { listen } from '../../lib/shared/listen';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 

@@ -341,7 +341,7 @@ describe('image', () => {
     walk(root);
     expect(files).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'tsconfig.json', IMAGE_DOCKERFILE, 'lib/model/table.ts']));
     const outside = files.filter(
-      (f) => !['package.json', 'package-lock.json', 'tsconfig.json'].includes(f) && !/^lib\/(model|config|control-plane\/runtime)\//.test(f) && f !== IMAGE_DOCKERFILE,
+      (f) => !['package.json', 'package-lock.json', 'tsconfig.json'].includes(f) && !/^lib\/(model|config|shared|control-plane\/runtime)\//.test(f) && f !== IMAGE_DOCKERFILE,
     );
     expect(outside).toEqual([]);
   });
@@ -385,7 +385,7 @@ describe('what the image runs', () => {
     });
     const inputs = result.metafile.inputs;
     const localFiles = Object.keys(inputs);
-    expect(localFiles.filter((file) => !/^lib\/(model|config|control-plane\/runtime)\//.test(file))).toEqual([]);
+    expect(localFiles.filter((file) => !/^lib\/(model|config|shared|control-plane\/runtime)\//.test(file))).toEqual([]);
     const packageJson = JSON.parse(fs.readFileSync(path.join(IMAGE_BUILD_CONTEXT, 'package.json'), 'utf8'));
     const production = new Set(Object.keys(packageJson.dependencies));
     const packages = new Set(

@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { checkToken } from './auth';
+import { admitStream, onStreamEnd } from './grpc-streams';
 import { CanaryHealth, EndpointHealthReport, HdsPeer } from './canary-health';
 import { ControlPlane } from './control-plane';
 import { RawNode, nodeFromProto } from './node-info';
@@ -38,15 +38,8 @@ function serveHds(cp: ControlPlane, health: CanaryHealth, call: HdsCall): void {
     if (refused) return;
     if (!peer) {
       const { node, token } = nodeFromProto(message.health_check_request?.node, cp.region);
-      const auth = checkToken(cp.authToken, token);
-      if (auth !== 'ok') {
+      if (!admitStream(cp, call as unknown as grpc.ServerDuplexStream<unknown, Buffer>, token, 'HDS stream refused', { node: node.id })) {
         refused = true;
-        cp.metrics.authRefusals++;
-        cp.logger.log('warn', 'HDS stream refused', { node: node.id, reason: auth === 'missing' ? 'no node.metadata.auth' : 'wrong node.metadata.auth' });
-        call.emit('error', {
-          code: auth === 'missing' ? grpc.status.UNAUTHENTICATED : grpc.status.PERMISSION_DENIED,
-          details: auth === 'missing' ? 'node.metadata.auth is required' : 'node.metadata.auth is not valid',
-        } satisfies Partial<grpc.StatusObject>);
         return;
       }
       const nodeId = node.id;
@@ -68,13 +61,7 @@ function serveHds(cp: ControlPlane, health: CanaryHealth, call: HdsCall): void {
     }
     if (message.endpoint_health_response) health.reported(peer.nodeId, message.endpoint_health_response);
   });
-  call.on('end', () => {
-    close();
-    call.end();
-  });
-  call.on('error', close);
-  call.on('close', close);
-  call.on('cancelled', close);
+  onStreamEnd(call as unknown as grpc.ServerDuplexStream<unknown, Buffer>, close);
 }
 
 /** Adds HealthDiscoveryService/StreamHealthCheck to the xDS gRPC server. */

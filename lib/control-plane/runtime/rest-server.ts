@@ -1,6 +1,6 @@
 import { IncomingMessage, Server, ServerResponse, createServer } from 'node:http';
-import { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
+import { Listening, listen } from '../../shared/listen';
 import { checkToken } from './auth';
 import { ControlPlane } from './control-plane';
 import { nodeFromJson } from './node-info';
@@ -100,10 +100,7 @@ async function handleDiscovery(cp: ControlPlane, kind: ResourceKind, req: Incomi
   send(res, 200, body);
 }
 
-export interface RestServer {
-  readonly port: number;
-  stop(): Promise<void>;
-}
+export type RestServer = Listening;
 
 export async function startRestServer(cp: ControlPlane, port: number, host = '0.0.0.0'): Promise<RestServer> {
   const server: Server = createServer((req, res) => {
@@ -132,16 +129,5 @@ export async function startRestServer(cp: ControlPlane, port: number, host = '0.
     }
   });
   server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  return {
-    port: (server.address() as AddressInfo).port,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return listen(server, port, host);
 }

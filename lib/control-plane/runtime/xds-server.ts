@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { Reader, Writer } from 'protobufjs';
-import { checkToken } from './auth';
+import { admitStream, onStreamEnd } from './grpc-streams';
 import { addHdsService } from './hds-server';
 import { ControlPlane, NodeRecord, ProfileState, Session } from './control-plane';
 import { RawNode, nodeFromProto } from './node-info';
@@ -168,14 +168,6 @@ function definition(requestType: string, method: string): grpc.ServiceDefinition
 }
 
 type Stream<T> = grpc.ServerDuplexStream<T, Buffer>;
-
-function refuse(call: grpc.ServerDuplexStream<unknown, Buffer>, result: 'missing' | 'wrong'): void {
-  const error: Partial<grpc.StatusObject> = {
-    code: result === 'missing' ? grpc.status.UNAUTHENTICATED : grpc.status.PERMISSION_DENIED,
-    details: result === 'missing' ? 'node.metadata.auth is required' : 'node.metadata.auth is not valid',
-  };
-  call.emit('error', error);
-}
 
 type Outcome = 'ack' | 'nack';
 
@@ -407,13 +399,7 @@ class DeltaSession implements Session {
 /** Opens a session for the first request of a stream, or refuses it. */
 function openSession<T extends { node?: RawNode }>(cp: ControlPlane, call: Stream<T>, first: T, protocol: 'sotw' | 'delta'): { record: NodeRecord; profile: ProfileState } | undefined {
   const { node, token } = nodeFromProto(first.node, cp.region);
-  const auth = checkToken(cp.authToken, token);
-  if (auth !== 'ok') {
-    cp.metrics.authRefusals++;
-    cp.logger.log('warn', 'discovery stream refused', { node: node.id, reason: auth === 'missing' ? 'no node.metadata.auth' : 'wrong node.metadata.auth', protocol });
-    refuse(call as unknown as grpc.ServerDuplexStream<unknown, Buffer>, auth);
-    return undefined;
-  }
+  if (!admitStream(cp, call as unknown as grpc.ServerDuplexStream<unknown, Buffer>, token, 'discovery stream refused', { node: node.id, protocol })) return undefined;
   const profile = cp.profileFor(node);
   const record: NodeRecord = { node, protocol, connectedAt: new Date().toISOString(), profile: profile.key, acked: {}, sent: {} };
   cp.logger.log('info', 'node connected', { node: node.id, cluster: node.cluster, region: node.region, zone: node.zone, userAgent: node.userAgentName, protocol, profile: profile.key });
@@ -446,13 +432,7 @@ function serveStream<T extends { node?: RawNode }>(cp: ControlPlane, call: Strea
     }
     session.handle(request as unknown as DiscoveryRequest & DeltaDiscoveryRequest);
   });
-  call.on('end', () => {
-    close();
-    call.end();
-  });
-  call.on('error', close);
-  call.on('close', close);
-  call.on('cancelled', close);
+  onStreamEnd(call as unknown as grpc.ServerDuplexStream<unknown, Buffer>, close);
 }
 
 export interface XdsServer {

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { IncomingMessage, ServerResponse, createServer } from 'node:http';
-import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { APIGatewayProxyEvent, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -16,6 +15,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { DEFAULT_FLEET_REGIONS } from '../../../config';
 import { ensureBrokerTable, localClientConfig } from '../../../local/emulators';
+import { listen } from '../../../shared/listen';
 import { BrokerCredentials } from '../auth';
 import { LocalCloud } from '../cloud/local';
 import { EdgeCloud } from '../cloud/types';
@@ -186,11 +186,8 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
     const body = JSON.stringify({ error: 'BadRequest', description: status === 431 ? 'the request head (request line and headers) is larger than the broker accepts' : `the request is not valid HTTP (${err.code ?? 'parse error'})` });
     socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const listening = await listen(server, options.port);
+  const port = listening.port;
 
   const inFlight = await store.operationsInProgress();
   for (const operation of inFlight) {
@@ -230,10 +227,7 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
       await loop?.stop();
       // Wake-ups still pending are dropped: a restart re-enqueues every operation in progress.
       queue.stop();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await listening.stop();
       sqs.destroy();
       dynamodb.destroy();
     },
