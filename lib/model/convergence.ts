@@ -46,6 +46,11 @@ export interface RegionPin {
 
 export const PIN_PARTITION = 'PIN';
 
+/** A pin as read from its table item (`keys.pin(region)`, written by `npm run ops -- pin`). */
+export function pinFromItem(item: Record<string, unknown>): RegionPin {
+  return { region: String(item.region ?? ''), reason: String(item.reason ?? ''), since: String(item.since ?? ''), by: item.by as string | undefined };
+}
+
 export interface CanaryState {
   readonly generation: number;
   readonly nodes: number;

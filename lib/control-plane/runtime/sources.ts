@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand, QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { GENERATION_INDEX, ROUTE_INDEX_PARTITION, RegionPin, RouteDocument, keys } from '../../model';
+import { GENERATION_INDEX, ROUTE_INDEX_PARTITION, RegionPin, RouteDocument, keys, pinFromItem } from '../../model';
 import { ContextSource, PlatformSettings, normaliseStaticRoute, parseContextDocument } from './context';
 
 export interface DynamoRouteSourceOptions {
@@ -77,7 +77,7 @@ export class DynamoRouteSource implements ContextSource {
     if (!region) return false;
     const out = await this.doc.send(new GetCommand({ TableName: this.options.tableName, Key: keys.pin(region) }));
     const wasPinned = this.pin !== undefined;
-    this.pin = out.Item ? { region, reason: String(out.Item.reason ?? ''), since: String(out.Item.since ?? ''), by: out.Item.by as string | undefined } : undefined;
+    this.pin = out.Item ? { ...pinFromItem(out.Item), region } : undefined;
     // Resume with a full re-read: what changed while pinned is picked up whatever its generation.
     if (wasPinned && !this.pin) this.lastFullAt = 0;
     return this.pin !== undefined;

@@ -1,5 +1,4 @@
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { RegionProgress, RouteDocument, keys, regionProgress } from '../../model';
+import { RegionProgress, RouteDocument, regionProgress } from '../../model';
 import { InstanceRecord, OperationRecord } from '../../broker/runtime/store/types';
 import { OpsError } from '../errors';
 import { Target } from '../target';
@@ -17,24 +16,7 @@ export interface OperationView {
 export async function inspectOperation(target: Target, instanceId: string): Promise<OperationView> {
   const instance = await target.store.getInstance(instanceId);
   if (!instance) throw new OpsError('not-found', `instance ${instanceId}: not found in table ${target.tableName}`);
-  const operations: OperationRecord[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const out = await target.store.doc.send(
-      new QueryCommand({
-        TableName: target.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :op)',
-        ExpressionAttributeValues: { ':pk': keys.instance(instanceId).pk, ':op': 'OPERATION#' },
-        ConsistentRead: true,
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const item of out.Items ?? []) {
-      const { pk: _pk, sk: _sk, kind: _kind, ...operation } = item;
-      operations.push(operation as unknown as OperationRecord);
-    }
-    start = out.LastEvaluatedKey;
-  } while (start);
+  const operations = await target.store.operationsOf(instanceId);
 
   const route = await target.store.getRoute(instanceId);
   const reports = await target.store.convergenceReports();

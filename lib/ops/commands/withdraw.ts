@@ -1,7 +1,5 @@
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { keys } from '../../model';
 import { OPERATION_TTL_SECONDS } from '../../broker/runtime/settings';
-import { isConditionFailure, newOperationId } from '../../broker/runtime/store/store';
+import { newOperationId } from '../../broker/runtime/store/store';
 import { OperationRecord } from '../../broker/runtime/store/types';
 import { OpsError } from '../errors';
 import { Target } from '../target';
@@ -79,19 +77,8 @@ export async function withdrawRoute(target: Target, instanceId: string, reason: 
     expiresAt: Math.floor(Date.now() / 1000) + OPERATION_TTL_SECONDS,
   };
   await target.store.putOperation(operation);
-  try {
-    // One conditional write: the instance's last operation becomes the withdrawal, unless an operation started meanwhile.
-    await target.store.doc.send(
-      new UpdateCommand({
-        TableName: target.tableName,
-        Key: keys.instance(instanceId),
-        UpdateExpression: 'SET lastOperationId = :op, updatedAt = :now',
-        ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(currentOperationId)',
-        ExpressionAttributeValues: { ':op': operation.operationId, ':now': at },
-      }),
-    );
-  } catch (err) {
-    if (!isConditionFailure(err)) throw err;
+  // The instance's last operation becomes the withdrawal, unless an operation started meanwhile.
+  if (!(await target.store.recordLastOperation(instanceId, operation.operationId))) {
     // The route is withdrawn all the same; the operation that started will write its own route.
     return { instanceId, operationId: operation.operationId, generation, description: `${description} (an operation started meanwhile and may put a new route in service)` };
   }

@@ -6,10 +6,12 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
-  ScanCommand,
+  QueryCommandInput,
   UpdateCommand,
+  paginateQuery,
+  paginateScan,
 } from '@aws-sdk/lib-dynamodb';
-import { CONVERGENCE_PARTITION, ConvergenceReport, ROUTE_INDEX_PARTITION, RouteDocument, keys } from '../../../model';
+import { CONVERGENCE_PARTITION, ConvergenceReport, PIN_PARTITION, ROUTE_INDEX_PARTITION, RegionPin, RouteDocument, keys, pinFromItem } from '../../../model';
 import { BindingRecord, InstanceRecord, InstanceResources, OperationRecord } from './types';
 
 /** Time-ordered, unique operation ids: the newest operation of an instance sorts last. */
@@ -271,21 +273,35 @@ export class BrokerStore {
    */
   async operationsInProgress(): Promise<OperationRecord[]> {
     const found: OperationRecord[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.doc.send(
-        new ScanCommand({
-          TableName: this.tableName,
-          FilterExpression: 'kind = :op AND #state = :running',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: { ':op': 'operation', ':running': 'in progress' },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of out.Items ?? []) found.push(strip(item) as unknown as OperationRecord);
-      start = out.LastEvaluatedKey;
-    } while (start);
+    const pages = paginateScan(
+      { client: this.doc },
+      {
+        TableName: this.tableName,
+        FilterExpression: 'kind = :op AND #state = :running',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: { ':op': 'operation', ':running': 'in progress' },
+      },
+    );
+    for await (const page of pages) for (const item of page.Items ?? []) found.push(strip(item) as unknown as OperationRecord);
     return found;
+  }
+
+  /** Every operation of an instance still on record (finished ones expire), oldest first. */
+  async operationsOf(instanceId: string): Promise<OperationRecord[]> {
+    return (await this.queryAll(keys.instance(instanceId).pk, 'OPERATION#')).map((item) => strip(item) as unknown as OperationRecord);
+  }
+
+  /**
+   * Every item of partition `pk` (with a sort key starting with `skPrefix`), all pages (one
+   * Query stops at 1 MB). Strongly consistent for an instance's own items.
+   */
+  private async queryAll(pk: string, skPrefix?: string, consistent = true): Promise<Record<string, unknown>[]> {
+    const input: QueryCommandInput = skPrefix
+      ? { TableName: this.tableName, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)', ExpressionAttributeValues: { ':pk': pk, ':prefix': skPrefix }, ConsistentRead: consistent }
+      : { TableName: this.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': pk }, ConsistentRead: consistent };
+    const items: Record<string, unknown>[] = [];
+    for await (const page of paginateQuery({ client: this.doc }, input)) items.push(...(page.Items ?? []));
+    return items;
   }
 
   // ---- hostname claims -------------------------------------------------------------
@@ -372,25 +388,43 @@ export class BrokerStore {
    * replicated here by the global table.
    */
   async convergenceReports(): Promise<ConvergenceReport[]> {
-    const found: ConvergenceReport[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': CONVERGENCE_PARTITION },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of out.Items ?? []) {
-        const report = strip(item) as unknown as ConvergenceReport;
-        // Tolerate a writer that leaves out empty lists and maps.
-        found.push({ ...report, ackedGenerations: report.ackedGenerations ?? [], rejected: report.rejected ?? {} });
-      }
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return found;
+    return (await this.queryAll(CONVERGENCE_PARTITION, undefined, false)).map((item) => {
+      const report = strip(item) as unknown as ConvergenceReport;
+      // Tolerate a writer that leaves out empty lists and maps.
+      return { ...report, ackedGenerations: report.ackedGenerations ?? [], rejected: report.rejected ?? {} };
+    });
+  }
+
+  /** Every region pin (`npm run ops -- pin`). */
+  async regionPins(): Promise<RegionPin[]> {
+    return (await this.queryAll(PIN_PARTITION, undefined, false)).map(pinFromItem);
+  }
+
+  /** Writes a region's pin unless the region is already pinned; false if it was. */
+  async putRegionPin(pin: RegionPin): Promise<boolean> {
+    return this.conditionalWrite(new PutCommand({ TableName: this.tableName, Item: { ...keys.pin(pin.region), kind: 'pin', ...pin }, ConditionExpression: 'attribute_not_exists(pk)' }));
+  }
+
+  /** Removes a region's pin; the pin it removed, or undefined if there was none. */
+  async deleteRegionPin(region: string): Promise<RegionPin | undefined> {
+    const out = await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: keys.pin(region), ReturnValues: 'ALL_OLD' }));
+    return out.Attributes ? { ...pinFromItem(out.Attributes), region } : undefined;
+  }
+
+  /**
+   * Makes `operationId` the instance's last operation, only while no operation is under way
+   * (an operator's record of what they did); false if one started meanwhile.
+   */
+  async recordLastOperation(instanceId: string, operationId: string): Promise<boolean> {
+    return this.conditionalWrite(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.instance(instanceId),
+        UpdateExpression: 'SET lastOperationId = :op, updatedAt = :now',
+        ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(currentOperationId)',
+        ExpressionAttributeValues: { ':op': operationId, ':now': nowIso() },
+      }),
+    );
   }
 
   // ---- bindings --------------------------------------------------------------------
@@ -416,23 +450,9 @@ export class BrokerStore {
   }
 
   async deleteBindings(instanceId: string): Promise<void> {
-    // Page through: a single Query stops at 1 MB and would leave bindings behind.
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :b)',
-          ExpressionAttributeValues: { ':pk': keys.instance(instanceId).pk, ':b': 'BINDING#' },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of out.Items ?? []) {
-        await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: item.pk, sk: item.sk } }));
-      }
-      start = out.LastEvaluatedKey;
-    } while (start);
+    for (const item of await this.queryAll(keys.instance(instanceId).pk, 'BINDING#')) {
+      await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: item.pk, sk: item.sk } }));
+    }
   }
 }
 
