@@ -4,13 +4,14 @@
  * data dir) before the source is back; once DynamoDB returns, the node catches up with a
  * route provisioned after the restart.
  */
-import { LocalBroker, startLocalBroker } from '../../lib/broker/runtime/local/local-broker';
+import { LocalBroker } from '../../lib/broker/runtime/local/local-broker';
+import { startTestBroker } from '../broker/support';
 import { LocalControlPlane, LocalControlPlaneOptions, startLocalControlPlane } from '../../lib/control-plane/runtime/local';
 import { silentLogger } from '../../lib/control-plane/runtime/logger';
 import { LocalEmulators, startEmulators } from '../../lib/local/emulators';
 import { resourceBaseName } from '../../lib/model';
 import { SimFleet } from '../e2e/support/sim-envoy';
-import { DOMAIN, Osb, PASSWORD, TOKEN, USER, osb, provisionBody, settle, tempDataDir, waitFor } from './support/harness';
+import { DOMAIN, Osb, PASSWORD, TOKEN, osb, provisionBody, settle, tempDataDir, waitFor } from './support/harness';
 
 const TABLE = 'faults-cp-restart';
 const REGION = 'us-east-1';
@@ -55,16 +56,10 @@ describe('fault: the control plane restarted while DynamoDB is down', () => {
 
   beforeAll(async () => {
     emulators = await startEmulators({ dataDir: dir.path });
-    broker = await startLocalBroker({
-      port: 0,
-      user: USER,
+    broker = await startTestBroker(emulators, {
       password: PASSWORD,
       tableName: TABLE,
-      dynamodbEndpoint: emulators.dynamodbEndpoint,
-      sqsEndpoint: emulators.sqsEndpoint,
-      domain: DOMAIN,
       regions: [REGION],
-      logLevel: 'SILENT',
       worker: { pollWaitSeconds: 1, waitSeconds: 0.2, backoffSeconds: () => 1, leaseSeconds: 5 },
     });
     call = osb(broker.url);

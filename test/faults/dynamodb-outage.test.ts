@@ -3,9 +3,10 @@
  * CloudFront distribution), then comes back on the same port and data dir.
  */
 import { LocalCloud } from '../../lib/broker/runtime/cloud/local';
-import { LocalBroker, startLocalBroker } from '../../lib/broker/runtime/local/local-broker';
+import { LocalBroker } from '../../lib/broker/runtime/local/local-broker';
+import { startTestBroker } from '../broker/support';
 import { LocalEmulators, startEmulators } from '../../lib/local/emulators';
-import { CDN_PLAN, DOMAIN, Osb, PASSWORD, USER, osb, provisionBody, queueDepth, repeatedActions, scanTable, settle, sleep, tempDataDir, waitFor } from './support/harness';
+import { CDN_PLAN, Osb, PASSWORD, osb, provisionBody, queueDepth, repeatedActions, scanTable, settle, sleep, tempDataDir, waitFor } from './support/harness';
 
 const TABLE = 'faults-outage';
 const INSTANCE = 'outage-cdn';
@@ -22,18 +23,11 @@ describe('fault: DynamoDB stopped mid-provision', () => {
     emulators = await startEmulators({ dataDir: dir.path });
     // A distribution that takes 15 polls (0.2 s apart) to deploy: the provision waits in that step.
     cloud = new LocalCloud({ deployPolls: 15 });
-    broker = await startLocalBroker({
-      port: 0,
-      user: USER,
+    broker = await startTestBroker(emulators, {
       password: PASSWORD,
       tableName: TABLE,
-      dynamodbEndpoint: emulators.dynamodbEndpoint,
-      sqsEndpoint: emulators.sqsEndpoint,
-      domain: DOMAIN,
       regions: ['us-east-1'],
       cloud,
-      logLevel: 'SILENT',
-      retryAfterSeconds: 1,
       // Up to 5 deliveries, 1 s apart: the message outlives an outage of a few seconds.
       worker: { pollWaitSeconds: 1, waitSeconds: 0.2, backoffSeconds: () => 1, leaseSeconds: 5, maxAttempts: 5 },
     });

@@ -14,7 +14,8 @@
 import { request as httpRequest } from 'node:http';
 import fc from 'fast-check';
 import { LocalCloud } from '../../lib/broker/runtime/cloud/local';
-import { LocalBroker, startLocalBroker } from '../../lib/broker/runtime/local/local-broker';
+import { LocalBroker } from '../../lib/broker/runtime/local/local-broker';
+import { startTestBroker } from '../broker/support';
 import { LocalEmulators, startEmulators } from '../../lib/local/emulators';
 import { CDN_PLAN, DOMAIN, Osb, PASSWORD, SERVICE_ID, STANDARD_PLAN, USER, basicAuth, osb, provisionBody, scanTable, settle } from './support/harness';
 
@@ -229,16 +230,10 @@ describe('fault: a thousand hostile requests to the broker', () => {
 
   beforeAll(async () => {
     emulators = await startEmulators();
-    broker = await startLocalBroker({
-      port: 0,
-      user: USER,
+    broker = await startTestBroker(emulators, {
       password: PASSWORD,
       tableName: TABLE,
-      dynamodbEndpoint: emulators.dynamodbEndpoint,
-      sqsEndpoint: emulators.sqsEndpoint,
-      domain: DOMAIN,
       regions: ['us-east-1'],
-      logLevel: 'SILENT',
       // A CloudFront distribution that never finishes deploying keeps a cdn provision in progress.
       cloud: new LocalCloud({ deployPolls: 1_000_000 }),
       worker: { pollWaitSeconds: 1, waitSeconds: 0.5, backoffSeconds: () => 0, leaseSeconds: 5 },
