@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { ConvergenceReport, convergenceKey } from '../../lib/model';
 import { LocalControlPlane } from '../../lib/control-plane/runtime/local';
-import { EchoClient, REGION, TABLE, TestTable, callWho, registerXdsClient, startEchoBackend, startTable, startTestControlPlane, waitFor, writeRoute } from './support';
+import { EchoClient, REGION, TABLE, TestTable, callWho, registerXdsClient, startEchoBackend, startTable, startTestControlPlane, waitFor, waitForRpcFailure, writeRoute } from './support';
 
 const HOST = 'echo.edge.example.com';
 
@@ -83,18 +83,7 @@ describe('proxyless gRPC through the control plane', () => {
 
   it('withdraws the service when the instance is deprovisioned (tombstone)', async () => {
     await writeRoute(table.doc, 'echo-1', { hostnames: [HOST], backends: [{ address: '127.0.0.1', port: backendB.port, protocol: 'grpc' }] }, true);
-    const err = await waitFor(
-      'RPCs to fail after the tombstone',
-      async () => {
-        try {
-          await callWho(client, 1000);
-          return undefined;
-        } catch (e) {
-          return e as grpc.ServiceError;
-        }
-      },
-      15000,
-    );
+    const err = await waitForRpcFailure(client, 'RPCs to fail after the tombstone');
     expect(err.code).toBe(grpc.status.UNAVAILABLE);
   });
 });

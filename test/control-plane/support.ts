@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { waitFor } from '../support/wait';
 export { freePort, waitFor } from '../support/wait';
 import { ServiceParameters, keys, ROUTE_INDEX_PARTITION } from '../../lib/model';
 import { LocalEmulators, ensureBrokerTable, localClientConfig, startEmulators } from '../../lib/local/emulators';
@@ -129,6 +130,22 @@ export function callWho(client: grpc.Client, timeoutMs = 3000): Promise<string> 
       (err, res) => (err ? reject(err) : resolve(res.name)),
     );
   });
+}
+
+/** Waits until an RPC through `client` fails (the service left the xDS config), and returns its error. */
+export function waitForRpcFailure(client: grpc.Client, what: string, timeoutMs = 15_000): Promise<grpc.ServiceError> {
+  return waitFor(
+    what,
+    async () => {
+      try {
+        await callWho(client, 1000);
+        return undefined;
+      } catch (e) {
+        return e as grpc.ServiceError;
+      }
+    },
+    timeoutMs,
+  );
 }
 
 /** A decoded discovery response, with its resources decoded and named. */

@@ -5,7 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { LocalControlPlane } from '../../lib/control-plane/runtime/local';
 import { LocalBroker, LocalEmulators, SERVICE_ID, STANDARD, osbClient, startEmulators, startTestBroker, waitForOperation } from '../broker/support';
-import { EchoClient, REGION, callWho, registerXdsClient, startEchoBackend, startTestControlPlane, waitFor } from './support';
+import { EchoClient, REGION, callWho, registerXdsClient, startEchoBackend, startTestControlPlane, waitFor, waitForRpcFailure } from './support';
 
 const HOST = 'grpc-echo.edge.example.com';
 
@@ -61,18 +61,7 @@ describe('a route provisioned through the broker reaches a proxyless gRPC client
     const del = await osb('DELETE', `/v2/service_instances/grpc-echo?accepts_incomplete=true&service_id=${SERVICE_ID}&plan_id=${STANDARD}`);
     expect(del.status).toBe(202);
     await waitForOperation(osb, 'grpc-echo', del.body.operation);
-    const err = await waitFor(
-      'RPCs to fail after deprovision',
-      async () => {
-        try {
-          await callWho(client, 1000);
-          return undefined;
-        } catch (e) {
-          return e as grpc.ServiceError;
-        }
-      },
-      15000,
-    );
+    const err = await waitForRpcFailure(client, 'RPCs to fail after deprovision');
     expect(err.code).toBe(grpc.status.UNAVAILABLE);
   });
 });
