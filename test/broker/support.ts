@@ -3,6 +3,12 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LocalEmulators, localClientConfig, startEmulators } from '../../lib/local/emulators';
 import { PLANS, SERVICE_ID } from '../../lib/broker/runtime/catalog';
 import { LocalBroker, LocalBrokerOptions, startLocalBroker } from '../../lib/broker/runtime/local/local-broker';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { LocalCloud } from '../../lib/broker/runtime/cloud/local';
+import { DnsRecord, EdgeCloud } from '../../lib/broker/runtime/cloud/types';
+import { SqsOperationQueue } from '../../lib/broker/runtime/queue';
+import { DEFAULT_WORKER_OPTIONS, WorkerContext } from '../../lib/broker/runtime/worker/worker';
 
 export const USER = 'broker';
 export const PASSWORD = 'test-password';
@@ -108,6 +114,52 @@ export async function startTestBroker(emulators: LocalEmulators, overrides: Part
 }
 
 export { startEmulators, localClientConfig, DynamoDBClient };
+
+/**
+ * A LocalCloud whose Route 53 writes can be made to fail (`failUpserts`) or to wait until
+ * `open()` after `hold()` (`entered` resolves once a write waits); it counts writes per name.
+ */
+export class GatedCloud extends LocalCloud {
+  failUpserts = false;
+  readonly upserts = new Map<string, number>();
+  entered?: Promise<void>;
+  private gate?: Promise<void>;
+  private release?: () => void;
+  private enter?: () => void;
+
+  hold(): void {
+    this.gate = new Promise((resolve) => (this.release = resolve));
+    this.entered = new Promise((resolve) => (this.enter = resolve));
+  }
+
+  open(): void {
+    this.release?.();
+    this.gate = undefined;
+  }
+
+  override async upsertRecords(records: readonly DnsRecord[]): Promise<void> {
+    if (this.failUpserts) throw new Error('Route 53 is unavailable (injected)');
+    for (const r of records) this.upserts.set(r.name, (this.upserts.get(r.name) ?? 0) + 1);
+    if (this.gate) {
+      this.enter?.();
+      await this.gate;
+    }
+    return super.upsertRecords(records);
+  }
+}
+
+/** A worker of `broker` that a test drives itself (no waits, no backoff; a short lease unless told). */
+export function testWorkerContext(broker: LocalBroker, sqs: SQSClient, extra: { cloud?: EdgeCloud; stopping?: () => boolean; leaseSeconds?: number } = {}): WorkerContext {
+  return {
+    settings: broker.settings,
+    store: broker.store,
+    queue: new SqsOperationQueue(sqs, broker.queueUrl),
+    cloud: extra.cloud ?? broker.cloud,
+    logger: new Logger({ logLevel: 'SILENT' }),
+    options: { ...DEFAULT_WORKER_OPTIONS, waitSeconds: 0, leaseSeconds: extra.leaseSeconds ?? 5, backoffSeconds: () => 0 },
+    stopping: extra.stopping,
+  };
+}
 export type { LocalEmulators, LocalBroker };
 
 /**

@@ -4,20 +4,17 @@
  * completes; an operation past its deadline is counted as stuck; a duplicated message runs
  * no step twice; the Lambda entry sweeps and flushes its metrics to stdout.
  */
-import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { BROKER_METRICS } from '../../lib/model';
 import { LocalCloud } from '../../lib/broker/runtime/cloud/local';
-import { DnsRecord } from '../../lib/broker/runtime/cloud/types';
 import { sweepOptionsFromEnv } from '../../lib/broker/runtime/lambda/sweeper';
-import { SqsOperationQueue } from '../../lib/broker/runtime/queue';
 import { DEFAULT_CONVERGENCE } from '../../lib/broker/runtime/settings';
 import { OperationRecord } from '../../lib/broker/runtime/store/types';
 import { CDN_ALLOWANCE_SECONDS, STANDARD_ALLOWANCE_SECONDS, operationDeadline } from '../../lib/broker/runtime/worker/sweep';
-import { DEFAULT_WORKER_OPTIONS, WorkerContext, workOnOperation } from '../../lib/broker/runtime/worker/worker';
+import { WorkerContext, workOnOperation } from '../../lib/broker/runtime/worker/worker';
 import { ensureBrokerTable } from '../../lib/local/emulators';
-import { LocalBroker, brokerFixture, localClientConfig, osbClient, provisionBody, waitForOperation } from './support';
+import { GatedCloud, LocalBroker, brokerFixture, localClientConfig, testWorkerContext, osbClient, provisionBody, waitForOperation } from './support';
 
 const fixture = brokerFixture('edge-sweeper');
 const ASYNC = '?accepts_incomplete=true';
@@ -47,47 +44,9 @@ async function drain(queueUrl: string): Promise<string[]> {
   }
 }
 
-/** A LocalCloud that counts DNS writes per name and can hold them until released. */
-class GatedCloud extends LocalCloud {
-  readonly upserts = new Map<string, number>();
-  private gate?: Promise<void>;
-  private release?: () => void;
-  entered?: Promise<void>;
-  private enter?: () => void;
-
-  hold(): void {
-    this.gate = new Promise((resolve) => (this.release = resolve));
-    this.entered = new Promise((resolve) => (this.enter = resolve));
-  }
-
-  open(): void {
-    this.release?.();
-    this.gate = undefined;
-  }
-
-  override async upsertRecords(records: readonly DnsRecord[]): Promise<void> {
-    for (const r of records) this.upserts.set(r.name, (this.upserts.get(r.name) ?? 0) + 1);
-    if (this.gate) {
-      this.enter?.();
-      await this.gate;
-    }
-    return super.upsertRecords(records);
-  }
-}
-
 function workerContext(b: LocalBroker): { ctx: WorkerContext; sqs: SQSClient } {
   const sqs = new SQSClient(localClientConfig(fixture.emulators.sqsEndpoint));
-  return {
-    sqs,
-    ctx: {
-      settings: b.settings,
-      store: b.store,
-      queue: new SqsOperationQueue(sqs, b.queueUrl),
-      cloud: b.cloud,
-      logger: new Logger({ logLevel: 'SILENT' }),
-      options: { ...DEFAULT_WORKER_OPTIONS, waitSeconds: 0, leaseSeconds: 30, backoffSeconds: () => 0 },
-    },
-  };
+  return { sqs, ctx: testWorkerContext(b, sqs, { leaseSeconds: 30 }) };
 }
 
 test('an operation whose message was lost is re-enqueued by the sweeper, then completes (periodic local sweep)', async () => {

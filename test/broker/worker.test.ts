@@ -6,16 +6,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Logger } from '@aws-lambda-powertools/logger';
 import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { LocalCloud } from '../../lib/broker/runtime/cloud/local';
-import { DnsRecord } from '../../lib/broker/runtime/cloud/types';
-import { SqsOperationQueue } from '../../lib/broker/runtime/queue';
 import { BrokerStore } from '../../lib/broker/runtime/store/store';
-import { DEFAULT_WORKER_OPTIONS, WorkerContext, workOnOperation } from '../../lib/broker/runtime/worker/worker';
+import { WorkerContext, workOnOperation } from '../../lib/broker/runtime/worker/worker';
 import {
   CDN,
   DynamoDBClient,
+  GatedCloud,
   LocalBroker,
   brokerFixture,
   SERVICE_ID,
@@ -25,37 +23,10 @@ import {
   provisionBody,
   startEmulators,
   startTestBroker,
+  testWorkerContext,
   waitFor,
   waitForOperation,
 } from './support';
-
-/** A LocalCloud whose Route 53 writes can be made to fail or to block until released. */
-class ScriptedCloud extends LocalCloud {
-  failUpserts = false;
-  private gate?: Promise<void>;
-  private release?: () => void;
-  private entered?: () => void;
-  enteredGate?: Promise<void>;
-
-  blockUpserts(): void {
-    this.gate = new Promise((resolve) => (this.release = resolve));
-    this.enteredGate = new Promise((resolve) => (this.entered = resolve));
-  }
-
-  unblock(): void {
-    this.release?.();
-    this.gate = undefined;
-  }
-
-  override async upsertRecords(records: readonly DnsRecord[]): Promise<void> {
-    if (this.failUpserts) throw new Error('Route 53 is unavailable (injected)');
-    if (this.gate) {
-      this.entered?.();
-      await this.gate;
-    }
-    return super.upsertRecords(records);
-  }
-}
 
 const fixture = brokerFixture('edge-worker');
 const ASYNC = '?accepts_incomplete=true';
@@ -66,15 +37,7 @@ async function broker(overrides: Parameters<typeof startTestBroker>[1] = {}): Pr
 }
 
 function workerContext(b: LocalBroker, cloud = b.cloud): WorkerContext {
-  const sqs = new SQSClient(localClientConfig(fixture.emulators.sqsEndpoint));
-  return {
-    settings: b.settings,
-    store: b.store,
-    queue: new SqsOperationQueue(sqs, b.queueUrl),
-    cloud,
-    logger: new Logger({ logLevel: 'SILENT' }),
-    options: { ...DEFAULT_WORKER_OPTIONS, waitSeconds: 0, leaseSeconds: 5, backoffSeconds: () => 0 },
-  };
+  return testWorkerContext(b, new SQSClient(localClientConfig(fixture.emulators.sqsEndpoint)), { cloud });
 }
 
 async function provision(b: LocalBroker, id: string, hostnames: string[], plan: string = STANDARD): Promise<string> {
@@ -123,12 +86,12 @@ test('a provision that crashed between its operation and instance writes is clos
 });
 
 test('a crash between steps: a new worker resumes after the last completed step', async () => {
-  const cloud = new ScriptedCloud();
-  cloud.blockUpserts();
+  const cloud = new GatedCloud();
+  cloud.hold();
   const tableName = `edge-worker-crash`;
   const first = await broker({ tableName, cloud, worker: { stopGraceMs: 100 } });
   const operationId = await provision(first, 'crash', ['crash.edge.example.com']);
-  await cloud.enteredGate; // the worker is inside the dns-records step
+  await cloud.entered; // the worker is inside the dns-records step
   const before = await first.store.getOperation('crash', operationId);
   expect(before).toMatchObject({ state: 'in progress', step: 'dns-records', completedSteps: ['validate', 'claim-hostnames', 'write-route'] });
   const generation = (await first.store.getRoute('crash'))!.generation;
@@ -179,18 +142,18 @@ test('two instances racing for one hostname: exactly one wins, the other fails w
 });
 
 test('delete during provision halts it and removes whatever it created', async () => {
-  const cloud = new ScriptedCloud();
-  cloud.blockUpserts();
+  const cloud = new GatedCloud();
+  cloud.hold();
   const b = await broker({ cloud });
   const call = osbClient(b.url);
   const provisionId = await provision(b, 'doomed', ['doomed.edge.example.com']);
-  await cloud.enteredGate; // route written, DNS record being written
+  await cloud.entered; // route written, DNS record being written
 
   const reply = await call('DELETE', `/v2/service_instances/doomed?accepts_incomplete=true&service_id=${SERVICE_ID}&plan_id=${STANDARD}`);
   expect(reply.status).toBe(202);
   // the deprovision waits for the provision to leave its step
   await waitFor('the deprovision to wait', async () => (await b.store.getOperation('doomed', reply.body.operation))?.description.includes('halting'));
-  cloud.unblock();
+  cloud.open();
 
   const done = await waitForOperation(call, 'doomed', reply.body.operation);
   expect(done.body).toMatchObject({ state: 'succeeded' });
@@ -202,7 +165,7 @@ test('delete during provision halts it and removes whatever it created', async (
 });
 
 test('a step that keeps failing: retried, then the operation fails with the reason and the message lands in the DLQ', async () => {
-  const cloud = new ScriptedCloud();
+  const cloud = new GatedCloud();
   cloud.failUpserts = true;
   const b = await broker({ cloud, worker: { maxAttempts: 3 } });
   const operationId = await provision(b, 'unlucky', ['unlucky.edge.example.com']);
@@ -229,7 +192,7 @@ test('a step that keeps failing: retried, then the operation fails with the reas
 });
 
 test('a failed update reports instance_usable and update_repeatable, keeps the parameters, and can be repeated', async () => {
-  const cloud = new ScriptedCloud();
+  const cloud = new GatedCloud();
   const b = await broker({ cloud, worker: { maxAttempts: 2 } });
   const call = osbClient(b.url);
   await waitForOperation(call, 'upd', await provision(b, 'upd', ['upd.edge.example.com']));

@@ -5,15 +5,13 @@
  * be applied twice: the LocalCloud's action log, the route generation counter (advanced
  * once per change) and the operation record say so.
  */
-import { Logger } from '@aws-lambda-powertools/logger';
 import { SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { LocalCloud } from '../../lib/broker/runtime/cloud/local';
 import { LocalBroker, LocalBrokerOptions } from '../../lib/broker/runtime/local/local-broker';
-import { SqsOperationQueue, operationMessage } from '../../lib/broker/runtime/queue';
+import { operationMessage } from '../../lib/broker/runtime/queue';
 import { settleMessage } from '../../lib/broker/runtime/worker/messages';
-import { DEFAULT_WORKER_OPTIONS, WorkerContext } from '../../lib/broker/runtime/worker/worker';
 import { localClientConfig } from '../../lib/local/emulators';
-import { brokerFixture } from '../broker/support';
+import { brokerFixture, testWorkerContext } from '../broker/support';
 import { CDN_PLAN, Item, Osb, PASSWORD, osb, provisionBody, queueDepth, repeatedActions, scanTable, settle, sleep, waitFor } from './support/harness';
 
 describe('fault: a worker message delivered twice', () => {
@@ -63,14 +61,7 @@ describe('fault: a worker message delivered twice', () => {
     const reply = await call('PUT', '/v2/service_instances/dup-concurrent?accepts_incomplete=true', provisionBody(['dup-concurrent.edge.example.com']));
     expect(reply.status).toBe(202);
     const ref = { instanceId: 'dup-concurrent', operationId: reply.body.operation as string };
-    const ctx: WorkerContext = {
-      settings: broker.settings,
-      store: broker.store,
-      cloud,
-      queue: new SqsOperationQueue(sqs, broker.queueUrl),
-      logger: new Logger({ serviceName: 'faults-worker', logLevel: 'SILENT' }),
-      options: { ...DEFAULT_WORKER_OPTIONS, waitSeconds: 0, backoffSeconds: () => 0, leaseSeconds: 5 },
-    };
+    const ctx = testWorkerContext(broker, sqs, { cloud });
     const body = operationMessage(ref);
     const settlements = await Promise.all([settleMessage(ctx, body, 1), settleMessage(ctx, body, 1)]);
     expect(settlements.every((s) => s.kind === 'ack' || s.kind === 'retry')).toBe(true);

@@ -5,16 +5,15 @@
  * the in-memory SQS emulator). A new worker must finish the operation, each step once;
  * after a restart, without waiting out the dead worker's lease on its step.
  */
-import { Logger } from '@aws-lambda-powertools/logger';
 import { PurgeQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { LocalCloud } from '../../lib/broker/runtime/cloud/local';
 import { DnsRecord } from '../../lib/broker/runtime/cloud/types';
 import { LocalBroker, LocalBrokerOptions } from '../../lib/broker/runtime/local/local-broker';
-import { SqsOperationQueue, operationMessage } from '../../lib/broker/runtime/queue';
+import { operationMessage } from '../../lib/broker/runtime/queue';
 import { settleMessage } from '../../lib/broker/runtime/worker/messages';
-import { DEFAULT_WORKER_OPTIONS, WorkerContext } from '../../lib/broker/runtime/worker/worker';
+import { WorkerContext } from '../../lib/broker/runtime/worker/worker';
 import { localClientConfig } from '../../lib/local/emulators';
-import { brokerFixture } from '../broker/support';
+import { brokerFixture, testWorkerContext } from '../broker/support';
 import { DOMAIN, Osb, PASSWORD, osb, provisionBody, scanTable, settle } from './support/harness';
 
 const PROVISION_STEPS = ['validate', 'claim-hostnames', 'write-route', 'dns-records', 'converge'];
@@ -47,15 +46,7 @@ describe('fault: the worker killed', () => {
     return { broker, call: osb(broker.url) };
   };
 
-  const workerContext = (broker: LocalBroker, cloud: LocalCloud, stopping?: () => boolean): WorkerContext => ({
-    settings: broker.settings,
-    store: broker.store,
-    cloud,
-    queue: new SqsOperationQueue(sqs, broker.queueUrl),
-    logger: new Logger({ serviceName: 'faults-worker', logLevel: 'SILENT' }),
-    options: { ...DEFAULT_WORKER_OPTIONS, waitSeconds: 0, backoffSeconds: () => 0, leaseSeconds: 5 },
-    stopping,
-  });
+  const workerContext = (broker: LocalBroker, cloud: LocalCloud, stopping?: () => boolean): WorkerContext => testWorkerContext(broker, sqs, { cloud, stopping });
 
   it.each([1, 2, 3, 4])('between steps (after %i completed): a new worker finishes, each step once', async (completed) => {
     const table = `faults-wk-${++tables}`;
