@@ -102,6 +102,7 @@ describe('npm run ops', () => {
       const again = await cli(platform, 'withdraw', id, '--reason', 'again', '--yes');
       expect(again.code).toBe(1);
       expect(again.stderr).toContain('already out of service');
+      expect((await platform.broker.store.getRoute(id))?.generation).toBe(result.generation);
 
       // The owner fixes the backend: the update writes a new route generation, served again.
       const ids = await catalogIds(call);
@@ -113,6 +114,22 @@ describe('npm run ops', () => {
       expect((await finishOperation(call, id)).body).toMatchObject({ state: 'succeeded' });
       expect(await platform.broker.store.getRoute(id)).toMatchObject({ deleted: false });
       await waitFor('the route to be served again', () => serves(platform.controlPlaneUrl, id));
+    });
+
+    it('finishes a withdrawal cut short between its tombstone and its record', async () => {
+      const cut = 'ops-withdraw-cut';
+      expect(await provision(platform, cut, 'ops-withdraw-cut.edge.example.com')).toMatchObject({ state: 'succeeded' });
+      // What the CLI writes first, as if it died right after.
+      const route = (await platform.broker.store.getRoute(cut))!;
+      const tombstone = await platform.broker.store.writeRoute({ instanceId: cut, plan: route.plan, deleted: true, spec: route.spec });
+
+      const run = await cli(platform, 'withdraw', cut, '--reason', 'finishing what was cut short', '--yes', '--json');
+      expect(run).toMatchObject({ code: 0, stderr: '' });
+      expect(run.json().generation).toBe(tombstone);
+      expect((await platform.broker.store.getRoute(cut))?.generation).toBe(tombstone);
+      const last = await osbClient(platform.brokerUrl)('GET', `/v2/service_instances/${cut}/last_operation`);
+      expect(last.body.description).toContain(`tombstone, generation ${tombstone}`);
+      expect((await cli(platform, 'withdraw', cut, '--reason', 'again', '--yes')).stderr).toContain('already out of service');
     });
   });
 

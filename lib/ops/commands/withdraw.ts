@@ -45,9 +45,18 @@ export async function withdrawRoute(target: Target, instanceId: string, reason: 
   }
   const route = await target.store.getRoute(instanceId);
   if (!route) throw new OpsError('not-served', `instance ${instanceId}: has no route on the edge`);
-  if (route.deleted) throw new OpsError('not-served', `instance ${instanceId}: its route is already out of service (tombstone at generation ${route.generation}, written ${route.updatedAt})`);
-
-  const generation = await target.store.writeRoute({ instanceId, plan: route.plan, deleted: true, spec: route.spec });
+  let generation: number;
+  if (route.deleted) {
+    // A provisioned instance with a tombstone is a withdrawal: either recorded (nothing to do),
+    // or cut short between the tombstone and its record (finish the record now).
+    const last = instance.lastOperationId ? await target.store.getOperation(instanceId, instance.lastOperationId) : undefined;
+    if (last?.withdrawnGeneration === route.generation) {
+      throw new OpsError('not-served', `instance ${instanceId}: its route is already out of service (tombstone at generation ${route.generation}, written ${route.updatedAt})`);
+    }
+    generation = route.generation;
+  } else {
+    generation = await target.store.writeRoute({ instanceId, plan: route.plan, deleted: true, spec: route.spec });
+  }
   await target.store.setResources(instanceId, { routeGeneration: generation });
 
   const at = new Date().toISOString();
