@@ -54,6 +54,19 @@ export const CONTROL_PLANE_METRICS = {
    * fault), held back from every node, since the last flush (unit Count).
    */
   renderFaultsHeldBack: 'RenderFaultsHeldBack',
+  /**
+   * Profiles whose latest render failed validation as a whole and serve their last good
+   * snapshot instead (gauge, unit Count): a state, reported on every flush while it lasts, so
+   * its alarm stays in ALARM until a render succeeds and does not count the periodic resync's
+   * re-renders of the same failure again. Replaces the `RenderFailures` count (issue 15).
+   */
+  profilesRenderFailing: 'ProfilesRenderFailing',
+  /**
+   * Profiles held on their stable snapshot because the canaries rejected a candidate that no
+   * route change explains (a template or settings fault) (gauge, unit Count): reported on every
+   * flush while the region stays blocked. Replaces the `RenderFaultsHeldBack` count (issue 15).
+   */
+  profilesHeldBack: 'ProfilesHeldBack',
   /** Seconds since a context source last refreshed (gauge, unit Seconds; extra dimension `Source`). */
   sourceStalenessSeconds: 'SourceStalenessSeconds',
 } as const;
