@@ -6,3 +6,4 @@ export * from './convergence';
 export * from './metrics';
 export * from './hostnames';
 export * from './hostname-problems';
+export * from './fleet-contract';

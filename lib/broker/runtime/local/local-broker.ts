@@ -172,7 +172,7 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
   let stopping = false;
   const metricsFor = (component: 'worker' | 'sweeper'): BrokerMetrics => (options.metrics ? new EmfBrokerMetrics(settings.platformName, component, options.metrics) : NO_METRICS);
   const workerContext: WorkerContext = { ...apiContext, cloud, options: { ...DEFAULT_WORKER_OPTIONS, ...workerOptions }, stopping: () => stopping, metrics: metricsFor('worker') };
-  const sweepContext: SweepContext = { store, queue, convergence, logger, metrics: metricsFor('sweeper') };
+  const sweepContext: SweepContext = { store, queue, convergence, customDomains, logger, metrics: metricsFor('sweeper') };
   const sweepOptions: SweepOptions = {
     staleAfterSeconds: options.sweeper?.staleAfterSeconds ?? LOCAL_SWEEP_DEFAULTS.staleAfterSeconds,
     maxSweeps: options.sweeper?.maxSweeps ?? LOCAL_SWEEP_DEFAULTS.maxSweeps,

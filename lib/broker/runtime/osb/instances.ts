@@ -1,6 +1,7 @@
 import { ServiceParameters } from '../../../model';
 import { MAINTENANCE_INFO, PLANS, PlanName, SERVICE_ID, checkParameters } from '../catalog';
 import { ApiContext } from '../context';
+import { customDomainAttributes } from '../custom-domains';
 import { assertHostnamesFree, hostnameProblems } from '../hostnames';
 import { isPlainObject, sameJson } from '../json';
 import { OPERATION_TTL_SECONDS } from '../settings';
@@ -275,7 +276,8 @@ export async function fetchInstance(ctx: ApiContext, _request: OsbRequest, insta
       plan_id: instance.planId,
       parameters: instance.parameters,
       maintenance_info: { version: instance.maintenanceInfoVersion },
-      metadata: { labels: { plan: PLANS[instance.plan].name } },
+      // Custom domains: each name's state and the DNS records the team keeps (strings, as OSB platforms store attributes).
+      metadata: { labels: { plan: PLANS[instance.plan].name }, attributes: customDomainAttributes(instance, ctx.settings) },
     },
   };
 }

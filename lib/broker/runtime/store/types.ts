@@ -32,6 +32,8 @@ export interface InstanceResources {
   readonly certificateArn?: string;
   readonly distributionId?: string;
   readonly distributionDomain?: string;
+  /** The version (Secrets Manager VersionId) of the cdn origin secret the distribution sends. */
+  readonly originSecretVersion?: string;
   readonly routeGeneration?: number;
   /** Certificates of the instance's own domains on the edge listeners, one per region (two while one replaces the other). */
   readonly edgeCertificates?: readonly EdgeCertificateRecord[];
