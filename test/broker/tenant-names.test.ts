@@ -118,7 +118,7 @@ describe('item 2: ownership before claim', () => {
     expect(squat.status).toBe(202);
     const waiting = await waitFor('the squatter to wait for proof', async () => {
       const reply = await call('GET', `${path('squatter')}/last_operation`);
-      return /waiting for you to prove control/.test(reply.body.description) ? reply : undefined;
+      return /create these DNS records in your zone/.test(reply.body.description) ? reply : undefined;
     });
     const token = (await broker.store.getInstance('squatter'))!.ownershipToken!;
     const challenge = challengeRecord('edge', 'shop.example.com', token);

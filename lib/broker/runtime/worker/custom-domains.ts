@@ -122,7 +122,7 @@ interface RecordCheck {
 export const proveOwnership: Step = {
   name: 'prove-ownership',
   appliesTo: hasCustomTarget,
-  describe: 'waiting for you to prove control of your own domains',
+  describe: 'checking the DNS records that prove you control your own domains',
   async run(ctx) {
     const { instanceId } = ctx.instance;
     const hostnames = target(ctx).parameters.hostnames;
