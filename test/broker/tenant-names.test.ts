@@ -22,7 +22,7 @@ async function started(cloud = new LocalCloud(), overrides: Parameters<typeof fi
 
 type Call = ReturnType<typeof osbClient>;
 
-async function put(call: Call, id: string, hostnames: string[], extra: Record<string, unknown> = {}, plan = STANDARD) {
+async function put(call: Call, id: string, hostnames: string[], extra: Record<string, unknown> = {}, plan: string = STANDARD) {
   return call('PUT', `${path(id)}${ASYNC}`, { body: provisionBody(hostnames, extra, plan) });
 }
 

@@ -312,6 +312,26 @@ export class BrokerStore {
     return found;
   }
 
+  /**
+   * Instances with a CloudFront distribution (the cdn origin secret's rotation updates them):
+   * a paginated Scan, run once per rotation (every 30 days).
+   */
+  async instancesWithDistributions(): Promise<InstanceRecord[]> {
+    const found: InstanceRecord[] = [];
+    const pages = paginateScan(
+      { client: this.doc },
+      {
+        TableName: this.tableName,
+        FilterExpression: 'kind = :instance AND attribute_exists(#r.#d)',
+        ExpressionAttributeNames: { '#r': 'resources', '#d': 'distributionId' },
+        ExpressionAttributeValues: { ':instance': 'instance' },
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages) for (const item of page.Items ?? []) found.push(strip(item) as unknown as InstanceRecord);
+    return found;
+  }
+
   /** Every operation of an instance still on record (finished ones expire), oldest first. */
   async operationsOf(instanceId: string): Promise<OperationRecord[]> {
     return (await this.queryAll(keys.instance(instanceId).pk, 'OPERATION#')).map((item) => strip(item) as unknown as OperationRecord);
