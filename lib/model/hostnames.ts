@@ -21,7 +21,7 @@ export const LABEL_MAX_LENGTH = 63;
  * start and end with a letter or digit, at least two labels, a last label (the top-level
  * domain) that starts with a letter, and optionally `*.` as the whole first label.
  */
-export const HOSTNAME_PATTERN = '^(\\*\\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$';
+export const HOSTNAME_PATTERN = '^(\\*\\.([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)*|([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+)[a-z][a-z0-9-]{0,61}[a-z0-9]$';
 
 const LABEL_RULE = 'labels are lowercase letters, digits and hyphens, 63 characters at most';
 const quote = (text: string) => JSON.stringify(text.length > 40 ? `${text.slice(0, 37)}...` : text);

@@ -51,7 +51,12 @@ describe('syntax, in words', () => {
   test('the published pattern and the rules in words agree on every name (fuzzed)', () => {
     const pattern = new RegExp(HOSTNAME_PATTERN);
     const label = fc.string({ unit: fc.constantFrom(...'ab9-_*A.'.split('')), minLength: 0, maxLength: 8 });
-    const name = fc.oneof(fc.array(label, { minLength: 1, maxLength: 5 }).map((labels) => labels.join('.')), fc.string({ maxLength: 20 }), fc.constant(`${'a'.repeat(63)}.com`), fc.constant(`${'a'.repeat(64)}.com`));
+    const name = fc.oneof(
+      fc.array(label, { minLength: 1, maxLength: 5 }).map((labels) => labels.join('.')),
+      fc.array(label, { minLength: 1, maxLength: 3 }).map((labels) => `*.${labels.join('.')}`),
+      fc.string({ maxLength: 20 }),
+      fc.constantFrom(`${'a'.repeat(63)}.com`, `${'a'.repeat(64)}.com`, '*.com', '*.a.com', '*', '*.', 'a.*'),
+    );
     fc.assert(
       fc.property(name, (candidate) => {
         expect([candidate, pattern.test(candidate)]).toEqual([candidate, hostnameSyntaxProblem(candidate) === undefined]);
