@@ -1,7 +1,7 @@
 /**
  * What the broker and the fleet (and its control plane) agree on for tenant names (issue 12).
  * The fleet stack writes these, the broker's worker reads them; see docs/broker.md, "Custom
- * domains", and the phase 2 list in docs/proxy-fleet.md.
+ * domains" and "Not done / limits" (what phase 2 adds).
  */
 
 /**

@@ -36,7 +36,7 @@ export function hostnameSyntaxProblem(name: string): string | undefined {
   if (name.length === 0) return 'is empty: give a fully qualified name such as shop.example.com';
   // eslint-disable-next-line no-control-regex -- control characters are exactly what this looks for
   if (/[\s\u0000-\u001f\u007f]/.test(name)) return 'contains a space or a control character';
-  if (/[^\u0000-\u007f]/.test(name)) return 'has characters outside ASCII: give an internationalized name in its punycode form (xn--...)';
+  if (/[^\x20-\x7e]/.test(name)) return 'has characters outside ASCII: give an internationalized name in its punycode form (xn--...)';
   if (name.endsWith('.')) return `ends with a dot: drop the trailing dot (${name.replace(/\.+$/, '') || 'shop.example.com'})`;
   if (name.length > HOSTNAME_MAX_LENGTH) return `is ${name.length} characters long; a hostname has at most ${HOSTNAME_MAX_LENGTH}`;
   if (/[A-Z]/.test(name)) return `has upper-case letters: use lowercase (${name.toLowerCase()})`;
