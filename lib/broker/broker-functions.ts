@@ -14,6 +14,7 @@ export const BROKER_LAMBDA_ENTRIES = {
   worker: path.join(__dirname, 'runtime', 'lambda', 'worker.ts'),
   authorizer: path.join(__dirname, 'runtime', 'lambda', 'authorizer.ts'),
   sweeper: path.join(__dirname, 'runtime', 'lambda', 'sweeper.ts'),
+  originSecretRotation: path.join(__dirname, 'runtime', 'lambda', 'origin-secret-rotation.ts'),
 } as const;
 
 export interface BrokerFunctionProps {

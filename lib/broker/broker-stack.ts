@@ -11,6 +11,7 @@ import { BrokerSweeper } from './broker-sweeper';
 import { BrokerTable } from './broker-table';
 import { WORKER_MAX_RECEIVE_COUNT } from './runtime/settings';
 import { GENERATION_INDEX } from '../model/table';
+import { CDN_ORIGIN_HEADER, INSTANCE_TAG, PLATFORM_TAG, PURPOSE_TAG, edgeListenerParameterName } from '../model/fleet-contract';
 import { importedAlarmTopic } from '../monitoring/alarm-topic';
 import { BrokerMonitoring } from '../monitoring/broker-monitoring';
 
@@ -40,6 +41,10 @@ export class BrokerStack extends Stack {
   readonly monitoring: BrokerMonitoring;
   /** The stuck-operation sweeper (every 5 minutes; see broker-sweeper.ts). */
   readonly sweeper: BrokerSweeper;
+  /** The cdn plan's origin header value, replicated to every fleet region, rotated every 30 days. */
+  readonly cdnOriginSecret: secretsmanager.Secret;
+  /** Rotates the cdn origin secret and updates every distribution (runtime/origin-secret.ts). */
+  readonly originSecretRotationFunction: BrokerFunction;
 
   constructor(scope: Construct, id: string, props: BrokerStackProps) {
     super(scope, id, props);
@@ -70,6 +75,14 @@ export class BrokerStack extends Stack {
         'The password is registered with every OSB platform that uses the broker (cf create-service-broker, a ClusterServiceBroker secret); rotating it is a coordinated operator step with the platforms, not an automatic rotation that would lock them out.',
     });
 
+    // The edge reads it in every region (phase 2: the control plane accepts the current and the
+    // previous value), so each fleet region holds a replica; the home region holds the primary.
+    this.cdnOriginSecret = new secretsmanager.Secret(this, 'CdnOriginSecret', {
+      description: `${config.platformName}: value of the ${CDN_ORIGIN_HEADER} header CloudFront sends the edge for cdn-plan instances`,
+      generateSecretString: { passwordLength: 48, excludePunctuation: true },
+      replicaRegions: config.regions.filter((r) => r.region !== this.region && r.region !== config.homeRegion).map((r) => ({ region: r.region })),
+    });
+
     const environment = {
       EDGE_TABLE_NAME: this.table.table.tableName,
       EDGE_QUEUE_URL: this.queue.queue.queueUrl,
@@ -79,6 +92,7 @@ export class BrokerStack extends Stack {
       EDGE_HOSTED_ZONE_ID: config.hostedZoneId,
       EDGE_HOME_REGION: config.homeRegion,
       EDGE_REGIONS: config.regions.map((r) => r.region).join(','),
+      EDGE_CDN_ORIGIN_SECRET_ARN: this.cdnOriginSecret.secretArn,
     };
 
     // No reserved concurrency: API Gateway throttling bounds the api and authorizer, and
@@ -127,6 +141,7 @@ export class BrokerStack extends Stack {
     );
     this.grantEdgeApis(this.workerFunction, config);
     this.sweeper = new BrokerSweeper(this, 'Sweeper', { config, environment, table: this.table.table, queue: this.queue.queue });
+    this.originSecretRotationFunction = this.originSecretRotation(config, environment);
 
     this.api = new BrokerApi(this, 'Osb', {
       config,
@@ -152,6 +167,43 @@ export class BrokerStack extends Stack {
     new CfnOutput(this, 'AlarmTopicArn', { value: this.queue.alarmTopic.topicArn, description: 'Subscribe operators here: every broker alarm (docs/monitoring.md)' });
   }
 
+  /**
+   * Secrets Manager's rotation of the cdn origin secret, every 30 days: the function finds
+   * the instances with a distribution (a Scan), updates their origin header and records the
+   * version (UpdateItem); CDK grants it the secret's rotation calls and Secrets Manager the invoke.
+   */
+  private originSecretRotation(config: PlatformConfig, environment: Record<string, string>): BrokerFunction {
+    const fn = new BrokerFunction(this, 'OriginSecretRotation', {
+      config,
+      handler: 'originSecretRotation',
+      description: 'Rotates the cdn origin secret and moves every CloudFront distribution to the new value',
+      environment,
+      timeout: Duration.minutes(5),
+      memorySize: 256,
+    });
+    fn.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'FindDistributions', actions: ['dynamodb:Scan', 'dynamodb:UpdateItem'], resources: [this.table.table.tableArn] }));
+    fn.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'UpdateTaggedDistributions',
+        actions: ['cloudfront:GetDistribution', 'cloudfront:UpdateDistribution'],
+        resources: [`arn:${this.partition}:cloudfront::${this.account}:distribution/*`],
+        conditions: { StringEquals: { [`aws:ResourceTag/${PLATFORM_TAG}`]: config.platformName } },
+      }),
+    );
+    this.cdnOriginSecret.addRotationSchedule('Rotation', { rotationLambda: fn.fn, automaticallyAfter: Duration.days(30) });
+    Validations.of(fn.role).acknowledge(
+      {
+        id: `AwsSolutions-IAM5[Resource::${nagArn(this, (p, a) => `arn:${p}:cloudfront::${a}:distribution/*`)}]`,
+        reason: 'CloudFront generates distribution ids; the statement only applies to distributions carrying the platform tag.',
+      },
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'X-Ray PutTraceSegments/PutTelemetryRecords and secretsmanager:GetRandomPassword support no resource-level permissions.',
+      },
+    );
+    return fn;
+  }
+
   /** Item reads and writes on the table and its one index, named exactly (no `index/*`). */
   private grantTableData(fn: BrokerFunction): void {
     const table = this.table.table;
@@ -164,16 +216,27 @@ export class BrokerStack extends Stack {
     );
   }
 
-  /** Route 53 on the platform zone, ACM certificates in us-east-1 and CloudFront distributions. */
+  /**
+   * What the worker may touch outside the table and queue, each statement scoped to what the
+   * platform manages (issue 12, and issue 13 item 3):
+   * - Route 53: only UPSERT/DELETE of CNAME records one or more labels under the platform
+   *   domain (tenant names, their cdn validation records), never the platform's own
+   *   (`<domain>`'s latency records and its certificates' validation records, `<region>.<domain>`
+   *   and below, `internal.<domain>` and below), with Route 53's record-set condition keys;
+   * - ACM: certificates requested with the platform's tag, and only tagged ones described or
+   *   deleted, in the home and fleet regions (custom domains in every region, cdn in us-east-1);
+   * - ELB: certificate lists of the edge listeners the fleet stacks tagged; SSM: the
+   *   parameters where each region publishes its listener;
+   * - CloudFront: distributions created with the platform's tag, and only tagged ones read,
+   *   updated or deleted; Secrets Manager: the cdn origin secret, read.
+   * Facts from the Service Authorization Reference (ACM, Elastic Load Balancing V2, CloudFront)
+   * and Route 53's "Using IAM policy conditions for fine-grained access control".
+   */
   private grantEdgeApis(worker: BrokerFunction, config: PlatformConfig): void {
     const partition = this.partition;
-    worker.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'PlatformZoneRecords',
-        actions: ['route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets'],
-        resources: [`arn:${partition}:route53:::hostedzone/${config.hostedZoneId}`],
-      }),
-    );
+    const regions = [...new Set([config.homeRegion, 'us-east-1', ...config.regions.map((r) => r.region)])];
+    const platformTag = { [`aws:ResourceTag/${PLATFORM_TAG}`]: config.platformName };
+    for (const statement of workerZoneStatements(config, partition)) worker.role.addToPrincipalPolicy(statement);
     worker.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'RecordChangeStatus',
@@ -181,35 +244,68 @@ export class BrokerStack extends Stack {
         resources: [`arn:${partition}:route53:::change/*`],
       }),
     );
-    // CloudFront only accepts certificates from us-east-1.
     worker.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        sid: 'RequestCdnCertificates',
+        sid: 'RequestTaggedCertificates',
+        // RequestCertificate has no resource type (the certificate does not exist yet); tagging on request needs AddTagsToCertificate.
         actions: ['acm:RequestCertificate', 'acm:AddTagsToCertificate'],
         resources: ['*'],
-        conditions: { StringEquals: { 'aws:RequestedRegion': 'us-east-1' } },
+        conditions: {
+          StringEquals: { [`aws:RequestTag/${PLATFORM_TAG}`]: config.platformName, 'aws:RequestedRegion': regions },
+          'ForAllValues:StringEquals': { 'aws:TagKeys': [PLATFORM_TAG, INSTANCE_TAG, PURPOSE_TAG] },
+        },
       }),
     );
     worker.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        sid: 'ManageCdnCertificates',
-        actions: ['acm:DescribeCertificate', 'acm:DeleteCertificate', 'acm:AddTagsToCertificate'],
-        resources: [arnIn(this, 'acm', 'us-east-1', 'certificate/*')],
+        sid: 'ManageTaggedCertificates',
+        actions: ['acm:DescribeCertificate', 'acm:DeleteCertificate'],
+        resources: [`arn:${partition}:acm:*:${this.account}:certificate/*`],
+        conditions: { StringEquals: { ...platformTag, 'aws:RequestedRegion': regions } },
       }),
     );
     worker.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        sid: 'ManageDistributions',
-        actions: [
-          'cloudfront:CreateDistribution',
-          'cloudfront:GetDistribution',
-          'cloudfront:UpdateDistribution',
-          'cloudfront:DeleteDistribution',
-          'cloudfront:TagResource',
-        ],
+        sid: 'EdgeListenerCertificates',
+        actions: ['elasticloadbalancing:AddListenerCertificates', 'elasticloadbalancing:RemoveListenerCertificates'],
+        resources: [`arn:${partition}:elasticloadbalancing:*:${this.account}:listener/net/*`],
+        conditions: { StringEquals: { ...platformTag, 'aws:ResourceTag/component': 'proxy-fleet', 'aws:RequestedRegion': regions } },
+      }),
+    );
+    worker.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'DescribeListenerCertificates',
+        // DescribeListenerCertificates supports no resource-level permissions.
+        actions: ['elasticloadbalancing:DescribeListenerCertificates'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:RequestedRegion': regions } },
+      }),
+    );
+    worker.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'EdgeListenerParameters',
+        actions: ['ssm:GetParameter'],
+        resources: config.regions.map((r) => arnIn(this, 'ssm', r.region, `parameter${edgeListenerParameterName(config.platformName, r.region)}`)),
+      }),
+    );
+    worker.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'CreateTaggedDistributions',
+        // CreateDistribution has no resource type; CreateDistributionWithTags also needs TagResource on the new distribution.
+        actions: ['cloudfront:CreateDistribution', 'cloudfront:TagResource'],
+        resources: ['*'],
+        conditions: { StringEquals: { [`aws:RequestTag/${PLATFORM_TAG}`]: config.platformName }, 'ForAllValues:StringEquals': { 'aws:TagKeys': [PLATFORM_TAG, INSTANCE_TAG] } },
+      }),
+    );
+    worker.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ManageTaggedDistributions',
+        actions: ['cloudfront:GetDistribution', 'cloudfront:UpdateDistribution', 'cloudfront:DeleteDistribution'],
         resources: [`arn:${partition}:cloudfront::${this.account}:distribution/*`],
+        conditions: { StringEquals: platformTag },
       }),
     );
+    this.cdnOriginSecret.grantRead(worker.role);
     Validations.of(worker.role).acknowledge(
       {
         id: `AwsSolutions-IAM5[Resource::${nagArn(this, (p) => `arn:${p}:route53:::change/*`)}]`,
@@ -218,16 +314,54 @@ export class BrokerStack extends Stack {
       {
         id: 'AwsSolutions-IAM5[Resource::*]',
         reason:
-          'X-Ray PutTraceSegments/PutTelemetryRecords and acm:RequestCertificate support no resource-level permissions (the certificate ARN does not exist yet); the ACM statement is limited to us-east-1 by aws:RequestedRegion.',
+          'Actions with no resource-level permissions: X-Ray PutTraceSegments/PutTelemetryRecords, acm:RequestCertificate and cloudfront:CreateDistribution (the resource does not exist yet; both only with the platform tag in the request), elasticloadbalancing:DescribeListenerCertificates (read-only, limited to the platform regions).',
       },
       {
-        id: `AwsSolutions-IAM5[Resource::${nagArn(this, (p, a) => `arn:${p}:acm:us-east-1:${a}:certificate/*`)}]`,
-        reason: 'The worker manages certificates it requested itself; their ids are generated by ACM at request time.',
+        id: `AwsSolutions-IAM5[Resource::${nagArn(this, (p, a) => `arn:${p}:acm:*:${a}:certificate/*`)}]`,
+        reason: 'ACM generates certificate ids at request time; the statement only applies to certificates carrying the platform tag, in the platform regions.',
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::${nagArn(this, (p, a) => `arn:${p}:elasticloadbalancing:*:${a}:listener/net/*`)}]`,
+        reason: "The fleet stacks' NLB listener ids are generated by CloudFormation; the statement only applies to listeners tagged with the platform and component=proxy-fleet.",
       },
       {
         id: `AwsSolutions-IAM5[Resource::${nagArn(this, (p, a) => `arn:${p}:cloudfront::${a}:distribution/*`)}]`,
-        reason: 'The worker creates one distribution per cdn-plan instance; distribution ids are generated by CloudFront at creation.',
+        reason: 'The worker creates one distribution per cdn-plan instance; CloudFront generates the ids; the statement only applies to distributions carrying the platform tag.',
       },
     );
   }
+}
+
+/**
+ * The worker's Route 53 statement: ChangeResourceRecordSets on the platform zone, limited by
+ * Route 53's record-set condition keys (values normalized: lowercase, no trailing dot) to
+ * UPSERT and DELETE of CNAME records of tenant names, never the platform's own records.
+ * `?` matches one character: ACM's validation records are `_` and 32 hex digits.
+ */
+export function workerZoneStatements(config: PlatformConfig, partition: string): iam.PolicyStatement[] {
+  const domain = config.domain;
+  const acmValidationLabel = `_${'?'.repeat(32)}`;
+  const platformNames = [
+    `${acmValidationLabel}.${domain}`,
+    `internal.${domain}`,
+    `*.internal.${domain}`,
+    ...config.regions.flatMap((r) => [`${r.region}.${domain}`, `*.${r.region}.${domain}`]),
+  ];
+  return [
+    new iam.PolicyStatement({
+      sid: 'PlatformZoneTenantRecords',
+      actions: ['route53:ChangeResourceRecordSets'],
+      resources: [`arn:${partition}:route53:::hostedzone/${config.hostedZoneId}`],
+      conditions: {
+        'ForAllValues:StringEquals': { 'route53:ChangeResourceRecordSetsRecordTypes': ['CNAME'], 'route53:ChangeResourceRecordSetsActions': ['UPSERT', 'DELETE'] },
+        'ForAllValues:StringLike': { 'route53:ChangeResourceRecordSetsNormalizedRecordNames': [`*.${domain}`] },
+        'ForAllValues:StringNotLike': { 'route53:ChangeResourceRecordSetsNormalizedRecordNames': platformNames },
+      },
+    }),
+    new iam.PolicyStatement({
+      sid: 'PlatformZoneRead',
+      actions: ['route53:ListResourceRecordSets'],
+      resources: [`arn:${partition}:route53:::hostedzone/${config.hostedZoneId}`],
+    }),
+  ];
 }

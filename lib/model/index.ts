@@ -4,3 +4,6 @@ export * from './route';
 export * from './table';
 export * from './convergence';
 export * from './metrics';
+export * from './hostnames';
+export * from './hostname-problems';
+export * from './fleet-contract';

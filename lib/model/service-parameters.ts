@@ -1,3 +1,5 @@
+import { HOSTNAME_MAX_LENGTH, HOSTNAME_PATTERN } from './hostnames';
+
 /**
  * The parameters a team gives when it provisions or updates a load balancer: the
  * product's interface. The JSON Schema below is the single source of truth: the
@@ -122,7 +124,6 @@ export const RETRY_ON = [
   'unavailable',
 ] as const;
 
-const HOSTNAME_PATTERN = '^(\\*\\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$';
 const HEADER_NAME_PATTERN = '^:?[a-z0-9!#$%&\'*+.^_`|~-]+$';
 const CIDR_PATTERN = '^((\\d{1,3}\\.){3}\\d{1,3}/\\d{1,2}|[0-9a-fA-F:]+/\\d{1,3})$';
 
@@ -153,12 +154,13 @@ export function serviceParametersSchema(options: ParametersSchemaOptions): Recor
     required: options.mode === 'create' ? ['hostnames', 'backends'] : [],
     properties: {
       hostnames: {
-        description: 'Fully qualified names served by this instance; names under the platform domain are always allowed.',
+        description:
+          'Fully qualified names served by this instance: one label under the platform domain (the platform writes their DNS), or names of your own (served once you prove control: the operation tells you which DNS records to create). A wildcard (*.example.org) covers every name below its base.',
         type: 'array',
         minItems: 1,
         maxItems: 50,
         uniqueItems: true,
-        items: { type: 'string', maxLength: 253, pattern: HOSTNAME_PATTERN },
+        items: { type: 'string', maxLength: HOSTNAME_MAX_LENGTH, pattern: HOSTNAME_PATTERN },
       },
       backends: {
         description: 'Where traffic goes.',

@@ -8,6 +8,7 @@
  * | operation       | INSTANCE#<id>        | OPERATION#<opId>   |
  * | binding         | INSTANCE#<id>        | BINDING#<bindId>   |
  * | hostname claim  | HOSTNAME#<fqdn>      | CLAIM              |
+ * | claim index     | HOSTNAMES#<eTLD+1>   | <reversed fqdn>#<instanceId> |
  * | route           | ROUTE#<id>           | ROUTE              |
  * | route counter   | COUNTER              | ROUTE_GENERATION   |
  * | region pin      | PIN                  | REGION#<region>    |
@@ -22,6 +23,12 @@
  * commit out of order, and the index and cross-region replication are eventually
  * consistent, so readers re-read a settle window of recent generations and resync in
  * full now and then. (No transactions: the local emulator, dynalite, has none.)
+ *
+ * Claim index: every claim (and every claim being made) also has an index item in the
+ * partition of its registrable domain, sorted by the reversed name (`org.example.api`), so
+ * "which names are claimed below example.org" is one Query (`begins_with(sk, 'org.example.')`):
+ * how a wildcard finds the names it would cover. The claim item decides who holds a name;
+ * an index item without its claim (a claim in the making, or one that lost) counts for nothing.
  *
  * Finished operations carry `expiresAt` (epoch seconds, DynamoDB TTL). TTL deletes
  * lazily, so readers treat an item past `expiresAt` as gone.
@@ -38,6 +45,8 @@ export const keys = {
   operation: (instanceId: string, operationId: string) => ({ pk: `INSTANCE#${instanceId}`, sk: `OPERATION#${operationId}` }),
   binding: (instanceId: string, bindingId: string) => ({ pk: `INSTANCE#${instanceId}`, sk: `BINDING#${bindingId}` }),
   hostname: (fqdn: string) => ({ pk: `HOSTNAME#${fqdn.toLowerCase()}`, sk: 'CLAIM' }),
+  /** Index item of a claim: partition per registrable domain, sort key the reversed name and the claimant. */
+  claimIndex: (registrableDomain: string, reversedName: string, instanceId: string) => ({ pk: `HOSTNAMES#${registrableDomain}`, sk: `${reversedName}#${instanceId}` }),
   route: (instanceId: string) => ({ pk: `ROUTE#${instanceId}`, sk: 'ROUTE' }),
   routeCounter: () => ({ pk: 'COUNTER', sk: 'ROUTE_GENERATION' }),
   /** An operator's pin of a region's control planes to their last good config (lib/model/convergence.ts RegionPin). */

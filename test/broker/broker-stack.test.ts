@@ -64,9 +64,9 @@ describe('Lambda functions', () => {
     'POWERTOOLS_LOG_LEVEL',
   ];
 
-  test('four functions: ARM64, Node.js 22, X-Ray, JSON logs to a log group with retention', () => {
+  test('five functions: ARM64, Node.js 22, X-Ray, JSON logs to a log group with retention', () => {
     const functions = ofType('AWS::Lambda::Function');
-    expect(functions.map(([id]) => id.replace(/Function.*$/, '')).sort()).toEqual(['ApiHandler', 'Authorizer', 'SweeperHandler', 'Worker']);
+    expect(functions.map(([id]) => id.replace(/Function.*$/, '')).sort()).toEqual(['ApiHandler', 'Authorizer', 'OriginSecretRotation', 'SweeperHandler', 'Worker']);
     for (const [, fn] of functions) {
       expect(fn.Properties).toMatchObject({
         Architectures: ['arm64'],
@@ -142,35 +142,30 @@ describe('least privilege', () => {
     ]);
   });
 
-  test('the worker: table, queue send+consume, Route 53 on the platform zone, ACM in us-east-1, CloudFront', () => {
-    const statements = statementsOf('WorkerRole');
-    const actions = actionsOf(statements);
-    expect(actions).toEqual(
-      expect.arrayContaining([
-        'dynamodb:PutItem',
-        'sqs:SendMessage',
-        'sqs:ReceiveMessage',
-        'sqs:DeleteMessage',
-        'route53:ChangeResourceRecordSets',
-        'route53:ListResourceRecordSets',
-        'route53:GetChange',
-        'acm:RequestCertificate',
-        'acm:DescribeCertificate',
+  test('the worker: table, queue send+consume, DNS, certificates, edge listeners, CloudFront, the cdn origin secret; nothing else', () => {
+    const actions = actionsOf(statementsOf('WorkerRole'));
+    expect(actions).toEqual(expect.arrayContaining(['dynamodb:PutItem', 'sqs:SendMessage', 'sqs:ReceiveMessage', 'sqs:DeleteMessage']));
+    expect(actions.filter((a) => /^(route53|acm|cloudfront|elasticloadbalancing|ssm):/.test(a)).sort()).toEqual(
+      [
+        'acm:AddTagsToCertificate',
         'acm:DeleteCertificate',
+        'acm:DescribeCertificate',
+        'acm:RequestCertificate',
         'cloudfront:CreateDistribution',
-        'cloudfront:GetDistribution',
-        'cloudfront:UpdateDistribution',
         'cloudfront:DeleteDistribution',
+        'cloudfront:GetDistribution',
         'cloudfront:TagResource',
-      ]),
+        'cloudfront:UpdateDistribution',
+        'elasticloadbalancing:AddListenerCertificates',
+        'elasticloadbalancing:DescribeListenerCertificates',
+        'elasticloadbalancing:RemoveListenerCertificates',
+        'route53:ChangeResourceRecordSets',
+        'route53:GetChange',
+        'route53:ListResourceRecordSets',
+        'ssm:GetParameter',
+      ].sort(),
     );
-    expect(actions.filter((a) => a.startsWith('secretsmanager:'))).toEqual([]);
-    const zone = statements.find((s) => s.Sid === 'PlatformZoneRecords');
-    expect(zone?.Resource).toBe(`arn:aws:route53:::hostedzone/${synth.config.hostedZoneId}`);
-    const request = statements.find((s) => s.Sid === 'RequestCdnCertificates');
-    expect(request?.Condition).toEqual({ StringEquals: { 'aws:RequestedRegion': 'us-east-1' } });
-    const certificates = statements.find((s) => s.Sid === 'ManageCdnCertificates');
-    expect(certificates?.Resource).toBe('arn:aws:acm:us-east-1:123456789012:certificate/*');
+    expect(actions.filter((a) => a.startsWith('secretsmanager:')).sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
   });
 
   test('Resource "*" only where the service has no resource-level permissions', () => {
@@ -178,7 +173,16 @@ describe('least privilege', () => {
       for (const statement of (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement) {
         if (statement.Resource !== '*') continue;
         for (const action of asArray(statement.Action)) {
-          expect(['xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'acm:RequestCertificate', 'acm:AddTagsToCertificate']).toContain(action);
+          expect([
+            'xray:PutTraceSegments',
+            'xray:PutTelemetryRecords',
+            'acm:RequestCertificate',
+            'acm:AddTagsToCertificate',
+            'cloudfront:CreateDistribution',
+            'cloudfront:TagResource',
+            'elasticloadbalancing:DescribeListenerCertificates',
+            'secretsmanager:GetRandomPassword',
+          ]).toContain(action);
         }
       }
     }
@@ -435,7 +439,7 @@ describe('API Gateway', () => {
 
 describe('secret, outputs, tags', () => {
   test('generated {"username","password"} credentials', () => {
-    const [, secret] = only('AWS::SecretsManager::Secret');
+    const secret = resources[logicalIdOf('Credentials', 'AWS::SecretsManager::Secret')];
     const generate = secret.Properties.GenerateSecretString as { SecretStringTemplate: string; GenerateStringKey: string };
     expect(JSON.parse(generate.SecretStringTemplate)).toEqual({ username: 'broker' });
     expect(generate.GenerateStringKey).toBe('password');
@@ -525,5 +529,135 @@ describe('stuck-operation sweeper', () => {
     expect(data).not.toContain('sqs:ReceiveMessage');
     const sweep = statements.find((s) => s.Sid === 'SweepOperations');
     expect(sweep?.Resource).toEqual({ 'Fn::GetAtt': [logicalIdOf('Table', 'AWS::DynamoDB::GlobalTable'), 'Arn'] });
+  });
+});
+
+/**
+ * The worker's IAM for tenant names (issue 12) and narrowed (issue 13 item 3), one assertion
+ * per statement: what each may touch, and the conditions that keep it to the platform's own.
+ */
+describe("the worker's IAM, statement by statement", () => {
+  const statement = (sid: string) => {
+    const found = statementsOf('WorkerRole').filter((s) => s.Sid === sid);
+    expect(found).toHaveLength(1);
+    return found[0];
+  };
+  const regions = () => [...new Set([synth.config.homeRegion, 'us-east-1', ...TEST_REGIONS])];
+  const domain = () => synth.config.domain;
+
+  test('Route 53: UPSERT/DELETE of CNAMEs under the platform domain, never the platform\'s own records', () => {
+    const s = statement('PlatformZoneTenantRecords');
+    expect(s.Action).toBe('route53:ChangeResourceRecordSets');
+    expect(s.Resource).toBe(`arn:aws:route53:::hostedzone/${synth.config.hostedZoneId}`);
+    expect(s.Condition).toEqual({
+      'ForAllValues:StringEquals': { 'route53:ChangeResourceRecordSetsRecordTypes': ['CNAME'], 'route53:ChangeResourceRecordSetsActions': ['UPSERT', 'DELETE'] },
+      'ForAllValues:StringLike': { 'route53:ChangeResourceRecordSetsNormalizedRecordNames': [`*.${domain()}`] },
+      'ForAllValues:StringNotLike': {
+        'route53:ChangeResourceRecordSetsNormalizedRecordNames': [
+          `_${'?'.repeat(32)}.${domain()}`,
+          `internal.${domain()}`,
+          `*.internal.${domain()}`,
+          ...TEST_REGIONS.flatMap((r) => [`${r}.${domain()}`, `*.${r}.${domain()}`]),
+        ],
+      },
+    });
+  });
+
+  test('Route 53 patterns: tenant records match, every platform record is excluded (IAM glob semantics)', () => {
+    const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+    const conditions = statement('PlatformZoneTenantRecords').Condition as Record<string, Record<string, string | string[]>>;
+    const allow = asArray(conditions['ForAllValues:StringLike']['route53:ChangeResourceRecordSetsNormalizedRecordNames']).map(glob);
+    const deny = asArray(conditions['ForAllValues:StringNotLike']['route53:ChangeResourceRecordSetsNormalizedRecordNames']).map(glob);
+    const writable = (name: string) => allow.some((p) => p.test(name)) && !deny.some((p) => p.test(name));
+    const d = domain();
+    // What the worker writes: tenant names, and the validation records of their cdn certificates.
+    for (const name of [`shop.${d}`, `a-b-c.${d}`, `_a79865eb4cd1a6ab990a45779b4e0b96.shop.${d}`]) expect([name, writable(name)]).toEqual([name, true]);
+    // The platform's own: the apex (latency records), its certificate's validation record, the regional names, the control planes'.
+    for (const name of [d, `_a79865eb4cd1a6ab990a45779b4e0b96.${d}`, `us-west-1.${d}`, `_a79865eb4cd1a6ab990a45779b4e0b96.us-west-1.${d}`, `xds.us-west-1.internal.${d}`, `internal.${d}`, 'example.com', `evil${d}`]) {
+      expect([name, writable(name)]).toEqual([name, false]);
+    }
+  });
+
+  test('Route 53: listing the zone and polling changes (read only)', () => {
+    expect(statement('PlatformZoneRead')).toMatchObject({ Action: 'route53:ListResourceRecordSets', Resource: `arn:aws:route53:::hostedzone/${synth.config.hostedZoneId}` });
+    expect(statement('RecordChangeStatus')).toMatchObject({ Action: 'route53:GetChange', Resource: 'arn:aws:route53:::change/*' });
+  });
+
+  test('ACM: requests only with the platform tag and known tag keys, in the platform regions', () => {
+    const s = statement('RequestTaggedCertificates');
+    expect(asArray(s.Action).sort()).toEqual(['acm:AddTagsToCertificate', 'acm:RequestCertificate']);
+    expect(s.Resource).toBe('*');
+    expect(s.Condition).toEqual({
+      StringEquals: { 'aws:RequestTag/platform': synth.config.platformName, 'aws:RequestedRegion': regions() },
+      'ForAllValues:StringEquals': { 'aws:TagKeys': ['platform', 'instance', 'purpose'] },
+    });
+  });
+
+  test('ACM: describe and delete only certificates the platform tagged', () => {
+    const s = statement('ManageTaggedCertificates');
+    expect(asArray(s.Action).sort()).toEqual(['acm:DeleteCertificate', 'acm:DescribeCertificate']);
+    expect(s.Resource).toBe('arn:aws:acm:*:123456789012:certificate/*');
+    expect(s.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/platform': synth.config.platformName, 'aws:RequestedRegion': regions() } });
+  });
+
+  test('ELB: add and remove certificates only on the edge listeners the fleet tagged', () => {
+    const s = statement('EdgeListenerCertificates');
+    expect(asArray(s.Action).sort()).toEqual(['elasticloadbalancing:AddListenerCertificates', 'elasticloadbalancing:RemoveListenerCertificates']);
+    expect(s.Resource).toBe('arn:aws:elasticloadbalancing:*:123456789012:listener/net/*');
+    expect(s.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/platform': synth.config.platformName, 'aws:ResourceTag/component': 'proxy-fleet', 'aws:RequestedRegion': regions() } });
+    expect(statement('DescribeListenerCertificates')).toMatchObject({ Action: 'elasticloadbalancing:DescribeListenerCertificates', Resource: '*', Condition: { StringEquals: { 'aws:RequestedRegion': regions() } } });
+  });
+
+  test("SSM: only the parameter where each fleet region publishes its listener", () => {
+    const s = statement('EdgeListenerParameters');
+    expect(s.Action).toBe('ssm:GetParameter');
+    expect((asArray(s.Resource) as string[]).sort()).toEqual(TEST_REGIONS.map((r) => `arn:aws:ssm:${r}:123456789012:parameter/${synth.config.platformName}/fleet/${r}/edge-https-listener-arn`).sort());
+  });
+
+  test('CloudFront: create only with the platform tag; read, update and delete only tagged distributions', () => {
+    const create = statement('CreateTaggedDistributions');
+    expect(asArray(create.Action).sort()).toEqual(['cloudfront:CreateDistribution', 'cloudfront:TagResource']);
+    expect(create.Condition).toEqual({ StringEquals: { 'aws:RequestTag/platform': synth.config.platformName }, 'ForAllValues:StringEquals': { 'aws:TagKeys': ['platform', 'instance'] } });
+    const manage = statement('ManageTaggedDistributions');
+    expect(asArray(manage.Action).sort()).toEqual(['cloudfront:DeleteDistribution', 'cloudfront:GetDistribution', 'cloudfront:UpdateDistribution']);
+    expect(manage.Resource).toBe('arn:aws:cloudfront::123456789012:distribution/*');
+    expect(manage.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/platform': synth.config.platformName } });
+  });
+
+  test('Secrets Manager: the worker reads the cdn origin secret and no other', () => {
+    const reads = statementsOf('WorkerRole').filter((s) => actionsOf([s]).some((a) => a.startsWith('secretsmanager:')));
+    expect(reads).toHaveLength(1);
+    expect(reads[0].Resource).toEqual({ Ref: logicalIdOf('CdnOriginSecret', 'AWS::SecretsManager::Secret') });
+  });
+});
+
+describe('the cdn origin secret', () => {
+  test('generated (48 letters and digits), replicated to every other fleet region, rotated every 30 days by its function', () => {
+    const secret = resources[logicalIdOf('CdnOriginSecret', 'AWS::SecretsManager::Secret')];
+    expect(secret.Properties.GenerateSecretString).toEqual({ PasswordLength: 48, ExcludePunctuation: true });
+    expect(secret.Properties.ReplicaRegions).toEqual(TEST_REGIONS.filter((r) => r !== synth.config.homeRegion).map((Region) => ({ Region })));
+    const [, schedule] = only('AWS::SecretsManager::RotationSchedule');
+    expect(schedule.Properties).toMatchObject({
+      SecretId: { Ref: logicalIdOf('CdnOriginSecret', 'AWS::SecretsManager::Secret') },
+      RotationLambdaARN: { 'Fn::GetAtt': [functionId('OriginSecretRotation'), 'Arn'] },
+      RotationRules: { ScheduleExpression: 'rate(30 days)' },
+    });
+  });
+
+  test('the rotation function: the secret, the table (scan + update), tagged distributions; no DNS, certificates or queue', () => {
+    const statements = statementsOf('OriginSecretRotationRole');
+    const actions = actionsOf(statements);
+    expect(actions.filter((a) => /^(route53|acm|sqs|elasticloadbalancing):/.test(a))).toEqual([]);
+    expect(actions.filter((a) => a.startsWith('dynamodb:')).sort()).toEqual(['dynamodb:Scan', 'dynamodb:UpdateItem']);
+    const cloudfront = statements.find((s) => s.Sid === 'UpdateTaggedDistributions');
+    expect(cloudfront?.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/platform': synth.config.platformName } });
+    expect(actions).toEqual(expect.arrayContaining(['secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecretVersionStage']));
+  });
+
+  test('every function knows the secret by ARN, none by value', () => {
+    for (const [, fn] of ofType('AWS::Lambda::Function')) {
+      const env = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(env.EDGE_CDN_ORIGIN_SECRET_ARN).toEqual({ Ref: logicalIdOf('CdnOriginSecret', 'AWS::SecretsManager::Secret') });
+    }
   });
 });

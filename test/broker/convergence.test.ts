@@ -241,7 +241,7 @@ test('a rejected update fails usable and repeatable, and the previous route come
 
   const patch = {
     service_id: SERVICE_ID,
-    parameters: { hostnames: ['shop.edge.example.com', 'new.shop.edge.example.com'], backends: [{ address: '10.0.0.99', port: 9090, protocol: 'h2' }] },
+    parameters: { hostnames: ['shop.edge.example.com', 'new-shop.edge.example.com'], backends: [{ address: '10.0.0.99', port: 9090, protocol: 'h2' }] },
   };
   const reply = await call('PATCH', `/v2/service_instances/shop${ASYNC}`, { body: patch });
   expect(reply.status).toBe(202);
@@ -250,7 +250,7 @@ test('a rejected update fails usable and repeatable, and the previous route come
     return g !== undefined && g > first ? g : undefined;
   });
   await waitForDescription(call, 'shop', reply.body.operation, /update: waiting for the edge: accepted by 0 of 2 proxies/);
-  expect((b.cloud as LocalCloud).records.has('new.shop.edge.example.com')).toBe(true);
+  expect((b.cloud as LocalCloud).records.has('new-shop.edge.example.com')).toBe(true);
 
   await report(b, 'eu-west-1', 'task-a', {
     connected: 2,
@@ -267,9 +267,9 @@ test('a rejected update fails usable and repeatable, and the previous route come
   expect(restored!.generation).toBeGreaterThan(second);
   expect(restored).toMatchObject({ deleted: false, plan: 'standard', spec: before!.spec });
   expect((await call('GET', '/v2/service_instances/shop')).body.parameters).toEqual(parameters);
-  expect(await b.store.hostnameOwner('new.shop.edge.example.com')).toBeUndefined();
+  expect(await b.store.hostnameOwner('new-shop.edge.example.com')).toBeUndefined();
   expect(await b.store.hostnameOwner('shop.edge.example.com')).toBe('shop');
-  expect((b.cloud as LocalCloud).records.has('new.shop.edge.example.com')).toBe(false);
+  expect((b.cloud as LocalCloud).records.has('new-shop.edge.example.com')).toBe(false);
   expect((b.cloud as LocalCloud).records.get('shop.edge.example.com')?.value).toBe('edge.example.com');
 
   // the instance is still usable: a corrected update goes through

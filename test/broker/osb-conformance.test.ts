@@ -15,6 +15,7 @@ import {
   SERVICE_ID,
   STANDARD,
   osbClient,
+  proveControl,
   provisionBody,
   startEmulators,
   startTestBroker,
@@ -159,7 +160,7 @@ describe('provision: bad requests change nothing', () => {
   test.each([
     ['a port of 70000', { backends: [{ address: '10.0.0.1', port: 70000, protocol: 'http' }] }, 'backends[0].port: must be <= 65535'],
     ['an unknown protocol', { backends: [{ address: '10.0.0.1', port: 80, protocol: 'ftp' }] }, 'backends[0].protocol: must be one of http, https, h2, grpc'],
-    ['a bad hostname', { hostnames: ['Not A Host'] }, 'hostnames[0]: must match pattern'],
+    ['a bad hostname', { hostnames: ['Not A Host'] }, 'hostnames[0]: "Not A Host" contains a space or a control character'],
     ['an unknown region', { regions: ['mars-1'] }, 'regions[0]: must be one of'],
     ['an unknown parameter', { colour: 'blue' }, 'colour: is not a known parameter'],
     ['a reserved name', { hostnames: [DOMAIN] }, `hostnames[0]: ${DOMAIN} is reserved`],
@@ -265,6 +266,7 @@ describe('lifecycle', () => {
     const started = Date.now();
     const put = await call('PUT', `${instancePath(id)}${ASYNC}`, { body });
     expect(put.status).toBe(202);
+    await proveControl(live, id, ['api.shop.example.org']);
     const done = await waitForOperation(call, id, put.body.operation);
     expect(done.body).toEqual({ state: 'succeeded', description: expect.stringContaining('provisioned: shop.edge.example.com, api.shop.example.org') });
     expect(done.headers.get('retry-after')).toBeNull();
@@ -286,9 +288,9 @@ describe('lifecycle', () => {
     expectOsbError(await call('PUT', `${instancePath(id)}${ASYNC}`, { body: { ...body, parameters: { ...body.parameters, regions: ['eu-west-1'] } } }), 409, /parameters/);
   });
 
-  test('another instance may not take a claimed hostname: 400 naming it', async () => {
+  test('another instance may not take a claimed hostname: 409 naming it', async () => {
     const reply = await call('PUT', `${instancePath('life-thief')}${ASYNC}`, { body: provisionBody(['other.edge.example.com', 'shop.edge.example.com']) });
-    expectOsbError(reply, 400, /hostnames\[1\]: shop\.edge\.example\.com is already served by another instance/);
+    expectOsbError(reply, 409, /hostnames\[1\]: shop\.edge\.example\.com is already served by another instance/);
     expectOsbError(await call('GET', `${instancePath('life-thief')}/last_operation`), 404);
   });
 
@@ -316,15 +318,15 @@ describe('lifecycle', () => {
 
   test('PATCH parameters: 202, succeeded; given parameters replace, the others stay', async () => {
     const reply = await call('PATCH', `${instancePath(id)}${ASYNC}`, {
-      body: { service_id: SERVICE_ID, parameters: { hostnames: ['shop.edge.example.com', 'www.shop.edge.example.com'], rate_limit: { requests_per_unit: 100, unit: 'second' } } },
+      body: { service_id: SERVICE_ID, parameters: { hostnames: ['shop.edge.example.com', 'www-shop.edge.example.com'], rate_limit: { requests_per_unit: 100, unit: 'second' } } },
     });
     expect(reply.status).toBe(202);
     expect(await waitForOperation(call, id, reply.body.operation)).toMatchObject({ body: { state: 'succeeded', description: expect.stringMatching(/^updated:/) } });
     const fetched = await call('GET', instancePath(id));
-    expect(fetched.body.parameters).toEqual({ ...body.parameters, hostnames: ['shop.edge.example.com', 'www.shop.edge.example.com'], rate_limit: { requests_per_unit: 100, unit: 'second' } });
+    expect(fetched.body.parameters).toEqual({ ...body.parameters, hostnames: ['shop.edge.example.com', 'www-shop.edge.example.com'], rate_limit: { requests_per_unit: 100, unit: 'second' } });
     // the dropped name is released and may be provisioned by another instance
     expect(await live.store.hostnameOwner('api.shop.example.org')).toBeUndefined();
-    expect((live.cloud as LocalCloud).records.has('www.shop.edge.example.com')).toBe(true);
+    expect((live.cloud as LocalCloud).records.has('www-shop.edge.example.com')).toBe(true);
     expect((await live.store.getRoute(id))!.spec.rate_limit).toEqual({ requests_per_unit: 100, unit: 'second' });
   });
 
@@ -367,13 +369,13 @@ describe('lifecycle', () => {
     const created = await call('PUT', bindingPath, { body: bindBody });
     expect(created.status).toBe(201);
     expect(created.body.credentials).toMatchObject({
-      hostnames: ['shop.edge.example.com', 'www.shop.edge.example.com'],
+      hostnames: ['shop.edge.example.com', 'www-shop.edge.example.com'],
       endpoint: 'https://shop.edge.example.com',
       edge_domain: DOMAIN,
     });
     expect(created.body.endpoints).toEqual([
       { host: 'shop.edge.example.com', ports: ['443'], protocol: 'tcp' },
-      { host: 'www.shop.edge.example.com', ports: ['443'], protocol: 'tcp' },
+      { host: 'www-shop.edge.example.com', ports: ['443'], protocol: 'tcp' },
     ]);
     expect(await call('PUT', bindingPath, { body: bindBody })).toMatchObject({ status: 200, body: { credentials: created.body.credentials } });
     expectOsbError(await call('PUT', bindingPath, { body: { ...bindBody, app_guid: 'app-2' } }), 409);

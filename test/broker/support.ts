@@ -5,7 +5,8 @@ import { PLANS, SERVICE_ID } from '../../lib/broker/runtime/catalog';
 import { LocalBroker, LocalBrokerOptions, startLocalBroker } from '../../lib/broker/runtime/local/local-broker';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { LocalCloud } from '../../lib/broker/runtime/cloud/local';
+import { LocalCloud, validationRecord } from '../../lib/broker/runtime/cloud/local';
+import { challengeRecord } from '../../lib/broker/runtime/custom-domains';
 import { DnsRecord, EdgeCloud } from '../../lib/broker/runtime/cloud/types';
 import { SqsOperationQueue } from '../../lib/broker/runtime/queue';
 import { DEFAULT_WORKER_OPTIONS, WorkerContext } from '../../lib/broker/runtime/worker/worker';
@@ -193,4 +194,17 @@ export function brokerFixture(tablePrefix: string) {
     },
   };
   return fixture;
+}
+
+/**
+ * The team of `instanceId` proves control of its own domains, as a tenant would: once the
+ * operation has made the instance's token, it creates the TXT challenge and ACM's
+ * validation CNAME of each name in its own zone (the LocalCloud's public DNS).
+ */
+export async function proveControl(broker: LocalBroker, instanceId: string, names: readonly string[], cloud = broker.cloud as LocalCloud): Promise<void> {
+  const token = await waitFor(`the ownership token of ${instanceId}`, async () => (await broker.store.getInstance(instanceId))?.ownershipToken);
+  for (const name of names) {
+    cloud.publish(challengeRecord(broker.settings.platformName, name, token));
+    cloud.publish(validationRecord(name));
+  }
 }

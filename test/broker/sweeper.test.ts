@@ -9,7 +9,7 @@ import { CreateQueueCommand, DeleteMessageCommand, ReceiveMessageCommand, SQSCli
 import { BROKER_METRICS } from '../../lib/model';
 import { LocalCloud } from '../../lib/broker/runtime/cloud/local';
 import { sweepOptionsFromEnv } from '../../lib/broker/runtime/lambda/sweeper';
-import { DEFAULT_CONVERGENCE } from '../../lib/broker/runtime/settings';
+import { DEFAULT_CONVERGENCE, DEFAULT_CUSTOM_DOMAINS } from '../../lib/broker/runtime/settings';
 import { OperationRecord } from '../../lib/broker/runtime/store/types';
 import { CDN_ALLOWANCE_SECONDS, STANDARD_ALLOWANCE_SECONDS, operationDeadline } from '../../lib/broker/runtime/worker/sweep';
 import { WorkerContext, workOnOperation } from '../../lib/broker/runtime/worker/worker';
@@ -137,6 +137,18 @@ test('the deadline: convergence timeout plus 30 min, or plus 2 h for cdn changes
   expect(operationDeadline(standard, DEFAULT_CONVERGENCE)).toBe(created + timeout + STANDARD_ALLOWANCE_SECONDS * 1000);
   expect(operationDeadline(cdn, DEFAULT_CONVERGENCE)).toBe(created + timeout + CDN_ALLOWANCE_SECONDS * 1000);
   expect(operationDeadline(deprovision, DEFAULT_CONVERGENCE)).toBe(created + timeout + CDN_ALLOWANCE_SECONDS * 1000);
+});
+
+test('an operation waiting for the owners of its custom domains is not stuck before their limit has passed', () => {
+  const created = Date.parse('2026-01-01T00:00:00.000Z');
+  const waiting = {
+    operationId: 'op', instanceId: 'i', state: 'in progress', completedSteps: [], description: '', attempts: 0, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z',
+    type: 'provision', target: { planId: 'p', plan: 'standard', parameters: { hostnames: ['shop.example.org'] } }, ownershipStartedAt: created + 60_000,
+  } as unknown as OperationRecord;
+  const limits = { ...DEFAULT_CUSTOM_DOMAINS, ownershipTimeoutSeconds: 72 * 3600 };
+  const deadline = operationDeadline(waiting, DEFAULT_CONVERGENCE, limits);
+  expect(deadline).toBeGreaterThan(created + 72 * 3600 * 1000);
+  expect(deadline).toBe(created + (DEFAULT_CONVERGENCE.timeoutSeconds + STANDARD_ALLOWANCE_SECONDS + 72 * 3600 + CDN_ALLOWANCE_SECONDS) * 1000);
 });
 
 test('a duplicated message applies no step twice: the copy that finds the step claimed drops itself', async () => {

@@ -316,3 +316,65 @@ describe('fault: a thousand hostile requests to the broker', () => {
     expect((await settle(call, 'after-hostile', reply.body.operation)).body.state).toBe('succeeded');
   });
 });
+
+// ---- tenant names (issue 12): hostile hostnames ------------------------------------------
+// Kept apart from the requests above (the isolation work adds its own block too).
+
+/** Names no instance may get, whatever it is asked in: each is a 400 whose words name the field and the rule. */
+const hostileHostname: fc.Arbitrary<{ what: string; name: string }> = fc.oneof(
+  fc.constantFrom('Shop', 'SHOP', 'sHop').map((l) => ({ what: 'upper case', name: `${l}.${DOMAIN}` })),
+  fc.constantFrom(`shop.${DOMAIN}.`, 'shop.example.org.', '.').map((name) => ({ what: 'trailing dot', name })),
+  fc.constantFrom('bücher', 'shöp', '日本', 'ﬁ').map((l) => ({ what: 'not ASCII', name: `${l}.example.org` })),
+  fc.constantFrom('a_b', 'a b', 'a\tb', 'a%2eb', 'a/b', 'a@b', 'a!b').map((l) => ({ what: 'bad character', name: `${l}.example.org` })),
+  fc.integer({ min: 64, max: 200 }).map((n) => ({ what: 'label too long', name: `${'a'.repeat(n)}.example.org` })),
+  fc.constantFrom('-a', 'a-', '-').map((l) => ({ what: 'hyphen at an end', name: `${l}.example.org` })),
+  fc.constantFrom('a..b.org', '..', 'a.', 'localhost', 'shop', '').map((name) => ({ what: 'malformed', name })),
+  fc.constantFrom('10.0.0.1', '127.0.0.1', '169.254.169.254', 'shop.example.org:443', '[::1]').map((name) => ({ what: 'address or port', name })),
+  fc.constantFrom('*', '*.*.example.org', 'a.*.example.org', '**.example.org', '*a.example.org').map((name) => ({ what: 'wildcard not the first label', name })),
+  fc.constantFrom(`*.${DOMAIN}`, '*.example.com', '*.com').map((name) => ({ what: 'wildcard at or above the platform domain', name })),
+  fc.constantFrom(`*.team.${DOMAIN}`, `*.a.b.${DOMAIN}`).map((name) => ({ what: 'wildcard under the platform domain', name })),
+  fc.constantFrom('*.co.uk', '*.github.io', '*.org', '*.s3.amazonaws.com', 'co.uk', 'github.io').map((name) => ({ what: 'public suffix', name })),
+  fc.constantFrom(`api.shop.${DOMAIN}`, `a.b.c.${DOMAIN}`).map((name) => ({ what: 'deeper than one label', name })),
+  fc.constantFrom(DOMAIN, `us-east-1.${DOMAIN}`, `x.us-east-1.${DOMAIN}`, `internal.${DOMAIN}`, `xds.us-east-1.internal.${DOMAIN}`).map((name) => ({ what: 'reserved', name })),
+  fc.integer({ min: 254, max: 400 }).map((n) => ({ what: 'name too long', name: `${'a.'.repeat(Math.ceil(n / 2))}org` })),
+);
+
+describe('fault: hostile hostnames (issue 12)', () => {
+  let emulators: LocalEmulators;
+  let broker: LocalBroker;
+  let call: Osb;
+  const table = `${TABLE}-names`;
+
+  beforeAll(async () => {
+    emulators = await startEmulators();
+    broker = await startTestBroker(emulators, { password: PASSWORD, tableName: table, regions: ['us-east-1'] });
+    call = osb(broker.url);
+  });
+
+  afterAll(async () => {
+    await broker?.stop();
+    await emulators?.stop();
+  });
+
+  it('answers every hostile hostname, in a provision or an update, with a 400 in words naming the field, and writes nothing', async () => {
+    const provisioned = await call('PUT', PATHS.instance('names-existing'), goodBody('names-existing'));
+    expect((await settle(call, 'names-existing', provisioned.body.operation)).body.state).toBe('succeeded');
+    const before = await scanTable(emulators.dynamodbEndpoint, table);
+    const seen = new Set<string>();
+    await fc.assert(
+      fc.asyncProperty(hostileHostname, fc.nat({ max: 2 }), fc.constantFrom('PUT', 'PATCH'), async ({ what, name }, position, method) => {
+        seen.add(what);
+        const hostnames = [`ok-${position}.${DOMAIN}`, `fine.example.org`].slice(0, position);
+        hostnames.splice(position, 0, name);
+        const body = method === 'PUT' ? { ...goodBody('names-new'), parameters: { ...goodBody('names-new').parameters, hostnames } } : { service_id: SERVICE_ID, parameters: { hostnames } };
+        const reply = await call(method, PATHS.instance(method === 'PUT' ? 'names-new' : 'names-existing'), body);
+        const description = String(reply.body?.description ?? '');
+        const ok = reply.status === 400 && description.includes(`hostnames[${hostnames.indexOf(name)}]`) && !/must match pattern|\^\(/.test(description);
+        if (!ok) throw new Error(`${what} ${JSON.stringify(name)} (${method}) answered ${reply.status}: ${reply.text.slice(0, 300)}`);
+      }),
+      { seed: SEED, numRuns: 300, endOnFailure: true },
+    );
+    expect(seen.size).toBe(15);
+    expect(await scanTable(emulators.dynamodbEndpoint, table)).toEqual(before);
+  });
+});

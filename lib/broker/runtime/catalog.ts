@@ -1,4 +1,4 @@
-import { ParametersCheck, checkServiceParameters, serviceParametersSchema } from '../../model';
+import { ParametersCheck, checkServiceParameters, explainHostnameProblems, serviceParametersSchema } from '../../model';
 
 /**
  * The OSB catalog: one service, two plans. GUIDs are fixed forever (platforms store
@@ -70,7 +70,7 @@ export function catalog(regions: readonly string[]) {
   };
 }
 
-/** The request validator: the very schema the catalog publishes. */
+/** The request validator: the very schema the catalog publishes (a malformed hostname is explained in words, not as the schema's pattern). */
 export function checkParameters(input: unknown, regions: readonly string[], mode: 'create' | 'update'): ParametersCheck {
-  return checkServiceParameters(input, { regions, mode });
+  return explainHostnameProblems(checkServiceParameters(input, { regions, mode }), input);
 }

@@ -15,6 +15,67 @@ export interface BrokerSettings {
   readonly regions: readonly string[];
   /** The convergence gate: when a change counts as served by the edge. */
   readonly convergence: ConvergenceSettings;
+  // ---- tenant names (issue 12) ----
+  /** Custom domains: how long the owner has to prove control, and the AWS quotas they live under. */
+  readonly customDomains: CustomDomainSettings;
+  /** Secrets Manager secret of the cdn plan's origin header value (unset: distributions get no origin header). */
+  readonly cdnOriginSecretArn?: string;
+}
+
+/** Custom domains (names outside the platform domain): see docs/broker.md, "Custom domains". */
+export interface CustomDomainSettings {
+  /** Longest an operation waits for the owner's DNS records before it fails naming what is missing. */
+  readonly ownershipTimeoutSeconds: number;
+  /**
+   * Certificates a region's edge NLB listener may hold besides its default one. Elastic Load
+   * Balancing's quota "Certificates per Network Load Balancer": 25 by default, adjustable
+   * (Service Quotas); set this to the quota the account has.
+   */
+  readonly listenerCertificateQuota: number;
+  /** Names per ACM certificate: ACM's quota, 10 by default, up to 100 on request. An instance's custom names share one certificate per region. */
+  readonly namesPerCertificate: number;
+}
+
+/** The environment variables of the custom-domain settings (all optional). */
+export const CUSTOM_DOMAIN_ENV: Readonly<Record<keyof CustomDomainSettings, string>> = {
+  ownershipTimeoutSeconds: 'EDGE_CUSTOM_DOMAIN_TIMEOUT_SECONDS',
+  listenerCertificateQuota: 'EDGE_LISTENER_CERTIFICATE_QUOTA',
+  namesPerCertificate: 'EDGE_CERTIFICATE_NAMES_QUOTA',
+};
+
+/** ACM retries DNS validation of a pending certificate for 72 hours, then it times out: no point waiting longer. */
+export const ACM_VALIDATION_WINDOW_SECONDS = 72 * 3600;
+
+/** AWS's documented defaults (ELB: 25 certificates per NLB; ACM: 10 names per certificate) and ACM's own validation window. */
+export const DEFAULT_CUSTOM_DOMAINS: CustomDomainSettings = { ownershipTimeoutSeconds: ACM_VALIDATION_WINDOW_SECONDS, listenerCertificateQuota: 25, namesPerCertificate: 10 };
+
+/** Checks the custom-domain settings; `name` says what to call a field in the error. */
+export function checkCustomDomainSettings(settings: CustomDomainSettings, name: (key: keyof CustomDomainSettings) => string): CustomDomainSettings {
+  const { ownershipTimeoutSeconds, listenerCertificateQuota, namesPerCertificate } = settings;
+  if (typeof ownershipTimeoutSeconds !== 'number' || !Number.isFinite(ownershipTimeoutSeconds) || ownershipTimeoutSeconds <= 0 || ownershipTimeoutSeconds > ACM_VALIDATION_WINDOW_SECONDS) {
+    throw new Error(`${name('ownershipTimeoutSeconds')}: must be a number of seconds greater than 0 and at most ${ACM_VALIDATION_WINDOW_SECONDS} (ACM stops validating a pending certificate after 72 hours) (got ${JSON.stringify(ownershipTimeoutSeconds)})`);
+  }
+  if (!Number.isInteger(listenerCertificateQuota) || listenerCertificateQuota < 1) {
+    throw new Error(`${name('listenerCertificateQuota')}: must be a whole number of certificates, at least 1 (got ${JSON.stringify(listenerCertificateQuota)})`);
+  }
+  if (!Number.isInteger(namesPerCertificate) || namesPerCertificate < 1 || namesPerCertificate > 100) {
+    throw new Error(`${name('namesPerCertificate')}: must be a whole number from 1 to 100 (ACM's quota of names per certificate) (got ${JSON.stringify(namesPerCertificate)})`);
+  }
+  return settings;
+}
+
+/** The custom-domain settings from `EDGE_CUSTOM_DOMAIN_*` and friends; unset variables take `defaults`. */
+export function customDomainSettingsFromEnv(env: NodeJS.ProcessEnv = process.env, defaults: CustomDomainSettings = DEFAULT_CUSTOM_DOMAINS): CustomDomainSettings {
+  const number = (key: keyof CustomDomainSettings): number => {
+    const value = env[CUSTOM_DOMAIN_ENV[key]]?.trim();
+    if (!value) return defaults[key];
+    if (!/^[0-9]*\.?[0-9]+$/.test(value)) throw new Error(`${CUSTOM_DOMAIN_ENV[key]}: must be a number (got ${JSON.stringify(value)})`);
+    return Number(value);
+  };
+  return checkCustomDomainSettings(
+    { ownershipTimeoutSeconds: number('ownershipTimeoutSeconds'), listenerCertificateQuota: number('listenerCertificateQuota'), namesPerCertificate: number('namesPerCertificate') },
+    (key) => CUSTOM_DOMAIN_ENV[key],
+  );
 }
 
 /**
@@ -111,5 +172,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): BrokerSet
       .map((r) => r.trim())
       .filter(Boolean),
     convergence: convergenceSettingsFromEnv(env),
+    customDomains: customDomainSettingsFromEnv(env),
+    cdnOriginSecretArn: env.EDGE_CDN_ORIGIN_SECRET_ARN?.trim() || undefined,
   };
 }

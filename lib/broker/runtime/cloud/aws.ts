@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Resolver } from 'node:dns/promises';
 import { ACMClient, DeleteCertificateCommand, DescribeCertificateCommand, RequestCertificateCommand } from '@aws-sdk/client-acm';
 import {
   CloudFrontClient,
@@ -8,8 +9,31 @@ import {
   GetDistributionCommand,
   UpdateDistributionCommand,
 } from '@aws-sdk/client-cloudfront';
+import {
+  AddListenerCertificatesCommand,
+  ElasticLoadBalancingV2Client,
+  RemoveListenerCertificatesCommand,
+  paginateDescribeListenerCertificates,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
 import { ChangeResourceRecordSetsCommand, ListResourceRecordSetsCommand, ResourceRecordSet, Route53Client } from '@aws-sdk/client-route-53';
-import { CertificateState, DistributionRequest, DistributionState, DnsRecord, EdgeCloud } from './types';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { CDN_ORIGIN_HEADER, INSTANCE_TAG, PLATFORM_TAG, PURPOSE_TAG, edgeListenerParameterName } from '../../../model';
+import {
+  CertificateRequest,
+  CertificateState,
+  DistributionRequest,
+  DistributionState,
+  DnsRecord,
+  DomainValidation,
+  EdgeCloud,
+  ListenerCertificateQuotaError,
+  ListenerCertificates,
+  OriginHeader,
+  SecretValue,
+  certificateToken,
+  regionOfArn,
+} from './types';
 
 /** CloudFront managed policies (fixed ids documented by AWS). */
 const CACHING_DISABLED_POLICY = '4135ea2d-6df8-44a3-9df3-4b5a84be39ad';
@@ -19,20 +43,51 @@ const RECORD_TTL_SECONDS = 60;
 export interface AwsCloudOptions {
   readonly hostedZoneId: string;
   readonly platformName: string;
+  /** Public DNS TXT lookups (default: the resolver the process has). Tests give a stand-in. */
+  readonly resolveTxt?: (name: string) => Promise<string[][]>;
 }
 
 const fqdn = (name: string) => (name.endsWith('.') ? name : `${name}.`);
 /** Route 53 returns `*` as `\052` and names with a trailing dot. */
 const plainName = (name: string) => name.replace(/\\052/g, '*').replace(/\.$/, '').toLowerCase();
 const errorName = (err: unknown) => (err as { name?: string })?.name ?? '';
+/** The DNS answers that mean "no such record" (as opposed to a resolver failing). */
+const NO_RECORD_CODES = new Set(['ENODATA', 'ENOTFOUND', 'NXDOMAIN']);
 
-/** The narrow cloud interface on the real services (SDK v3). ACM and CloudFront live in us-east-1. */
+/**
+ * The narrow cloud interface on the real services (SDK v3). Route 53 and CloudFront are
+ * global; ACM, ELB and SSM clients are made per region (a certificate's or listener's ARN
+ * names its region). The SDK's standard retry mode retries throttling (ThrottlingException,
+ * Throttling) and 5xx a few times; what still fails is thrown, and the worker retries the
+ * step with its backoff.
+ */
 export class AwsCloud implements EdgeCloud {
   private readonly route53 = new Route53Client({});
-  private readonly acm = new ACMClient({ region: 'us-east-1' });
   private readonly cloudfront = new CloudFrontClient({ region: 'us-east-1' });
+  private readonly secrets = new SecretsManagerClient({});
+  private readonly acmClients = new Map<string, ACMClient>();
+  private readonly elbClients = new Map<string, ElasticLoadBalancingV2Client>();
+  private readonly ssmClients = new Map<string, SSMClient>();
+  private readonly resolveTxt: (name: string) => Promise<string[][]>;
 
-  constructor(private readonly options: AwsCloudOptions) {}
+  constructor(private readonly options: AwsCloudOptions) {
+    const resolver = new Resolver({ timeout: 3000, tries: 2 });
+    this.resolveTxt = options.resolveTxt ?? ((name) => resolver.resolveTxt(name));
+  }
+
+  private acm(region: string): ACMClient {
+    return regional(this.acmClients, region, () => new ACMClient({ region }));
+  }
+
+  private elb(region: string): ElasticLoadBalancingV2Client {
+    return regional(this.elbClients, region, () => new ElasticLoadBalancingV2Client({ region }));
+  }
+
+  private ssm(region: string): SSMClient {
+    return regional(this.ssmClients, region, () => new SSMClient({ region }));
+  }
+
+  // ---- Route 53 and public DNS ---------------------------------------------------------
 
   async upsertRecords(records: readonly DnsRecord[]): Promise<void> {
     if (!records.length) return;
@@ -69,17 +124,30 @@ export class AwsCloud implements EdgeCloud {
     );
   }
 
-  async requestCertificate(instanceId: string, hostnames: readonly string[]): Promise<string> {
-    const out = await this.acm.send(
+  async lookupTxt(name: string): Promise<string[]> {
+    try {
+      // A TXT record's value is one or more strings of up to 255 characters each; they form one value.
+      return (await this.resolveTxt(name)).map((chunks) => chunks.join(''));
+    } catch (err) {
+      if (NO_RECORD_CODES.has((err as NodeJS.ErrnoException).code ?? '')) return [];
+      throw err;
+    }
+  }
+
+  // ---- ACM ----------------------------------------------------------------------------
+
+  async requestCertificate(request: CertificateRequest): Promise<string> {
+    const out = await this.acm(request.region).send(
       new RequestCertificateCommand({
-        DomainName: hostnames[0],
-        SubjectAlternativeNames: hostnames.length > 1 ? [...hostnames] : undefined,
+        DomainName: request.hostnames[0],
+        SubjectAlternativeNames: request.hostnames.length > 1 ? [...request.hostnames] : undefined,
         ValidationMethod: 'DNS',
         // ACM returns the same certificate for the same token within an hour: redelivery-safe.
-        IdempotencyToken: createHash('sha256').update(instanceId).digest('hex').slice(0, 32),
+        IdempotencyToken: createHash('sha256').update(certificateToken(request)).digest('hex').slice(0, 32),
         Tags: [
-          { Key: 'platform', Value: this.options.platformName },
-          { Key: 'instance', Value: instanceId },
+          { Key: PLATFORM_TAG, Value: this.options.platformName },
+          { Key: INSTANCE_TAG, Value: request.instanceId },
+          { Key: PURPOSE_TAG, Value: request.purpose },
         ],
       }),
     );
@@ -89,19 +157,25 @@ export class AwsCloud implements EdgeCloud {
 
   async describeCertificate(arn: string): Promise<CertificateState | undefined> {
     try {
-      const out = await this.acm.send(new DescribeCertificateCommand({ CertificateArn: arn }));
-      const status = out.Certificate?.Status;
+      const out = await this.acm(regionOfArn(arn)).send(new DescribeCertificateCommand({ CertificateArn: arn }));
+      const certificate = out.Certificate;
+      const status = certificate?.Status;
       const validationRecords: DnsRecord[] = [];
-      for (const option of out.Certificate?.DomainValidationOptions ?? []) {
+      const domains: DomainValidation[] = [];
+      for (const option of certificate?.DomainValidationOptions ?? []) {
         const r = option.ResourceRecord;
-        if (r?.Name && r.Value && !validationRecords.some((v) => v.name === plainName(r.Name!))) {
-          validationRecords.push({ name: plainName(r.Name), type: 'CNAME', value: r.Value });
-        }
+        const record = r?.Name && r.Value ? { name: plainName(r.Name), type: 'CNAME' as const, value: r.Value } : undefined;
+        if (record && !validationRecords.some((v) => v.name === record.name)) validationRecords.push(record);
+        const validation = option.ValidationStatus === 'SUCCESS' || option.ValidationStatus === 'FAILED' ? option.ValidationStatus : 'PENDING_VALIDATION';
+        domains.push({ domain: option.DomainName ?? '', status: validation, record });
       }
+      const failed = status === 'FAILED' || status === 'VALIDATION_TIMED_OUT';
       return {
         arn,
-        status: status === 'ISSUED' || status === 'PENDING_VALIDATION' || status === 'FAILED' ? status : 'OTHER',
+        status: status === 'ISSUED' || status === 'PENDING_VALIDATION' ? status : failed ? 'FAILED' : 'OTHER',
         validationRecords,
+        domains,
+        failure: status === 'VALIDATION_TIMED_OUT' ? 'VALIDATION_TIMED_OUT' : failed ? (certificate?.FailureReason ?? 'OTHER') : undefined,
       };
     } catch (err) {
       if (errorName(err) === 'ResourceNotFoundException') return undefined;
@@ -111,11 +185,13 @@ export class AwsCloud implements EdgeCloud {
 
   async deleteCertificate(arn: string): Promise<void> {
     try {
-      await this.acm.send(new DeleteCertificateCommand({ CertificateArn: arn }));
+      await this.acm(regionOfArn(arn)).send(new DeleteCertificateCommand({ CertificateArn: arn }));
     } catch (err) {
       if (errorName(err) !== 'ResourceNotFoundException') throw err;
     }
   }
+
+  // ---- CloudFront ---------------------------------------------------------------------
 
   async createDistribution(request: DistributionRequest): Promise<DistributionState> {
     const config: DistributionConfig = {
@@ -131,6 +207,9 @@ export class AwsCloud implements EdgeCloud {
           {
             Id: 'edge',
             DomainName: request.originDomain,
+            CustomHeaders: request.originHeader
+              ? { Quantity: 1, Items: [{ HeaderName: request.originHeader.name, HeaderValue: request.originHeader.value }] }
+              : { Quantity: 0, Items: [] },
             CustomOriginConfig: {
               HTTPPort: 80,
               HTTPSPort: 443,
@@ -158,13 +237,18 @@ export class AwsCloud implements EdgeCloud {
       new CreateDistributionWithTagsCommand({
         DistributionConfigWithTags: {
           DistributionConfig: config,
-          Tags: { Items: [{ Key: 'platform', Value: this.options.platformName }, { Key: 'instance', Value: request.instanceId }] },
+          Tags: {
+            Items: [
+              { Key: PLATFORM_TAG, Value: this.options.platformName },
+              { Key: INSTANCE_TAG, Value: request.instanceId },
+            ],
+          },
         },
       }),
     );
     const d = out.Distribution;
     if (!d?.Id || !d.DomainName) throw new Error('CloudFront returned no distribution');
-    return { id: d.Id, domainName: d.DomainName, deployed: d.Status === 'Deployed', enabled: true };
+    return { id: d.Id, domainName: d.DomainName, deployed: d.Status === 'Deployed', enabled: true, originSecret: request.originHeader?.value };
   }
 
   async getDistribution(id: string): Promise<DistributionState | undefined> {
@@ -172,16 +256,34 @@ export class AwsCloud implements EdgeCloud {
       const out = await this.cloudfront.send(new GetDistributionCommand({ Id: id }));
       const d = out.Distribution;
       if (!d?.Id) return undefined;
-      return { id: d.Id, domainName: d.DomainName ?? '', deployed: d.Status === 'Deployed', enabled: d.DistributionConfig?.Enabled ?? false };
+      const header = d.DistributionConfig?.Origins?.Items?.[0]?.CustomHeaders?.Items?.find((h) => h.HeaderName?.toLowerCase() === CDN_ORIGIN_HEADER);
+      return { id: d.Id, domainName: d.DomainName ?? '', deployed: d.Status === 'Deployed', enabled: d.DistributionConfig?.Enabled ?? false, originSecret: header?.HeaderValue };
     } catch (err) {
       if (errorName(err) === 'NoSuchDistribution') return undefined;
       throw err;
     }
   }
 
-  async disableDistribution(id: string): Promise<void> {
+  async setDistributionOriginHeader(id: string, header: OriginHeader): Promise<void> {
     try {
       // GetDistribution carries the config and its ETag: no GetDistributionConfig permission needed.
+      const current = await this.cloudfront.send(new GetDistributionCommand({ Id: id }));
+      const config = current.Distribution?.DistributionConfig;
+      const origin = config?.Origins?.Items?.[0];
+      if (!config || !origin) return;
+      const others = (origin.CustomHeaders?.Items ?? []).filter((h) => h.HeaderName?.toLowerCase() !== header.name.toLowerCase());
+      const items = [...others, { HeaderName: header.name, HeaderValue: header.value }];
+      if ((origin.CustomHeaders?.Items ?? []).some((h) => h.HeaderName?.toLowerCase() === header.name.toLowerCase() && h.HeaderValue === header.value)) return;
+      const origins = { Quantity: config.Origins!.Quantity, Items: [{ ...origin, CustomHeaders: { Quantity: items.length, Items: items } }, ...config.Origins!.Items!.slice(1)] };
+      // IfMatch: a concurrent change makes this fail with PreconditionFailed, and the caller retries.
+      await this.cloudfront.send(new UpdateDistributionCommand({ Id: id, IfMatch: current.ETag, DistributionConfig: { ...config, Origins: origins } }));
+    } catch (err) {
+      if (errorName(err) !== 'NoSuchDistribution') throw err;
+    }
+  }
+
+  async disableDistribution(id: string): Promise<void> {
+    try {
       const current = await this.cloudfront.send(new GetDistributionCommand({ Id: id }));
       const config = current.Distribution?.DistributionConfig;
       if (!config || !config.Enabled) return;
@@ -205,4 +307,66 @@ export class AwsCloud implements EdgeCloud {
       throw err;
     }
   }
+
+  // ---- the edge listeners (SSM, ELB) ---------------------------------------------------
+
+  async edgeListener(region: string): Promise<string | undefined> {
+    try {
+      const out = await this.ssm(region).send(new GetParameterCommand({ Name: edgeListenerParameterName(this.options.platformName, region) }));
+      return out.Parameter?.Value || undefined;
+    } catch (err) {
+      if (errorName(err) === 'ParameterNotFound') return undefined;
+      throw err;
+    }
+  }
+
+  async listenerCertificates(listenerArn: string): Promise<ListenerCertificates> {
+    let defaultArn: string | undefined;
+    const arns = new Set<string>();
+    // The default certificate comes back with IsDefault=true, and again with IsDefault=false if it is also in the list.
+    for await (const page of paginateDescribeListenerCertificates({ client: this.elb(regionOfArn(listenerArn)) }, { ListenerArn: listenerArn, PageSize: 400 })) {
+      for (const certificate of page.Certificates ?? []) {
+        if (!certificate.CertificateArn) continue;
+        if (certificate.IsDefault) defaultArn = certificate.CertificateArn;
+        else arns.add(certificate.CertificateArn);
+      }
+    }
+    if (defaultArn) arns.delete(defaultArn);
+    return { defaultArn, arns: [...arns] };
+  }
+
+  async addListenerCertificate(listenerArn: string, certificateArn: string): Promise<void> {
+    try {
+      await this.elb(regionOfArn(listenerArn)).send(new AddListenerCertificatesCommand({ ListenerArn: listenerArn, Certificates: [{ CertificateArn: certificateArn }] }));
+    } catch (err) {
+      if (errorName(err) === 'TooManyCertificatesException') throw new ListenerCertificateQuotaError((err as Error).message);
+      throw err;
+    }
+  }
+
+  async removeListenerCertificate(listenerArn: string, certificateArn: string): Promise<void> {
+    try {
+      await this.elb(regionOfArn(listenerArn)).send(new RemoveListenerCertificatesCommand({ ListenerArn: listenerArn, Certificates: [{ CertificateArn: certificateArn }] }));
+    } catch (err) {
+      const name = errorName(err);
+      if (name !== 'ListenerNotFoundException' && name !== 'CertificateNotFoundException') throw err;
+    }
+  }
+
+  // ---- Secrets Manager ----------------------------------------------------------------
+
+  async secretValue(secretId: string): Promise<SecretValue> {
+    const out = await this.secrets.send(new GetSecretValueCommand({ SecretId: secretId }));
+    if (!out.SecretString || !out.VersionId) throw new Error(`secret ${secretId} has no string value`);
+    return { value: out.SecretString, versionId: out.VersionId };
+  }
+}
+
+function regional<T>(clients: Map<string, T>, region: string, make: () => T): T {
+  let client = clients.get(region);
+  if (!client) {
+    client = make();
+    clients.set(region, client);
+  }
+  return client;
 }

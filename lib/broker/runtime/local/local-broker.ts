@@ -27,7 +27,11 @@ import { OperationQueue, SqsOperationQueue } from '../queue';
 import {
   BrokerSettings,
   CONVERGENCE_ENV,
+  CUSTOM_DOMAIN_ENV,
   ConvergenceSettings,
+  CustomDomainSettings,
+  checkCustomDomainSettings,
+  customDomainSettingsFromEnv,
   DEFAULT_CONVERGENCE,
   MAX_BODY_BYTES,
   WORKER_MAX_RECEIVE_COUNT,
@@ -75,6 +79,14 @@ export interface LocalBrokerOptions {
    * a poll every 0.1 s (sub-second delays are timers in this process, not SQS delays).
    */
   readonly convergence?: Partial<ConvergenceSettings>;
+  /**
+   * Custom domains: how long an owner has to prove control, the listener certificate quota,
+   * names per certificate. Unset fields come from `EDGE_CUSTOM_DOMAIN_TIMEOUT_SECONDS`,
+   * `EDGE_LISTENER_CERTIFICATE_QUOTA`, `EDGE_CERTIFICATE_NAMES_QUOTA`, else AWS's defaults.
+   */
+  readonly customDomains?: Partial<CustomDomainSettings>;
+  /** The cdn origin secret's id in the cloud's secret store (the LocalCloud answers any id). */
+  readonly cdnOriginSecretArn?: string;
   /** Retry-After on last_operation (default 1 locally). */
   readonly retryAfterSeconds?: number;
   /** Powertools log level (default: POWERTOOLS_LOG_LEVEL or INFO). */
@@ -123,6 +135,10 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
     { ...convergenceSettingsFromEnv(process.env, LOCAL_CONVERGENCE_DEFAULTS), ...definedFields(options.convergence ?? {}) },
     (key) => `startLocalBroker option convergence.${key} (environment ${CONVERGENCE_ENV[key]})`,
   );
+  const customDomains = checkCustomDomainSettings(
+    { ...customDomainSettingsFromEnv(process.env), ...definedFields(options.customDomains ?? {}) },
+    (key) => `startLocalBroker option customDomains.${key} (environment ${CUSTOM_DOMAIN_ENV[key]})`,
+  );
   const regions = options.regions?.length ? [...options.regions] : [...DEFAULT_FLEET_REGIONS];
   const logLevel = (options.logLevel ?? process.env.POWERTOOLS_LOG_LEVEL ?? 'INFO') as LocalBrokerOptions['logLevel'];
   const logger = new Logger({ serviceName: 'edge-broker', logLevel });
@@ -146,6 +162,8 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
     homeRegion: 'us-east-1',
     regions,
     convergence,
+    customDomains,
+    cdnOriginSecretArn: options.cdnOriginSecretArn ?? 'local:cdn-origin-secret',
   };
   const store = new BrokerStore(dynamodb, options.tableName);
   const queue = new LocalOperationQueue(new SqsOperationQueue(sqs, queueUrl), logger);
@@ -154,7 +172,7 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
   let stopping = false;
   const metricsFor = (component: 'worker' | 'sweeper'): BrokerMetrics => (options.metrics ? new EmfBrokerMetrics(settings.platformName, component, options.metrics) : NO_METRICS);
   const workerContext: WorkerContext = { ...apiContext, cloud, options: { ...DEFAULT_WORKER_OPTIONS, ...workerOptions }, stopping: () => stopping, metrics: metricsFor('worker') };
-  const sweepContext: SweepContext = { store, queue, convergence, logger, metrics: metricsFor('sweeper') };
+  const sweepContext: SweepContext = { store, queue, convergence, customDomains, logger, metrics: metricsFor('sweeper') };
   const sweepOptions: SweepOptions = {
     staleAfterSeconds: options.sweeper?.staleAfterSeconds ?? LOCAL_SWEEP_DEFAULTS.staleAfterSeconds,
     maxSweeps: options.sweeper?.maxSweeps ?? LOCAL_SWEEP_DEFAULTS.maxSweeps,

@@ -1,7 +1,8 @@
 import { ServiceParameters } from '../../../model';
 import { MAINTENANCE_INFO, PLANS, PlanName, SERVICE_ID, checkParameters } from '../catalog';
 import { ApiContext } from '../context';
-import { hostnameProblems } from '../hostnames';
+import { customDomainAttributes } from '../custom-domains';
+import { assertHostnamesFree, hostnameProblems } from '../hostnames';
 import { isPlainObject, sameJson } from '../json';
 import { OPERATION_TTL_SECONDS } from '../settings';
 import { newOperationId } from '../store/store';
@@ -59,14 +60,6 @@ function validParameters(input: unknown, plan: PlanName, ctx: ApiContext, mode: 
   return check.parameters;
 }
 
-/** Fast feedback for a taken hostname; the worker's conditional claim is what decides. */
-async function checkHostnamesFree(hostnames: readonly string[], instanceId: string, ctx: ApiContext): Promise<void> {
-  for (const [i, hostname] of hostnames.entries()) {
-    const owner = await ctx.store.hostnameOwner(hostname);
-    if (owner && owner !== instanceId) throw badRequest(`parameters: invalid: hostnames[${i}]: ${hostname} is already served by another instance`);
-  }
-}
-
 function newOperation(
   instanceId: string,
   type: OperationType,
@@ -122,7 +115,7 @@ export async function provision(ctx: ApiContext, request: OsbRequest, instanceId
       return wakeAgain(ctx, instanceId, answerExisting(existing, asked, current));
     }
 
-    await checkHostnamesFree(parameters.hostnames, instanceId, ctx);
+    await assertHostnamesFree(ctx.store, parameters.hostnames, instanceId);
     const target: InstanceConfig = { planId, plan, parameters };
     const operation = newOperation(instanceId, 'provision', request, identity, { target, description: 'provision: queued' });
     await ctx.store.putOperation(operation);
@@ -214,8 +207,7 @@ export async function update(ctx: ApiContext, request: OsbRequest, instanceId: s
     );
   }
   if (planId === instance.planId && sameJson(parameters, instance.parameters)) return { status: 200, body: {} };
-  const added = parameters.hostnames.filter((h) => !instance.parameters.hostnames.includes(h));
-  await checkHostnamesFree(added, instanceId, ctx);
+  await assertHostnamesFree(ctx.store, parameters.hostnames, instanceId);
 
   const operation = newOperation(instanceId, 'update', request, identity, {
     target: { planId, plan, parameters },
@@ -284,7 +276,8 @@ export async function fetchInstance(ctx: ApiContext, _request: OsbRequest, insta
       plan_id: instance.planId,
       parameters: instance.parameters,
       maintenance_info: { version: instance.maintenanceInfoVersion },
-      metadata: { labels: { plan: PLANS[instance.plan].name } },
+      // Custom domains: each name's state and the DNS records the team keeps (strings, as OSB platforms store attributes).
+      metadata: { labels: { plan: PLANS[instance.plan].name }, attributes: customDomainAttributes(instance, ctx.settings) },
     },
   };
 }

@@ -11,7 +11,21 @@ import {
   paginateQuery,
   paginateScan,
 } from '@aws-sdk/lib-dynamodb';
-import { CONVERGENCE_PARTITION, ConvergenceReport, PIN_PARTITION, ROUTE_INDEX_PARTITION, RegionPin, RouteDocument, keys, pinFromItem } from '../../../model';
+import {
+  CONVERGENCE_PARTITION,
+  ConvergenceReport,
+  PIN_PARTITION,
+  ROUTE_INDEX_PARTITION,
+  RegionPin,
+  RouteDocument,
+  coveringWildcards,
+  isWildcard,
+  keys,
+  pinFromItem,
+  registrableDomain,
+  reversedName,
+  wildcardBase,
+} from '../../../model';
 import { BindingRecord, InstanceRecord, InstanceResources, OperationRecord } from './types';
 
 /** Time-ordered, unique operation ids: the newest operation of an instance sorts last. */
@@ -35,8 +49,20 @@ export interface StepGuard {
   readonly freeAt?: number;
 }
 
-/** Who holds a hostname. */
-export type ClaimResult = { readonly claimed: true } | { readonly claimed: false; readonly ownedBy: string };
+/**
+ * Why a name cannot be claimed: another instance holds it (`taken`), holds a wildcard that
+ * covers it (`covered`, by that wildcard), or holds a name this wildcard would cover
+ * (`covers`, that name). It never says who the other instance is.
+ */
+export type HostnameConflict =
+  | { readonly kind: 'taken' }
+  | { readonly kind: 'covered'; readonly by: string }
+  | { readonly kind: 'covers'; readonly name: string };
+
+/** Whether a claim was won, and if not why (`ownedBy`: the holder of a taken name, for logs and tests only). */
+export type ClaimResult = { readonly claimed: true } | { readonly claimed: false; readonly conflict: HostnameConflict; readonly ownedBy?: string };
+
+const claimIndexKey = (name: string, instanceId: string) => keys.claimIndex(registrableDomain(name), reversedName(name), instanceId);
 
 /**
  * The broker's table (layout in lib/model/table.ts) through the DocumentClient. Every
@@ -286,6 +312,26 @@ export class BrokerStore {
     return found;
   }
 
+  /**
+   * Instances with a CloudFront distribution (the cdn origin secret's rotation updates them):
+   * a paginated Scan, run once per rotation (every 30 days).
+   */
+  async instancesWithDistributions(): Promise<InstanceRecord[]> {
+    const found: InstanceRecord[] = [];
+    const pages = paginateScan(
+      { client: this.doc },
+      {
+        TableName: this.tableName,
+        FilterExpression: 'kind = :instance AND attribute_exists(#r.#d)',
+        ExpressionAttributeNames: { '#r': 'resources', '#d': 'distributionId' },
+        ExpressionAttributeValues: { ':instance': 'instance' },
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages) for (const item of page.Items ?? []) found.push(strip(item) as unknown as InstanceRecord);
+    return found;
+  }
+
   /** Every operation of an instance still on record (finished ones expire), oldest first. */
   async operationsOf(instanceId: string): Promise<OperationRecord[]> {
     return (await this.queryAll(keys.instance(instanceId).pk, 'OPERATION#')).map((item) => strip(item) as unknown as OperationRecord);
@@ -306,29 +352,47 @@ export class BrokerStore {
 
   // ---- hostname claims -------------------------------------------------------------
 
-  /** Claims a hostname for an instance with one conditional write: exactly one instance wins. */
+  /**
+   * Claims a hostname for an instance: exactly one instance wins a name (one conditional
+   * write), and a wildcard and the names it covers never belong to two instances.
+   *
+   * The second rule spans items, and DynamoDB (dynalite here) gives no transaction across
+   * them, so each side writes first and looks second: the claimant writes its index item
+   * and its claim, then reads (strongly consistent) the wildcards that would cover its name
+   * and, for a wildcard, the claims below it. Of two instances racing for a wildcard and a
+   * name under it, the later reader always sees the earlier writer, so at least one of them
+   * finds the other and gives its claim back (both may, then both retry): never both win.
+   */
   async claimHostname(hostname: string, instanceId: string, attemptsLeft = 3): Promise<ClaimResult> {
+    const name = hostname.toLowerCase();
+    await this.doc.send(new PutCommand({ TableName: this.tableName, Item: { ...claimIndexKey(name, instanceId), kind: 'claim-index', hostname: name, instanceId } }));
     try {
       await this.doc.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { ...keys.hostname(hostname), kind: 'claim', hostname: hostname.toLowerCase(), instanceId, claimedAt: nowIso() },
+          Item: { ...keys.hostname(name), kind: 'claim', hostname: name, instanceId, claimedAt: nowIso() },
           ConditionExpression: 'attribute_not_exists(pk) OR instanceId = :me',
           ExpressionAttributeValues: { ':me': instanceId },
         }),
       );
-      return { claimed: true };
     } catch (err) {
       if (!isConditionFailure(err)) throw err;
-      const owner = await this.hostnameOwner(hostname);
+      const owner = await this.hostnameOwner(name);
       // Released between our write and this read: try again (a name flapping between owners
       // that long is an error the worker retries, not a loop).
       if (!owner) {
-        if (attemptsLeft <= 1) throw new Error(`hostname ${hostname}: claimed and released by others while claiming it; try again`);
-        return this.claimHostname(hostname, instanceId, attemptsLeft - 1);
+        if (attemptsLeft <= 1) throw new Error(`hostname ${name}: claimed and released by others while claiming it; try again`);
+        return this.claimHostname(name, instanceId, attemptsLeft - 1);
       }
-      return { claimed: false, ownedBy: owner };
+      await this.deleteClaimIndex(name, instanceId);
+      return { claimed: false, conflict: { kind: 'taken' }, ownedBy: owner };
     }
+    const conflict = await this.coverageConflict(name, instanceId);
+    if (conflict) {
+      await this.releaseHostname(name, instanceId);
+      return { claimed: false, conflict };
+    }
+    return { claimed: true };
   }
 
   async hostnameOwner(hostname: string): Promise<string | undefined> {
@@ -336,16 +400,72 @@ export class BrokerStore {
     return out.Item?.instanceId as string | undefined;
   }
 
-  /** Releases a claim only if this instance holds it. */
+  /**
+   * Why `instanceId` may not hold `hostname` now, or undefined: another instance holds the
+   * name, a wildcard covering it, or (for a wildcard) a name it would cover. Read-only: the
+   * API's fast answer and the worker's check while an owner proves control; the claim decides.
+   */
+  async hostnameConflict(hostname: string, instanceId: string): Promise<HostnameConflict | undefined> {
+    const name = hostname.toLowerCase();
+    const owner = await this.hostnameOwner(name);
+    if (owner && owner !== instanceId) return { kind: 'taken' };
+    return this.coverageConflict(name, instanceId);
+  }
+
+  /** A wildcard another instance holds over `name`, or (for a wildcard) a name below it another instance holds. */
+  private async coverageConflict(name: string, instanceId: string): Promise<HostnameConflict | undefined> {
+    for (const wildcard of coveringWildcards(name)) {
+      const owner = await this.hostnameOwner(wildcard);
+      if (owner && owner !== instanceId) return { kind: 'covered', by: wildcard };
+    }
+    if (!isWildcard(name)) return undefined;
+    const base = wildcardBase(name);
+    const below = await this.queryAll(claimIndexKey(base, '').pk, `${reversedName(base)}.`);
+    for (const item of below) {
+      if (item.instanceId === instanceId) continue;
+      const other = String(item.hostname);
+      // An index item counts only with its claim: it may be a claim in the making, or one that lost.
+      const owner = await this.hostnameOwner(other);
+      if (owner && owner !== instanceId) return { kind: 'covers', name: other };
+    }
+    return undefined;
+  }
+
+  /** Releases a claim only if this instance holds it (and its index item). */
   async releaseHostname(hostname: string, instanceId: string): Promise<void> {
+    const name = hostname.toLowerCase();
     await this.conditionalWrite(
       new DeleteCommand({
         TableName: this.tableName,
-        Key: keys.hostname(hostname),
+        Key: keys.hostname(name),
         ConditionExpression: 'instanceId = :me',
         ExpressionAttributeValues: { ':me': instanceId },
       }),
     );
+    await this.deleteClaimIndex(name, instanceId);
+  }
+
+  private async deleteClaimIndex(name: string, instanceId: string): Promise<void> {
+    await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: claimIndexKey(name, instanceId) }));
+  }
+
+  /**
+   * The instance's token for proving control of its own domains (the TXT challenge), made
+   * once and kept for the instance's life: a repeated step, or a later update, asks the team
+   * for the same record. A re-provisioned id gets a new one (the instance item is replaced).
+   */
+  async ownershipToken(instanceId: string): Promise<string> {
+    const out = await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.instance(instanceId),
+        UpdateExpression: 'SET ownershipToken = if_not_exists(ownershipToken, :t)',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':t': randomBytes(16).toString('hex') },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return String(out.Attributes?.ownershipToken);
   }
 
   // ---- routes ----------------------------------------------------------------------

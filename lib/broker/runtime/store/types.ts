@@ -1,5 +1,6 @@
 import { ServiceParameters } from '../../../model';
 import { PlanName } from '../catalog';
+import type { DnsRecord } from '../cloud/types';
 
 export type OperationType = 'provision' | 'update' | 'deprovision';
 /** OSB's last_operation states, stored verbatim. */
@@ -31,7 +32,26 @@ export interface InstanceResources {
   readonly certificateArn?: string;
   readonly distributionId?: string;
   readonly distributionDomain?: string;
+  /** The version (Secrets Manager VersionId) of the cdn origin secret the distribution sends. */
+  readonly originSecretVersion?: string;
   readonly routeGeneration?: number;
+  /** Certificates of the instance's own domains on the edge listeners, one per region (two while one replaces the other). */
+  readonly edgeCertificates?: readonly EdgeCertificateRecord[];
+}
+
+/**
+ * A certificate of an instance's custom domains in one region: DNS-validated by ACM there,
+ * attached by SNI to that region's edge NLB TLS listener once issued and the names claimed.
+ */
+export interface EdgeCertificateRecord {
+  readonly region: string;
+  readonly arn: string;
+  /** The custom names it covers, sorted (a different set means a new certificate). */
+  readonly names: readonly string[];
+  /** The listener it is attached to, once attached (detaching uses this one). */
+  readonly listenerArn?: string;
+  /** ACM's DNS validation records, once published: what the team keeps for renewals. */
+  readonly validationRecords?: readonly DnsRecord[];
 }
 
 export interface InstanceRecord extends InstanceConfig {
@@ -46,6 +66,8 @@ export interface InstanceRecord extends InstanceConfig {
   readonly currentOperationId?: string;
   readonly lastOperationId: string;
   readonly resources: InstanceResources;
+  /** The token of the instance's TXT challenge for its own domains (made on first need, kept for the instance's life). */
+  readonly ownershipToken?: string;
   readonly createdAt: string;
   readonly updatedAt: string;
 }
@@ -78,6 +100,8 @@ export interface OperationRecord {
   readonly updateRepeatable?: boolean;
   /** The route generation this operation wrote (write-route, tombstone-route): what the gate waits for. */
   readonly routeGeneration?: number;
+  /** Epoch ms when the operation first waited for the owners of its custom domains (their limit counts from here). */
+  readonly ownershipStartedAt?: number;
   /** Epoch ms when the convergence gate first looked (its timeout counts from here). */
   readonly convergeStartedAt?: number;
   /** What the gate saw when the edge held the change (appended to the success description). */

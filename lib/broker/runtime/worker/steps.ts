@@ -1,66 +1,14 @@
-import type { Logger } from '@aws-lambda-powertools/logger';
 import { checkParameters } from '../catalog';
-import { EdgeCloud } from '../cloud/types';
-import { hostnameProblems, managedDnsNames } from '../hostnames';
-import { RouteDocument } from '../../../model';
+import { conflictDescription, hostnameProblems, managedDnsNames } from '../hostnames';
 import { BrokerSettings } from '../settings';
-import { BrokerStore } from '../store/store';
-import { InstanceConfig, InstanceRecord, InstanceResources, OperationRecord } from '../store/types';
+import { InstanceResources, OperationRecord } from '../store/types';
 import { GateQuestion, judgeConvergence } from './gate';
+import { CDN_ORIGIN_HEADER } from '../../../model';
+import { attachEdgeCertificates, proveOwnership, releaseOldEdgeCertificates, removeEdgeCertificates, requestEdgeCertificates, withdrawEdgeCertificates } from './custom-domains';
+import { DONE, PermanentError, Step, StepContext, StepResult, routeSpec, target, wait } from './step-kit';
 
-/** A failure no retry can fix (a taken hostname, invalid parameters): the operation fails now. */
-export class PermanentError extends Error {}
-
-export interface StepContext {
-  readonly settings: BrokerSettings;
-  readonly store: BrokerStore;
-  readonly cloud: EdgeCloud;
-  readonly logger: Logger;
-  /** Seconds between polls while waiting on ACM or CloudFront. */
-  readonly waitSeconds: number;
-  readonly operation: OperationRecord;
-  /** Re-read before every step. */
-  readonly instance: InstanceRecord;
-}
-
-/**
- * A step is done, or must be polled again later (e.g. a distribution still deploying).
- * `record`: fields the worker writes on the operation with the outcome (in the same write
- * that marks the step completed, so a crash never separates them).
- */
-export type StepResult =
-  | { readonly done: true; readonly record?: Partial<OperationRecord> }
-  | {
-      readonly done: false;
-      readonly waitSeconds: number;
-      readonly waitingFor: string;
-      /** What last_operation shows while waiting (default: the step and what it waits for). */
-      readonly progress?: string;
-      readonly record?: Partial<OperationRecord>;
-    };
-
-export interface Step {
-  readonly name: string;
-  /** Whether the step has anything to do for this operation (skipped steps cost nothing). */
-  readonly appliesTo?: (operation: OperationRecord) => boolean;
-  /** What last_operation says while this step runs. */
-  readonly describe: string;
-  run(ctx: StepContext): Promise<StepResult>;
-}
-
-const DONE: StepResult = { done: true };
-const wait = (ctx: StepContext, waitingFor: string): StepResult => ({ done: false, waitSeconds: ctx.waitSeconds, waitingFor });
-
-function target(ctx: StepContext): InstanceConfig {
-  if (!ctx.operation.target) throw new PermanentError(`operation ${ctx.operation.operationId} has no target configuration`);
-  return ctx.operation.target;
-}
-
-/** The route spec of a configuration: its parameters with `regions` resolved (never empty). */
-function routeSpec(config: InstanceConfig, settings: BrokerSettings): RouteDocument['spec'] {
-  const regions = config.parameters.regions?.length ? config.parameters.regions : settings.regions;
-  return { ...config.parameters, regions: [...regions] };
-}
+export { PermanentError } from './step-kit';
+export type { Step, StepContext, StepResult } from './step-kit';
 
 async function addDnsNames(ctx: StepContext, names: readonly string[]): Promise<void> {
   const known = new Set(ctx.instance.resources.dnsNames ?? []);
@@ -128,7 +76,7 @@ const claimHostnames: Step = {
     const hostnames = target(ctx).parameters.hostnames;
     for (const [i, hostname] of hostnames.entries()) {
       const claim = await ctx.store.claimHostname(hostname, ctx.instance.instanceId);
-      if (!claim.claimed) throw new PermanentError(`hostnames[${i}]: ${hostname} is already served by another instance`);
+      if (!claim.claimed) throw new PermanentError(conflictDescription(`hostnames[${i}]`, hostname, claim.conflict));
     }
     return DONE;
   },
@@ -159,7 +107,7 @@ const certificate: Step = {
     const { id: arn, state } = await ensureResource(ctx, {
       recorded: ctx.instance.resources.certificateArn,
       async create() {
-        const created = await ctx.cloud.requestCertificate(ctx.instance.instanceId, t.parameters.hostnames);
+        const created = await ctx.cloud.requestCertificate({ instanceId: ctx.instance.instanceId, hostnames: t.parameters.hostnames, region: 'us-east-1', purpose: 'cdn' });
         return { id: created, record: { certificateArn: created } };
       },
       look: (id) => ctx.cloud.describeCertificate(id),
@@ -188,16 +136,18 @@ const distribution: Step = {
       async create() {
         const arn = ctx.instance.resources.certificateArn;
         if (!arn) throw new Error('no certificate recorded for the distribution');
+        const secret = ctx.settings.cdnOriginSecretArn ? await ctx.cloud.secretValue(ctx.settings.cdnOriginSecretArn) : undefined;
         const created = await ctx.cloud.createDistribution({
           instanceId: ctx.instance.instanceId,
           hostnames: t.parameters.hostnames,
           certificateArn: arn,
           originDomain: ctx.settings.domain,
+          originHeader: secret ? { name: CDN_ORIGIN_HEADER, value: secret.value } : undefined,
         });
-        return { id: created.id, record: { distributionId: created.id, distributionDomain: created.domainName } };
+        return { id: created.id, record: { distributionId: created.id, distributionDomain: created.domainName, originSecretVersion: secret?.versionId } };
       },
       look: (id) => ctx.cloud.getDistribution(id),
-      forget: { distributionId: undefined, distributionDomain: undefined },
+      forget: { distributionId: undefined, distributionDomain: undefined, originSecretVersion: undefined },
       gone: (id) => `distribution ${id} disappeared; creating a new one`,
     });
     return state.deployed ? DONE : wait(ctx, 'CloudFront to deploy the distribution');
@@ -241,7 +191,7 @@ async function removeCdn(ctx: StepContext): Promise<StepResult> {
   if (distributionId) {
     await ctx.cloud.disableDistribution(distributionId);
     if ((await ctx.cloud.deleteDistribution(distributionId)) === 'retry-later') return wait(ctx, 'CloudFront to disable the distribution');
-    await ctx.store.setResources(ctx.instance.instanceId, { distributionId: undefined, distributionDomain: undefined });
+    await ctx.store.setResources(ctx.instance.instanceId, { distributionId: undefined, distributionDomain: undefined, originSecretVersion: undefined });
   }
   if (certificateArn) {
     const state = await ctx.cloud.describeCertificate(certificateArn);
@@ -457,16 +407,20 @@ const releaseHostnames: Step = {
 };
 
 /** The steps of an operation, in order (they depend on what it has recorded: a withdrawal adds steps). */
-export function stepsFor(operation: OperationRecord): readonly Step[] {
+export function stepsFor(operation: OperationRecord, settings: BrokerSettings): readonly Step[] {
+  // Custom domains: certificates requested and control proven before any name is claimed
+  // (a pending name blocks nobody), certificates attached before the route is published.
   // cdn: certificate and distribution exist before DNS points at CloudFront;
   // cdn -> standard: DNS points back at the edge before CloudFront goes away.
-  // The gate comes before an update drops anything (old names, CloudFront), so a
-  // withdrawn update only has to undo what it added.
+  // The gate comes before an update drops anything (old names, certificates, CloudFront),
+  // so a withdrawn update only has to undo what it added.
   let all: Step[];
-  if (operation.type === 'deprovision') all = [haltCancelled, deleteDnsRecords, removeCdnAll, tombstoneRoute, releaseHostnames, converge];
+  if (operation.type === 'deprovision') all = [haltCancelled, deleteDnsRecords, removeCdnAll, tombstoneRoute, releaseHostnames, removeEdgeCertificates, converge];
   else {
-    const applying = [validate, claimHostnames, writeRoute, certificate, distribution, dnsRecords, converge];
-    all = operation.withdrawal ? [...applying, withdrawRoute, withdrawDns, withdrawHostnames] : [...applying, releaseOldHostnames, removeCdnIfStandard];
+    const applying = [validate, requestEdgeCertificates, proveOwnership, claimHostnames, attachEdgeCertificates, writeRoute, certificate, distribution, dnsRecords, converge];
+    all = operation.withdrawal
+      ? [...applying, withdrawRoute, withdrawDns, withdrawHostnames, withdrawEdgeCertificates]
+      : [...applying, releaseOldHostnames, releaseOldEdgeCertificates, removeCdnIfStandard];
   }
-  return all.filter((step) => step.appliesTo?.(operation) ?? true);
+  return all.filter((step) => step.appliesTo?.(operation, settings) ?? true);
 }

@@ -2,7 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { BROKER_METRICS } from '../../../model';
 import { BrokerMetrics, NO_METRICS } from '../metrics';
 import { OperationQueue } from '../queue';
-import { ConvergenceSettings } from '../settings';
+import { ConvergenceSettings, CustomDomainSettings, DEFAULT_CUSTOM_DOMAINS } from '../settings';
 import { BrokerStore } from '../store/store';
 import { OperationRecord } from '../store/types';
 
@@ -31,11 +31,13 @@ export const CDN_ALLOWANCE_SECONDS = 2 * 3600;
  * convergence gate's timeout plus what its other steps may take (CDN_ALLOWANCE_SECONDS
  * for a cdn-plan change and for any deprovision, which may have to disable a
  * distribution; STANDARD_ALLOWANCE_SECONDS otherwise). Every step's retries are bounded
- * (maxReceiveCount) and the gate's wait too, so a healthy operation ends before it.
+ * (maxReceiveCount) and the gate's wait too, so a healthy operation ends before it. An
+ * operation that waits for the owners of its custom domains may wait their limit on top.
  */
-export function operationDeadline(operation: OperationRecord, convergence: ConvergenceSettings): number {
+export function operationDeadline(operation: OperationRecord, convergence: ConvergenceSettings, customDomains: CustomDomainSettings = DEFAULT_CUSTOM_DOMAINS): number {
   const slow = operation.type === 'deprovision' || operation.target?.plan === 'cdn';
-  return Date.parse(operation.createdAt) + (convergence.timeoutSeconds + (slow ? CDN_ALLOWANCE_SECONDS : STANDARD_ALLOWANCE_SECONDS)) * 1000;
+  const owners = operation.ownershipStartedAt !== undefined ? customDomains.ownershipTimeoutSeconds + CDN_ALLOWANCE_SECONDS : 0;
+  return Date.parse(operation.createdAt) + (convergence.timeoutSeconds + (slow ? CDN_ALLOWANCE_SECONDS : STANDARD_ALLOWANCE_SECONDS) + owners) * 1000;
 }
 
 /** The last time anything wrote the operation: a worker (updatedAt) or a sweep (lastSweptAt). */
@@ -47,6 +49,8 @@ export interface SweepContext {
   readonly store: BrokerStore;
   readonly queue: OperationQueue;
   readonly convergence: ConvergenceSettings;
+  /** Custom domains' limits (default: AWS's defaults, the 72 h ACM validation window). */
+  readonly customDomains?: CustomDomainSettings;
   readonly logger: Logger;
   readonly metrics?: BrokerMetrics;
 }
@@ -73,7 +77,7 @@ export async function sweepOperations(ctx: SweepContext, options: SweepOptions =
   const reenqueued: string[] = [];
   for (const operation of operations) {
     const ids = { operationId: operation.operationId, instanceId: operation.instanceId };
-    const deadline = operationDeadline(operation, ctx.convergence);
+    const deadline = operationDeadline(operation, ctx.convergence, ctx.customDomains);
     if (now > deadline) {
       stuck.push(operation.operationId);
       ctx.logger.warn('operation stuck past its deadline', { ...ids, type: operation.type, step: operation.step, deadline: new Date(deadline).toISOString(), sweeps: operation.sweeps ?? 0 });

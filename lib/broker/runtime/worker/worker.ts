@@ -95,7 +95,7 @@ export async function workOnOperation(ctx: WorkerContext, ref: OperationRef, rec
   for (;;) {
     // Recomputed after every step: what a step records (a withdrawal) can change what follows.
     const done: readonly string[] = operation.completedSteps;
-    const step: Step | undefined = stepsFor(operation).find((s) => !done.includes(s.name));
+    const step: Step | undefined = stepsFor(operation, ctx.settings).find((s) => !done.includes(s.name));
     if (!step) break;
     if (instance.currentOperationId !== operation.operationId) {
       logger.info('operation superseded; halting', { current: instance.currentOperationId });

@@ -1,0 +1,136 @@
+/**
+ * The hostname rules of lib/model/hostnames.ts: syntax in words (issue 12 item 5), the
+ * platform's names, deeper names, wildcards and public suffixes (item 3), and the
+ * coverage rules the claims use.
+ */
+import fc from 'fast-check';
+import {
+  HOSTNAME_PATTERN,
+  checkServiceParameters,
+  coveringWildcards,
+  covers,
+  customNames,
+  explainHostnameProblems,
+  hostnameRuleProblem,
+  hostnameSyntaxProblem,
+  isPublicSuffix,
+  registrableDomain,
+  reversedName,
+} from '../../lib/model';
+
+const PLATFORM = { domain: 'edge.example.com', regions: ['us-east-1', 'eu-west-1'] };
+
+describe('syntax, in words', () => {
+  test.each([
+    ['Shop.Example.com', 'has upper-case letters: use lowercase (shop.example.com)'],
+    ['shop.example.com.', 'ends with a dot: drop the trailing dot (shop.example.com)'],
+    ['shop_1.example.com', 'has a label ("shop_1") with "_": labels are lowercase letters, digits and hyphens, 63 characters at most'],
+    [`${'a'.repeat(64)}.example.com`, 'of 64 characters: labels are lowercase letters, digits and hyphens, 63 characters at most'],
+    ['-shop.example.com', 'starts or ends with a hyphen'],
+    ['shop-.example.com', 'starts or ends with a hyphen'],
+    ['shop..example.com', 'has an empty label'],
+    ['.example.com', 'has an empty label'],
+    ['localhost', 'has one label'],
+    ['10.0.0.1', 'is an IP address'],
+    ['shop.example.com:443', 'is an IP address or has a port'],
+    ['bücher.example.com', 'punycode form (xn--...)'],
+    ['shop example.com', 'contains a space'],
+    ['shop.*.example.com', 'a wildcard is written *.example.com'],
+    ['*shop.example.com', 'a wildcard is written *.example.com'],
+    ['shop.example.1com', 'does not start with a letter'],
+    ['', 'is empty'],
+    [`${'a.'.repeat(130)}com`, 'characters long; a hostname has at most 253'],
+  ])('%s: %s', (name, words) => {
+    expect(hostnameSyntaxProblem(name)).toContain(words);
+  });
+
+  test.each(['shop.example.com', '*.example.org', 'xn--bcher-kva.example.com', 'a.b.c.d.example.co.uk', 'shop.xn--p1ai', '1shop.example.com'])('%s is well formed', (name) => {
+    expect(hostnameSyntaxProblem(name)).toBeUndefined();
+  });
+
+  test('the published pattern and the rules in words agree on every name (fuzzed)', () => {
+    const pattern = new RegExp(HOSTNAME_PATTERN);
+    const label = fc.string({ unit: fc.constantFrom(...'ab9-_*A.'.split('')), minLength: 0, maxLength: 8 });
+    const name = fc.oneof(
+      fc.array(label, { minLength: 1, maxLength: 5 }).map((labels) => labels.join('.')),
+      fc.array(label, { minLength: 1, maxLength: 3 }).map((labels) => `*.${labels.join('.')}`),
+      fc.string({ maxLength: 20 }),
+      fc.constantFrom(`${'a'.repeat(63)}.com`, `${'a'.repeat(64)}.com`, '*.com', '*.a.com', '*', '*.', 'a.*'),
+    );
+    fc.assert(
+      fc.property(name, (candidate) => {
+        expect([candidate, pattern.test(candidate)]).toEqual([candidate, hostnameSyntaxProblem(candidate) === undefined]);
+      }),
+      { seed: 12, numRuns: 3000 },
+    );
+  });
+
+  test("the schema's answer is replaced by the words, naming the field", () => {
+    const input = { hostnames: ['ok.example.com', 'Not A Host', 'UPPER.example.com'], backends: [{ address: '10.0.0.1', port: 80, protocol: 'http' }] };
+    const check = explainHostnameProblems(checkServiceParameters(input, { regions: ['us-east-1'], mode: 'create' }), input);
+    expect(check.ok).toBe(false);
+    if (check.ok) return;
+    expect(check.description).toBe(
+      'Invalid parameters: hostnames[1]: "Not A Host" contains a space or a control character; hostnames[2]: "UPPER.example.com" has upper-case letters: use lowercase (upper.example.com)',
+    );
+    expect(check.description).not.toMatch(/pattern|\^/);
+  });
+});
+
+describe('the platform, deeper names, wildcards, public suffixes', () => {
+  test.each([
+    ['edge.example.com', 'is reserved for the platform (the platform domain itself)'],
+    ['eu-west-1.edge.example.com', 'is reserved for the platform (eu-west-1.edge.example.com is the eu-west-1 edge)'],
+    ['api.eu-west-1.edge.example.com', 'is reserved for the platform'],
+    ['internal.edge.example.com', "is reserved for the platform (the control planes' private names"],
+    ['xds.us-east-1.internal.edge.example.com', 'is reserved for the platform'],
+    ['*.internal.edge.example.com', 'is reserved for the platform'],
+    ['api.shop.edge.example.com', 'is 2 labels below edge.example.com; the edge certificate (*.edge.example.com) covers one label only: use one label (api-shop.edge.example.com)'],
+    ['*.edge.example.com', 'a wildcard at or above the platform domain edge.example.com'],
+    ['*.example.com', 'a wildcard at or above the platform domain edge.example.com'],
+    ['*.com', 'a wildcard at or above the platform domain'],
+    ['*.team-a.edge.example.com', 'is a wildcard under edge.example.com: the edge certificate (*.edge.example.com) covers one label only'],
+    ['*.co.uk', 'would cover every name under the public suffix co.uk'],
+    ['*.github.io', 'would cover every name under the public suffix github.io'],
+    ['*.org', 'would cover every name under the public suffix org'],
+    ['co.uk', 'is a public suffix'],
+    ['github.io', 'is a public suffix'],
+  ])('%s: %s', (name, words) => {
+    expect(hostnameRuleProblem(name, PLATFORM)).toContain(words);
+  });
+
+  test.each(['shop.edge.example.com', 'shop.example.org', '*.example.org', '*.team-a.example.org', 'example.com', 'www.example.com', 'me.github.io', '*.me.github.io', 'example.co.uk'])('%s is allowed', (name) => {
+    expect(hostnameRuleProblem(name, PLATFORM)).toBeUndefined();
+  });
+
+  test('custom names are those outside the platform domain', () => {
+    expect(customNames(['shop.edge.example.com', 'shop.example.org', '*.example.net'], 'edge.example.com')).toEqual(['shop.example.org', '*.example.net']);
+  });
+});
+
+describe('coverage', () => {
+  test('a wildcard covers every depth below its base, never the base itself', () => {
+    expect(covers('*.example.org', 'a.example.org')).toBe(true);
+    expect(covers('*.example.org', 'a.b.example.org')).toBe(true);
+    expect(covers('*.example.org', '*.b.example.org')).toBe(true);
+    expect(covers('*.example.org', 'example.org')).toBe(false);
+    expect(covers('*.example.org', '*.example.org')).toBe(false);
+    expect(covers('*.example.org', 'a.example.net')).toBe(false);
+    expect(covers('a.example.org', 'b.a.example.org')).toBe(false);
+  });
+
+  test('the wildcards that could cover a name stop at the public suffix', () => {
+    expect(coveringWildcards('a.b.example.org')).toEqual(['*.b.example.org', '*.example.org']);
+    expect(coveringWildcards('*.b.example.co.uk')).toEqual(['*.example.co.uk']);
+    expect(coveringWildcards('example.org')).toEqual([]);
+    expect(coveringWildcards('a.me.github.io')).toEqual(['*.me.github.io']);
+  });
+
+  test('registrable domains and reversed names (the claim index)', () => {
+    expect(registrableDomain('a.b.example.co.uk')).toBe('example.co.uk');
+    expect(registrableDomain('*.example.org')).toBe('example.org');
+    expect(reversedName('a.b.example.org')).toBe('org.example.b.a');
+    expect(isPublicSuffix('com')).toBe(true);
+    expect(isPublicSuffix('example.com')).toBe(false);
+  });
+});
