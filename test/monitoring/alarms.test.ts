@@ -87,9 +87,15 @@ describe('broker alarms (home region)', () => {
   });
 
   test('operations stuck: Edge/Broker OperationsStuck of the sweeper above 0', () => {
-    const stuck = alarmsReading(broker, METRIC_NAMESPACES.broker, BROKER_METRICS.operationsStuck, { service: metricService('edge', 'sweeper') });
+    const readers = alarmsReading(broker, METRIC_NAMESPACES.broker, BROKER_METRICS.operationsStuck, { service: metricService('edge', 'sweeper') });
+    const stuck = readers.filter(([, a]) => a.Properties.Statistic === 'Maximum');
     expect(stuck).toHaveLength(1);
-    expect(stuck[0][1].Properties).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', Statistic: 'Maximum' });
+    expect(stuck[0][1].Properties).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', TreatMissingData: 'notBreaching' });
+    // Its heartbeat: no sweep reported in 20 minutes pages on its own.
+    const silent = readers.filter(([, a]) => a.Properties.Statistic === 'SampleCount');
+    expect(silent.map(([, a]) => a.Properties)).toEqual([
+      expect.objectContaining({ AlarmName: 'edge-broker-sweeper-silent', Threshold: 1, ComparisonOperator: 'LessThanThreshold', Period: 600, EvaluationPeriods: 2, TreatMissingData: 'breaching' }),
+    ]);
   });
 });
 
@@ -100,8 +106,8 @@ describe.each(TEST_REGIONS)('control plane and fleet alarms in %s', (region) => 
 
   test('NACKs, render failures, excluded instances and a stale dynamodb source', () => {
     expect(cp('nacks')).toHaveLength(1);
-    expect(cp('renderFailures')).toHaveLength(1);
-    expect(cp('renderFaultsHeldBack')).toHaveLength(1);
+    expect(cp('profilesRenderFailing')).toHaveLength(1);
+    expect(cp('profilesHeldBack')).toHaveLength(1);
     expect(cp('instancesExcluded')).toHaveLength(1);
     const stale = cp('sourceStalenessSeconds', { Source: 'dynamodb' });
     expect(stale).toHaveLength(1);
