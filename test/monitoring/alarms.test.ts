@@ -76,6 +76,13 @@ describe('broker alarms (home region)', () => {
     }
   });
 
+  test('the authorizer denies bad credentials with a policy (no Lambda error to page on): API Gateway still answers 401, WWW-Authenticate and the OSB body', () => {
+    const [, accessDenied] = ofType(broker, 'AWS::ApiGateway::GatewayResponse').find(([, r]) => r.Properties.ResponseType === 'ACCESS_DENIED')!;
+    expect(accessDenied.Properties.StatusCode).toBe('401');
+    expect((accessDenied.Properties.ResponseParameters as Record<string, string>)['gatewayresponse.header.WWW-Authenticate']).toMatch(/^'Basic realm=/);
+    expect(JSON.parse((accessDenied.Properties.ResponseTemplates as Record<string, string>)['application/json'])).toMatchObject({ error: 'Unauthorized' });
+  });
+
   test('DynamoDB read/write throttle events and SystemErrors over every operation the broker uses', () => {
     const tableName = ref(logicalId(synth.edge.broker, synth.edge.broker.table.table));
     const throttles = alarmsReading(broker, 'AWS/DynamoDB', 'ReadThrottleEvents', { TableName: tableName });
