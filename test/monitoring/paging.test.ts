@@ -281,6 +281,19 @@ describe('2. every metric named is one that is emitted, with exactly those dimen
     expect([...called].sort()).toEqual([...BROKER_TABLE_OPERATIONS].map(String).sort());
   });
 
+  test('dashboards graph what their titles say (item 8): the table graph has the system errors of every operation', () => {
+    const broker = readers.find((r) => r.stackName === 'edge-broker')!;
+    const [table] = dashboardContents(broker).filter((w) => w.title === 'Table throttles and system errors');
+    expect(table.metrics.filter((m) => m.name === 'SystemErrors').map((m) => m.dimensions.Operation).sort()).toEqual([...BROKER_TABLE_OPERATIONS].map(String).sort());
+    expect(table.metrics.map((m) => m.name)).toEqual(expect.arrayContaining(['ReadThrottleEvents', 'WriteThrottleEvents']));
+    expect(table.expressions.some((e) => e.includes('FILL(') && e.includes('+'))).toBe(true);
+  });
+
+  test('dashboards search only the platform\'s own resources (item 8): every SEARCH names the fleet stack it looks in', () => {
+    const searches = readers.flatMap((r) => dashboardContents(r).flatMap((w) => w.expressions.filter((e) => e.includes('SEARCH(')).map((e) => ({ title: w.title, e }))));
+    for (const { title, e } of searches) expect([title, /"edge-fleet-[a-z0-9-]+"/.test(e)]).toEqual([title, true]);
+  });
+
   test('the access-log filters count what they say on the lines Envoy writes: Requests every line, Responses5xx the 5xx only', () => {
     expect(accessLogMatches).toEqual(
       expect.arrayContaining([
