@@ -75,8 +75,8 @@ export interface AlarmTopicProps {
    * its subscribers). Ignored when the config imports a topic for the region.
    */
   readonly adopt?: sns.Topic;
-  /** Stack output of the topic's ARN (default `AlarmTopicArn`); none when the stack already has one. */
-  readonly outputId?: string | null;
+  /** Whether to output the topic's ARN as `AlarmTopicArn` (default true; the broker stack outputs its own). */
+  readonly output?: boolean;
 }
 
 /**
@@ -105,8 +105,8 @@ export class AlarmTopic extends Construct {
       allowAlarmsToPublish(this.topic, props.config);
       for (const email of props.config.alarms.emails) this.topic.addSubscription(new subscriptions.EmailSubscription(email));
     }
-    if (props.outputId !== null) {
-      new CfnOutput(Stack.of(this), props.outputId ?? 'AlarmTopicArn', {
+    if (props.output ?? true) {
+      new CfnOutput(Stack.of(this), 'AlarmTopicArn', {
         value: this.topic.topicArn,
         description: `Every ${props.config.platformName} alarm of ${props.region} notifies this topic (ALARM and OK): subscribe on-call here (docs/monitoring.md)`,
       });

@@ -18,7 +18,7 @@ export class BrokerMonitoring extends Construct {
     const { config } = props;
     // The broker stack already outputs the topic's ARN (AlarmTopicArn).
     const adopt = props.topic instanceof sns.Topic ? props.topic : undefined;
-    this.topic = new AlarmTopic(this, 'Topic', { config, region: config.homeRegion, adopt, outputId: null });
+    this.topic = new AlarmTopic(this, 'Topic', { config, region: config.homeRegion, adopt, output: false });
     const resources = { config, queue: props.queue, deadLetterQueue: props.deadLetterQueue, api: props.api, table: props.table, functions: props.functions };
     this.alarms = new BrokerAlarms(this, 'Alarms', { ...resources, topic: this.topic.topic });
     this.dashboard = new GlobalDashboard(this, 'GlobalDashboard', { ...resources, alarms: this.alarms.alarms });

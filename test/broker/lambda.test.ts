@@ -8,7 +8,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { ensureBrokerTable } from '../../lib/local/emulators';
-import { authorize } from '../../lib/broker/runtime/lambda/authorizer';
+import { allows, authorize } from '../../lib/broker/runtime/lambda/authorizer';
 import { requestFromEvent } from '../../lib/broker/runtime/lambda/api';
 import { LocalEmulators, SERVICE_ID, STANDARD, localClientConfig, provisionBody, startEmulators } from './support';
 
@@ -148,6 +148,7 @@ describe('authorizer', () => {
 
   test('the right credentials: Allow on the whole stage', () => {
     const result = authorize(event(basic('broker', 's3cret')), credentials);
+    expect(allows(result)).toBe(true);
     expect(result.principalId).toBe('broker');
     expect(result.policyDocument.Statement).toEqual([{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: 'arn:aws:execute-api:us-east-1:123456789012:abc123/prod/*' }]);
   });
@@ -161,6 +162,7 @@ describe('authorizer', () => {
     ['garbage', 'Basic !!!'],
   ])('%s: a Deny policy on the whole stage (API Gateway answers 401 through ACCESS_DENIED), not an error', (_what, header) => {
     const result = authorize(event(header), credentials);
+    expect(allows(result)).toBe(false);
     expect(result.principalId).toBe('unauthenticated');
     expect(result.policyDocument.Statement).toEqual([{ Action: 'execute-api:Invoke', Effect: 'Deny', Resource: 'arn:aws:execute-api:us-east-1:123456789012:abc123/prod/*' }]);
   });

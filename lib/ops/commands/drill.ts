@@ -236,7 +236,7 @@ export async function drillAlarm(clients: DrillClients, options: DrillOptions): 
             if (parsed.newState === 'ALARM' && parsed.reason.includes(drillId)) {
               seen.alarm = true;
               seen.seconds = Math.round((now() - startedAt.getTime()) / 100) / 10;
-            } else if (parsed.newState === 'OK' && seen.alarm) seen.ok = true;
+            } else if (parsed.newState === 'OK') seen.ok = true; // the recovery; SQS does not keep the order of the two
           }
         }
         if (messages.length > 0) {

@@ -51,6 +51,12 @@ export function authorize(event: APIGatewayRequestAuthorizerEvent, credentials: 
   return allowPolicy(event.methodArn, credentials.username);
 }
 
+/** Whether the authorizer's answer lets the request through (an Allow and no Deny). */
+export function allows(result: APIGatewayAuthorizerResult): boolean {
+  const effects = result.policyDocument.Statement.map((s) => s.Effect);
+  return effects.includes('Allow') && !effects.includes('Deny');
+}
+
 /**
  * REQUEST authorizer, identity source: the Authorization header. Only a real failure (the
  * credentials cannot be read) throws: API Gateway then answers 500 and the errors alarm pages.
@@ -58,6 +64,6 @@ export function authorize(event: APIGatewayRequestAuthorizerEvent, credentials: 
 export async function handler(event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> {
   const credentials = await brokerCredentials();
   const decision = authorize(event, credentials);
-  if (decision.policyDocument.Statement[0].Effect === 'Deny') rootLogger().info('basic auth rejected', { requestId: event.requestContext?.requestId });
+  if (!allows(decision)) rootLogger().info('basic auth rejected', { requestId: event.requestContext?.requestId });
   return decision;
 }
