@@ -54,6 +54,12 @@ export class BrokerQueue extends Construct {
     this.alarmTopic = props.alarmTopic ?? this.createAlarmTopic();
   }
 
+  /**
+   * The home region's alarm topic. Its name stays generated: renaming would replace the topic
+   * and drop its subscribers (the stack outputs its ARN). SSL-only, so it has a topic policy,
+   * which replaces SNS's default one: lib/monitoring's AlarmTopic adds the statement that lets
+   * this account's alarms publish (without it no broker alarm could notify anyone).
+   */
   private createAlarmTopic(): sns.Topic {
     // CloudWatch alarms can publish to an encrypted topic only with a customer managed
     // key whose policy lets CloudWatch use it (the AWS managed aws/sns key cannot).

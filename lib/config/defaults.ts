@@ -47,6 +47,7 @@ export const DEFAULTS = {
       tlsNegotiationErrorsPer5Minutes: 1000,
       capacityShortfallMinutes: 15,
     },
+    allowNoRecipients: false,
   },
 };
 

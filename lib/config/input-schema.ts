@@ -120,6 +120,7 @@ export const PLATFORM_CONFIG_INPUT_SCHEMA = {
             capacityShortfallMinutes: { type: 'integer', minimum: 5, maximum: 1440 },
           },
         },
+        allowNoRecipients: { type: 'boolean' },
       },
     },
   },

@@ -86,6 +86,11 @@ export interface AlarmsConfig {
   /** An existing topic per region (`arn:aws:sns:<region>:<account>:<name>`) used instead of a created one. */
   readonly topicArns: Readonly<Record<string, string>>;
   readonly thresholds: AlarmThresholds;
+  /**
+   * Synth refuses a config in which a region's alarms would reach nobody (no `emails` and no
+   * `topicArns[region]`); true lets it through, for a sandbox only: the alarms exist, page nobody.
+   */
+  readonly allowNoRecipients: boolean;
 }
 
 export interface PlatformConfig {

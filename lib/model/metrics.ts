@@ -37,34 +37,28 @@ export const BROKER_METRICS = {
   operationsReenqueued: 'OperationsReenqueued',
 } as const;
 
-/** Control-plane metrics (namespace Edge/ControlPlane), emitted by every task once per interval. */
+/** Control-plane metrics (namespace Edge/ControlPlane), emitted by every task once per interval (counters as deltas, 0 included; gauges as current values). */
 export const CONTROL_PLANE_METRICS = {
   /** Nodes with an open ADS stream on this task (gauge, unit Count). */
   connectedNodes: 'ConnectedNodes',
   /** Discovery responses the nodes rejected since the last flush (unit Count). */
   nacks: 'NacksReceived',
-  /** Renders whose result failed validation as a whole since the last flush (unit Count). */
-  renderFailures: 'RenderFailures',
   /** Instances left out of the served snapshot because their resources were invalid (gauge, unit Count). */
   instancesExcluded: 'InstancesExcluded',
   /** Canary rollouts halted and rolled back since the last flush (unit Count). */
   canaryRollbacks: 'CanaryRollbacks',
   /**
-   * Candidates the canaries rejected with no route change to blame (a template or settings
-   * fault), held back from every node, since the last flush (unit Count).
-   */
-  renderFaultsHeldBack: 'RenderFaultsHeldBack',
-  /**
    * Profiles whose latest render failed validation as a whole and serve their last good
    * snapshot instead (gauge, unit Count): a state, reported on every flush while it lasts, so
    * its alarm stays in ALARM until a render succeeds and does not count the periodic resync's
-   * re-renders of the same failure again. Replaces the `RenderFailures` count (issue 15).
+   * re-renders of the same failure again (it replaced the `RenderFailures` count, issue 15).
    */
   profilesRenderFailing: 'ProfilesRenderFailing',
   /**
    * Profiles held on their stable snapshot because the canaries rejected a candidate that no
    * route change explains (a template or settings fault) (gauge, unit Count): reported on every
-   * flush while the region stays blocked. Replaces the `RenderFaultsHeldBack` count (issue 15).
+   * flush while the region stays blocked (it replaced the `RenderFaultsHeldBack` count, which
+   * went back to 0 a minute after the fault while the region stayed blocked, issue 15).
    */
   profilesHeldBack: 'ProfilesHeldBack',
   /** Seconds since a context source last refreshed (gauge, unit Seconds; extra dimension `Source`). */

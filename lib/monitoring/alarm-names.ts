@@ -11,6 +11,7 @@ export const FLEET_REGION_ALARMS = [
   'fleet-health-check-failing',
   'fleet-unhealthy-hosts',
   'fleet-5xx-rate',
+  'fleet-access-log-silent',
   'fleet-capacity-shortfall',
   'fleet-tls-negotiation-errors',
   'control-plane-nodes-dropping',

@@ -1,3 +1,4 @@
+import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { AlarmTopic } from './alarm-topic';
 import { BrokerAlarms, BrokerAlarmsProps } from './broker-alarms';
@@ -15,7 +16,9 @@ export class BrokerMonitoring extends Construct {
   constructor(scope: Construct, id: string, props: BrokerMonitoringProps) {
     super(scope, id);
     const { config } = props;
-    this.topic = new AlarmTopic(this, 'Topic', { config, region: config.homeRegion, adopt: props.topic });
+    // The broker stack already outputs the topic's ARN (AlarmTopicArn).
+    const adopt = props.topic instanceof sns.Topic ? props.topic : undefined;
+    this.topic = new AlarmTopic(this, 'Topic', { config, region: config.homeRegion, adopt, output: false });
     const resources = { config, queue: props.queue, deadLetterQueue: props.deadLetterQueue, api: props.api, table: props.table, functions: props.functions };
     this.alarms = new BrokerAlarms(this, 'Alarms', { ...resources, topic: this.topic.topic });
     this.dashboard = new GlobalDashboard(this, 'GlobalDashboard', { ...resources, alarms: this.alarms.alarms });

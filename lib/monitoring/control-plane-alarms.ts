@@ -5,10 +5,11 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { PlatformConfig } from '../config';
 import { autoScalingGroupMetric, controlPlaneMetric, DYNAMODB_SOURCE } from './metrics';
-import { ONE_MINUTE, runbookAlarm } from './runbook';
+import { ONE_MINUTE, runbookAlarm, silence } from './runbook';
 
 const { GREATER_THAN_THRESHOLD, LESS_THAN_THRESHOLD } = cloudwatch.ComparisonOperator;
-const { BREACHING, NOT_BREACHING } = cloudwatch.TreatMissingData;
+/** Name (after the prefix) of the alarm that pages when the control plane's metrics stop. */
+const NODES_DROPPING = 'control-plane-nodes-dropping';
 
 export interface ControlPlaneAlarmsProps {
   readonly config: PlatformConfig;
@@ -22,7 +23,7 @@ export interface ControlPlaneAlarmsProps {
 }
 
 /** Container Insights (enhanced) service metric. */
-function serviceMetric(cluster: ecs.ICluster, service: ecs.FargateService, metricName: string): cloudwatch.Metric {
+export function serviceMetric(cluster: ecs.ICluster, service: ecs.FargateService, metricName: string): cloudwatch.Metric {
   return new cloudwatch.Metric({
     namespace: 'ECS/ContainerInsights',
     metricName,
@@ -47,8 +48,10 @@ export class ControlPlaneAlarms extends Construct {
       return alarm;
     };
 
-    // The tasks flush counters every interval, zero included: silence here is covered by the
-    // nodes and tasks alarms below, so these count silence as fine.
+    // The tasks flush counters and gauges every interval, 0 included: their silence is the
+    // control plane's (or its metrics') death, which the nodes alarm below reports (its
+    // ConnectedNodes becomes 0 against the proxies in service).
+    const cpSilent = silence.notBreaching('the control plane reports every minute; when it stops, ConnectedNodes stops too', NODES_DROPPING);
     add(
       runbookAlarm(this, 'Nacks', {
         ...base,
@@ -59,20 +62,23 @@ export class ControlPlaneAlarms extends Construct {
         threshold: 0,
         comparisonOperator: GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
-        treatMissingData: NOT_BREACHING,
+        silence: cpSilent,
       }),
     );
+    // Render state is a state (a gauge every task reports every minute), not a count of renders:
+    // the alarm stays in ALARM while a profile fails or is held back, and the resync's re-renders
+    // of the same failure neither flap it nor count again.
     add(
       runbookAlarm(this, 'RenderFailures', {
         ...base,
         runbook: 'control-plane-render-failures',
-        meaning: 'A render of the proxies\' configuration failed validation as a whole; nothing new is served.',
-        details: 'Any render failure in a minute.',
-        metric: controlPlaneMetric(place, 'renderFailures', 'Sum'),
+        meaning: 'The latest render of the proxies\' configuration failed validation as a whole; nothing new is served (the nodes keep the last good snapshot).',
+        details: 'ProfilesRenderFailing above 0 (any task) in a minute; it stays in ALARM until a render succeeds.',
+        metric: controlPlaneMetric(place, 'profilesRenderFailing', 'Maximum'),
         threshold: 0,
         comparisonOperator: GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
-        treatMissingData: NOT_BREACHING,
+        silence: cpSilent,
       }),
     );
     add(
@@ -80,12 +86,12 @@ export class ControlPlaneAlarms extends Construct {
         ...base,
         runbook: 'control-plane-render-fault-held-back',
         meaning: 'The canaries rejected a rendered configuration that no route change explains (a template or settings fault); every node is held on the last good snapshot.',
-        details: 'Any held-back render in a minute. New and changed routes do not reach the proxies until it is fixed.',
-        metric: controlPlaneMetric(place, 'renderFaultsHeldBack', 'Sum'),
+        details: 'ProfilesHeldBack above 0 (any task) in a minute; it stays in ALARM while the region is held. New and changed routes do not reach the proxies until it is fixed.',
+        metric: controlPlaneMetric(place, 'profilesHeldBack', 'Maximum'),
         threshold: 0,
         comparisonOperator: GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
-        treatMissingData: NOT_BREACHING,
+        silence: cpSilent,
       }),
     );
     add(
@@ -98,7 +104,7 @@ export class ControlPlaneAlarms extends Construct {
         threshold: 0,
         comparisonOperator: GREATER_THAN_THRESHOLD,
         evaluationPeriods: 5,
-        treatMissingData: NOT_BREACHING,
+        silence: cpSilent,
       }),
     );
     add(
@@ -111,7 +117,7 @@ export class ControlPlaneAlarms extends Construct {
         threshold: limits.sourceStalenessSeconds,
         comparisonOperator: GREATER_THAN_THRESHOLD,
         evaluationPeriods: 3,
-        treatMissingData: NOT_BREACHING,
+        silence: cpSilent,
       }),
     );
 
@@ -120,11 +126,13 @@ export class ControlPlaneAlarms extends Construct {
     add(
       runbookAlarm(this, 'NodesDropping', {
         ...base,
-        runbook: 'control-plane-nodes-dropping',
-        meaning: 'Fewer proxies are connected to the control plane than are in service: nodes lost their xDS stream.',
-        details: `Connected nodes below ${limits.connectedNodesRatio} x in-service proxies for 5 minutes; no data at all counts as breaching.`,
+        runbook: NODES_DROPPING,
+        meaning: 'Fewer proxies are connected to the control plane than are in service: nodes lost their xDS stream, or the control plane (or its metrics) stopped.',
+        details: `Connected nodes below ${limits.connectedNodesRatio} x in-service proxies for 5 minutes (no ConnectedNodes counts as 0). No in-service count at all (the group's metrics stopped) breaches too.`,
         metric: new cloudwatch.MathExpression({
-          expression: 'IF(FILL(inService, 0) > 0, FILL(connected, 0) / inService, 1)',
+          // No FILL on inService: a minute without it has no datapoint (IF drops it), so the
+          // alarm's missing-data rule (breaching) applies instead of a ratio of 1 that reads OK.
+          expression: 'IF(inService > 0, FILL(connected, 0) / inService, 1)',
           usingMetrics: {
             connected: controlPlaneMetric({ ...place, period: ONE_MINUTE }, 'connectedNodes', 'Sum'),
             inService: autoScalingGroupMetric(props.proxyGroupName, 'GroupInServiceInstances', 'Minimum'),
@@ -135,9 +143,7 @@ export class ControlPlaneAlarms extends Construct {
         threshold: limits.connectedNodesRatio,
         comparisonOperator: LESS_THAN_THRESHOLD,
         evaluationPeriods: 5,
-        // The ratio has data whenever the proxies' group exists; none at all means both the
-        // control plane and the group's metrics are silent, which is an outage, not a quiet night.
-        treatMissingData: BREACHING,
+        silence: silence.breaching('the proxies group publishes GroupInServiceInstances every minute (group metrics on): without it nothing can tell the nodes are connected'),
       }),
     );
 
@@ -148,6 +154,7 @@ export class ControlPlaneAlarms extends Construct {
         meaning: 'Fewer control plane tasks run than the service wants: tasks crash, fail health checks or cannot start.',
         details: 'DesiredTaskCount - RunningTaskCount above 0 for 10 minutes (Container Insights).',
         metric: new cloudwatch.MathExpression({
+          // No FILL: Container Insights reports both every minute; without them there is no datapoint and the alarm breaches.
           expression: 'desired - running',
           usingMetrics: {
             desired: serviceMetric(props.cluster, props.service, 'DesiredTaskCount'),
@@ -159,9 +166,7 @@ export class ControlPlaneAlarms extends Construct {
         threshold: 0,
         comparisonOperator: GREATER_THAN_THRESHOLD,
         evaluationPeriods: 10,
-        // Container Insights publishes every minute while the service exists; a gap is a metrics
-        // pipeline gap, and the nodes alarm covers a control plane that is really gone.
-        treatMissingData: NOT_BREACHING,
+        silence: silence.breaching('Container Insights reports the service every minute while it exists; nothing else reads those metrics, so their silence pages here'),
       }),
     );
     for (const { name, targetGroup } of props.targetGroups) {
@@ -176,7 +181,7 @@ export class ControlPlaneAlarms extends Construct {
           threshold: 0,
           comparisonOperator: GREATER_THAN_THRESHOLD,
           evaluationPeriods: 5,
-          treatMissingData: NOT_BREACHING,
+          silence: silence.notBreaching('AWS/NetworkELB reports the target group every minute; a gap is CloudWatch\'s, and tasks that are gone show in the tasks and nodes alarms'),
         }),
       );
     }

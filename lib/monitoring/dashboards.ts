@@ -9,7 +9,7 @@ import { Construct } from 'constructs';
 import { PlatformConfig } from '../config';
 import { BROKER_METRICS, METRIC_NAMESPACES, metricService } from '../model/metrics';
 import { FLEET_REGION_ALARMS, fleetAlarmArn } from './alarm-names';
-import { MonitoredFunction } from './broker-alarms';
+import { MonitoredFunction, tableSystemErrors } from './broker-alarms';
 import { autoScalingGroupMetric, controlPlaneMetric, DYNAMODB_SOURCE, proxy5xxPercent, proxyMetric } from './metrics';
 
 const WIDTH = 8;
@@ -77,25 +77,31 @@ export class RegionDashboard extends Construct {
       graph('Envoy 5xx %', [proxy5xxPercent(place, config.alarms.thresholds.proxyMinRequestsPer5Minutes)], undefined, {
         leftAnnotations: [{ value: config.alarms.thresholds.proxy5xxPercent, label: 'alarm', color: cloudwatch.Color.RED }],
       }),
-      graph('Edge NLB flows and TLS errors', [
-        props.loadBalancer.metrics.newFlowCount({ statistic: 'Sum', period: Duration.minutes(5) }),
+      graph('Edge NLB TLS flows vs logged requests, TLS errors', [
+        props.loadBalancer.metrics.custom('NewFlowCount_TLS', { statistic: 'Sum', period: Duration.minutes(5) }),
+        proxyMetric(place, 'requests'),
       ], [props.loadBalancer.metrics.custom('ClientTLSNegotiationErrorCount', { statistic: 'Sum', period: Duration.minutes(5) })]),
     );
     this.dashboard.addWidgets(header(`## Control plane ${props.region}`));
     this.dashboard.addWidgets(
       graph('Connected nodes vs proxies in service', [controlPlaneMetric(place, 'connectedNodes', 'Sum'), asg('GroupInServiceInstances', 'Minimum')]),
-      graph('NACKs, render failures, canary rollbacks', [
+      graph('NACKs and canary rollbacks, excluded instances', [
         controlPlaneMetric(place, 'nacks', 'Sum'),
-        controlPlaneMetric(place, 'renderFailures', 'Sum'),
         controlPlaneMetric(place, 'canaryRollbacks', 'Sum'),
       ], [controlPlaneMetric(place, 'instancesExcluded', 'Maximum')]),
+      graph('Profiles failing to render or held back', [
+        controlPlaneMetric(place, 'profilesRenderFailing', 'Maximum'),
+        controlPlaneMetric(place, 'profilesHeldBack', 'Maximum'),
+      ]),
+    );
+    this.dashboard.addWidgets(
       graph(`Source staleness (${DYNAMODB_SOURCE}), s`, [controlPlaneMetric(place, 'sourceStalenessSeconds', 'Maximum', { Source: DYNAMODB_SOURCE })], undefined, {
         leftAnnotations: [{ value: config.alarms.thresholds.sourceStalenessSeconds, label: 'alarm', color: cloudwatch.Color.RED }],
       }),
-    );
-    this.dashboard.addWidgets(
       graph('Tasks running vs desired', [ecsMetric('RunningTaskCount'), ecsMetric('DesiredTaskCount')]),
       graph('Task CPU and memory', [ecsMetric('CpuUtilized'), ecsMetric('MemoryUtilized')]),
+    );
+    this.dashboard.addWidgets(
       graph('Control plane NLB targets', [
         props.controlPlaneTargetGroup.metrics.healthyHostCount({ ...minute, statistic: 'Minimum' }),
         props.controlPlaneTargetGroup.metrics.unHealthyHostCount({ ...minute, statistic: 'Maximum' }),
@@ -166,18 +172,23 @@ export class GlobalDashboard extends Construct {
       graph('Table throttles and system errors', [
         props.table.metric('ReadThrottleEvents', { ...fiveMinutes, statistic: 'Sum' }),
         props.table.metric('WriteThrottleEvents', { ...fiveMinutes, statistic: 'Sum' }),
-      ]),
+      ], [tableSystemErrors(props.table, fiveMinutes.period)]),
+    );
+    this.dashboard.addWidgets(
+      graph('Lambda invocations', props.functions.map(({ handler, fn }) => fn.metricInvocations({ ...fiveMinutes, statistic: 'Sum', label: `${handler} invocations` }))),
     );
 
     this.dashboard.addWidgets(header('## Regions: convergence and health'));
     const regions = config.regions.map((r) => r.region);
     // Each region's alarms by ARN (names are deterministic): red here is red on that region's dashboard.
+    const regionAlarm = (region: string, name: (typeof FLEET_REGION_ALARMS)[number]) =>
+      (this.node.tryFindChild(`${region}-${name}`) as cloudwatch.IAlarm | undefined) ?? cloudwatch.Alarm.fromAlarmArn(this, `${region}-${name}`, fleetAlarmArn(this, config, region, name));
     this.dashboard.addWidgets(
       ...regions.map(
         (region) =>
           new cloudwatch.AlarmStatusWidget({
             title: `${region} alarms`,
-            alarms: FLEET_REGION_ALARMS.map((name) => cloudwatch.Alarm.fromAlarmArn(this, `${region}-${name}`, fleetAlarmArn(this, config, region, name))),
+            alarms: FLEET_REGION_ALARMS.map((name) => regionAlarm(region, name)),
             width: 6,
             height: 4,
           }),
@@ -198,37 +209,40 @@ export class GlobalDashboard extends Construct {
           period: Duration.minutes(1),
         }),
       )),
-      graph('NACKs and render failures per region', perRegion((region) => {
+      graph('NACKs per region', perRegion((region) => controlPlaneMetric(minuteIn(region), 'nacks', 'Sum').with({ label: region }))),
+    );
+    this.dashboard.addWidgets(
+      graph('Profiles failing to render or held back, per region', perRegion((region) => {
         const id = region.replace(/-/g, '_');
         return new cloudwatch.MathExpression({
-          expression: `FILL(nacks_${id}, 0) + FILL(failures_${id}, 0)`,
+          expression: `FILL(failing_${id}, 0) + FILL(held_${id}, 0)`,
           usingMetrics: {
-            [`nacks_${id}`]: controlPlaneMetric(minuteIn(region), 'nacks', 'Sum'),
-            [`failures_${id}`]: controlPlaneMetric(minuteIn(region), 'renderFailures', 'Sum'),
+            [`failing_${id}`]: controlPlaneMetric(minuteIn(region), 'profilesRenderFailing', 'Maximum'),
+            [`held_${id}`]: controlPlaneMetric(minuteIn(region), 'profilesHeldBack', 'Maximum'),
           },
           label: region,
           searchRegion: region,
           period: Duration.minutes(1),
         });
       })),
-    );
-    this.dashboard.addWidgets(
       graph('Route source staleness per region, s', perRegion((region) =>
         controlPlaneMetric(minuteIn(region), 'sourceStalenessSeconds', 'Maximum', { Source: DYNAMODB_SOURCE }).with({ label: region }),
       )),
       graph('Envoy 5xx % per region', perRegion((region) =>
         proxy5xxPercent({ platformName: config.platformName, region }, config.alarms.thresholds.proxyMinRequestsPer5Minutes),
       )),
-      graph('Route 53 health checks (1 = healthy)', [
-        new cloudwatch.MathExpression({
-          // Route 53 publishes health check metrics in us-east-1 only.
-          expression: `SEARCH('{AWS/Route53,HealthCheckId} MetricName="HealthCheckStatus"', 'Minimum', 60)`,
-          usingMetrics: {},
-          label: 'HealthCheckStatus',
-          searchRegion: 'us-east-1',
-          period: Duration.minutes(1),
-        }),
-      ]),
+    );
+    this.dashboard.addWidgets(
+      // The platform's health checks only, by region: each region's health check follows the very
+      // alarm its fleet-health-check-failing composite watches (lib/proxy-fleet/dns.ts), so that
+      // composite is in ALARM exactly while the region is out of the latency record. (Route 53
+      // publishes HealthCheckStatus by HealthCheckId only, which no stack knows for other regions.)
+      new cloudwatch.AlarmStatusWidget({
+        title: 'Route 53 health checks (ALARM: the region is out of DNS)',
+        alarms: regions.map((region) => regionAlarm(region, 'fleet-health-check-failing')),
+        width: 8,
+        height: 6,
+      }),
     );
   }
 }

@@ -1,17 +1,18 @@
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as eventsTargets from 'aws-cdk-lib/aws-events-targets';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { PlatformConfig } from '../config';
 import { METRIC_NAMESPACES, PROXY_METRICS } from '../model/metrics';
-import { autoScalingGroupMetric, proxy5xxPercent } from './metrics';
-import { alarmDescription, FIVE_MINUTES, notify, ONE_MINUTE, runbookAlarm, runbookLine } from './runbook';
+import { ruleToTopic } from './alarm-topic';
+import { autoScalingGroupMetric, proxy5xxPercent, proxyMetric } from './metrics';
+import { alarmDescription, FIVE_MINUTES, notify, ONE_MINUTE, runbookAlarm, runbookLine, silence } from './runbook';
 
-const { GREATER_THAN_THRESHOLD } = cloudwatch.ComparisonOperator;
-const { NOT_BREACHING } = cloudwatch.TreatMissingData;
+const { GREATER_THAN_THRESHOLD, LESS_THAN_THRESHOLD } = cloudwatch.ComparisonOperator;
+/** Name (after the prefix) of the alarm that pages when the access-log metrics stop while traffic flows. */
+const ACCESS_LOG_SILENT = 'fleet-access-log-silent';
 
 /** Runbook of the launch-failure event notification (an EventBridge rule, not an alarm). */
 export const LAUNCH_FAILURES_RUNBOOK = 'fleet-launch-failures';
@@ -58,7 +59,7 @@ export class FleetAlarms extends Construct {
         threshold: 0,
         comparisonOperator: GREATER_THAN_THRESHOLD,
         evaluationPeriods: 5,
-        treatMissingData: NOT_BREACHING,
+        silence: silence.notBreaching('AWS/NetworkELB reports target health every minute; a gap is CloudWatch\'s, and no ready proxy at all is the health check alarm\'s'),
       }),
     );
     add(
@@ -71,7 +72,7 @@ export class FleetAlarms extends Construct {
         threshold: limits.tlsNegotiationErrorsPer5Minutes,
         comparisonOperator: GREATER_THAN_THRESHOLD,
         evaluationPeriods: 2,
-        treatMissingData: NOT_BREACHING,
+        silence: silence.notBreaching('AWS/NetworkELB publishes it only when a handshake fails'),
       }),
     );
 
@@ -107,7 +108,34 @@ export class FleetAlarms extends Construct {
         comparisonOperator: GREATER_THAN_THRESHOLD,
         evaluationPeriods: 3,
         datapointsToAlarm: 2,
-        treatMissingData: NOT_BREACHING,
+        silence: silence.notBreaching('no access-log lines: no traffic, or a dead log pipeline, which the access-log alarm reports', ACCESS_LOG_SILENT),
+      }),
+    );
+    // The 5xx rate is only as alive as the access-log pipeline (Envoy's file log, the CloudWatch
+    // agent, the metric filters). While the edge NLB hands TLS flows to the proxies, requests must
+    // be logged: flows with no Requests at all mean the pipeline died and the 5xx alarm is blind.
+    const minFlows = limits.proxyMinRequestsPer5Minutes;
+    add(
+      runbookAlarm(this, 'AccessLogSilent', {
+        ...base,
+        runbook: ACCESS_LOG_SILENT,
+        meaning: 'The edge NLB carries traffic but no Envoy access-log line arrives: the access-log pipeline is broken and the 5xx alarm cannot see errors.',
+        details: `NewFlowCount_TLS at least ${minFlows} in 5 minutes with no Requests (access-log metric filter), for 3 periods of 5 minutes.`,
+        metric: new cloudwatch.MathExpression({
+          // IF drops the periods without flows (quiet region: no datapoint, not breaching); with
+          // flows, FILL makes missing Requests a 0, which breaches.
+          expression: `IF(flows >= ${minFlows}, FILL(requests, 0), ${minFlows})`,
+          usingMetrics: {
+            flows: props.loadBalancer.metrics.custom('NewFlowCount_TLS', { period: FIVE_MINUTES, statistic: 'Sum' }),
+            requests: proxyMetric({ platformName: config.platformName }, 'requests'),
+          },
+          label: 'Access-log requests while the NLB carries flows',
+          period: FIVE_MINUTES,
+        }),
+        threshold: 1,
+        comparisonOperator: LESS_THAN_THRESHOLD,
+        evaluationPeriods: 3,
+        silence: silence.notBreaching('no NLB flows: no traffic to log; Requests missing while flows arrive is a 0 and breaches', ACCESS_LOG_SILENT),
       }),
     );
 
@@ -146,8 +174,7 @@ export class FleetAlarms extends Construct {
         threshold: 0,
         comparisonOperator: GREATER_THAN_THRESHOLD,
         evaluationPeriods: shortfall,
-        // Group metrics come every minute while the group exists; the nodes alarm counts silence.
-        treatMissingData: NOT_BREACHING,
+        silence: silence.notBreaching('the group publishes its metrics every minute; their silence breaches the nodes alarm', 'control-plane-nodes-dropping'),
       }),
     );
 
@@ -160,8 +187,9 @@ export class FleetAlarms extends Construct {
         detail: { AutoScalingGroupName: [props.autoScalingGroupName] },
       },
       targets: [
-        new eventsTargets.SnsTopic(topic, {
-          message: events.RuleTargetInput.fromObject({
+        ruleToTopic(
+          topic,
+          events.RuleTargetInput.fromObject({
             alarm: `${config.platformName}-fleet-launch-failures`,
             region: props.region,
             autoScalingGroup: events.EventField.fromPath('$.detail.AutoScalingGroupName'),
@@ -170,7 +198,7 @@ export class FleetAlarms extends Construct {
             time: events.EventField.time,
             runbook: runbookLine(LAUNCH_FAILURES_RUNBOOK),
           }),
-        }),
+        ),
       ],
     });
   }

@@ -24,6 +24,40 @@ export function alarmDescription(meaning: string, runbook: string, details?: str
   return text;
 }
 
+/**
+ * What silence (no datapoint at all) from an alarm's metrics means: chosen per alarm, it sets
+ * the alarm's TreatMissingData and a line of its description.
+ * - `breaching`: the emitter reports continuously (0 included), so silence is itself a failure:
+ *   missing data breaches, the alarm pages when its emitter dies.
+ * - `notBreaching`: silence is health (AWS publishes the metric only when something happens,
+ *   or there is no traffic to measure) or the emitter's death is another alarm's to report:
+ *   `coveredBy` names that alarm (the name after the platform prefix; it may be this alarm
+ *   itself when its expression turns the emitter's silence into a breaching value).
+ * test/monitoring/dead-emitters.test.ts silences each of the platform's own emitters and checks
+ * that every alarm reading it pages, or that the alarm it names does.
+ */
+export type Silence =
+  | { readonly treat: 'breaching'; readonly why: string }
+  | { readonly treat: 'notBreaching'; readonly why: string; readonly coveredBy?: string };
+
+export const silence = {
+  breaching: (why: string): Silence => ({ treat: 'breaching', why }),
+  notBreaching: (why: string, coveredBy?: string): Silence => ({ treat: 'notBreaching', why, coveredBy }),
+};
+
+/** The description line that says what silence means for this alarm. */
+function silenceLine(s: Silence, namePrefix: string): string {
+  if (s.treat === 'breaching') return `No data: breaching (${s.why}).`;
+  return `No data: not breaching (${s.why})${s.coveredBy ? `; ${namePrefix}-${s.coveredBy} pages if its emitter goes silent` : ''}.`;
+}
+
+const silences = new WeakMap<cloudwatch.IAlarm, Silence>();
+
+/** The silence an alarm was created with (runbookAlarm), for the tests and the docs. */
+export function silenceOf(alarm: cloudwatch.IAlarm): Silence | undefined {
+  return silences.get(alarm);
+}
+
 export interface RunbookAlarmProps {
   /** Runbook file name without `.md`; also the alarm's name after the prefix. */
   readonly runbook: string;
@@ -38,8 +72,8 @@ export interface RunbookAlarmProps {
   readonly comparisonOperator: cloudwatch.ComparisonOperator;
   readonly evaluationPeriods: number;
   readonly datapointsToAlarm?: number;
-  /** Chosen per alarm on purpose: what silence means for this metric. */
-  readonly treatMissingData: cloudwatch.TreatMissingData;
+  /** Chosen per alarm on purpose: what silence means for this metric (sets TreatMissingData). */
+  readonly silence: Silence;
   /** The region's alarm topic: ALARM and OK both go there. */
   readonly topic: sns.ITopic;
   /** Extra suffix of the alarm name when one runbook covers several alarms (e.g. one per function). */
@@ -47,20 +81,23 @@ export interface RunbookAlarmProps {
 }
 
 /**
- * An alarm that names its runbook in the description's last line, notifies the region's topic on
- * ALARM and on OK (on-call sees the recovery too), and has a stable name.
+ * An alarm that names its runbook in the description's last line, says what missing data means,
+ * notifies the region's topic on ALARM and on OK (on-call sees the recovery too), and has a
+ * stable name.
  */
 export function runbookAlarm(scope: Construct, id: string, props: RunbookAlarmProps): cloudwatch.Alarm {
+  const details = [props.details, silenceLine(props.silence, props.namePrefix)].filter(Boolean).join('\n');
   const alarm = new cloudwatch.Alarm(scope, id, {
     alarmName: [props.namePrefix, props.runbook, props.nameSuffix].filter(Boolean).join('-'),
-    alarmDescription: alarmDescription(props.meaning, props.runbook, props.details),
+    alarmDescription: alarmDescription(props.meaning, props.runbook, details),
     metric: props.metric,
     threshold: props.threshold,
     comparisonOperator: props.comparisonOperator,
     evaluationPeriods: props.evaluationPeriods,
     datapointsToAlarm: props.datapointsToAlarm,
-    treatMissingData: props.treatMissingData,
+    treatMissingData: props.silence.treat === 'breaching' ? cloudwatch.TreatMissingData.BREACHING : cloudwatch.TreatMissingData.NOT_BREACHING,
   });
+  silences.set(alarm, props.silence);
   notify(alarm, props.topic);
   return alarm;
 }

@@ -49,12 +49,18 @@ export class Target {
     private readonly options: TargetOptions,
   ) {}
 
-  static open(options: TargetOptions): Target {
+  /**
+   * What `open` would work on, checked without creating a client or connecting: the target
+   * flags (exactly one of --local / --region), the platform config and its regions. A dry run
+   * stops here.
+   */
+  static check(options: TargetOptions): { readonly description: string; readonly platformName: string; readonly tableName: string; readonly regions: readonly string[] } {
     if (options.local && options.region) throw new UsageError('--local and --region: choose one target', '--region');
     if (!options.local && !options.region) throw new UsageError('choose a target: --local (the running `npm start`) or --region <aws-region>', '--local');
     if (!options.local && (options.dynamodbEndpoint || options.sqsEndpoint)) {
       throw new UsageError('--dynamodb-endpoint and --sqs-endpoint: only with --local', options.dynamodbEndpoint ? '--dynamodb-endpoint' : '--sqs-endpoint');
     }
+    if (options.region && !/^[a-z]{2}(-[a-z]+)+-\d$/.test(options.region)) throw new UsageError(`--region: "${options.region}" is not an AWS region name`, '--region');
     let config;
     try {
       config = loadConfig(() => undefined, options.env);
@@ -63,6 +69,12 @@ export class Target {
     }
     const tableName = options.table ?? config.brokerTableName;
     const regions = [...new Set([...config.regions.map((r) => r.region), config.homeRegion])];
+    const description = options.local ? `the local platform (table ${tableName})` : `AWS ${options.region} (table ${tableName})`;
+    return { description, platformName: config.platformName, tableName, regions };
+  }
+
+  static open(options: TargetOptions): Target {
+    const { tableName, regions, platformName } = Target.check(options);
     if (options.local) {
       let settings;
       try {
@@ -76,7 +88,7 @@ export class Target {
       return new Target(
         `local platform (DynamoDB ${dynamodbEndpoint}, SQS ${sqsEndpoint}, table ${tableName})`,
         tableName,
-        config.platformName,
+        platformName,
         regions,
         dynamodb,
         new BrokerStore(dynamodb, tableName),
@@ -86,12 +98,17 @@ export class Target {
     }
     const region = options.region!;
     const dynamodb = new DynamoDBClient({ region });
-    return new Target(`AWS ${region} (table ${tableName})`, tableName, config.platformName, regions, dynamodb, new BrokerStore(dynamodb, tableName), () => new SQSClient({ region }), options);
+    return new Target(`AWS ${region} (table ${tableName})`, tableName, platformName, regions, dynamodb, new BrokerStore(dynamodb, tableName), () => new SQSClient({ region }), options);
   }
 
   get sqs(): SQSClient {
     this.sqsClient ??= this.makeSqs();
     return this.sqsClient;
+  }
+
+  /** The AWS region of an AWS target (CloudWatch and SNS have no local emulator). */
+  get awsRegion(): string | undefined {
+    return this.options.local ? undefined : this.options.region;
   }
 
   async findQueues(): Promise<Queues> {

@@ -1,4 +1,4 @@
-import { Aws, Duration, Tags, Validations } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Duration, Stack, Tags, Validations } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -8,6 +8,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { PlatformConfig, RegionConfig } from '../config';
 import { proxyUserData } from './user-data';
@@ -71,7 +72,7 @@ export class ProxyFleet extends Construct {
       );
     }
 
-    this.notifications = this.notificationTopic();
+    this.notifications = this.notificationTopic(config, region.region);
 
     // Security groups: the world reaches the NLB on 80/443 only; proxies accept only the NLB.
     this.loadBalancerSecurityGroup = new ec2.SecurityGroup(this, 'LoadBalancerSecurityGroup', {
@@ -246,8 +247,11 @@ export class ProxyFleet extends Construct {
     });
   }
 
-  /** KMS-encrypted, SSL-only topic for scaling events and the region health alarm. */
-  private notificationTopic(): sns.Topic {
+  /**
+   * KMS-encrypted, SSL-only topic for scaling events and the region health alarm. Named (found by
+   * name), its ARN a stack output, and `alarms.emails` subscribed, like the region's alarm topic.
+   */
+  private notificationTopic(config: PlatformConfig, region: string): sns.Topic {
     const key = new kms.Key(this, 'NotificationsKey', {
       description: 'Encrypts the proxy fleet notification topic',
       enableKeyRotation: true,
@@ -268,11 +272,17 @@ export class ProxyFleet extends Construct {
     );
     key.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:GenerateDataKey*', 'kms:Decrypt');
     const topic = new sns.Topic(this, 'Notifications', {
+      topicName: `${config.platformName}-fleet-notifications-${region}`,
       displayName: 'Edge proxy fleet notifications',
       masterKey: key,
       enforceSSL: true,
     });
     topic.grantPublish(new iam.ServicePrincipal('cloudwatch.amazonaws.com'));
+    for (const email of config.alarms.emails) topic.addSubscription(new subscriptions.EmailSubscription(email));
+    new CfnOutput(Stack.of(this), 'FleetNotificationTopicArn', {
+      value: topic.topicArn,
+      description: `Scaling events and the health check alarm of the ${region} proxies: subscribe here for them (docs/monitoring.md)`,
+    });
     return topic;
   }
 }

@@ -5,8 +5,10 @@
 import type { APIGatewayProxyEvent, APIGatewayRequestAuthorizerEvent, SQSEvent } from 'aws-lambda';
 import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
 import { ensureBrokerTable } from '../../lib/local/emulators';
-import { authorize } from '../../lib/broker/runtime/lambda/authorizer';
+import { allows, authorize } from '../../lib/broker/runtime/lambda/authorizer';
 import { requestFromEvent } from '../../lib/broker/runtime/lambda/api';
 import { LocalEmulators, SERVICE_ID, STANDARD, localClientConfig, provisionBody, startEmulators } from './support';
 
@@ -146,6 +148,7 @@ describe('authorizer', () => {
 
   test('the right credentials: Allow on the whole stage', () => {
     const result = authorize(event(basic('broker', 's3cret')), credentials);
+    expect(allows(result)).toBe(true);
     expect(result.principalId).toBe('broker');
     expect(result.policyDocument.Statement).toEqual([{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: 'arn:aws:execute-api:us-east-1:123456789012:abc123/prod/*' }]);
   });
@@ -157,7 +160,35 @@ describe('authorizer', () => {
     ['a password prefix', basic('broker', 's3cre')],
     ['another scheme', 'Bearer s3cret'],
     ['garbage', 'Basic !!!'],
-  ])('%s: Unauthorized (401)', (_what, header) => {
-    expect(() => authorize(event(header), credentials)).toThrow('Unauthorized');
+  ])('%s: a Deny policy on the whole stage (API Gateway answers 401 through ACCESS_DENIED), not an error', (_what, header) => {
+    const result = authorize(event(header), credentials);
+    expect(allows(result)).toBe(false);
+    expect(result.principalId).toBe('unauthenticated');
+    expect(result.policyDocument.Statement).toEqual([{ Action: 'execute-api:Invoke', Effect: 'Deny', Resource: 'arn:aws:execute-api:us-east-1:123456789012:abc123/prod/*' }]);
+  });
+
+  describe('the Lambda entry, with Secrets Manager stubbed as its API answers', () => {
+    const secrets = mockClient(SecretsManagerClient);
+    const secretArn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:edge-broker-credentials-AbCdEf';
+    beforeEach(() => {
+      secrets.reset();
+      process.env.EDGE_BROKER_SECRET_ARN = secretArn;
+    });
+    afterAll(() => secrets.restore());
+
+    test('a secret it cannot read is an error (API Gateway answers 500, the errors alarm pages); wrong and right credentials are answers', async () => {
+      // In order: the cache of the secret is per container (module), as in Lambda.
+      const { handler } = await import('../../lib/broker/runtime/lambda/authorizer');
+      secrets.on(GetSecretValueCommand).rejects(Object.assign(new Error('User is not authorized to perform: secretsmanager:GetSecretValue'), { name: 'AccessDeniedException' }));
+      await expect(handler(event(basic('broker', 's3cret')))).rejects.toThrow(/not authorized/);
+
+      secrets.reset();
+      secrets.on(GetSecretValueCommand, { SecretId: secretArn }).resolves({ SecretString: JSON.stringify(credentials) });
+      const wrong = await handler(event(basic('broker', 'wrong')));
+      expect(wrong.policyDocument.Statement[0]).toMatchObject({ Effect: 'Deny' });
+      const right = await handler(event(basic('broker', 's3cret')));
+      expect(right.policyDocument.Statement[0]).toMatchObject({ Effect: 'Allow' });
+      expect(secrets.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+    });
   });
 });

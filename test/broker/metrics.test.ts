@@ -5,14 +5,11 @@
  */
 import type { SQSEvent } from 'aws-lambda';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { BROKER_METRICS, ConvergenceReport, convergenceKey } from '../../lib/model';
-import { LocalCloud } from '../../lib/broker/runtime/cloud/local';
-import { DnsRecord } from '../../lib/broker/runtime/cloud/types';
-import { PermanentError } from '../../lib/broker/runtime/worker/steps';
+import { BROKER_METRICS } from '../../lib/model';
 import { ensureBrokerTable } from '../../lib/local/emulators';
-import { LocalBroker, brokerFixture, localClientConfig, osbClient, provisionBody, waitFor, waitForOperation } from './support';
+import { runWorkerScenario } from '../monitoring/emitters';
+import { brokerFixture, localClientConfig, osbClient, provisionBody, waitForOperation } from './support';
 
 const fixture = brokerFixture('edge-metrics');
 const ASYNC = '?accepts_incomplete=true';
@@ -46,56 +43,9 @@ function total(docs: readonly EmfDocument[], name: string): number {
   return docs.reduce((sum, doc) => sum + (typeof doc[name] === 'number' ? (doc[name] as number) : 0), 0);
 }
 
-/** Fails the first `failures` Route 53 writes (a retryable error), then works; refuses `refused.*` names for good. */
-class FlakyCloud extends LocalCloud {
-  constructor(private failures: number) {
-    super({});
-  }
-  override async upsertRecords(records: readonly DnsRecord[]): Promise<void> {
-    if (records.some((r) => r.name.startsWith('refused.'))) throw new PermanentError('the record is refused (injected)');
-    if (this.failures > 0) {
-      this.failures--;
-      throw new Error('Route 53 throttled (injected)');
-    }
-    return super.upsertRecords(records);
-  }
-}
-
-async function writeReport(b: LocalBroker, report: ConvergenceReport): Promise<void> {
-  await b.store.doc.send(new PutCommand({ TableName: b.store.tableName, Item: { ...convergenceKey(report.region, report.taskId), kind: 'convergence', ...report } }));
-}
-
 test('the worker counts successes, failures, retries and changes the proxies rejected, as EMF lines', async () => {
-  const lines: string[] = [];
-  const b = await fixture.start({ cloud: new FlakyCloud(1), metrics: (line) => lines.push(line), convergence: { pollSeconds: 0.05 } });
-  const call = osbClient(b.url);
-  // eu-west-1's proxies reject any change of `bad` (generation far above anything written).
-  await writeReport(b, {
-    region: 'eu-west-1',
-    taskId: 'task-a',
-    reportedAt: new Date().toISOString(),
-    stableGeneration: 0,
-    connectedNodes: 3,
-    ackedGenerations: [[0, 3]],
-    rejected: { bad: { generation: 1_000_000, source: 'nack', reason: 'port 0 out of range', nodes: 3 } },
-  });
-
-  const put = async (id: string, hostname: string, regions: string[]) => {
-    const reply = await call('PUT', `/v2/service_instances/${id}${ASYNC}`, { body: provisionBody([hostname], { regions }) });
-    expect(reply.status).toBe(202);
-    return (await waitForOperation(call, id, reply.body.operation)).body.state as string;
-  };
-  // The first DNS write fails once (one retry), then succeeds.
-  expect(await put('flaky', 'flaky.edge.example.com', ['us-east-1'])).toBe('succeeded');
-  expect(await put('ok', 'ok.edge.example.com', ['us-east-1'])).toBe('succeeded');
-  // A permanent error: fails at once, no retry.
-  expect(await put('refused', 'refused.edge.example.com', ['us-east-1'])).toBe('failed');
-  // Rejected by the proxies in eu-west-1: withdrawn, then failed.
-  expect(await put('bad', 'bad.edge.example.com', ['eu-west-1'])).toBe('failed');
-
-  // last_operation shows the end as soon as it is written; the worker flushes its metrics
-  // when it is done with the message, a moment later.
-  await waitFor('the last failure to be flushed', () => total(parseEmf(lines, 'edge-broker-worker'), BROKER_METRICS.operationsFailed) >= 2);
+  // One success after a retried DNS write, one success, a permanent failure, a change eu-west-1's proxies reject.
+  const { lines } = await runWorkerScenario(fixture);
   const docs = parseEmf(lines, 'edge-broker-worker');
   expect(docs.length).toBeGreaterThan(0);
   expect(total(docs, BROKER_METRICS.operationsSucceeded)).toBe(2);

@@ -8,6 +8,7 @@
 import { CONTROL_PLANE_METRICS } from '../../lib/model';
 import { ControlPlaneReadings, controlPlaneReadings, publishControlPlaneMetrics, startEmfPublisher } from '../../lib/control-plane/runtime/emf';
 import { LocalControlPlane } from '../../lib/control-plane/runtime/local';
+import { DEFAULT_TEMPLATES, RenderedResource, Template, TemplateRegistry } from '../../lib/control-plane/runtime/templates';
 import { Response, SimEnvoy, TYPE, TestTable, startTable, startTestControlPlane, waitFor, writeRoute } from './support';
 
 type Doc = Record<string, unknown> & { _aws: { Timestamp: number; CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string; Unit?: string }> }> } };
@@ -53,9 +54,11 @@ describe('the EMF publisher', () => {
   beforeEach(() => {
     now = T0;
     readings = {
-      counters: { nacks: 5, renderFailures: 2, canaryRollbacks: 1, renderFaultsHeldBack: 0 },
+      counters: { nacks: 5, canaryRollbacks: 1 },
       connectedNodes: 40,
       instancesExcluded: 3,
+      profilesRenderFailing: 0,
+      profilesHeldBack: 0,
       sources: [
         { name: 'dynamodb-routes', lastSuccessAt: new Date(T0 - 1500).toISOString() },
         { name: 's3-context' }, // never refreshed
@@ -67,7 +70,7 @@ describe('the EMF publisher', () => {
     const lines: string[] = [];
     const publisher = startEmfPublisher(() => readings, { platformName: 'acme', sink: (l) => lines.push(l), intervalMs: 3600_000, now: () => now });
     now = T0 + 60_000;
-    set({ counters: { nacks: 8, renderFailures: 2, canaryRollbacks: 2, renderFaultsHeldBack: 1 }, connectedNodes: 38 });
+    set({ counters: { nacks: 8, canaryRollbacks: 2 }, connectedNodes: 38, profilesRenderFailing: 1, profilesHeldBack: 2 });
     publisher.flush();
     publisher.stop();
 
@@ -82,14 +85,14 @@ describe('the EMF publisher', () => {
         CONTROL_PLANE_METRICS.connectedNodes,
         CONTROL_PLANE_METRICS.instancesExcluded,
         CONTROL_PLANE_METRICS.nacks,
-        CONTROL_PLANE_METRICS.renderFailures,
         CONTROL_PLANE_METRICS.canaryRollbacks,
-        CONTROL_PLANE_METRICS.renderFaultsHeldBack,
+        CONTROL_PLANE_METRICS.profilesRenderFailing,
+        CONTROL_PLANE_METRICS.profilesHeldBack,
       ].sort(),
     );
     for (const m of directive(main).Metrics) expect(m.Unit).toBe('Count');
-    // Counters: what happened since the publisher started (5 -> 8 NACKs, 1 -> 2 rollbacks).
-    expect(main).toMatchObject({ NacksReceived: 3, RenderFailures: 0, CanaryRollbacks: 1, RenderFaultsHeldBack: 1, ConnectedNodes: 38, InstancesExcluded: 3 });
+    // Counters: what happened since the publisher started (5 -> 8 NACKs, 1 -> 2 rollbacks); gauges: now.
+    expect(main).toMatchObject({ NacksReceived: 3, CanaryRollbacks: 1, ConnectedNodes: 38, InstancesExcluded: 3, ProfilesRenderFailing: 1, ProfilesHeldBack: 2 });
 
     expect(directive(routes)).toMatchObject({ Namespace: 'Edge/ControlPlane', Dimensions: [['service', 'Source']] });
     expect(routes).toMatchObject({ service: 'acme-control-plane', Source: 'dynamodb-routes', SourceStalenessSeconds: 61.5 });
@@ -98,8 +101,8 @@ describe('the EMF publisher', () => {
     // Never refreshed: stale since the publisher started.
     expect(s3).toMatchObject({ Source: 's3-context', SourceStalenessSeconds: 60 });
 
-    // The last flush: no new NACK, rollback or failure since the one before (deltas are 0), gauges stay.
-    expect(docs[3]).toMatchObject({ NacksReceived: 0, RenderFailures: 0, CanaryRollbacks: 0, ConnectedNodes: 38 });
+    // The last flush: no new NACK or rollback since the one before (deltas are 0), gauges stay.
+    expect(docs[3]).toMatchObject({ NacksReceived: 0, CanaryRollbacks: 0, ConnectedNodes: 38, ProfilesRenderFailing: 1, ProfilesHeldBack: 2 });
   });
 
   test('flushes every interval, and stop() flushes once more and ends the timer', async () => {
@@ -149,7 +152,7 @@ describe('on a running control plane', () => {
 
     publisher.flush();
     const [main, ...sources] = lines.map(validEmf);
-    expect(main).toMatchObject({ service: 'edge-control-plane', ConnectedNodes: 2, NacksReceived: nacks, RenderFailures: 0, CanaryRollbacks: 0, InstancesExcluded: 0 });
+    expect(main).toMatchObject({ service: 'edge-control-plane', ConnectedNodes: 2, NacksReceived: nacks, CanaryRollbacks: 0, InstancesExcluded: 0, ProfilesRenderFailing: 0, ProfilesHeldBack: 0 });
     expect(sources.map((s) => s.Source)).toEqual(controlPlaneReadings(controlPlane).sources.map((s) => s.name));
     for (const s of sources) {
       expect(s.SourceStalenessSeconds as number).toBeGreaterThanOrEqual(0);
@@ -201,5 +204,121 @@ describe('canary rollbacks', () => {
     lines.length = 0;
     publisher.stop();
     expect(validEmf(lines[0])).toMatchObject({ CanaryRollbacks: 0 });
+  });
+});
+
+/**
+ * The edge listeners template with two switches: `broken` makes it throw (the render fails as a
+ * whole: nothing new is served), `variant` renders a valid but different edge-https listener
+ * (a candidate with no route change, which the test's canary rejects: a render fault).
+ */
+const VARIANT_BUFFER_BYTES = 40961;
+function switchableListeners(): { registry: TemplateRegistry; switches: { broken: boolean; variant: boolean } } {
+  const switches = { broken: false, variant: false };
+  const good = DEFAULT_TEMPLATES.find((t) => t.id === 'edge-listeners')!;
+  const switchable: Template = {
+    ...good,
+    render(input): RenderedResource[] {
+      if (switches.broken) throw new Error('listener template bug (injected)');
+      const rendered = good.render(input);
+      if (!switches.variant) return rendered;
+      return rendered.map((r) => (r.name === 'edge-https' ? { ...r, resource: { ...r.resource, per_connection_buffer_limit_bytes: VARIANT_BUFFER_BYTES } } : r));
+    },
+  };
+  return { registry: new TemplateRegistry(DEFAULT_TEMPLATES.map((t) => (t.id === good.id ? switchable : t))), switches };
+}
+
+describe('render state gauges on a running control plane (a state, not a count)', () => {
+  let table: TestTable;
+
+  beforeAll(async () => {
+    table = await startTable();
+    await writeRoute(table.doc, 'gauge-base', { hostnames: ['gauge-base.edge.example.com'], backends: [{ address: '10.0.0.1', port: 8000, protocol: 'http' }] });
+  });
+  afterAll(async () => {
+    await table?.stop();
+  });
+
+  test('a failing render: ProfilesRenderFailing 1 on every flush however often it re-renders, 0 once a render succeeds', async () => {
+    const { registry, switches } = switchableListeners();
+    const cp = await startTestControlPlane(table.emulators.dynamodbEndpoint, { registry, routesRefreshMs: 100, canary: { fraction: 0 } });
+    const node = new SimEnvoy(cp.xdsPort, 'gauge-render');
+    try {
+      const controlPlane = cp.running.controlPlane;
+      await waitFor('the node to hold its listeners', () => node.latest.get(TYPE.listeners)?.acked || undefined);
+      const lines: string[] = [];
+      const publisher = publishControlPlaneMetrics(controlPlane, { platformName: 'edge', sink: (l) => lines.push(l), intervalMs: 3600_000 });
+      const flush = () => {
+        lines.length = 0;
+        publisher.flush();
+        return validEmf(lines[0]);
+      };
+      expect(flush()).toMatchObject({ ProfilesRenderFailing: 0, ProfilesHeldBack: 0 });
+
+      switches.broken = true;
+      // Three renders fail: a route change, then two rebuilds (as the periodic full resync forces them).
+      const before = controlPlane.metrics.renders;
+      await writeRoute(table.doc, 'gauge-broken', { hostnames: ['gauge-broken.edge.example.com'], backends: [{ address: '10.0.0.1', port: 8001, protocol: 'http' }] });
+      await waitFor('the failed render of the route change', () => controlPlane.metrics.renders > before || undefined);
+      for (const n of [2, 3]) {
+        controlPlane.scheduleRebuild();
+        await waitFor(`failed render ${n}`, () => controlPlane.metrics.renders - before >= n || undefined);
+      }
+      expect(flush()).toMatchObject({ ProfilesRenderFailing: 1, ProfilesHeldBack: 0 });
+      // A minute later, nothing changed: still failing, still 1 (a count would say 0 and the alarm would recover).
+      controlPlane.scheduleRebuild();
+      await new Promise((r) => setTimeout(r, 50));
+      expect(flush()).toMatchObject({ ProfilesRenderFailing: 1 });
+      expect(flush()).toMatchObject({ ProfilesRenderFailing: 1 });
+
+      switches.broken = false;
+      await writeRoute(table.doc, 'gauge-fixed', { hostnames: ['gauge-fixed.edge.example.com'], backends: [{ address: '10.0.0.1', port: 8100, protocol: 'http' }] });
+      await waitFor('a good render', () => controlPlane.renderStateGauges().profilesRenderFailing === 0 || undefined);
+      expect(flush()).toMatchObject({ ProfilesRenderFailing: 0, ProfilesHeldBack: 0 });
+      publisher.stop();
+    } finally {
+      node.close();
+      await cp.stop();
+    }
+  });
+
+  test('a render fault held back: ProfilesHeldBack 1 on every flush while held, not a render failure; 0 once a candidate is promoted', async () => {
+    const { registry, switches } = switchableListeners();
+    const cp = await startTestControlPlane(table.emulators.dynamodbEndpoint, { registry, routesRefreshMs: 100, canary: { fraction: 0.5, soakMs: 60_000 } });
+    // Both nodes reject the variant listener; whichever is the canary NACKs it.
+    const rejectVariant = (r: Response) => (r.type_url === TYPE.listeners && JSON.stringify(r.resources).includes(String(VARIANT_BUFFER_BYTES)) ? 'listener edge-https: rejected (injected)' : undefined);
+    const nodes = ['gauge-held-1', 'gauge-held-2'].map((id) => new SimEnvoy(cp.xdsPort, id, rejectVariant));
+    try {
+      const controlPlane = cp.running.controlPlane;
+      await waitFor('both nodes to hold their listeners', () => nodes.every((n) => n.latest.get(TYPE.listeners)?.acked) || undefined);
+      const lines: string[] = [];
+      const publisher = publishControlPlaneMetrics(controlPlane, { platformName: 'edge', sink: (l) => lines.push(l), intervalMs: 3600_000 });
+      const flush = () => {
+        lines.length = 0;
+        publisher.flush();
+        return validEmf(lines[0]);
+      };
+
+      // A new candidate with no route change (as a new control plane image would render): the canary NACKs it.
+      switches.variant = true;
+      controlPlane.scheduleRebuild();
+      await waitFor('the render fault', () => controlPlane.renderStateGauges().profilesHeldBack === 1 || undefined);
+      expect(flush()).toMatchObject({ ProfilesHeldBack: 1, ProfilesRenderFailing: 0 });
+      // The region stays blocked: later flushes (and re-renders of the same candidate) still say 1.
+      controlPlane.scheduleRebuild();
+      await new Promise((r) => setTimeout(r, 50));
+      expect(flush()).toMatchObject({ ProfilesHeldBack: 1, ProfilesRenderFailing: 0 });
+      expect(flush()).toMatchObject({ ProfilesHeldBack: 1 });
+
+      // The fix renders the stable snapshot again: promoted, no longer held back.
+      switches.variant = false;
+      controlPlane.scheduleRebuild();
+      await waitFor('the hold to end', () => controlPlane.renderStateGauges().profilesHeldBack === 0 || undefined);
+      expect(flush()).toMatchObject({ ProfilesHeldBack: 0, ProfilesRenderFailing: 0 });
+      publisher.stop();
+    } finally {
+      for (const n of nodes) n.close();
+      await cp.stop();
+    }
   });
 });

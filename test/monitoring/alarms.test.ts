@@ -76,6 +76,13 @@ describe('broker alarms (home region)', () => {
     }
   });
 
+  test('the authorizer denies bad credentials with a policy (no Lambda error to page on): API Gateway still answers 401, WWW-Authenticate and the OSB body', () => {
+    const [, accessDenied] = ofType(broker, 'AWS::ApiGateway::GatewayResponse').find(([, r]) => r.Properties.ResponseType === 'ACCESS_DENIED')!;
+    expect(accessDenied.Properties.StatusCode).toBe('401');
+    expect((accessDenied.Properties.ResponseParameters as Record<string, string>)['gatewayresponse.header.WWW-Authenticate']).toMatch(/^'Basic realm=/);
+    expect(JSON.parse((accessDenied.Properties.ResponseTemplates as Record<string, string>)['application/json'])).toMatchObject({ error: 'Unauthorized' });
+  });
+
   test('DynamoDB read/write throttle events and SystemErrors over every operation the broker uses', () => {
     const tableName = ref(logicalId(synth.edge.broker, synth.edge.broker.table.table));
     const throttles = alarmsReading(broker, 'AWS/DynamoDB', 'ReadThrottleEvents', { TableName: tableName });
@@ -87,9 +94,15 @@ describe('broker alarms (home region)', () => {
   });
 
   test('operations stuck: Edge/Broker OperationsStuck of the sweeper above 0', () => {
-    const stuck = alarmsReading(broker, METRIC_NAMESPACES.broker, BROKER_METRICS.operationsStuck, { service: metricService('edge', 'sweeper') });
+    const readers = alarmsReading(broker, METRIC_NAMESPACES.broker, BROKER_METRICS.operationsStuck, { service: metricService('edge', 'sweeper') });
+    const stuck = readers.filter(([, a]) => a.Properties.Statistic === 'Maximum');
     expect(stuck).toHaveLength(1);
-    expect(stuck[0][1].Properties).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', Statistic: 'Maximum' });
+    expect(stuck[0][1].Properties).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', TreatMissingData: 'notBreaching' });
+    // Its heartbeat: no sweep reported in 20 minutes pages on its own.
+    const silent = readers.filter(([, a]) => a.Properties.Statistic === 'SampleCount');
+    expect(silent.map(([, a]) => a.Properties)).toEqual([
+      expect.objectContaining({ AlarmName: 'edge-broker-sweeper-silent', Threshold: 1, ComparisonOperator: 'LessThanThreshold', Period: 600, EvaluationPeriods: 2, TreatMissingData: 'breaching' }),
+    ]);
   });
 });
 
@@ -100,8 +113,8 @@ describe.each(TEST_REGIONS)('control plane and fleet alarms in %s', (region) => 
 
   test('NACKs, render failures, excluded instances and a stale dynamodb source', () => {
     expect(cp('nacks')).toHaveLength(1);
-    expect(cp('renderFailures')).toHaveLength(1);
-    expect(cp('renderFaultsHeldBack')).toHaveLength(1);
+    expect(cp('profilesRenderFailing')).toHaveLength(1);
+    expect(cp('profilesHeldBack')).toHaveLength(1);
     expect(cp('instancesExcluded')).toHaveLength(1);
     const stale = cp('sourceStalenessSeconds', { Source: 'dynamodb' });
     expect(stale).toHaveLength(1);

@@ -1,8 +1,9 @@
-/** The procedure runbooks issue 7 asks for (docs/runbooks/<name>.md). */
+/** The procedure runbooks issues 7 and 15 ask for (docs/runbooks/<name>.md). */
 export const PROCEDURE_RUNBOOKS = [
   'procedure-redrive-dlq',
   'procedure-pin-region',
   'procedure-withdraw-route',
   'procedure-drain-region-dns',
   'procedure-rollback-ami',
+  'procedure-drill-alarms',
 ];

@@ -5,7 +5,7 @@ import { buildEdgeApp, EdgeApp } from '../../lib/app';
 import { PlatformConfig, resolveConfig } from '../../lib/config';
 
 export interface SynthOptions {
-  /** Config document over the defaults (default: three regions, for speed). */
+  /** Config document over the defaults (default: three regions, for speed; alarms to TEST_ALARM_EMAIL). */
   readonly config?: Record<string, unknown>;
   /** Run cdk-nag (default true): a test synth fails on any unacknowledged finding, like `cdk synth`. */
   readonly nag?: boolean;
@@ -23,10 +23,15 @@ export interface SynthResult {
 }
 
 export const TEST_REGIONS = ['us-east-1', 'us-west-1', 'ap-northeast-1'];
+/** The alarm recipient of every test synth, unless the test's config sets `alarms`. */
+export const TEST_ALARM_EMAIL = 'edge-oncall@example.com';
 
 /** Synthesizes the whole app once; call it in `beforeAll` (one synth per test file). */
 export function synthEdgeApp(options: SynthOptions = {}): SynthResult {
-  const config = resolveConfig({ regions: TEST_REGIONS, account: '123456789012', ...options.config });
+  const given = options.config ?? {};
+  // Someone must receive the alarms or synth refuses (lib/config/alarm-recipients.ts).
+  const alarms = { emails: [TEST_ALARM_EMAIL], ...(given.alarms as Record<string, unknown> | undefined) };
+  const config = resolveConfig({ regions: TEST_REGIONS, account: '123456789012', ...given, alarms });
   const context: Record<string, unknown> = {
     ...require('../../cdk.json').context,
     '@aws-cdk/core:validateAgainstDefaultRules': options.cfnValidation ?? false,

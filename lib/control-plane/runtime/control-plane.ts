@@ -748,6 +748,27 @@ export class ControlPlane {
     });
   }
 
+  /**
+   * The render state as two gauges (Edge/ControlPlane ProfilesRenderFailing and
+   * ProfilesHeldBack, published every interval by emf.ts):
+   * - profilesRenderFailing: profiles whose latest render failed validation as a whole; their
+   *   nodes keep the last good snapshot (or get none, if the profile never rendered);
+   * - profilesHeldBack: profiles held on their stable snapshot because the canaries rejected a
+   *   candidate no route change explains (a template or settings fault), until one is promoted.
+   * A state, so an alarm on it stays in ALARM exactly as long as the region is affected.
+   */
+  renderStateGauges(): { profilesRenderFailing: number; profilesHeldBack: number } {
+    let profilesRenderFailing = 0;
+    let profilesHeldBack = 0;
+    for (const profile of this.profiles.values()) {
+      if (profile.heldBack) profilesHeldBack++;
+      // renderFault() records its own lastFailure (one problem with this message): that is the held-back state, not a failed render.
+      const fault = profile.heldBack !== undefined && profile.lastFailure?.problems.length === 1 && profile.lastFailure.problems[0].message.startsWith('rendered config failed canary health');
+      if (profile.lastFailure && !fault) profilesRenderFailing++;
+    }
+    return { profilesRenderFailing, profilesHeldBack };
+  }
+
   metricsText(): string {
     const excluded = new Set<string>();
     for (const p of this.profiles.values()) for (const e of p.snapshot?.excluded ?? []) excluded.add(e.instanceId);

@@ -11,9 +11,13 @@ const stdoutSink: EmfSink = (line) => {
 
 /** What one flush reads from the control plane: counters since it started, gauges now. */
 export interface ControlPlaneReadings {
-  readonly counters: { readonly nacks: number; readonly renderFailures: number; readonly canaryRollbacks: number; readonly renderFaultsHeldBack: number };
+  readonly counters: { readonly nacks: number; readonly canaryRollbacks: number };
   readonly connectedNodes: number;
   readonly instancesExcluded: number;
+  /** Profiles whose latest render failed as a whole (ControlPlane.renderStateGauges). */
+  readonly profilesRenderFailing: number;
+  /** Profiles held on their stable snapshot by a render fault (ControlPlane.renderStateGauges). */
+  readonly profilesHeldBack: number;
   /** Each context source and when it last refreshed (undefined: never). */
   readonly sources: ReadonlyArray<{ readonly name: string; readonly lastSuccessAt?: string }>;
 }
@@ -22,11 +26,12 @@ export interface ControlPlaneReadings {
 export function controlPlaneReadings(controlPlane: ControlPlane): ControlPlaneReadings {
   const excluded = new Set<string>();
   for (const profile of controlPlane.profiles.values()) for (const e of profile.snapshot?.excluded ?? []) excluded.add(e.instanceId);
-  const { nacks, renderFailures, canaryRollbacks, renderFaultsHeldBack } = controlPlane.metrics;
+  const { nacks, canaryRollbacks } = controlPlane.metrics;
   return {
-    counters: { nacks, renderFailures, canaryRollbacks, renderFaultsHeldBack },
+    counters: { nacks, canaryRollbacks },
     connectedNodes: controlPlane.sessions.size,
     instancesExcluded: excluded.size,
+    ...controlPlane.renderStateGauges(),
     sources: controlPlane.sourceStatuses().map((s) => ({ name: s.name, lastSuccessAt: s.lastSuccessAt })),
   };
 }
@@ -51,7 +56,8 @@ export interface EmfPublisher {
 /**
  * Publishes the control plane's CONTROL_PLANE_METRICS as Embedded Metric Format lines,
  * every interval: one document with the counters (deltas since the last flush) and the
- * gauges (current values), dimension `service`; and one per context source with
+ * gauges (current values, 0 included, so that an alarm on a state stays in ALARM while the
+ * state lasts and silence means the publisher is gone), dimension `service`; and one per context source with
  * SourceStalenessSeconds, dimensions `service` and `Source` (an EMF document gives every
  * metric in it the same dimension values, so each source needs its own). A source that has
  * never refreshed counts as stale since the publisher started.
@@ -82,10 +88,10 @@ export function startEmfPublisher(read: () => ControlPlaneReadings, options: Emf
     const at = now();
     metrics.addMetric(CONTROL_PLANE_METRICS.connectedNodes, MetricUnit.Count, readings.connectedNodes);
     metrics.addMetric(CONTROL_PLANE_METRICS.instancesExcluded, MetricUnit.Count, readings.instancesExcluded);
+    metrics.addMetric(CONTROL_PLANE_METRICS.profilesRenderFailing, MetricUnit.Count, readings.profilesRenderFailing);
+    metrics.addMetric(CONTROL_PLANE_METRICS.profilesHeldBack, MetricUnit.Count, readings.profilesHeldBack);
     metrics.addMetric(CONTROL_PLANE_METRICS.nacks, MetricUnit.Count, delta(readings.counters.nacks, last.nacks));
-    metrics.addMetric(CONTROL_PLANE_METRICS.renderFailures, MetricUnit.Count, delta(readings.counters.renderFailures, last.renderFailures));
     metrics.addMetric(CONTROL_PLANE_METRICS.canaryRollbacks, MetricUnit.Count, delta(readings.counters.canaryRollbacks, last.canaryRollbacks));
-    metrics.addMetric(CONTROL_PLANE_METRICS.renderFaultsHeldBack, MetricUnit.Count, delta(readings.counters.renderFaultsHeldBack, last.renderFaultsHeldBack));
     last = readings.counters;
     emit();
     for (const source of readings.sources) {

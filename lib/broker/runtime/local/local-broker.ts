@@ -21,7 +21,7 @@ import { LocalCloud } from '../cloud/local';
 import { EdgeCloud } from '../cloud/types';
 import { ApiContext } from '../context';
 import { createApiHandler } from '../lambda/api';
-import { authorize } from '../lambda/authorizer';
+import { allows, authorize } from '../lambda/authorizer';
 import { BrokerMetrics, EmfBrokerMetrics, MetricsSink, NO_METRICS } from '../metrics';
 import { OperationQueue, SqsOperationQueue } from '../queue';
 import {
@@ -325,9 +325,7 @@ async function serve(
     headers,
     requestContext: { requestId },
   } as unknown as APIGatewayRequestAuthorizerEvent; // only the fields the authorizer reads
-  try {
-    authorize(authorizerEvent, credentials);
-  } catch {
+  if (!allows(authorize(authorizerEvent, credentials))) {
     send(res, 401, { 'content-type': 'application/json', 'www-authenticate': 'Basic realm="edge broker"' }, { error: 'Unauthorized', description: 'Basic authentication with the broker credentials is required.' });
     req.resume();
     return;
