@@ -45,7 +45,7 @@ describe('the whole app', () => {
   test('a bad config value fails with a message naming the field and the rule', () => {
     const attempt = () => synthEdgeApp({ config: { regions: ['us-east-1', 'me-central-1'] }, nag: false });
     expect(attempt).toThrow(ConfigError);
-    expect(attempt).toThrow(/regions\[1\]\.availabilityZones: required for me-central-1, which has no known default zones/);
+    expect(attempt).toThrow(/regions\[1\].availabilityZoneIds: required for me-central-1, which has no known default zones/);
     expect(() => synthEdgeApp({ config: { fleet: { instanceType: 'c7i.large' } }, nag: false })).toThrow(/fleet\.instanceType: "c7i\.large" is not a Graviton/);
   });
 });

@@ -1,4 +1,5 @@
 export * from './types';
 export { loadConfig, resolveConfig, readConfigFile } from './load';
 export { ConfigError } from './validate';
-export { DEFAULT_FLEET_REGIONS, KNOWN_AVAILABILITY_ZONES } from './regions';
+export { DEFAULT_FLEET_REGIONS, KNOWN_AVAILABILITY_ZONE_IDS, azIdPrefix } from './regions';
+export { placeholderProblems, warnAboutPlaceholders } from './placeholders';

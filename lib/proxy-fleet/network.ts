@@ -1,4 +1,4 @@
-import { CfnResource, Stack, Tags, Validations } from 'aws-cdk-lib';
+import { CfnResource, Stack, Tags } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
@@ -30,7 +30,11 @@ export const INTERFACE_ENDPOINTS: Readonly<Record<string, ec2.InterfaceVpcEndpoi
  * - gateway endpoints (S3, DynamoDB) and interface endpoints (INTERFACE_ENDPOINTS) behind one
  *   security group that admits HTTPS from inside the VPC only;
  * - flow logs (all traffic) to the region's log bucket.
- * Zones come from the config (the stack's `availabilityZones`), never from a lookup.
+ * Zones come from the config by AZ ID, never from a lookup: every subnet carries its zone as
+ * `AvailabilityZoneId` (the same physical zone in every account) instead of a zone name, which
+ * the older regions map per account (AWS, "AZ IDs"; CloudFormation `AWS::EC2::Subnet`
+ * `AvailabilityZoneId`). CDK's VPC is handed the IDs as its zone list (they only need to be
+ * distinct strings to it) and each subnet's property is swapped.
  */
 export class EdgeNetwork extends Construct {
   readonly vpc: ec2.Vpc;
@@ -38,7 +42,7 @@ export class EdgeNetwork extends Construct {
 
   constructor(scope: Construct, id: string, props: EdgeNetworkProps) {
     super(scope, id);
-    const zones = [...props.region.availabilityZones];
+    const zones = [...props.region.availabilityZoneIds];
     this.vpc = new ec2.Vpc(this, 'Vpc', {
       ipAddresses: ec2.IpAddresses.cidr(props.region.vpcCidr),
       availabilityZones: zones,
@@ -58,6 +62,12 @@ export class EdgeNetwork extends Construct {
       },
     });
 
+    for (const subnet of [...this.vpc.publicSubnets, ...this.vpc.privateSubnets]) {
+      const cfnSubnet = subnet.node.defaultChild as ec2.CfnSubnet;
+      cfnSubnet.availabilityZone = undefined;
+      cfnSubnet.availabilityZoneId = subnet.availabilityZone;
+    }
+
     this.vpc.addGatewayEndpoint('S3', { service: ec2.GatewayVpcEndpointAwsService.S3 });
     this.vpc.addGatewayEndpoint('DynamoDb', { service: ec2.GatewayVpcEndpointAwsService.DYNAMODB });
 
@@ -76,10 +86,6 @@ export class EdgeNetwork extends Construct {
         open: false,
       });
     }
-    Validations.of(this).acknowledge({
-      id: 'CloudFormation-Validate::W3010',
-      reason: 'Zones are explicit in the platform config on purpose: not every region has an a, b and c, and synth must not look zones up.',
-    });
     Tags.of(this).add('component', 'network');
   }
 }

@@ -61,27 +61,30 @@ describe('fleet stack', () => {
 
   test('synth needs no lookup: no missing context, AZs straight from the config', () => {
     expect(missingContext).toBeUndefined();
-    for (const stack of synth.edge.fleets) expect(stack.availabilityZones).toEqual(regionConfig(stack.region).availabilityZones);
+    for (const stack of synth.edge.fleets) expect(stack.availabilityZones).toEqual(regionConfig(stack.region).availabilityZoneIds);
   });
 });
 
 describe.each(eachRegion())('network in %s', (region) => {
   const t = () => templates[region];
 
-  test('VPC with the configured CIDR, public + private subnets in exactly the configured zones', () => {
+  test('VPC with the configured CIDR, public + private subnets in exactly the configured zones, by AZ ID', () => {
     const [, vpc] = onlyResourceOfType(t(), 'AWS::EC2::VPC');
     expect(vpc.Properties?.CidrBlock).toBe(regionConfig(region).vpcCidr);
     const subnets = resourcesOfType(t(), 'AWS::EC2::Subnet').map(([, s]) => s.Properties!);
-    const zones = regionConfig(region).availabilityZones;
+    const zoneIds = regionConfig(region).availabilityZoneIds;
+    expect(zoneIds.every((id) => /^[a-z]+\d+-az\d+$/.test(id))).toBe(true);
     const publicZones = subnets.filter((s) => s.MapPublicIpOnLaunch === false && JSON.stringify(s.Tags).includes('"Public"'));
     const privateZones = subnets.filter((s) => JSON.stringify(s.Tags).includes('"Private"'));
-    expect(publicZones.map((s) => s.AvailabilityZone).sort()).toEqual([...zones].sort());
-    expect(privateZones.map((s) => s.AvailabilityZone).sort()).toEqual([...zones].sort());
-    expect(subnets).toHaveLength(zones.length * 2);
+    // AZ IDs name the same zone in every account; zone names are mapped per account (issue 11).
+    expect(publicZones.map((s) => s.AvailabilityZoneId).sort()).toEqual([...zoneIds].sort());
+    expect(privateZones.map((s) => s.AvailabilityZoneId).sort()).toEqual([...zoneIds].sort());
+    for (const subnet of subnets) expect(subnet.AvailabilityZone).toBeUndefined();
+    expect(subnets).toHaveLength(zoneIds.length * 2);
   });
 
   test('one NAT gateway per zone (a zone outage never cuts another zone\'s egress)', () => {
-    expect(resourcesOfType(t(), 'AWS::EC2::NatGateway')).toHaveLength(regionConfig(region).availabilityZones.length);
+    expect(resourcesOfType(t(), 'AWS::EC2::NatGateway')).toHaveLength(regionConfig(region).availabilityZoneIds.length);
   });
 
   test('VPC flow logs of all traffic go to the log bucket', () => {
@@ -103,7 +106,7 @@ describe.each(eachRegion())('network in %s', (region) => {
     expect(interfaces).toHaveLength(Object.keys(INTERFACE_ENDPOINTS).length);
     for (const e of interfaces) {
       expect(e.PrivateDnsEnabled).toBe(true);
-      expect(asArray(e.SubnetIds)).toHaveLength(regionConfig(region).availabilityZones.length);
+      expect(asArray(e.SubnetIds)).toHaveLength(regionConfig(region).availabilityZoneIds.length);
       expect(JSON.stringify(e.SubnetIds)).toContain('privateSubnet');
     }
   });
@@ -193,7 +196,7 @@ describe.each(eachRegion())('proxies in %s', (region) => {
       HealthCheckGracePeriod: synth.config.fleet.healthCheckGraceSeconds,
     });
     expect(JSON.stringify(asg.Properties!.VPCZoneIdentifier)).toContain('privateSubnet');
-    expect(asArray(asg.Properties!.VPCZoneIdentifier)).toHaveLength(regionConfig(region).availabilityZones.length);
+    expect(asArray(asg.Properties!.VPCZoneIdentifier)).toHaveLength(regionConfig(region).availabilityZoneIds.length);
   });
 
   test('rolling replacement on launch template change keeps desired capacity in service', () => {
@@ -282,7 +285,7 @@ describe.each(eachRegion())('load balancer and security groups in %s', (region) 
         { Key: 'access_logs.s3.bucket', Value: { Ref: bucketId } },
       ]),
     );
-    expect(asArray(nlb.Properties!.Subnets)).toHaveLength(regionConfig(region).availabilityZones.length);
+    expect(asArray(nlb.Properties!.Subnets)).toHaveLength(regionConfig(region).availabilityZoneIds.length);
     expect(JSON.stringify(nlb.Properties!.Subnets)).toContain('publicSubnet');
     expect(nlb.Properties!.SecurityGroups).toEqual([{ 'Fn::GetAtt': [sgId('FleetLoadBalancerSecurityGroup'), 'GroupId'] }]);
   });
