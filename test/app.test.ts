@@ -14,12 +14,13 @@ beforeAll(() => {
 });
 
 describe('the whole app', () => {
-  test('default config: one fleet stack per region (13) plus the broker stack, cdk-nag and CloudFormation validation clean', () => {
+  test('default config: one fleet stack per region (13) plus the table and broker stacks, cdk-nag and CloudFormation validation clean', () => {
     const stacks = full.app.synth().stacks.map((s) => s.stackName);
     expect(full.edge.fleets.map((s) => s.stackName)).toEqual(DEFAULT_FLEET_REGIONS.map((r) => `edge-fleet-${r}`));
     expect(full.edge.fleets).toHaveLength(13);
-    expect(stacks.sort()).toEqual(['edge-broker', ...DEFAULT_FLEET_REGIONS.map((r) => `edge-fleet-${r}`)].sort());
+    expect(stacks.sort()).toEqual(['edge-broker', 'edge-table', ...DEFAULT_FLEET_REGIONS.map((r) => `edge-fleet-${r}`)].sort());
     expect(full.edge.broker.region).toBe('us-east-1');
+    expect(full.edge.table.region).toBe('us-east-1');
     for (const fleet of full.edge.fleets) expect(fleet.region).toBe(fleet.stackName.replace('edge-fleet-', ''));
     // Regression guard for test-suite speed on 2 cores (measured ~6 s).
     expect(fullSynthMs).toBeLessThan(60_000);
@@ -39,7 +40,38 @@ describe('the whole app', () => {
   test('a 3-region config gives 3 fleet stacks with no code edit', () => {
     const three = synthEdgeApp({ config: { regions: ['eu-west-1', 'us-west-1', 'ap-northeast-1'] }, nag: false });
     expect(three.edge.fleets.map((s) => s.stackName)).toEqual(['edge-fleet-eu-west-1', 'edge-fleet-us-west-1', 'edge-fleet-ap-northeast-1']);
-    expect(three.app.synth().stacks).toHaveLength(4);
+    expect(three.app.synth().stacks).toHaveLength(5);
+  });
+
+  test('deploy order: the table first, then the broker, then every fleet (cdk deploy --all follows the dependencies)', () => {
+    const assembly = full.app.synth();
+    const dependencies = (name: string) => assembly.getStackByName(name).dependencies.map((d) => d.id).filter((id) => !id.endsWith('.assets')).sort();
+    expect(dependencies('edge-table')).toEqual([]);
+    expect(dependencies('edge-broker')).toEqual(['edge-table']);
+    for (const fleet of full.edge.fleets) expect([fleet.stackName, dependencies(fleet.stackName)]).toEqual([fleet.stackName, ['edge-broker', 'edge-table']]);
+  });
+
+  test('no stack references another (no exports): a dependency orders deployments, it never locks a resource', () => {
+    for (const stack of full.app.synth().stacks) {
+      const text = JSON.stringify(stack.template);
+      expect([stack.stackName, text.includes('Fn::ImportValue'), Object.values(stack.template.Outputs ?? {}).some((o) => (o as { Export?: unknown }).Export)]).toEqual([stack.stackName, false, false]);
+    }
+  });
+
+  test('a failed first deploy can be retried: nothing is kept by its rollback but buckets (RetainExceptOnCreate)', () => {
+    const retained: string[] = [];
+    for (const stack of full.app.synth().stacks) {
+      for (const [id, resource] of Object.entries(stack.template.Resources as Record<string, { Type: string; DeletionPolicy?: string; Properties?: Record<string, unknown> }>)) {
+        if (resource.DeletionPolicy === 'Retain') retained.push(`${stack.stackName}/${id} ${resource.Type}`);
+        // A fixed name kept by a rollback is what blocks the retry ("already exists").
+        const fixedName = resource.Properties?.LogGroupName ?? resource.Properties?.TableName;
+        if (fixedName !== undefined && typeof fixedName === 'string') {
+          expect([stack.stackName, id, resource.DeletionPolicy]).toEqual([stack.stackName, id, 'RetainExceptOnCreate']);
+        }
+      }
+    }
+    // Only buckets (generated names; a rollback cannot delete one that received logs).
+    expect(retained.filter((r) => !r.endsWith(' AWS::S3::Bucket'))).toEqual([]);
   });
 
   test('a bad config value fails with a message naming the field and the rule', () => {

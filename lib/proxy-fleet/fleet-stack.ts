@@ -76,6 +76,9 @@ export class FleetStack extends Stack {
       },
     });
     this.controlPlane.allowProxies(this.fleet.proxySecurityGroup);
+    // A proxy signals ready only once the control plane configured it over xDS: on a first
+    // deploy the group waits for the whole control plane (service steady, NLB, name, certificate).
+    this.fleet.autoScalingGroup.node.addDependency(this.controlPlane);
     this.proxyLogs = new ProxyLogGroups(this, 'ProxyLogs', { retentionDays: config.logRetentionDays });
     Tags.of(this.proxyLogs).add('component', 'proxy-fleet');
 
