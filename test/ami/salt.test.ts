@@ -160,7 +160,7 @@ describe('the validators catch a broken tree', () => {
     ['a readiness probe without the proxy protocol header', 'salt/salt/envoy/files/edge-lib.sh', (t: string) => t.replace(/ *printf '\\x0d\\x0a.*\n/, ''), 'must send the proxy protocol v2 signature and LOCAL command'],
     ['a proxy that never signals the rollout', 'salt/salt/envoy/files/edge-ready-signal', (t: string) => t.replace('aws cloudformation signal-resource', 'true'), 'must signal the fleet stack'],
     ['a drain that never completes the hook', 'salt/salt/envoy/files/edge-lifecycle', (t: string) => t.replace('aws autoscaling complete-lifecycle-action', 'true'), 'must complete the termination lifecycle hook'],
-    ['the rollout state without its units', 'salt/salt/envoy/rollout.sls', (t: string) => t.replace(/\/etc\/systemd\/system\/edge-lifecycle\.service:\n  file\.managed:[\s\S]*?- file: \/usr\/local\/bin\/edge-lifecycle\n/, '').replace(/ *- file: \/etc\/systemd\/system\/edge-lifecycle\.service\n/, ''), '/etc/systemd/system/edge-lifecycle.service is not managed'],
+    ['the rollout state without its units', 'salt/salt/envoy/rollout.sls', (t: string) => t.replace(/\/etc\/systemd\/system\/edge-lifecycle\.service:\n {2}file\.managed:[\s\S]*?- file: \/usr\/local\/bin\/edge-lifecycle\n/, '').replace(/ *- file: \/etc\/systemd\/system\/edge-lifecycle\.service\n/, ''), '/etc/systemd/system/edge-lifecycle.service is not managed'],
   ])('%s', async (_name, relative, change, expected) => {
     expect(await problemsAfter(relative, change)).toContain(expected);
   });
