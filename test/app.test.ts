@@ -1,4 +1,5 @@
 import { ConfigError, DEFAULT_FLEET_REGIONS } from '../lib/config';
+import { CDK_BOOTSTRAP_PARAMETER, MIN_BOOTSTRAP_VERSION } from '../lib/preflight/checks/region';
 import { synthEdgeApp, SynthResult } from './support/synth';
 
 // The whole default app (13 fleet regions + broker), synthesized once with cdk-nag and
@@ -72,6 +73,17 @@ describe('the whole app', () => {
     }
     // Only buckets (generated names; a rollback cannot delete one that received logs).
     expect(retained.filter((r) => !r.endsWith(' AWS::S3::Bucket'))).toEqual([]);
+  });
+
+  test('the preflight asks for the bootstrap version and parameter the synthesized stacks require', () => {
+    const manifest = full.app.synth().manifest;
+    const required = Object.values(manifest.artifacts ?? {}).flatMap((a) => {
+      const props = (a.properties ?? {}) as { requiresBootstrapStackVersion?: number; bootstrapStackVersionSsmParameter?: string };
+      return props.requiresBootstrapStackVersion ? [[props.requiresBootstrapStackVersion, props.bootstrapStackVersionSsmParameter]] : [];
+    });
+    expect(required.length).toBeGreaterThan(0);
+    expect(Math.max(...required.map(([version]) => version as number))).toBe(MIN_BOOTSTRAP_VERSION);
+    expect(new Set(required.map(([, parameter]) => parameter))).toEqual(new Set([CDK_BOOTSTRAP_PARAMETER]));
   });
 
   test('a bad config value fails with a message naming the field and the rule', () => {

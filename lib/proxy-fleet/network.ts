@@ -3,6 +3,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { RegionConfig } from '../config';
+import { INTERFACE_ENDPOINT_SERVICES } from './endpoint-services';
 
 export interface EdgeNetworkProps {
   readonly region: RegionConfig;
@@ -11,16 +12,9 @@ export interface EdgeNetworkProps {
 }
 
 /** Interface endpoints the proxies and the control plane's ECS tasks call, so only traffic needs the internet. */
-export const INTERFACE_ENDPOINTS: Readonly<Record<string, ec2.InterfaceVpcEndpointAwsService>> = {
-  Ssm: ec2.InterfaceVpcEndpointAwsService.SSM,
-  SsmMessages: ec2.InterfaceVpcEndpointAwsService.SSM_MESSAGES,
-  Ec2Messages: ec2.InterfaceVpcEndpointAwsService.EC2_MESSAGES,
-  SecretsManager: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
-  Logs: ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
-  Monitoring: ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING,
-  EcrApi: ec2.InterfaceVpcEndpointAwsService.ECR,
-  EcrDocker: ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
-};
+export const INTERFACE_ENDPOINTS: Readonly<Record<string, ec2.InterfaceVpcEndpointAwsService>> = Object.fromEntries(
+  Object.entries(INTERFACE_ENDPOINT_SERVICES).map(([id, suffix]) => [id, new ec2.InterfaceVpcEndpointAwsService(suffix)]),
+);
 
 /**
  * The region's VPC, shared by the proxy fleet and the control plane:
