@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ConfigError, DEFAULT_FLEET_REGIONS } from '../lib/config';
 import { CDK_BOOTSTRAP_PARAMETER, MIN_BOOTSTRAP_VERSION } from '../lib/preflight/checks/region';
 import { synthEdgeApp, SynthResult } from './support/synth';
@@ -36,6 +38,23 @@ describe('the whole app', () => {
       const count = Object.keys(full.template(fleet.stackName).toJSON().Resources).length;
       expect([fleet.stackName, count < 400]).toEqual([fleet.stackName, true]);
     }
+  });
+
+  test('docs/proxy-fleet.md states the resource counts of the fleet stacks as synthesized', () => {
+    const doc = readFileSync(join(__dirname, '..', 'docs', 'proxy-fleet.md'), 'utf8');
+    const row = (label: string) => {
+      const match = new RegExp(`^\\| ${label.replace(/[()]/g, '\\$&')}[^|]* \\| (\\d+) \\| (\\d+) \\| (\\d+) \\| (\\d+) \\|$`, 'm').exec(doc);
+      expect([label, match !== null]).toEqual([label, true]);
+      return match!.slice(1).map(Number);
+    };
+    const counts = (region: string) => {
+      const ids = Object.keys(full.template(`edge-fleet-${region}`).toJSON().Resources);
+      const controlPlane = ids.filter((id) => id.startsWith('ControlPlane')).length;
+      const monitoring = ids.filter((id) => id.startsWith('Monitoring')).length;
+      return [ids.length, controlPlane, monitoring, ids.length - controlPlane - monitoring];
+    };
+    expect(counts('us-east-1')).toEqual(row('3 zones (12 of the 13 default regions)'));
+    expect(counts('us-west-1')).toEqual(row('2 zones (us-west-1)'));
   });
 
   test('a 3-region config gives 3 fleet stacks with no code edit', () => {

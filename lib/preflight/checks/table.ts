@@ -65,10 +65,10 @@ export const tableReplicasCheck: CheckDefinition = {
       } catch (error) {
         return { status: 'error', detail: couldNotCheck(error, removed[0]), data };
       }
-      return { status: 'pass', detail: `this deploy removes the replica in ${removed[0]} (its fleet is gone): deploy ${platformName}-table on its own (npx cdk deploy ${platformName}-table --exclusively)`, data };
+      return { status: 'pass', detail: `this deploy removes the replica in ${removed[0]} (its fleet is gone); ${platformName}-table deploys first and changes nothing else`, data };
     }
     if (added.length) {
-      return { status: 'pass', detail: `this deploy adds the replica in ${added[0]}: deploy ${platformName}-table on its own first (npx cdk deploy ${platformName}-table --exclusively), then the rest`, data };
+      return { status: 'pass', detail: `this deploy adds the replica in ${added[0]}; ${platformName}-table deploys first and changes nothing else`, data };
     }
     return { status: 'pass', detail: `replicas match the config (${deployed.join(', ')})${busy.length ? `; ${busy.map(([r, s]) => `${r} is ${s}`).join(', ')}` : ''}`, data };
   },
