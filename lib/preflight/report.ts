@@ -33,13 +33,15 @@ export function formatReport(results: readonly CheckResult[], checks: readonly C
   const regions = [...new Set(regional.map((r) => r.scope))];
   if (regions.length) {
     const regionWidth = Math.max('region'.length, ...regions.map((r) => r.length));
-    lines.push(`  ${pad('region', regionWidth)}  ${columns.map((c) => c).join('  ')}`);
+    // A column is as wide as its check id, and at least as wide as "FAIL".
+    const widths = columns.map((c) => Math.max(c.length, CELL.fail.length));
+    lines.push(`  ${pad('region', regionWidth)}  ${columns.map((c, i) => pad(c, widths[i])).join('  ')}`.trimEnd());
     for (const region of regions) {
-      const cells = columns.map((c) => {
+      const cells = columns.map((c, i) => {
         const result = regional.find((r) => r.scope === region && r.check === c);
-        return pad(result ? CELL[result.status] : '-', c.length);
+        return pad(result ? CELL[result.status] : '-', widths[i]);
       });
-      lines.push(`  ${pad(region, regionWidth)}  ${cells.join('  ')}`);
+      lines.push(`  ${pad(region, regionWidth)}  ${cells.join('  ')}`.trimEnd());
     }
     lines.push('');
   }

@@ -131,6 +131,6 @@ export const hostedZoneCheck: CheckDefinition = {
         data,
       };
     }
-    return { status: 'pass', detail: `${hostedZoneId} is the public zone of ${domain}, delegated to its ${zoneServers.length} name servers`, data };
+    return { status: 'pass', detail: `${hostedZoneId} is the public zone of ${domain}, delegated to its name servers (${zoneServers.join(', ')})`, data };
   },
 };
