@@ -14,7 +14,7 @@ export default tseslint.config(
   },
   {
     // Runtime code runs in Lambda, ECS and the local platform: never aws-cdk-lib.
-    files: ['lib/**/runtime/**/*.ts', 'lib/model/**/*.ts', 'lib/config/**/*.ts', 'lib/local/**/*.ts', 'lib/shared/**/*.ts', 'lib/ops/**/*.ts'],
+    files: ['lib/**/runtime/**/*.ts', 'lib/model/**/*.ts', 'lib/config/**/*.ts', 'lib/local/**/*.ts', 'lib/shared/**/*.ts', 'lib/ops/**/*.ts', 'lib/preflight/**/*.ts', 'lib/proxy-fleet/endpoint-services.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['aws-cdk-lib', 'aws-cdk-lib/*', 'constructs', 'cdk-nag'], message: 'runtime code must not import CDK' }] }],
     },

@@ -83,7 +83,7 @@ function inProcessRun(i: number, regions?: string): InProcessRun {
     const constructMs = Number(process.hrtime.bigint() - started) / 1e6;
 
     const perStackMs: Record<string, number> = {};
-    for (const stack of [edge.broker, ...edge.fleets] as Stack[]) {
+    for (const stack of [edge.table, edge.broker, ...edge.fleets] as Stack[]) {
       const synthesizer = stack.synthesizer;
       const original = synthesizer.synthesize.bind(synthesizer);
       synthesizer.synthesize = (session: ISynthesisSession) => {

@@ -2,12 +2,14 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { buildEdgeApp } from '../lib/app';
-import { ConfigError, loadConfig } from '../lib/config';
+import { ConfigError, loadConfig, warnAboutPlaceholders } from '../lib/config';
 
 // aws-cdk-lib's built-in CloudFormation validation stays on (the App default).
 const app = new App();
 try {
   const config = loadConfig((key) => app.node.tryGetContext(key));
+  // Placeholders synthesize (a fresh clone must), but cannot deploy: say so on every synth.
+  warnAboutPlaceholders(config);
   buildEdgeApp(app, config);
 } catch (err) {
   if (err instanceof ConfigError) {

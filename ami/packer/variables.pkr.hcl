@@ -49,7 +49,7 @@ variable "root_volume_gib" {
 variable "envoy_version" {
   type        = string
   description = "Envoy release the Salt pillar pins (envoy:version); recorded in tags and checked on the instance."
-  default     = "1.34.1"
+  default     = "1.39.0"
 }
 
 variable "git_commit" {

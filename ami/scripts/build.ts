@@ -5,7 +5,9 @@
  *      (a generated -var-file: regions, build region, instance type, Envoy version, commit);
  *   3. reads packer's manifest and writes each region's AMI id to the SSM parameter the fleet
  *      stacks resolve (config.amiParameterName, data type aws:ec2:image).
- * Options: --no-publish (bake only), --publish-only (publish the last manifest again).
+ * Options: --no-publish (bake only), --publish-only (publish the last manifest again),
+ * --salt-onedir-sha256=<64 hex> (the Salt onedir checksum you verified, while the sources
+ * still hold the unverified one; see docs/ami.md "Updating versions").
  * Needs packer >= 1.11, the AWS CLI and AWS credentials; none of that runs in the tests.
  */
 import { spawnSync } from 'node:child_process';
@@ -54,10 +56,15 @@ function gitCommit(): string {
 /**
  * Checksums written in this repo without access to the releases (an offline workplace):
  * a bake with them would fail at the download step, so say so before starting packer.
+ * (Envoy's moved to 1.39.0 with the value public projects pin for the release asset.)
  */
 export const UNVERIFIED_CHECKSUMS: Readonly<Record<string, string>> = {
-  'ami/salt/pillar/envoy.sls envoy:artifacts:aarch64:sha256': '5f3d2a1c9b8e7f60a4d3c2b1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1',
   'ami/packer/variables.pkr.hcl salt_onedir_sha256': '8f0e4e3c9a4d1b7e6c5f2a3b4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70',
+};
+
+/** The packer variable each unverified field is, so a verified value can be passed instead. */
+const OVERRIDES: Readonly<Record<string, { readonly variable: string; readonly option: string }>> = {
+  'ami/packer/variables.pkr.hcl salt_onedir_sha256': { variable: 'salt_onedir_sha256', option: '--salt-onedir-sha256' },
 };
 
 /** The fields that still hold an unverified checksum, given the text of the image sources. */
@@ -67,9 +74,34 @@ export function unverifiedChecksumFields(sources: string): string[] {
     .map(([field]) => field);
 }
 
+/** `--salt-onedir-sha256=<hex>` from the command line, checked; undefined when not given. */
+export function checksumOverrides(argv: readonly string[]): Record<string, string> {
+  const overrides: Record<string, string> = {};
+  for (const { variable, option } of Object.values(OVERRIDES)) {
+    const arg = argv.find((a) => a === option || a.startsWith(`${option}=`));
+    if (arg === undefined) continue;
+    const value = arg.slice(option.length + 1);
+    if (!/^[0-9a-f]{64}$/.test(value)) throw new Error(`${option}: must be a sha256 in hex (64 characters 0-9a-f), got "${value}"`);
+    if (Object.values(UNVERIFIED_CHECKSUMS).includes(value)) throw new Error(`${option}: that is the unverified placeholder from the sources, not a checksum you verified`);
+    overrides[variable] = value;
+  }
+  return overrides;
+}
+
+/**
+ * What stops a bake: the unverified fields no verified value was given for, each with where to
+ * set it and the option that passes it instead. Empty: the bake may start.
+ */
+export function checksumRefusals(sources: string, overrides: Readonly<Record<string, string>>): string[] {
+  return unverifiedChecksumFields(sources)
+    .filter((field) => !(OVERRIDES[field] && overrides[OVERRIDES[field].variable]))
+    .map((field) => (OVERRIDES[field] ? `${field} (or pass ${OVERRIDES[field].option}=<sha256 you verified>)` : field));
+}
+
 async function main(argv: string[]): Promise<void> {
   const publish = !argv.includes('--no-publish');
   const bake = !argv.includes('--publish-only');
+  const overrides = checksumOverrides(argv);
   const config = loadConfig();
   const paths = amiPaths();
   const regions = config.regions.map((r) => r.region);
@@ -79,7 +111,7 @@ async function main(argv: string[]): Promise<void> {
     const report = await checkAmi(paths, config);
     if (report.problems.length) throw new Error(`the image sources have problems (run npm run ami:validate):\n  - ${report.problems.join('\n  - ')}`);
     const sources = [join(paths.pillarRoot, 'envoy.sls'), join(paths.packerDir, 'variables.pkr.hcl')].map((file) => readFileSync(file, 'utf8')).join('\n');
-    const unverified = unverifiedChecksumFields(sources);
+    const unverified = checksumRefusals(sources, overrides);
     if (unverified.length) {
       throw new Error(`replace the unverified checksum(s) with the values published for the release first:\n  - ${unverified.join('\n  - ')}`);
     }
@@ -88,7 +120,7 @@ async function main(argv: string[]): Promise<void> {
     const tooOld = checkPackerVersion(version.stdout);
     if (tooOld) throw new Error(tooOld);
 
-    const vars = packerVarFile(bakeInputs(config, report.pillar), gitCommit());
+    const vars = { ...packerVarFile(bakeInputs(config, report.pillar), gitCommit()), ...overrides };
     const varFile = join(mkdtempSync(join(tmpdir(), 'edge-ami-')), 'edge.pkrvars.json');
     writeFileSync(varFile, `${JSON.stringify(vars, null, 2)}\n`);
     log('info', 'baking', { regions, buildRegion: vars.build_region, envoyVersion: vars.envoy_version, varFile });

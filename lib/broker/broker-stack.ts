@@ -8,7 +8,7 @@ import { BrokerApi } from './broker-api';
 import { arnIn, BrokerFunction, nagArn, TABLE_DATA_ACTIONS } from './broker-functions';
 import { BrokerQueue } from './broker-queue';
 import { BrokerSweeper } from './broker-sweeper';
-import { BrokerTable } from './broker-table';
+import { BrokerTableRef, importBrokerTable } from './broker-table';
 import { WORKER_MAX_RECEIVE_COUNT } from './runtime/settings';
 import { GENERATION_INDEX } from '../model/table';
 import { CDN_ORIGIN_HEADER, INSTANCE_TAG, PLATFORM_TAG, PURPOSE_TAG, edgeListenerParameterName } from '../model/fleet-contract';
@@ -30,7 +30,8 @@ const WORKER_BATCHING_WINDOW = Duration.seconds(1);
  * global table + SQS -> worker Lambda (Route 53, ACM, CloudFront). See docs/stacks.md.
  */
 export class BrokerStack extends Stack {
-  readonly table: BrokerTable;
+  /** The broker table, deployed by its own stack (`<platform>-table`, lib/broker/broker-table.ts). */
+  readonly table: BrokerTableRef;
   readonly queue: BrokerQueue;
   readonly credentials: secretsmanager.Secret;
   readonly api: BrokerApi;
@@ -51,7 +52,7 @@ export class BrokerStack extends Stack {
     const { config } = props;
     Tags.of(this).add('component', 'broker');
 
-    this.table = new BrokerTable(this, 'Table', { config });
+    this.table = importBrokerTable(this, 'Table', config);
     this.queue = new BrokerQueue(this, 'Operations', {
       workerTimeout: WORKER_TIMEOUT,
       maxBatchingWindow: WORKER_BATCHING_WINDOW,

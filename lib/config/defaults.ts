@@ -1,4 +1,4 @@
-import { DEFAULT_FLEET_REGIONS, KNOWN_AVAILABILITY_ZONES } from './regions';
+import { DEFAULT_FLEET_REGIONS, KNOWN_AVAILABILITY_ZONE_IDS } from './regions';
 
 /** Default platform settings; any of them can be overridden (see `load.ts`). */
 export const DEFAULTS = {
@@ -13,7 +13,8 @@ export const DEFAULTS = {
     maxSize: 20,
     desiredCapacity: 3,
     targetCpuPercent: 50,
-    healthCheckGraceSeconds: 180,
+    // Boot, bootstrap, Envoy start and the first xDS push; the rollout waits for it (issue 11).
+    healthCheckGraceSeconds: 300,
     drainSeconds: 60,
     rootVolumeGiB: 20,
   },
@@ -56,6 +57,6 @@ export const DEFAULTS = {
  * a region never renumbers (and so replaces) another region's VPC.
  */
 export function defaultVpcCidr(region: string): string | undefined {
-  const index = Object.keys(KNOWN_AVAILABILITY_ZONES).indexOf(region);
+  const index = Object.keys(KNOWN_AVAILABILITY_ZONE_IDS).indexOf(region);
   return index < 0 ? undefined : `10.${index + 1}.0.0/16`;
 }

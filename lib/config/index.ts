@@ -2,4 +2,5 @@ export * from './types';
 export { loadConfig, resolveConfig, readConfigFile } from './load';
 export { ConfigError } from './validate';
 export { alarmRegions, checkAlarmRecipients, regionsWithoutAlarmRecipients } from './alarm-recipients';
-export { DEFAULT_FLEET_REGIONS, KNOWN_AVAILABILITY_ZONES } from './regions';
+export { DEFAULT_FLEET_REGIONS, KNOWN_AVAILABILITY_ZONE_IDS, azIdPrefix } from './regions';
+export { placeholderProblems, warnAboutPlaceholders } from './placeholders';

@@ -39,12 +39,13 @@ export const PLATFORM_CONFIG_INPUT_SCHEMA = {
             required: ['region'],
             properties: {
               region: regionName,
-              availabilityZones: {
+              // AZ IDs (use1-az1), the same zone in every account; names (us-east-1a) are not.
+              availabilityZoneIds: {
                 type: 'array',
                 minItems: 2,
                 maxItems: 6,
                 uniqueItems: true,
-                items: { type: 'string', pattern: '^[a-z]{2}(-gov)?-[a-z]+-[1-9][a-z]$' },
+                items: { type: 'string', pattern: '^[a-z]{2,8}[0-9]{1,2}-az[0-9]{1,2}$' },
               },
               vpcCidr: cidr,
               fleet: fleetSize,
@@ -60,7 +61,9 @@ export const PLATFORM_CONFIG_INPUT_SCHEMA = {
         ...fleetSize.properties,
         instanceType: { type: 'string', pattern: '^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\\.[a-z0-9]+$' },
         targetCpuPercent: { type: 'integer', minimum: 10, maximum: 90 },
-        healthCheckGraceSeconds: { type: 'integer', minimum: 0, maximum: 3600 },
+        // At least the time to boot and configure a proxy; at most 55 minutes, so that the rollout's
+        // wait (this plus 5 minutes) stays within CloudFormation's one-hour PauseTime limit.
+        healthCheckGraceSeconds: { type: 'integer', minimum: 120, maximum: 3300 },
         drainSeconds: { type: 'integer', minimum: 0, maximum: 3600 },
         rootVolumeGiB: { type: 'integer', minimum: 8, maximum: 1024 },
       },

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { DEFAULTS, defaultVpcCidr } from './defaults';
-import { KNOWN_AVAILABILITY_ZONES } from './regions';
+import { KNOWN_AVAILABILITY_ZONE_IDS, azIdPrefix } from './regions';
 import { AlarmsConfig, FleetSize, PlatformConfig, RegionConfig } from './types';
 import { ConfigError, checkInputSchema, cidrsOverlap, parseCidr } from './validate';
 
@@ -22,7 +22,7 @@ export function deepMerge(base: Json, override: Json): Json {
 
 interface RegionObjectInput {
   region: string;
-  availabilityZones?: string[];
+  availabilityZoneIds?: string[];
   vpcCidr?: string;
   fleet?: Partial<FleetSize>;
 }
@@ -51,20 +51,21 @@ export function resolveConfig(input: unknown = {}, source = 'platform config'): 
   const regions: RegionConfig[] = merged.regions.map((entry, i) => {
     const given: RegionObjectInput = typeof entry === 'string' ? { region: entry } : entry;
     const field = `regions[${i}]`;
-    const availabilityZones = given.availabilityZones ?? KNOWN_AVAILABILITY_ZONES[given.region];
-    if (!availabilityZones) {
-      problems.push(`${field}.availabilityZones: required for ${given.region}, which has no known default zones`);
+    const availabilityZoneIds = given.availabilityZoneIds ?? KNOWN_AVAILABILITY_ZONE_IDS[given.region];
+    if (!availabilityZoneIds) {
+      problems.push(`${field}.availabilityZoneIds: required for ${given.region}, which has no known default zones (aws ec2 describe-availability-zones --region ${given.region} lists each zone's ZoneId)`);
     }
-    for (const zone of availabilityZones ?? []) {
-      if (!zone.startsWith(given.region) || zone.length !== given.region.length + 1) {
-        problems.push(`${field}.availabilityZones: "${zone}" is not a zone of ${given.region}`);
+    const prefix = azIdPrefix(given.region);
+    for (const zoneId of availabilityZoneIds ?? []) {
+      if (prefix && !zoneId.startsWith(`${prefix}-az`)) {
+        problems.push(`${field}.availabilityZoneIds: "${zoneId}" is not an AZ ID of ${given.region} (its AZ IDs start with ${prefix}-az)`);
       }
     }
     const vpcCidr = given.vpcCidr ?? defaultVpcCidr(given.region);
     if (!vpcCidr) problems.push(`${field}.vpcCidr: required for ${given.region}, which has no default CIDR`);
     return {
       region: given.region,
-      availabilityZones: availabilityZones ?? [],
+      availabilityZoneIds: availabilityZoneIds ?? [],
       vpcCidr: vpcCidr ?? '',
       fleet: { ...fleetDefaults, ...given.fleet },
     };

@@ -12,8 +12,11 @@ export interface FleetSize {
 export interface RegionConfig {
   /** AWS region name, e.g. `eu-west-1`. */
   readonly region: string;
-  /** Usable availability zones, explicit so that synth needs no lookup. */
-  readonly availabilityZones: readonly string[];
+  /**
+   * Availability zones by AZ ID (`use1-az1`), the same zone in every account; explicit, so synth
+   * needs no lookup. The subnets carry them as `AvailabilityZoneId`.
+   */
+  readonly availabilityZoneIds: readonly string[];
   /** The region's VPC CIDR; must not overlap another region's. */
   readonly vpcCidr: string;
   /** Fleet size for this region (defaults to `fleet` sizes). */
@@ -25,9 +28,16 @@ export interface FleetConfig extends FleetSize {
   readonly instanceType: string;
   /** Target average CPU utilisation for scaling, percent. */
   readonly targetCpuPercent: number;
-  /** Seconds a new instance gets before ELB health checks count. */
+  /**
+   * Seconds a new proxy gets to answer `/ready` (Envoy started and configured over xDS): the Auto
+   * Scaling health check grace, and the bound of the health-gated rollout (the proxy signals
+   * FAILURE past it, and CloudFormation waits at most this plus a margin for its signal).
+   */
   readonly healthCheckGraceSeconds: number;
-  /** Seconds the NLB drains connections of a deregistering proxy. */
+  /**
+   * Seconds the NLB drains connections of a deregistering proxy; the proxy then finishes its own
+   * drain and completes the termination lifecycle hook (ami: edge-lifecycle).
+   */
   readonly drainSeconds: number;
   /** Root volume size, GiB. */
   readonly rootVolumeGiB: number;

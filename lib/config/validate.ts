@@ -18,8 +18,13 @@ const validateInput = ajv.compile(PLATFORM_CONFIG_INPUT_SCHEMA);
 function describe(error: ErrorObject): string {
   const field = fieldPath(error.instancePath) || '(root)';
   switch (error.keyword) {
-    case 'additionalProperties':
-      return `${field}: unknown field "${(error.params as { additionalProperty: string }).additionalProperty}"`;
+    case 'additionalProperties': {
+      const name = (error.params as { additionalProperty: string }).additionalProperty;
+      if (name === 'availabilityZones' && /^regions\[\d+\]$/.test(field)) {
+        return `${field}.availabilityZones: zone names (us-east-1a) differ per account; give the zones by AZ ID in ${field}.availabilityZoneIds (use1-az1; aws ec2 describe-availability-zones shows each zone's ZoneId)`;
+      }
+      return `${field}: unknown field "${name}"`;
+    }
     case 'enum':
       return `${field}: must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
     default:
@@ -30,12 +35,17 @@ function describe(error: ErrorObject): string {
 /** Checks a config document against the input schema; throws a ConfigError naming every bad field. */
 export function checkInputSchema(input: unknown, source: string): void {
   if (validateInput(input)) return;
-  const messages = (validateInput.errors ?? []).map((error) =>
-    // A region entry that is neither a name nor an object fails both oneOf branches: say it once.
-    /^\/regions\/\d+$/.test(error.instancePath) && (error.keyword === 'type' || error.keyword === 'oneOf')
-      ? `${fieldPath(error.instancePath)}: must be a region name or an object with a "region" field`
-      : describe(error),
-  );
+  const errors = validateInput.errors ?? [];
+  const isRegionBranchError = (error: ErrorObject) =>
+    /^\/regions\/\d+$/.test(error.instancePath) && (error.keyword === 'type' || error.keyword === 'oneOf');
+  // An entry with a more precise error (an unknown field of a region object) needs no generic line.
+  const precise = new Set(errors.filter((e) => !isRegionBranchError(e)).map((e) => e.instancePath));
+  const messages = errors
+    .filter((error) => !(isRegionBranchError(error) && precise.has(error.instancePath)))
+    .map((error) =>
+      // A region entry that is neither a name nor an object fails both oneOf branches: say it once.
+      isRegionBranchError(error) ? `${fieldPath(error.instancePath)}: must be a region name or an object with a "region" field` : describe(error),
+    );
   throw new ConfigError([...new Set(messages)], source);
 }
 

@@ -28,6 +28,7 @@ export const IMAGE_CONTEXT_EXCLUDE: readonly string[] = [
   'lib/local',
   'lib/monitoring',
   'lib/ops',
+  'lib/preflight',
   '**/*.test.ts',
   '**/node_modules',
 ];

@@ -113,8 +113,8 @@ export class ControlPlane extends Construct {
         resources: [this.snapshotBucket.arnForObjects('*')],
       }),
     );
-    // The runtime reads the token by ARN at start (EDGE_DISCOVERY_TOKEN_SECRET_ARN) rather
-    // than as an ECS secret env var, so it can re-read it after a rotation without a deploy.
+    // The runtime reads the token by ARN once, at start (EDGE_DISCOVERY_TOKEN_SECRET_ARN),
+    // rather than as an ECS secret env var, so the value never sits in the task's environment.
     props.discoveryToken.grantRead(this.taskRole);
     Validations.of(this.taskRole).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(this.snapshotBucket.node.defaultChild as s3.CfnBucket)}.Arn>/*]`,
@@ -176,7 +176,7 @@ export class ControlPlane extends Construct {
       {
         id: 'AwsSolutions-ECS2',
         reason:
-          'The environment holds only names, ports, the region and ARNs (CONTRACTS.md); the discovery token stays in Secrets Manager and the task reads it by ARN with its role.',
+          'The environment holds only names, ports, the region and ARNs (docs/stacks.md); the discovery token stays in Secrets Manager and the task reads it by ARN with its role.',
       },
       {
         id: 'AwsSolutions-IAM5[Resource::*]',

@@ -39,7 +39,7 @@ export interface BrokerAlarmsProps {
   readonly queue: sqs.IQueue;
   readonly deadLetterQueue: sqs.IQueue;
   readonly api: apigateway.RestApi;
-  readonly table: dynamodb.TableV2;
+  readonly table: dynamodb.ITableV2;
   /** Every broker function; a sweeper, when the broker has one, is simply one more. */
   readonly functions: readonly MonitoredFunction[];
 }

@@ -115,7 +115,7 @@ export interface GlobalDashboardProps {
   readonly api: apigateway.RestApi;
   readonly queue: sqs.IQueue;
   readonly deadLetterQueue: sqs.IQueue;
-  readonly table: dynamodb.TableV2;
+  readonly table: dynamodb.ITableV2;
   readonly functions: readonly MonitoredFunction[];
   readonly alarms: readonly cloudwatch.IAlarm[];
 }

@@ -31,7 +31,7 @@ export class FleetStack extends Stack {
   constructor(scope: Construct, id: string, props: FleetStackProps) {
     super(scope, id, props);
     const { config, region } = props;
-    this.configuredZones = [...region.availabilityZones];
+    this.configuredZones = [...region.availabilityZoneIds];
 
     this.logs = new LogsBucket(this, 'Logs', { retentionDays: config.logRetentionDays });
     Tags.of(this.logs).add('component', 'network');
@@ -76,6 +76,9 @@ export class FleetStack extends Stack {
       },
     });
     this.controlPlane.allowProxies(this.fleet.proxySecurityGroup);
+    // A proxy signals ready only once the control plane configured it over xDS: on a first
+    // deploy the group waits for the whole control plane (service steady, NLB, name, certificate).
+    this.fleet.autoScalingGroup.node.addDependency(this.controlPlane);
     this.proxyLogs = new ProxyLogGroups(this, 'ProxyLogs', { retentionDays: config.logRetentionDays });
     Tags.of(this.proxyLogs).add('component', 'proxy-fleet');
 
@@ -114,7 +117,10 @@ export class FleetStack extends Stack {
     new CfnOutput(this, 'DiscoveryTokenSecretArn', { value: this.discoveryToken.secretArn, description: 'ARN only; the value stays in Secrets Manager' });
   }
 
-  /** The configured zones: the VPC spans exactly these, and synth never looks zones up. */
+  /**
+   * The configured zones, by AZ ID: the VPC spans exactly these (its subnets carry them as
+   * `AvailabilityZoneId`), and synth never looks zones up.
+   */
   get availabilityZones(): string[] {
     return this.configuredZones;
   }

@@ -1,8 +1,9 @@
-import { CfnResource, Stack, Tags, Validations } from 'aws-cdk-lib';
+import { CfnResource, Stack, Tags } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { RegionConfig } from '../config';
+import { INTERFACE_ENDPOINT_SERVICES } from './endpoint-services';
 
 export interface EdgeNetworkProps {
   readonly region: RegionConfig;
@@ -11,16 +12,9 @@ export interface EdgeNetworkProps {
 }
 
 /** Interface endpoints the proxies and the control plane's ECS tasks call, so only traffic needs the internet. */
-export const INTERFACE_ENDPOINTS: Readonly<Record<string, ec2.InterfaceVpcEndpointAwsService>> = {
-  Ssm: ec2.InterfaceVpcEndpointAwsService.SSM,
-  SsmMessages: ec2.InterfaceVpcEndpointAwsService.SSM_MESSAGES,
-  Ec2Messages: ec2.InterfaceVpcEndpointAwsService.EC2_MESSAGES,
-  SecretsManager: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
-  Logs: ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
-  Monitoring: ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING,
-  EcrApi: ec2.InterfaceVpcEndpointAwsService.ECR,
-  EcrDocker: ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
-};
+export const INTERFACE_ENDPOINTS: Readonly<Record<string, ec2.InterfaceVpcEndpointAwsService>> = Object.fromEntries(
+  Object.entries(INTERFACE_ENDPOINT_SERVICES).map(([id, suffix]) => [id, new ec2.InterfaceVpcEndpointAwsService(suffix)]),
+);
 
 /**
  * The region's VPC, shared by the proxy fleet and the control plane:
@@ -30,7 +24,11 @@ export const INTERFACE_ENDPOINTS: Readonly<Record<string, ec2.InterfaceVpcEndpoi
  * - gateway endpoints (S3, DynamoDB) and interface endpoints (INTERFACE_ENDPOINTS) behind one
  *   security group that admits HTTPS from inside the VPC only;
  * - flow logs (all traffic) to the region's log bucket.
- * Zones come from the config (the stack's `availabilityZones`), never from a lookup.
+ * Zones come from the config by AZ ID, never from a lookup: every subnet carries its zone as
+ * `AvailabilityZoneId` (the same physical zone in every account) instead of a zone name, which
+ * the older regions map per account (AWS, "AZ IDs"; CloudFormation `AWS::EC2::Subnet`
+ * `AvailabilityZoneId`). CDK's VPC is handed the IDs as its zone list (they only need to be
+ * distinct strings to it) and each subnet's property is swapped.
  */
 export class EdgeNetwork extends Construct {
   readonly vpc: ec2.Vpc;
@@ -38,7 +36,7 @@ export class EdgeNetwork extends Construct {
 
   constructor(scope: Construct, id: string, props: EdgeNetworkProps) {
     super(scope, id);
-    const zones = [...props.region.availabilityZones];
+    const zones = [...props.region.availabilityZoneIds];
     this.vpc = new ec2.Vpc(this, 'Vpc', {
       ipAddresses: ec2.IpAddresses.cidr(props.region.vpcCidr),
       availabilityZones: zones,
@@ -58,6 +56,12 @@ export class EdgeNetwork extends Construct {
       },
     });
 
+    for (const subnet of [...this.vpc.publicSubnets, ...this.vpc.privateSubnets]) {
+      const cfnSubnet = subnet.node.defaultChild as ec2.CfnSubnet;
+      cfnSubnet.availabilityZone = undefined;
+      cfnSubnet.availabilityZoneId = subnet.availabilityZone;
+    }
+
     this.vpc.addGatewayEndpoint('S3', { service: ec2.GatewayVpcEndpointAwsService.S3 });
     this.vpc.addGatewayEndpoint('DynamoDb', { service: ec2.GatewayVpcEndpointAwsService.DYNAMODB });
 
@@ -76,10 +80,6 @@ export class EdgeNetwork extends Construct {
         open: false,
       });
     }
-    Validations.of(this).acknowledge({
-      id: 'CloudFormation-Validate::W3010',
-      reason: 'Zones are explicit in the platform config on purpose: not every region has an a, b and c, and synth must not look zones up.',
-    });
     Tags.of(this).add('component', 'network');
   }
 }

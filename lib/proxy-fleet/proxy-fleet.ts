@@ -1,4 +1,4 @@
-import { Aws, CfnOutput, Duration, Stack, Tags, Validations } from 'aws-cdk-lib';
+import { Aws, CfnOutput, CfnResource, Duration, Lazy, Stack, Tags, Validations } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -12,6 +12,20 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { PlatformConfig, RegionConfig } from '../config';
 import { proxyUserData } from './user-data';
+
+/** The termination lifecycle hook the proxies complete themselves once drained. */
+export const TERMINATION_HOOK_NAME = 'drain';
+/** Seconds the hook waits beyond the drain for the log flush and the completion call. */
+export const TERMINATION_HOOK_MARGIN_SECONDS = 120;
+/** Seconds CloudFormation waits for a signal beyond the proxy's own readiness deadline. */
+export const SIGNAL_MARGIN_SECONDS = 300;
+/** Seconds of the grace a proxy's clock misses (launch and boot before its signal script starts). */
+export const READY_CLOCK_MARGIN_SECONDS = 60;
+
+/** The proxies' Auto Scaling group name (one group per region and platform). */
+export function proxyGroupName(config: PlatformConfig): string {
+  return `${config.platformName}-proxies`;
+}
 
 /** Root device of the Envoy AMI (Amazon Linux 2023 / Debian style naming). */
 export const ROOT_DEVICE_NAME = '/dev/xvda';
@@ -43,10 +57,16 @@ export interface ProxyFleetProps {
  *
  * - NLB :443 TLS (ACM certificate) → proxies :httpsTrafficPort, NLB :80 TCP → :httpTrafficPort,
  *   both with proxy protocol v2 carrying the client address (client IP preservation off).
- * - Health check: HTTP GET /ready on the readiness port (200 once Envoy initialised from xDS).
- * - Draining: deregistration delay = fleet.drainSeconds (connections then closed), plus a
- *   termination lifecycle hook that gives the instance time to flush logs before it stops.
- * - Rolling replacement on launch template change, one proxy at a time, never below desired.
+ * - Health check: HTTP GET /ready on the readiness port (200 once Envoy initialised from xDS),
+ *   through proxy protocol v2 like the traffic (the readiness listener accepts both).
+ * - Health-gated: a proxy counts as launched only when it signals CloudFormation, which it does
+ *   once `/ready` answers 200 through proxy protocol on its readiness port, the path the NLB
+ *   checks (ami: edge-ready-signal). First create waits for every proxy; a rolling update
+ *   replaces one proxy at a time, never below desired, and a proxy that does not get ready
+ *   (bad image, bad bootstrap, no xDS) fails the update, which CloudFormation rolls back.
+ * - Draining: deregistration delay = fleet.drainSeconds (connections then closed), then the
+ *   termination lifecycle hook holds the instance until it drained Envoy and flushed its logs
+ *   and completed the hook itself (ami: edge-lifecycle); the timeout is only the fallback.
  */
 export class ProxyFleet extends Construct {
   readonly loadBalancer: elbv2.NetworkLoadBalancer;
@@ -101,6 +121,12 @@ export class ProxyFleet extends Construct {
       this.proxySecurityGroup.connections.allowFrom(this.loadBalancerSecurityGroup, ec2.Port.tcp(port), `Edge NLB: ${what}`);
     }
 
+    const autoScalingGroupName = proxyGroupName(config);
+    const readyTimeoutSeconds = fleet.healthCheckGraceSeconds;
+    // CloudFormation's wait for a proxy's signal: its own readiness deadline plus the launch and
+    // boot before the proxy's clock starts (at most PT1H, the rolling update's PauseTime limit).
+    const signalTimeout = Duration.seconds(readyTimeoutSeconds + SIGNAL_MARGIN_SECONDS);
+
     this.role = new iam.Role(this, 'InstanceRole', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
       description: `Envoy proxies of ${props.nodeCluster}`,
@@ -110,6 +136,17 @@ export class ProxyFleet extends Construct {
       ],
     });
     props.discoveryToken.grantRead(this.role);
+    // (The readiness signal's cloudformation:SignalResource on this stack is granted by the group
+    // itself, because it has `signals`.)
+    // The proxy completes its own termination hook once drained: this one group only.
+    const groupArn = `arn:${Aws.PARTITION}:autoscaling:${Aws.REGION}:${Aws.ACCOUNT_ID}:autoScalingGroup:*:autoScalingGroupName/${autoScalingGroupName}`;
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'CompleteTerminationHook', actions: ['autoscaling:CompleteLifecycleAction'], resources: [groupArn] }),
+    );
+    Validations.of(this.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/${autoScalingGroupName}]`,
+      reason: 'An Auto Scaling group ARN holds a UUID generated at creation; the group is named exactly, so the wildcard matches only this group.',
+    });
     Validations.of(this.role).acknowledge({
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
       reason: 'Session Manager (instead of SSH) and patching need the SSM agent; this AWS-maintained policy is its minimal, kept-current permission set.',
@@ -133,6 +170,17 @@ export class ProxyFleet extends Construct {
         controlPlaneTls: props.controlPlane.tls,
         discoveryTokenSecretArn: props.discoveryToken.secretArn,
         ports: envoy,
+        rollout: {
+          stackName: Aws.STACK_NAME,
+          // A plain string at deploy time (the logical id), not a reference: no dependency cycle.
+          resource: Lazy.string({ produce: () => Stack.of(this).getLogicalId(this.autoScalingGroup.node.defaultChild as CfnResource) }),
+          readyTimeoutSeconds: readyTimeoutSeconds - READY_CLOCK_MARGIN_SECONDS,
+        },
+        termination: {
+          autoScalingGroupName,
+          lifecycleHookName: TERMINATION_HOOK_NAME,
+          drainSeconds: fleet.drainSeconds,
+        },
       }),
       role: this.role,
       securityGroup: this.proxySecurityGroup,
@@ -156,6 +204,8 @@ export class ProxyFleet extends Construct {
 
     const grace = Duration.seconds(fleet.healthCheckGraceSeconds);
     this.autoScalingGroup = new autoscaling.AutoScalingGroup(this, 'Proxies', {
+      // Named, so the instance role can be scoped to it and a proxy knows its group.
+      autoScalingGroupName,
       vpc: props.vpc,
       vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
       launchTemplate: this.launchTemplate,
@@ -169,12 +219,21 @@ export class ProxyFleet extends Construct {
       defaultInstanceWarmup: grace,
       cooldown: Duration.seconds(120),
       groupMetrics: [autoscaling.GroupMetrics.all()],
+      // Health-gated: on create, CloudFormation waits for a success signal from every proxy.
+      signals: autoscaling.Signals.waitForAll({ timeout: signalTimeout, minSuccessPercentage: 100 }),
       // One proxy at a time, never fewer than the desired count in service: CloudFormation starts
-      // the replacement first, waits, then retires an old one.
+      // the replacement first, waits for its signal (WaitOnResourceSignals, PauseTime = the
+      // signal timeout), then retires an old one. A failure signal or no signal in time fails the
+      // update, and the rollback replaces the new proxies with the previous launch template's,
+      // again keeping desired in service. Health checks, replacement of unhealthy instances, AZ
+      // rebalancing, alarm actions and scheduled actions are suspended meanwhile (the CDK
+      // default), as AWS recommends with signals.
       updatePolicy: autoscaling.UpdatePolicy.rollingUpdate({
         maxBatchSize: 1,
         minInstancesInService: size.desiredCapacity,
-        pauseTime: grace,
+        waitOnResourceSignals: true,
+        pauseTime: signalTimeout,
+        minSuccessPercentage: 100,
       }),
       notifications: [{ topic: this.notifications, scalingEvents: autoscaling.ScalingEvents.ALL }],
     });
@@ -186,10 +245,16 @@ export class ProxyFleet extends Construct {
     this.autoScalingGroup.scaleOnCpuUtilization('CpuTarget', {
       targetUtilizationPercent: fleet.targetCpuPercent,
     });
-    this.autoScalingGroup.addLifecycleHook('FlushOnTerminate', {
+    // Auto Scaling deregisters a terminating proxy from the NLB and lets the deregistration delay
+    // run before the hook puts it in Terminating:Wait (AWS, "How lifecycle hooks work in Auto
+    // Scaling groups"). The proxy's edge-lifecycle sees its target lifecycle state turn
+    // Terminated in instance metadata, fails its readiness, waits for Envoy's connections to end
+    // (at most drainSeconds), flushes its logs and completes the hook (CONTINUE). The timeout
+    // only covers a proxy that cannot: its drain, the log flush and a margin.
+    this.autoScalingGroup.addLifecycleHook('DrainOnTerminate', {
+      lifecycleHookName: TERMINATION_HOOK_NAME,
       lifecycleTransition: autoscaling.LifecycleTransition.INSTANCE_TERMINATING,
-      // Runs after the NLB drained the instance; the AMI may complete it earlier.
-      heartbeatTimeout: Duration.seconds(60),
+      heartbeatTimeout: Duration.seconds(fleet.drainSeconds + TERMINATION_HOOK_MARGIN_SECONDS),
       defaultResult: autoscaling.DefaultResult.CONTINUE,
     });
 
@@ -257,17 +322,22 @@ export class ProxyFleet extends Construct {
       enableKeyRotation: true,
     });
     // Publishers of an encrypted topic need the key: Auto Scaling notifications are sent by its
-    // service-linked role, CloudWatch alarm actions by the CloudWatch service.
+    // service-linked role, CloudWatch alarm actions by the CloudWatch service. The role is named
+    // in a condition, not as the principal: KMS refuses a key policy whose principal does not
+    // exist yet ("invalid principals"), and AWSServiceRoleForAutoScaling exists only once an Auto
+    // Scaling group was ever created in the account, so a fresh account's first deploy failed
+    // here (issue 11). The group itself creates the role; the condition matches it from then on.
     key.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'AutoScalingNotifications',
-        principals: [
-          new iam.ArnPrincipal(
-            `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`,
-          ),
-        ],
+        principals: [new iam.AnyPrincipal()],
         actions: ['kms:GenerateDataKey*', 'kms:Decrypt'],
         resources: ['*'],
+        conditions: {
+          ArnEquals: {
+            'aws:PrincipalArn': `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling`,
+          },
+        },
       }),
     );
     key.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:GenerateDataKey*', 'kms:Decrypt');

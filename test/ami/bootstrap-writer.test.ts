@@ -115,6 +115,17 @@ describeWithTools('edge-write-bootstrap (boot contract)', () => {
     const [readiness] = config.static_resources.listeners;
     expect(readiness.name).toBe('readiness');
     expect(readiness.address.socket_address).toEqual({ address: '0.0.0.0', port_value: 8081 });
+    // The NLB's health checks arrive with a proxy protocol v2 header (the target groups enable it
+    // and AWS sends it on health-check connections too); plain connections must work as well.
+    expect(readiness.listener_filters).toEqual([
+      {
+        name: 'envoy.filters.listener.proxy_protocol',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol',
+          allow_requests_without_proxy_protocol: true,
+        },
+      },
+    ]);
     const routes = readiness.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes;
     expect(routes[0]).toEqual({
       match: { path: '/ready', headers: [{ name: ':method', string_match: { exact: 'GET' } }] },

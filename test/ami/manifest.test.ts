@@ -64,3 +64,32 @@ describe('unverified checksums', () => {
     expect(unverifiedChecksumFields('sha256: "0000000000000000000000000000000000000000000000000000000000000000"')).toEqual([]);
   });
 });
+
+describe('Envoy 1.39.0 and the Salt onedir checksum', () => {
+  const { checksumOverrides, checksumRefusals, UNVERIFIED_CHECKSUMS } = require('../../ami/scripts/build') as typeof import('../../ami/scripts/build');
+  const { readFileSync } = require('node:fs') as typeof import('node:fs');
+  const { join } = require('node:path') as typeof import('node:path');
+  const sources = () =>
+    ['ami/salt/pillar/envoy.sls', 'ami/packer/variables.pkr.hcl'].map((f) => readFileSync(join(__dirname, '../..', f), 'utf8')).join('\n');
+
+  test('the pillar pins envoy-1.39.0-linux-aarch_64 with the sha256 public projects check it against', () => {
+    const pillar = readFileSync(join(__dirname, '../../ami/salt/pillar/envoy.sls'), 'utf8');
+    expect(pillar).toContain('version: "1.39.0"');
+    expect(pillar).toContain('url: "https://github.com/envoyproxy/envoy/releases/download/v1.39.0/envoy-1.39.0-linux-aarch_64"');
+    expect(pillar).toContain('sha256: "ee53a4f5375566f15944dc9cb03afb1fc228df38f61737c677f139213215afcf"');
+  });
+
+  test('only the Salt onedir checksum still stops the bake, naming the field and the option that passes a verified one', () => {
+    expect(checksumRefusals(sources(), {})).toEqual(['ami/packer/variables.pkr.hcl salt_onedir_sha256 (or pass --salt-onedir-sha256=<sha256 you verified>)']);
+    const verified = 'a'.repeat(64);
+    expect(checksumRefusals(sources(), checksumOverrides([`--salt-onedir-sha256=${verified}`]))).toEqual([]);
+  });
+
+  test.each([
+    ['not hex', '--salt-onedir-sha256=xyz', 'must be a sha256 in hex (64 characters 0-9a-f), got "xyz"'],
+    ['empty', '--salt-onedir-sha256', 'must be a sha256 in hex'],
+    ['the placeholder itself', `--salt-onedir-sha256=${Object.values(UNVERIFIED_CHECKSUMS)[0]}`, 'that is the unverified placeholder'],
+  ])('a --salt-onedir-sha256 that is %s is refused', (_name, arg, message) => {
+    expect(() => checksumOverrides([arg])).toThrow(message);
+  });
+});

@@ -21,6 +21,10 @@ export interface FakeInstance {
   readonly dir: string;
   readonly imdsEndpoint: string;
   readonly requests: ImdsRequest[];
+  /** meta-data items by path under /latest/meta-data/ (change them to change what IMDS says). */
+  readonly metadata: Map<string, string>;
+  /** Expires every session token given so far (as IMDSv2 does after its TTL): reads with one get 401. */
+  expireSessionTokens(): void;
   close(): Promise<void>;
 }
 
@@ -29,26 +33,27 @@ export const ZONE = 'eu-west-1b';
 
 export async function startFakeInstance(): Promise<FakeInstance> {
   const requests: ImdsRequest[] = [];
-  const sessionToken = 'imds-session-token-for-test';
+  const metadata = new Map<string, string>([
+    ['instance-id', INSTANCE_ID],
+    ['placement/availability-zone', ZONE],
+  ]);
+  let generation = 0;
+  const sessionToken = () => (generation === 0 ? 'imds-session-token-for-test' : `imds-session-token-for-test-${generation}`);
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const token = req.headers['x-aws-ec2-metadata-token'] as string | undefined;
     const ttl = req.headers['x-aws-ec2-metadata-token-ttl-seconds'] as string | undefined;
     requests.push({ method: req.method ?? '', path: req.url ?? '', token, ttl });
     if (req.method === 'PUT' && req.url === '/latest/api/token' && ttl) {
-      res.end(sessionToken);
+      res.end(sessionToken());
       return;
     }
-    if (req.method !== 'GET' || token !== sessionToken) {
+    if (req.method !== 'GET' || token !== sessionToken()) {
       res.statusCode = 401; // IMDSv1 is disabled on the fleet
       res.end();
       return;
     }
-    const answers: Record<string, string> = {
-      '/latest/meta-data/instance-id': INSTANCE_ID,
-      '/latest/meta-data/placement/availability-zone': ZONE,
-    };
-    const answer = answers[req.url ?? ''];
-    res.statusCode = answer ? 200 : 404;
+    const answer = metadata.get((req.url ?? '').replace(/^\/latest\/meta-data\//, ''));
+    res.statusCode = answer !== undefined ? 200 : 404;
     res.end(answer ?? '');
   });
   const imds = await listen(server, 0);
@@ -56,6 +61,10 @@ export async function startFakeInstance(): Promise<FakeInstance> {
     dir: mkdtempSync(join(tmpdir(), 'edge-writer-')),
     imdsEndpoint: `http://127.0.0.1:${imds.port}`,
     requests,
+    metadata,
+    expireSessionTokens: () => {
+      generation += 1;
+    },
     close: imds.stop,
   };
 }

@@ -29,7 +29,7 @@ describe('Salt tree for Amazon Linux 2023 on Graviton', () => {
     expect(tree.problems).toEqual([]);
     expect(tree.sls).toEqual(expect.arrayContaining(['platform', 'envoy', 'envoy.bootstrap', 'network', 'hardening', 'hardening.audit', 'observability', 'observability.cloudwatch']));
     // Nothing in the tree is left out of the run.
-    const onDisk = ['envoy/init', 'envoy/user', 'envoy/install', 'envoy/bootstrap', 'envoy/service', 'network/init', 'platform/init',
+    const onDisk = ['envoy/init', 'envoy/user', 'envoy/install', 'envoy/bootstrap', 'envoy/service', 'envoy/rollout', 'network/init', 'platform/init',
       'hardening/init', 'hardening/packages', 'hardening/ssh', 'hardening/audit', 'hardening/time', 'hardening/updates', 'hardening/kernel', 'hardening/permissions',
       'observability/init', 'observability/syslog', 'observability/cloudwatch', 'observability/logrotate'];
     expect(tree.sls).toHaveLength(onDisk.length);
@@ -154,6 +154,13 @@ describe('the validators catch a broken tree', () => {
     ['a bootstrap writer that reads IMDSv1', 'salt/salt/envoy/files/edge-write-bootstrap', (t: string) => t.replace('-X PUT "$IMDS/latest/api/token"', '"$IMDS/latest/api/token"'), 'IMDSv2 session token'],
     ['a bootstrap writer that logs the token', 'salt/salt/envoy/files/edge-write-bootstrap', (t: string) => t.replace('unset token\n', 'log info "token is $token"\nunset token\n'), 'must not log the token'],
     ['the CloudWatch agent not shipping access logs', 'salt/pillar/observability.sls', (t: string) => t.replace('/var/log/envoy/access.log', '/var/log/envoy/other.log'), 'must ship /var/log/envoy/access.log'],
+    // Issue 11: the NLB health checks send proxy protocol v2; the readiness listener must take it.
+    ['a readiness listener without the proxy protocol filter', 'salt/salt/envoy/files/edge-write-bootstrap', (t: string) => t.replace('name: "envoy.filters.listener.proxy_protocol"', 'name: "envoy.filters.listener.tls_inspector"'), 'must put the proxy_protocol listener filter on the readiness listener'],
+    ['a readiness listener that refuses plain connections', 'salt/salt/envoy/files/edge-write-bootstrap', (t: string) => t.replace('allow_requests_without_proxy_protocol: true', 'allow_requests_without_proxy_protocol: false'), 'must let the readiness listener accept plain connections too'],
+    ['a readiness probe without the proxy protocol header', 'salt/salt/envoy/files/edge-lib.sh', (t: string) => t.replace(/ *printf '\\x0d\\x0a.*\n/, ''), 'must send the proxy protocol v2 signature and LOCAL command'],
+    ['a proxy that never signals the rollout', 'salt/salt/envoy/files/edge-ready-signal', (t: string) => t.replace('aws cloudformation signal-resource', 'true'), 'must signal the fleet stack'],
+    ['a drain that never completes the hook', 'salt/salt/envoy/files/edge-lifecycle', (t: string) => t.replace('aws autoscaling complete-lifecycle-action', 'true'), 'must complete the termination lifecycle hook'],
+    ['the rollout state without its units', 'salt/salt/envoy/rollout.sls', (t: string) => t.replace(/\/etc\/systemd\/system\/edge-lifecycle\.service:\n {2}file\.managed:[\s\S]*?- file: \/usr\/local\/bin\/edge-lifecycle\n/, '').replace(/ *- file: \/etc\/systemd\/system\/edge-lifecycle\.service\n/, ''), '/etc/systemd/system/edge-lifecycle.service is not managed'],
   ])('%s', async (_name, relative, change, expected) => {
     expect(await problemsAfter(relative, change)).toContain(expected);
   });
@@ -175,6 +182,8 @@ describe('systemd unit parser', () => {
     const units = [...tree.files.values()].filter((f) => f.path.startsWith('/etc/systemd/system/'));
     expect(units.map((u) => u.path).sort()).toEqual([
       '/etc/systemd/system/edge-bootstrap.service',
+      '/etc/systemd/system/edge-lifecycle.service',
+      '/etc/systemd/system/edge-ready-signal.service',
       '/etc/systemd/system/envoy.service',
       '/etc/systemd/system/logrotate.timer.d/10-hourly.conf',
     ]);

@@ -6,7 +6,6 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { resolveConfig } from '../../lib/config';
 import { BROKER_AUTH_REALM } from '../../lib/broker/broker-api';
 import { BrokerFunction } from '../../lib/broker/broker-functions';
-import { BrokerTable } from '../../lib/broker/broker-table';
 import { WORKER_TIMEOUT } from '../../lib/broker/broker-stack';
 import { DEFAULT_WORKER_OPTIONS } from '../../lib/broker/runtime/worker/worker';
 import { SynthResult, synthEdgeApp, TEST_REGIONS } from '../support/synth';
@@ -91,7 +90,8 @@ describe('Lambda functions', () => {
         EDGE_HOSTED_ZONE_ID: synth.config.hostedZoneId,
         EDGE_HOME_REGION: 'us-east-1',
         EDGE_REGIONS: TEST_REGIONS.join(','),
-        EDGE_TABLE_NAME: { Ref: logicalIdOf('Table', 'AWS::DynamoDB::GlobalTable') },
+        // The table lives in its own stack (<platform>-table); the broker names it, no export.
+        EDGE_TABLE_NAME: synth.config.brokerTableName,
         EDGE_QUEUE_URL: { Ref: logicalIdOf('OperationsQueue', 'AWS::SQS::Queue') },
         // The ARN (a Ref to the secret), never the value.
         EDGE_BROKER_SECRET_ARN: { Ref: logicalIdOf('Credentials', 'AWS::SecretsManager::Secret') },
@@ -106,13 +106,16 @@ describe('Lambda functions', () => {
     for (const [, fn] of ofType('AWS::Lambda::Function')) expect(fn.Properties.ReservedConcurrentExecutions).toBeUndefined();
   });
 
-  test('own roles, no AWS managed policies', () => {
-    for (const [, role] of ofType('AWS::IAM::Role')) expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+  test('own roles, no AWS managed policies (but the account\'s API Gateway CloudWatch role, which is not a function\'s)', () => {
+    for (const [id, role] of ofType('AWS::IAM::Role')) {
+      if (JSON.stringify(role.Properties.AssumeRolePolicyDocument).includes('apigateway.amazonaws.com')) continue;
+      expect([id, role.Properties.ManagedPolicyArns]).toEqual([id, undefined]);
+    }
   });
 });
 
 describe('least privilege', () => {
-  const tableId = () => logicalIdOf('Table', 'AWS::DynamoDB::GlobalTable');
+  const tableArn = 'arn:aws:dynamodb:us-east-1:123456789012:table/edge-broker';
 
   test('no wildcard actions anywhere', () => {
     for (const [, policy] of ofType('AWS::IAM::Policy')) {
@@ -137,8 +140,8 @@ describe('least privilege', () => {
     expect(actions.filter((a) => /^(secretsmanager|route53|acm|cloudfront):|^sqs:(ReceiveMessage|DeleteMessage)$/.test(a))).toEqual([]);
     const table = statements.find((s) => s.Sid === 'BrokerTableItems');
     expect(table?.Resource).toEqual([
-      { 'Fn::GetAtt': [tableId(), 'Arn'] },
-      { 'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId(), 'Arn'] }, '/index/byGeneration']] },
+      tableArn,
+      `${tableArn}/index/byGeneration`,
     ]);
   });
 
@@ -252,60 +255,6 @@ describe('queue', () => {
   });
 });
 
-describe('table', () => {
-  test('keys and the byGeneration index from lib/model/table.ts, TTL on expiresAt', () => {
-    const [, table] = only('AWS::DynamoDB::GlobalTable');
-    expect(table.Properties).toMatchObject({
-      TableName: synth.config.brokerTableName,
-      BillingMode: 'PAY_PER_REQUEST',
-      KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: 'byGeneration',
-          KeySchema: [
-            { AttributeName: 'gsi1pk', KeyType: 'HASH' },
-            { AttributeName: 'generation', KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        },
-      ],
-      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
-      SSESpecification: { SSEEnabled: true, SSEType: 'KMS' },
-    });
-    expect(table.Properties.AttributeDefinitions).toEqual(
-      expect.arrayContaining([
-        { AttributeName: 'gsi1pk', AttributeType: 'S' },
-        { AttributeName: 'generation', AttributeType: 'N' },
-      ]),
-    );
-    expect(table.DeletionPolicy).toBe('Retain');
-    expect(table.UpdateReplacePolicy).toBe('Retain');
-  });
-
-  test('one replica per fleet region (and the home region), each with PITR and deletion protection', () => {
-    const [, table] = only('AWS::DynamoDB::GlobalTable');
-    const replicas = table.Properties.Replicas as { Region: string; PointInTimeRecoverySpecification: unknown; DeletionProtectionEnabled: boolean }[];
-    expect(replicas.map((r) => r.Region).sort()).toEqual([...new Set([...TEST_REGIONS, 'us-east-1'])].sort());
-    for (const replica of replicas) {
-      expect(replica.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
-      expect(replica.DeletionProtectionEnabled).toBe(true);
-    }
-  });
-});
-
-test('a home region outside the fleet still holds the table; every fleet region gets a replica', () => {
-  const app = new App();
-  const stack = new Stack(app, 'Home', { env: { account: '123456789012', region: 'us-east-1' } });
-  const config = resolveConfig({ regions: ['eu-west-1', 'ap-south-1'], account: '123456789012' });
-  new BrokerTable(stack, 'Table', { config });
-  const table = Object.values(Template.fromStack(stack).toJSON().Resources as Record<string, Resource>).find((r) => r.Type === 'AWS::DynamoDB::GlobalTable')!;
-  const regions = (table.Properties.Replicas as { Region: string }[]).map((r) => r.Region).sort();
-  expect(regions).toEqual(['ap-south-1', 'eu-west-1', 'us-east-1']);
-});
-
 describe('API Gateway', () => {
   const ROUTES: [string, string][] = [
     ['GET', '/v2/catalog'],
@@ -329,6 +278,19 @@ describe('API Gateway', () => {
   }
   const methods = () =>
     ofType('AWS::ApiGateway::Method').map(([, m]) => ({ method: m.Properties.HttpMethod as string, path: pathOf(m.Properties.ResourceId), props: m.Properties }));
+
+  test('the account\'s CloudWatch role is set before the stage (its access logs need it), and kept when the stack goes', () => {
+    const [accountId, account] = only('AWS::ApiGateway::Account');
+    const roleId = (account.Properties.CloudWatchRoleArn as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+    const role = resources[roleId];
+    expect(JSON.stringify(role.Properties.AssumeRolePolicyDocument)).toContain('apigateway.amazonaws.com');
+    expect(JSON.stringify(role.Properties.ManagedPolicyArns)).toContain(':iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs');
+    // Kept on stack deletion (other APIs of the account may log through it); deleted by a failed first create's rollback.
+    for (const resource of [account, role]) expect([resource.DeletionPolicy, resource.UpdateReplacePolicy]).toEqual(['RetainExceptOnCreate', 'Retain']);
+    const [, stage] = only('AWS::ApiGateway::Stage');
+    expect(stage.Properties.AccessLogSetting).toBeDefined();
+    expect(asArray((stage as unknown as { DependsOn: string | string[] }).DependsOn)).toContain(accountId);
+  });
 
   test('exactly the OSB routes, each through the authorizer to the api function (Lambda proxy)', () => {
     const found = methods();
@@ -460,10 +422,6 @@ describe('secret, outputs, tags', () => {
       if (!Array.isArray(tags)) continue;
       expect({ id, tags }).toEqual({ id, tags: expect.arrayContaining([{ Key: 'component', Value: 'broker' }]) });
     }
-    const [, table] = only('AWS::DynamoDB::GlobalTable');
-    for (const replica of table.Properties.Replicas as { Tags: unknown[] }[]) {
-      expect(replica.Tags).toEqual(expect.arrayContaining([{ Key: 'component', Value: 'broker' }]));
-    }
   });
 });
 
@@ -528,7 +486,7 @@ describe('stuck-operation sweeper', () => {
     expect(data.filter((a) => a.startsWith('sqs:'))).toEqual(expect.arrayContaining(['sqs:SendMessage']));
     expect(data).not.toContain('sqs:ReceiveMessage');
     const sweep = statements.find((s) => s.Sid === 'SweepOperations');
-    expect(sweep?.Resource).toEqual({ 'Fn::GetAtt': [logicalIdOf('Table', 'AWS::DynamoDB::GlobalTable'), 'Arn'] });
+    expect(sweep?.Resource).toBe('arn:aws:dynamodb:us-east-1:123456789012:table/edge-broker');
   });
 });
 

@@ -1,4 +1,4 @@
-import { ConfigError, DEFAULT_FLEET_REGIONS, loadConfig, resolveConfig } from '../../lib/config';
+import { ConfigError, DEFAULT_FLEET_REGIONS, azIdPrefix, loadConfig, placeholderProblems, resolveConfig, warnAboutPlaceholders } from '../../lib/config';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,16 +14,20 @@ function problemsOf(input: unknown): string {
 }
 
 describe('platform config', () => {
-  test('defaults: 13 fleet regions with explicit zones, home us-east-1, edge.example.com', () => {
+  test('defaults: 13 fleet regions with explicit zones by AZ ID, home us-east-1, edge.example.com', () => {
     const config = resolveConfig();
     expect(config.regions.map((r) => r.region)).toEqual(DEFAULT_FLEET_REGIONS);
     expect(config.regions).toHaveLength(13);
     expect(config.homeRegion).toBe('us-east-1');
     expect(config.domain).toBe('edge.example.com');
-    const zones = Object.fromEntries(config.regions.map((r) => [r.region, r.availabilityZones]));
-    expect(zones['us-west-1']).toEqual(['us-west-1a', 'us-west-1c']);
-    expect(zones['ap-northeast-1']).not.toContain('ap-northeast-1b');
-    expect(zones['ca-central-1']).not.toContain('ca-central-1c');
+    const zones = Object.fromEntries(config.regions.map((r) => [r.region, r.availabilityZoneIds]));
+    // AZ IDs, never names: a name is mapped to a different zone per account (issue 11).
+    for (const region of config.regions) {
+      expect([region.region, region.availabilityZoneIds.every((id) => id.startsWith(`${azIdPrefix(region.region)}-az`))]).toEqual([region.region, true]);
+    }
+    expect(zones['us-east-1']).toEqual(['use1-az1', 'use1-az2', 'use1-az4']);
+    expect(zones['us-west-1']).toEqual(['usw1-az1', 'usw1-az3']);
+    expect(zones['ap-northeast-1']).not.toContain('apne1-az3');
     const cidrs = config.regions.map((r) => r.vpcCidr);
     expect(new Set(cidrs).size).toBe(13);
   });
@@ -57,9 +61,13 @@ describe('platform config', () => {
   test.each([
     [{ regions: [] }, 'regions: must NOT have fewer than 1 items'],
     [{ regions: ['us-east-1', 'us-east-1'] }, 'regions[1]: us-east-1 is listed twice'],
-    [{ regions: [{ region: 'me-south-1' }] }, 'regions[0].availabilityZones: required for me-south-1'],
-    [{ regions: [{ region: 'us-east-1', availabilityZones: ['us-east-1a', 'eu-west-1b'] }] }, '"eu-west-1b" is not a zone of us-east-1'],
-    [{ regions: [{ region: 'us-east-1', availabilityZones: ['us-east-1a'] }] }, 'regions[0].availabilityZones: must NOT have fewer than 2 items'],
+    [{ regions: [{ region: 'me-south-1' }] }, 'regions[0].availabilityZoneIds: required for me-south-1'],
+    [{ regions: [{ region: 'us-east-1', availabilityZoneIds: ['use1-az1', 'euw1-az2'] }] }, 'regions[0].availabilityZoneIds: "euw1-az2" is not an AZ ID of us-east-1 (its AZ IDs start with use1-az)'],
+    [{ regions: [{ region: 'ap-southeast-2', availabilityZoneIds: ['apse2-az1', 'apse1-az2'] }] }, '"apse1-az2" is not an AZ ID of ap-southeast-2'],
+    [{ regions: [{ region: 'us-east-1', availabilityZoneIds: ['use1-az1'] }] }, 'regions[0].availabilityZoneIds: must NOT have fewer than 2 items'],
+    [{ regions: [{ region: 'us-east-1', availabilityZoneIds: ['us-east-1a', 'us-east-1b'] }] }, 'regions[0].availabilityZoneIds[0]: must match pattern'],
+    [{ regions: [{ region: 'us-east-1', availabilityZones: ['us-east-1a', 'us-east-1b'] }] }, 'regions[0].availabilityZones: zone names (us-east-1a) differ per account; give the zones by AZ ID in regions[0].availabilityZoneIds'],
+    [{ fleet: { healthCheckGraceSeconds: 30 } }, 'fleet.healthCheckGraceSeconds: must be >= 120'],
     [{ regions: [{ region: 'us-east-1', vpcCidr: '10.0.0.0/8' }] }, 'prefix must be between /16 and /22'],
     [{ regions: ['us-east-1', { region: 'us-east-2', vpcCidr: '10.1.128.0/17' }] }, 'overlaps regions[0]'],
     [{ regions: [5] }, 'regions[0]: must be a region name or an object'],
@@ -116,5 +124,47 @@ describe('alarms config', () => {
     [{ alarms: { pager: 'x' } }, 'alarms: unknown field "pager"'],
   ])('bad alarms config %j is refused with a message naming the field', (input, expected) => {
     expect(problemsOf(input)).toContain(expected);
+  });
+});
+
+describe('AZ ID prefixes', () => {
+  test.each([
+    ['us-east-1', 'use1'],
+    ['ap-southeast-2', 'apse2'],
+    ['ap-northeast-1', 'apne1'],
+    ['ca-central-1', 'cac1'],
+    ['sa-east-1', 'sae1'],
+    ['eu-north-1', 'eun1'],
+    ['us-gov-west-1', 'usgw1'],
+    ['il-central-1', 'ilc1'],
+  ])('%s zones are %s-az<n>', (region, prefix) => {
+    expect(azIdPrefix(region)).toBe(prefix);
+  });
+  test('a region name of another shape has no known prefix (the preflight still checks the IDs)', () => {
+    expect(azIdPrefix('xx-upward-1')).toBeUndefined();
+  });
+});
+
+describe('placeholders', () => {
+  test('the defaults are placeholders: each names its field and the fix', () => {
+    const problems = placeholderProblems(resolveConfig());
+    expect(problems).toHaveLength(2);
+    expect(problems[0]).toMatch(/^domain: "edge\.example\.com" is a reserved example name .* Set "domain" to a name you own/);
+    expect(problems[1]).toMatch(/^hostedZoneId: "Z0EXAMPLE0EDGE0ZONE" is a placeholder\. Set it to the id of the public hosted zone/);
+  });
+
+  test.each(['edge.example.org', 'edge.corp.example', 'edge.test', 'EDGE.EXAMPLE.NET.'])('%s is a reserved name', (domain) => {
+    expect(placeholderProblems({ domain, hostedZoneId: 'Z0123456789ABCDEFGHIJ' })).toEqual([expect.stringMatching(/^domain: /)]);
+  });
+
+  test('a real-looking domain and zone id pass (the preflight checks they exist and are delegated)', () => {
+    expect(placeholderProblems({ domain: 'edge.corp-example.com', hostedZoneId: 'Z0123456789ABCDEFGHIJ' })).toEqual([]);
+  });
+
+  test('synth warns once per placeholder and still goes on', () => {
+    const lines: string[] = [];
+    expect(warnAboutPlaceholders(resolveConfig(), (line) => lines.push(line))).toBe(2);
+    expect(lines.every((line) => line.startsWith('[edge] warning: the platform config is not deployable yet: '))).toBe(true);
+    expect(warnAboutPlaceholders({ domain: 'edge.corp-example.com', hostedZoneId: 'Z0123456789ABCDEFGHIJ' }, (line) => lines.push(line))).toBe(0);
   });
 });

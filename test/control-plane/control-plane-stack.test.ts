@@ -104,9 +104,9 @@ describe('ECS', () => {
       const tags = subnet.Properties.Tags as { Key: string; Value: string }[];
       expect(tags).toEqual(expect.arrayContaining([{ Key: 'aws-cdk:subnet-type', Value: 'Private' }]));
     }
-    const zones = new Set(subnets.map((s) => s.Properties.AvailabilityZone));
+    const zones = new Set(subnets.map((s) => s.Properties.AvailabilityZoneId));
     expect(zones.size).toBeGreaterThanOrEqual(2);
-    expect(zones.size).toBe(synth.config.regions.find((r) => r.region === REGION)!.availabilityZones.length);
+    expect(zones.size).toBe(synth.config.regions.find((r) => r.region === REGION)!.availabilityZoneIds.length);
   });
 
   test('target tracking on CPU and memory between min and max tasks', () => {

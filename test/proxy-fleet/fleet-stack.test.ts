@@ -1,3 +1,4 @@
+import { Duration } from 'aws-cdk-lib';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -61,27 +62,30 @@ describe('fleet stack', () => {
 
   test('synth needs no lookup: no missing context, AZs straight from the config', () => {
     expect(missingContext).toBeUndefined();
-    for (const stack of synth.edge.fleets) expect(stack.availabilityZones).toEqual(regionConfig(stack.region).availabilityZones);
+    for (const stack of synth.edge.fleets) expect(stack.availabilityZones).toEqual(regionConfig(stack.region).availabilityZoneIds);
   });
 });
 
 describe.each(eachRegion())('network in %s', (region) => {
   const t = () => templates[region];
 
-  test('VPC with the configured CIDR, public + private subnets in exactly the configured zones', () => {
+  test('VPC with the configured CIDR, public + private subnets in exactly the configured zones, by AZ ID', () => {
     const [, vpc] = onlyResourceOfType(t(), 'AWS::EC2::VPC');
     expect(vpc.Properties?.CidrBlock).toBe(regionConfig(region).vpcCidr);
     const subnets = resourcesOfType(t(), 'AWS::EC2::Subnet').map(([, s]) => s.Properties!);
-    const zones = regionConfig(region).availabilityZones;
+    const zoneIds = regionConfig(region).availabilityZoneIds;
+    expect(zoneIds.every((id) => /^[a-z]+\d+-az\d+$/.test(id))).toBe(true);
     const publicZones = subnets.filter((s) => s.MapPublicIpOnLaunch === false && JSON.stringify(s.Tags).includes('"Public"'));
     const privateZones = subnets.filter((s) => JSON.stringify(s.Tags).includes('"Private"'));
-    expect(publicZones.map((s) => s.AvailabilityZone).sort()).toEqual([...zones].sort());
-    expect(privateZones.map((s) => s.AvailabilityZone).sort()).toEqual([...zones].sort());
-    expect(subnets).toHaveLength(zones.length * 2);
+    // AZ IDs name the same zone in every account; zone names are mapped per account (issue 11).
+    expect(publicZones.map((s) => s.AvailabilityZoneId).sort()).toEqual([...zoneIds].sort());
+    expect(privateZones.map((s) => s.AvailabilityZoneId).sort()).toEqual([...zoneIds].sort());
+    for (const subnet of subnets) expect(subnet.AvailabilityZone).toBeUndefined();
+    expect(subnets).toHaveLength(zoneIds.length * 2);
   });
 
   test('one NAT gateway per zone (a zone outage never cuts another zone\'s egress)', () => {
-    expect(resourcesOfType(t(), 'AWS::EC2::NatGateway')).toHaveLength(regionConfig(region).availabilityZones.length);
+    expect(resourcesOfType(t(), 'AWS::EC2::NatGateway')).toHaveLength(regionConfig(region).availabilityZoneIds.length);
   });
 
   test('VPC flow logs of all traffic go to the log bucket', () => {
@@ -103,7 +107,7 @@ describe.each(eachRegion())('network in %s', (region) => {
     expect(interfaces).toHaveLength(Object.keys(INTERFACE_ENDPOINTS).length);
     for (const e of interfaces) {
       expect(e.PrivateDnsEnabled).toBe(true);
-      expect(asArray(e.SubnetIds)).toHaveLength(regionConfig(region).availabilityZones.length);
+      expect(asArray(e.SubnetIds)).toHaveLength(regionConfig(region).availabilityZoneIds.length);
       expect(JSON.stringify(e.SubnetIds)).toContain('privateSubnet');
     }
   });
@@ -151,7 +155,8 @@ describe.each(eachRegion())('proxies in %s', (region) => {
     const [secretId] = onlyResourceOfType(t(), 'AWS::SecretsManager::Secret');
     const envFile = userData.split("<<'EDGE_BOOTSTRAP_ENV'\n")[1].split('\nEDGE_BOOTSTRAP_ENV\n')[0];
     const env = Object.fromEntries(envFile.split('\n').map((line) => line.split(/=(.*)/s).slice(0, 2)));
-    expect(Object.keys(env)).toEqual(bootstrapEnv({ ports: synth.config.envoy } as never).map(([k]) => k));
+    const stub = { ports: synth.config.envoy, rollout: {}, termination: {} };
+    expect(Object.keys(env)).toEqual(bootstrapEnv(stub as never).map(([k]) => k));
     expect(env).toMatchObject({
       EDGE_PLATFORM: 'edge',
       EDGE_REGION: region,
@@ -167,7 +172,20 @@ describe.each(eachRegion())('proxies in %s', (region) => {
     expect(env.EDGE_CONTROL_PLANE_HOST).toBe(renderJoin(stack.resolve(stack.controlPlane.endpointHost)));
     expect(env.EDGE_CONTROL_PLANE_PORT).toBe(String(stack.controlPlane.xdsPort));
     expect(env.EDGE_CONTROL_PLANE_TLS).toBe(String(stack.controlPlane.endpointTls));
-    expect(userData).toMatch(/systemctl restart edge-bootstrap\.service\nsystemctl enable --now envoy\.service$/);
+    // The health-gated rollout and the drain: what the proxy signals and which hook it completes.
+    const [asgId, asg] = onlyResourceOfType(t(), 'AWS::AutoScaling::AutoScalingGroup');
+    const [, hook] = onlyResourceOfType(t(), 'AWS::AutoScaling::LifecycleHook');
+    expect(env).toMatchObject({
+      EDGE_CFN_STACK: '${AWS::StackName}',
+      EDGE_CFN_RESOURCE: asgId,
+      EDGE_READY_TIMEOUT_SECONDS: String(synth.config.fleet.healthCheckGraceSeconds - 60),
+      EDGE_ASG_NAME: asg.Properties!.AutoScalingGroupName,
+      EDGE_LIFECYCLE_HOOK: hook.Properties!.LifecycleHookName,
+      EDGE_DRAIN_SECONDS: String(synth.config.fleet.drainSeconds),
+    });
+    expect(userData).toMatch(
+      /systemctl enable --now edge-lifecycle\.service\nsystemctl start --no-block edge-ready-signal\.service\nsystemctl restart edge-bootstrap\.service\nsystemctl enable --now envoy\.service$/,
+    );
   });
 
   test('no secret anywhere: generated secret, no secret parameters, no dynamic secret references', () => {
@@ -193,7 +211,35 @@ describe.each(eachRegion())('proxies in %s', (region) => {
       HealthCheckGracePeriod: synth.config.fleet.healthCheckGraceSeconds,
     });
     expect(JSON.stringify(asg.Properties!.VPCZoneIdentifier)).toContain('privateSubnet');
-    expect(asArray(asg.Properties!.VPCZoneIdentifier)).toHaveLength(regionConfig(region).availabilityZones.length);
+    expect(asArray(asg.Properties!.VPCZoneIdentifier)).toHaveLength(regionConfig(region).availabilityZoneIds.length);
+  });
+
+  test('health-gated: the group is created only once every proxy signalled ready, and waits for the whole control plane', () => {
+    const [asgId, asg] = onlyResourceOfType(t(), 'AWS::AutoScaling::AutoScalingGroup');
+    const size = regionConfig(region).fleet;
+    const timeout = Duration.seconds(synth.config.fleet.healthCheckGraceSeconds + 300).toIsoString();
+    expect(asg.CreationPolicy).toEqual({ ResourceSignal: { Count: size.desiredCapacity, Timeout: timeout }, AutoScalingCreationPolicy: { MinSuccessfulInstancesPercent: 100 } });
+    // On a first deploy a proxy can only get ready once the control plane serves xDS.
+    const dependsOn = asArray(fullTemplates[region].Resources[asgId].DependsOn as string[]);
+    const service = resourcesOfType(fullTemplates[region], 'AWS::ECS::Service')[0][0];
+    const endpoint = resourcesOfType(fullTemplates[region], 'AWS::Route53::RecordSet').find(([id]) => id.startsWith('ControlPlaneEndpoint'))![0];
+    expect(dependsOn).toEqual(expect.arrayContaining([service, endpoint]));
+  });
+
+  test('rolling updates wait for each new proxy\'s signal (a bad image stops and rolls back), one at a time, desired kept in service', () => {
+    const [, asg] = onlyResourceOfType(t(), 'AWS::AutoScaling::AutoScalingGroup');
+    const size = regionConfig(region).fleet;
+    const rolling = asg.UpdatePolicy!.AutoScalingRollingUpdate as Record<string, unknown>;
+    expect(rolling).toMatchObject({
+      MaxBatchSize: 1,
+      MinInstancesInService: size.desiredCapacity,
+      WaitOnResourceSignals: true,
+      PauseTime: Duration.seconds(synth.config.fleet.healthCheckGraceSeconds + 300).toIsoString(),
+      MinSuccessfulInstancesPercent: 100,
+    });
+    // At most one hour: CloudFormation's limit for PauseTime with signals.
+    expect(synth.config.fleet.healthCheckGraceSeconds + 300).toBeLessThanOrEqual(3600);
+    expect(rolling.SuspendProcesses).toEqual(expect.arrayContaining(['HealthCheck', 'ReplaceUnhealthy', 'AZRebalance', 'AlarmNotification', 'ScheduledActions']));
   });
 
   test('rolling replacement on launch template change keeps desired capacity in service', () => {
@@ -218,7 +264,16 @@ describe.each(eachRegion())('proxies in %s', (region) => {
       );
     }
     const [, hook] = onlyResourceOfType(t(), 'AWS::AutoScaling::LifecycleHook');
-    expect(hook.Properties).toMatchObject({ LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING', DefaultResult: 'CONTINUE' });
+    const [asgId] = onlyResourceOfType(t(), 'AWS::AutoScaling::AutoScalingGroup');
+    // The proxy completes the hook itself once drained (edge-lifecycle); the timeout covers the
+    // drain, the log flush and a margin, and only applies to a proxy that cannot.
+    expect(hook.Properties).toMatchObject({
+      AutoScalingGroupName: { Ref: asgId },
+      LifecycleHookName: 'drain',
+      LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
+      DefaultResult: 'CONTINUE',
+      HeartbeatTimeout: synth.config.fleet.drainSeconds + 120,
+    });
   });
 
   test('scaling: target tracking on average CPU at fleet.targetCpuPercent', () => {
@@ -242,8 +297,16 @@ describe.each(eachRegion())('proxies in %s', (region) => {
     expect(topic.Properties!.KmsMasterKeyId).toEqual({ 'Fn::GetAtt': [keyId, 'Arn'] });
     expect(key.Properties!.EnableKeyRotation).toBe(true);
     const keyPolicy = JSON.stringify(key.Properties!.KeyPolicy);
-    expect(keyPolicy).toContain('AWSServiceRoleForAutoScaling');
     expect(keyPolicy).toContain('cloudwatch.amazonaws.com');
+    // KMS refuses a key policy whose principal does not exist, and AWSServiceRoleForAutoScaling
+    // does not exist in a fresh account: the role is matched by a condition, never a principal.
+    const statements = (key.Properties!.KeyPolicy as { Statement: Array<Record<string, unknown>> }).Statement;
+    const autoScaling = statements.find((st) => st.Sid === 'AutoScalingNotifications')!;
+    expect(autoScaling.Principal).toEqual({ AWS: '*' });
+    expect(renderJoin((autoScaling.Condition as { ArnEquals: Record<string, unknown> }).ArnEquals['aws:PrincipalArn'])).toBe(
+      'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling',
+    );
+    for (const statement of statements) expect(JSON.stringify(statement.Principal)).not.toContain('aws-service-role');
     const [, topicPolicy] = onlyResourceOfType(t(), 'AWS::SNS::TopicPolicy');
     expect((topicPolicy.Properties!.PolicyDocument as { Statement: unknown[] }).Statement).toContainEqual(
       expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
@@ -259,9 +322,21 @@ describe.each(eachRegion())('proxies in %s', (region) => {
     ]);
     const [secretId] = onlyResourceOfType(t(), 'AWS::SecretsManager::Secret');
     const statements = statementsOfRole(t(), roleId);
-    expect(statements).toEqual([
-      { Effect: 'Allow', Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], Resource: { Ref: secretId } },
-    ]);
+    const [, asg] = onlyResourceOfType(t(), 'AWS::AutoScaling::AutoScalingGroup');
+    const granted = statements.map((st) => ({ Effect: st.Effect, Action: st.Action, Resource: renderJoin(st.Resource) }));
+    expect(granted).toHaveLength(3);
+    expect(granted).toEqual(
+      expect.arrayContaining([
+        { Effect: 'Allow', Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], Resource: `\${${secretId}}` },
+        // Its readiness signal to this stack, and the completion of its own termination hook.
+        { Effect: 'Allow', Action: 'cloudformation:SignalResource', Resource: '${AWS::StackId}' },
+        {
+          Effect: 'Allow',
+          Action: 'autoscaling:CompleteLifecycleAction',
+          Resource: `arn:\${AWS::Partition}:autoscaling:\${AWS::Region}:\${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/${asg.Properties!.AutoScalingGroupName}`,
+        },
+      ]),
+    );
     const [, profile] = onlyResourceOfType(t(), 'AWS::IAM::InstanceProfile');
     expect(profile.Properties!.Roles).toEqual([{ Ref: roleId }]);
   });
@@ -282,7 +357,7 @@ describe.each(eachRegion())('load balancer and security groups in %s', (region) 
         { Key: 'access_logs.s3.bucket', Value: { Ref: bucketId } },
       ]),
     );
-    expect(asArray(nlb.Properties!.Subnets)).toHaveLength(regionConfig(region).availabilityZones.length);
+    expect(asArray(nlb.Properties!.Subnets)).toHaveLength(regionConfig(region).availabilityZoneIds.length);
     expect(JSON.stringify(nlb.Properties!.Subnets)).toContain('publicSubnet');
     expect(nlb.Properties!.SecurityGroups).toEqual([{ 'Fn::GetAtt': [sgId('FleetLoadBalancerSecurityGroup'), 'GroupId'] }]);
   });

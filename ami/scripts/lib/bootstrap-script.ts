@@ -25,6 +25,8 @@ export function checkBootstrapScript(text: string, name = 'edge-write-bootstrap'
     [/mv -f -- "\$tmp" "\$CONFIG_FILE"/, 'must replace envoy.yaml atomically'],
     [/address: socket\("127\.0\.0\.1"; \$admin_port\)/, 'must bind the admin interface to 127.0.0.1'],
     [/name: "readiness"/, 'must declare the static readiness listener'],
+    [/name: "envoy\.filters\.listener\.proxy_protocol"/, 'must put the proxy_protocol listener filter on the readiness listener (the NLB health checks send proxy protocol v2)'],
+    [/allow_requests_without_proxy_protocol: true/, 'must let the readiness listener accept plain connections too'],
     [/path: "\/ready"/, 'must route GET /ready to the admin interface'],
     [/set_node_on_first_message_only: true/, 'must send the node (with the token) on the first message only'],
   ];

@@ -35,6 +35,34 @@ function hasService(tree: SaltTree, fns: readonly string[], unit: string, extra?
   );
 }
 
+/**
+ * The proxy's part of the health-gated rollout and of the drain (envoy.rollout): the scripts
+ * and units exist and do what the fleet stack relies on. Their behaviour is tested by running
+ * them (test/ami/rollout-scripts.test.ts).
+ */
+function checkRolloutFiles(file: (path: string) => string | undefined): string[] {
+  const problems: string[] = [];
+  const rules: ReadonlyArray<readonly [string, RegExp, string]> = [
+    ['/usr/local/lib/edge/edge-lib.sh', /printf '\\x0d\\x0a\\x0d\\x0a\\x00\\x0d\\x0a\\x51\\x55\\x49\\x54\\x0a\\x20/, 'must send the proxy protocol v2 signature and LOCAL command before GET /ready (as the NLB health check does)'],
+    ['/usr/local/lib/edge/edge-lib.sh', /X-aws-ec2-metadata-token: \$imds_token/, 'must read instance metadata with an IMDSv2 token'],
+    ['/usr/local/bin/edge-ready-signal', /aws cloudformation signal-resource/, 'must signal the fleet stack (CloudFormation SignalResource)'],
+    ['/usr/local/bin/edge-ready-signal', /probe_ready "\$host" "\$port"/, 'must probe /ready through the readiness listener'],
+    ['/usr/local/bin/edge-ready-signal', /--status "\$status"/, 'must signal SUCCESS or FAILURE'],
+    ['/usr/local/bin/edge-lifecycle', /autoscaling\/target-lifecycle-state/, 'must watch the target lifecycle state in instance metadata'],
+    ['/usr/local/bin/edge-lifecycle', /\/healthcheck\/fail/, 'must fail Envoy\'s health before draining'],
+    ['/usr/local/bin/edge-lifecycle', /aws autoscaling complete-lifecycle-action/, 'must complete the termination lifecycle hook'],
+    ['/etc/systemd/system/edge-ready-signal.service', /^ExecStart=\/usr\/local\/bin\/edge-ready-signal$/m, 'must run edge-ready-signal'],
+    ['/etc/systemd/system/edge-lifecycle.service', /^ExecStart=\/usr\/local\/bin\/edge-lifecycle$/m, 'must run edge-lifecycle'],
+    ['/etc/systemd/system/edge-lifecycle.service', /^Restart=on-failure$/m, 'must restart after a failure'],
+  ];
+  for (const [path, pattern, rule] of rules) {
+    const text = file(path);
+    if (text === undefined) problems.push(`envoy: ${path} is not managed`);
+    else if (!pattern.test(text)) problems.push(`envoy: ${path} ${rule}`);
+  }
+  return [...new Set(problems)];
+}
+
 /** Checks of the rendered tree against what each state promises. */
 export function checkStateGuarantees(tree: SaltTree, pillar: Json, config: PlatformConfig): string[] {
   const problems: string[] = [];
@@ -67,6 +95,7 @@ export function checkStateGuarantees(tree: SaltTree, pillar: Json, config: Platf
   }
   if (!writer) problems.push('envoy: /usr/local/bin/edge-write-bootstrap is not managed');
   else problems.push(...checkBootstrapScript(writer));
+  problems.push(...checkRolloutFiles(file));
   need(!hasService(tree, ['running', 'enabled'], 'envoy.service'), 'envoy: envoy.service must not be enabled in the image (user data enables it)');
   const ports = pillarGet(pillar, 'envoy:ports', {}) as Record<string, Json>;
   const expectedPorts = {

@@ -47,6 +47,8 @@ function httpConnectionManager(statPrefix: string, routeSpecifier: Record<string
       normalize_path: true,
       merge_slashes: true,
       generate_request_id: true,
+      // `Host: name:443` must match `name`; any port, since clients reach 443/80 and Envoy listens on 8443/8080 (issue 11).
+      strip_any_host_port: true,
       server_name: context.settings.platformName,
       common_http_protocol_options: { idle_timeout: '300s' },
       access_log: accessLog(context),

@@ -1,0 +1,43 @@
+import { DEFAULTS } from './defaults';
+import { PlatformConfig } from './types';
+
+/**
+ * Names that can never be a real platform domain: the example names and top-level domains
+ * reserved by RFC 2606 and RFC 6761 (example.com/.net/.org, .example, .test, .invalid,
+ * .localhost). ACM can never validate a certificate for them, so a deploy with one would hang.
+ */
+const RESERVED_SUFFIXES = ['example.com', 'example.net', 'example.org', 'example', 'test', 'invalid', 'localhost'];
+
+function isReservedName(domain: string): boolean {
+  const name = domain.toLowerCase().replace(/\.$/, '');
+  return RESERVED_SUFFIXES.some((suffix) => name === suffix || name.endsWith(`.${suffix}`));
+}
+
+/**
+ * The config values that are still placeholders, each naming the field, why it cannot deploy
+ * and what to set instead. Empty when the config can go to an account. Synth stays possible
+ * with placeholders (a fresh clone synthesizes); `npm run preflight` fails on any of these.
+ */
+export function placeholderProblems(config: Pick<PlatformConfig, 'domain' | 'hostedZoneId'>): string[] {
+  const problems: string[] = [];
+  if (isReservedName(config.domain)) {
+    problems.push(
+      `domain: "${config.domain}" is a reserved example name (RFC 2606/6761); ACM could never validate its certificates. Set "domain" to a name you own whose public hosted zone is "hostedZoneId".`,
+    );
+  }
+  if (config.hostedZoneId === DEFAULTS.hostedZoneId || /EXAMPLE/.test(config.hostedZoneId)) {
+    problems.push(
+      `hostedZoneId: "${config.hostedZoneId}" is a placeholder. Set it to the id of the public hosted zone of "domain" (aws route53 list-hosted-zones-by-name --dns-name <domain>).`,
+    );
+  }
+  return problems;
+}
+
+/** Prints one warning per placeholder at synth (synth still succeeds: a fresh clone must synthesize). */
+export function warnAboutPlaceholders(config: Pick<PlatformConfig, 'domain' | 'hostedZoneId'>, warn: (line: string) => void = console.warn): number {
+  const problems = placeholderProblems(config);
+  for (const problem of problems) {
+    warn(`[edge] warning: the platform config is not deployable yet: ${problem}`);
+  }
+  return problems.length;
+}
