@@ -18,7 +18,7 @@ function isReservedName(domain: string): boolean {
  * and what to set instead. Empty when the config can go to an account. Synth stays possible
  * with placeholders (a fresh clone synthesizes); `npm run preflight` fails on any of these.
  */
-export function placeholderProblems(config: Pick<PlatformConfig, 'domain' | 'hostedZoneId'>): string[] {
+export function placeholderProblems(config: Pick<PlatformConfig, 'domain' | 'hostedZoneId'> & { readonly alarms?: Pick<PlatformConfig['alarms'], 'emails'> }): string[] {
   const problems: string[] = [];
   if (isReservedName(config.domain)) {
     problems.push(
@@ -30,11 +30,20 @@ export function placeholderProblems(config: Pick<PlatformConfig, 'domain' | 'hos
       `hostedZoneId: "${config.hostedZoneId}" is a placeholder. Set it to the id of the public hosted zone of "domain" (aws route53 list-hosted-zones-by-name --dns-name <domain>).`,
     );
   }
+  // The repository's cdk.json names an example recipient so that a fresh clone synthesizes
+  // (synth refuses alarms that reach nobody); mail to a reserved name reaches nobody either.
+  (config.alarms?.emails ?? []).forEach((email, i) => {
+    if (isReservedName(email.slice(email.lastIndexOf('@') + 1))) {
+      problems.push(
+        `alarms.emails[${i}]: "${email}" is at a reserved example domain and reaches nobody. Set alarms.emails to your on-call's addresses, or alarms.topicArns.<region> to your pager's topics (cdk.json's "edge:config", or your config file).`,
+      );
+    }
+  });
   return problems;
 }
 
 /** Prints one warning per placeholder at synth (synth still succeeds: a fresh clone must synthesize). */
-export function warnAboutPlaceholders(config: Pick<PlatformConfig, 'domain' | 'hostedZoneId'>, warn: (line: string) => void = console.warn): number {
+export function warnAboutPlaceholders(config: Parameters<typeof placeholderProblems>[0], warn: (line: string) => void = console.warn): number {
   const problems = placeholderProblems(config);
   for (const problem of problems) {
     warn(`[edge] warning: the platform config is not deployable yet: ${problem}`);

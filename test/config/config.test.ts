@@ -1,5 +1,5 @@
 import { ConfigError, DEFAULT_FLEET_REGIONS, azIdPrefix, loadConfig, placeholderProblems, resolveConfig, warnAboutPlaceholders } from '../../lib/config';
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -159,6 +159,21 @@ describe('placeholders', () => {
 
   test('a real-looking domain and zone id pass (the preflight checks they exist and are delegated)', () => {
     expect(placeholderProblems({ domain: 'edge.corp-example.com', hostedZoneId: 'Z0123456789ABCDEFGHIJ' })).toEqual([]);
+  });
+
+  test("an alarm recipient at a reserved example domain is a placeholder (cdk.json's example recipient fails the preflight)", () => {
+    const config = { domain: 'edge.corp-example.com', hostedZoneId: 'Z0123456789ABCDEFGHIJ' };
+    expect(placeholderProblems({ ...config, alarms: { emails: ['oncall@corp-example.com', 'edge-oncall@example.com'] } })).toEqual([
+      expect.stringMatching(/^alarms\.emails\[1\]: "edge-oncall@example\.com" is at a reserved example domain and reaches nobody\./),
+    ]);
+    expect(placeholderProblems({ ...config, alarms: { emails: ['oncall@corp-example.com'] } })).toEqual([]);
+  });
+
+  test("a fresh clone's cdk.json synthesizes with an example recipient, which is a placeholder", () => {
+    const cdkJson = JSON.parse(readFileSync(join(__dirname, '../../cdk.json'), 'utf8')) as { context: Record<string, unknown> };
+    const config = loadConfig((key) => cdkJson.context[key]);
+    expect(config.alarms.emails.length).toBeGreaterThan(0);
+    expect(placeholderProblems(config).filter((p) => p.startsWith('alarms.emails'))).toHaveLength(config.alarms.emails.length);
   });
 
   test('synth warns once per placeholder and still goes on', () => {
