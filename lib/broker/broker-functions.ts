@@ -8,6 +8,9 @@ import { Construct } from 'constructs';
 import { PlatformConfig } from '../config';
 import { logRetention } from '../control-plane/log-retention';
 
+/** RE2's WebAssembly module, which the bundled handlers read next to themselves. */
+const RE2_WASM = 'node_modules/@adguard/re2-wasm/build/wasm/re2.wasm';
+
 /** Handler entries (CONTRACTS.md "Broker Lambda contract"); the broker runtime owns the files. */
 export const BROKER_LAMBDA_ENTRIES = {
   api: path.join(__dirname, 'runtime', 'lambda', 'api.ts'),
@@ -77,6 +80,13 @@ export class BrokerFunction extends Construct {
         // The Node.js 22 runtime ships the AWS SDK v3 (and its @smithy packages).
         externalModules: ['@aws-sdk/*', '@smithy/*'],
         forceDockerBundling: false,
+        // RE2 (lib/model/re2.ts, package @adguard/re2-wasm) loads its WebAssembly module
+        // from the bundle's directory when the handler is loaded.
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (inputDir: string, outputDir: string) => [`cp "${inputDir}/${RE2_WASM}" "${outputDir}/re2.wasm"`],
+        },
       },
     });
 

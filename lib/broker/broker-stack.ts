@@ -94,6 +94,8 @@ export class BrokerStack extends Stack {
       EDGE_HOME_REGION: config.homeRegion,
       EDGE_REGIONS: config.regions.map((r) => r.region).join(','),
       EDGE_CDN_ORIGIN_SECRET_ARN: this.cdnOriginSecret.secretArn,
+      // The api refuses backends and auth targets in the fleet's networks (issue 13).
+      EDGE_FLEET_CIDRS: config.regions.map((r) => r.vpcCidr).join(','),
     };
 
     // No reserved concurrency: API Gateway throttling bounds the api and authorizer, and

@@ -172,6 +172,8 @@ export async function startLocalPlatform(settings: LocalSettings, options: Platf
             domain: config.domain,
             regions: config.regions.map((r) => r.region),
             platformName: config.platformName,
+            fleetCidrs: config.regions.map((r) => r.vpcCidr),
+            allowLoopbackBackends: settings.allowLoopbackBackends ?? true,
             logLevel: options.quiet ? 'SILENT' : undefined,
             ...options.broker,
           });

@@ -13,6 +13,12 @@ export interface LocalSettings {
   readonly domain: string;
   /** Unset: everything in memory. */
   readonly dataDir?: string;
+  /**
+   * `EDGE_ALLOW_LOOPBACK_BACKENDS` (default true): the local samples listen on loopback, so
+   * backends may be loopback addresses; every other forbidden target is refused as in AWS.
+   * Unset here: true.
+   */
+  readonly allowLoopbackBackends?: boolean;
 }
 
 export const LOCAL_DEFAULTS = {
@@ -40,6 +46,14 @@ function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   return value;
 }
 
+function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const text = env[name]?.trim().toLowerCase();
+  if (text === undefined || text === '') return fallback;
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  throw new SettingsError(`${name}: must be true or false, got "${env[name]}"`);
+}
+
 function nonEmpty(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
   const value = env[name];
   if (value === undefined) return fallback;
@@ -59,6 +73,7 @@ export function readLocalSettings(env: NodeJS.ProcessEnv = process.env): LocalSe
     xdsAuthToken: nonEmpty(env, 'EDGE_XDS_AUTH_TOKEN', LOCAL_DEFAULTS.xdsAuthToken),
     domain: nonEmpty(env, 'EDGE_DOMAIN', LOCAL_DEFAULTS.domain),
     dataDir: env.EDGE_DATA_DIR || undefined,
+    allowLoopbackBackends: flag(env, 'EDGE_ALLOW_LOOPBACK_BACKENDS', true),
   };
   const ports = [
     ['EDGE_BROKER_PORT', settings.brokerPort],

@@ -9,3 +9,9 @@ export function fieldPath(pointer: string): string {
     .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
     .reduce((path, part) => (/^\d+$/.test(part) ? `${path}[${part}]` : path ? `${path}.${part}` : part), '');
 }
+
+/** One rule a parameter broke, with the field's path (`backends[0].port`). */
+export interface ParameterProblem {
+  readonly field: string;
+  readonly message: string;
+}

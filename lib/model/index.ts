@@ -1,5 +1,7 @@
 export * from './service-parameters';
 export * from './validate-parameters';
+export * from './targets';
+export * from './envoy-limits';
 export * from './route';
 export * from './table';
 export * from './convergence';

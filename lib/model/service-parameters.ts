@@ -10,7 +10,10 @@ import { HOSTNAME_MAX_LENGTH, HOSTNAME_PATTERN } from './hostnames';
 export type BackendProtocol = 'http' | 'https' | 'h2' | 'grpc';
 
 export interface Backend {
-  /** DNS name or IP address of the backend. */
+  /**
+   * DNS name or IP address of the backend: never a target the edge may not reach
+   * (loopback, link-local, the fleet's networks, the platform's names: lib/model/targets.ts).
+   */
   readonly address: string;
   readonly port: number;
   readonly protocol: BackendProtocol;
@@ -18,6 +21,20 @@ export interface Backend {
   readonly weight?: number;
   /** Region the backend lives in; proxies there prefer it (locality). */
   readonly region?: string;
+  /** How the edge checks this backend's TLS certificate (backends reached over TLS only). */
+  readonly tls?: BackendTls;
+}
+
+/**
+ * Upstream TLS is verified by default: the system trust store, and the backend's name
+ * (`tls.upstream_sni`, else its address) checked against the certificate's subject
+ * alternative names. `verify: false` is the one explicit, per-backend way out (a backend
+ * with a self-signed certificate during a migration); the instance's GET reports every
+ * backend that uses it.
+ */
+export interface BackendTls {
+  /** false: connect without checking the certificate (anything on the path can impersonate the backend). Default true. */
+  readonly verify?: boolean;
 }
 
 export interface HealthCheck {
@@ -108,6 +125,23 @@ export interface ServiceParameters {
   readonly regions?: readonly string[];
 }
 
+/**
+ * Whether the edge speaks TLS to the backends: `tls.upstream_tls`, by default when the
+ * first backend's protocol is https (the control plane renders one cluster per instance).
+ */
+export function usesUpstreamTls(parameters: Pick<ServiceParameters, 'tls' | 'backends'>): boolean {
+  return parameters.tls?.upstream_tls ?? parameters.backends?.[0]?.protocol === 'https';
+}
+
+/**
+ * The backends the edge reaches over TLS without checking their certificate (`tls.verify:
+ * false`), as `backends[1] (legacy.example.org:443)`: what the instance's status reports.
+ */
+export function unverifiedTlsBackends(parameters: Pick<ServiceParameters, 'tls' | 'backends'>): string[] {
+  if (!usesUpstreamTls(parameters)) return [];
+  return (parameters.backends ?? []).flatMap((b, i) => (b.tls?.verify === false ? [`backends[${i}] (${b.address}:${b.port})`] : []));
+}
+
 export const BACKEND_PROTOCOLS: readonly BackendProtocol[] = ['http', 'https', 'h2', 'grpc'];
 export const RETRY_ON = [
   '5xx',
@@ -124,6 +158,14 @@ export const RETRY_ON = [
   'unavailable',
 ] as const;
 
+/**
+ * Marks a schema node whose failure is one of Envoy's own rules (lib/model/envoy-limits.ts);
+ * the validator words the error with that module's message. JSON Schema ignores unknown
+ * keywords, so published schemas stay valid draft-07.
+ */
+export const EDGE_RULE_KEYWORD = 'x-edge-rule';
+export type EdgeRule = 'modifiable-header-name' | 'literal-header-value';
+
 const HEADER_NAME_PATTERN = '^:?[a-z0-9!#$%&\'*+.^_`|~-]+$';
 const CIDR_PATTERN = '^((\\d{1,3}\\.){3}\\d{1,3}/\\d{1,2}|[0-9a-fA-F:]+/\\d{1,3})$';
 
@@ -136,15 +178,27 @@ export interface ParametersSchemaOptions {
 
 /** The JSON Schema (draft-07) of the service parameters, as the catalog publishes it. */
 export function serviceParametersSchema(options: ParametersSchemaOptions): Record<string, unknown> {
+  // Envoy refuses to add, change or remove pseudo-headers and host (lib/model/envoy-limits.ts).
+  const modifiableHeaderName = {
+    type: 'string',
+    pattern: HEADER_NAME_PATTERN,
+    maxLength: 128,
+    not: { anyOf: [{ pattern: '^:' }, { enum: ['host'] }] },
+    [EDGE_RULE_KEYWORD]: 'modifiable-header-name',
+  };
+  // Literal text: no '%' (Envoy's substitution commands), no NUL, CR or LF.
+  const headerValue = { type: 'string', maxLength: 1024, pattern: '^[^%\\u0000\\r\\n]*$', [EDGE_RULE_KEYWORD]: 'literal-header-value' };
   const headerMap = {
     type: 'object',
     maxProperties: 20,
-    propertyNames: { pattern: HEADER_NAME_PATTERN, maxLength: 128 },
-    additionalProperties: { type: 'string', maxLength: 1024 },
+    propertyNames: modifiableHeaderName,
+    additionalProperties: headerValue,
   };
-  const headerList = { type: 'array', maxItems: 20, items: { type: 'string', pattern: HEADER_NAME_PATTERN, maxLength: 128 } };
+  const headerList = { type: 'array', maxItems: 20, items: modifiableHeaderName };
   const seconds = (max: number) => ({ type: 'number', exclusiveMinimum: 0, maximum: max });
-  const path = { type: 'string', pattern: '^/[^\\s]*$', maxLength: 1024 };
+  // No whitespace and no control characters: health_check.path and rewrite.prefix are header
+  // values to Envoy (HTTP_HEADER_VALUE: no NUL, CR or LF), and a match path has no use for them.
+  const path = { type: 'string', pattern: '^/[^\\s\\u0000-\\u001f\\u007f]*$', maxLength: 1024 };
 
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',
@@ -181,6 +235,14 @@ export function serviceParametersSchema(options: ParametersSchemaOptions): Recor
             protocol: { enum: [...BACKEND_PROTOCOLS] },
             weight: { type: 'integer', minimum: 1, maximum: 1000 },
             region: { enum: [...options.regions] },
+            tls: {
+              description:
+                "Upstream TLS is verified (system trust store, the backend's name against the certificate); verify: false is the explicit opt-out for this backend, reported in the instance's status.",
+              type: 'object',
+              additionalProperties: false,
+              minProperties: 1,
+              properties: { verify: { type: 'boolean' } },
+            },
           },
         },
       },

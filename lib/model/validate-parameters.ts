@@ -1,17 +1,23 @@
 import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
-import { fieldPath } from './field-path';
-import { ParametersSchemaOptions, ServiceParameters, serviceParametersSchema } from './service-parameters';
+import { envoyLimitProblems, headerNameProblem, headerValueProblem } from './envoy-limits';
+import { ParameterProblem, fieldPath } from './field-path';
+import { EDGE_RULE_KEYWORD, EdgeRule, ParametersSchemaOptions, ServiceParameters, serviceParametersSchema, usesUpstreamTls } from './service-parameters';
+import { TargetPolicy, targetProblems } from './targets';
 
-/** One rule a parameter broke, with the field's path (`backends[0].port`). */
-export interface ParameterProblem {
-  readonly field: string;
-  readonly message: string;
-}
+export type { ParameterProblem };
 
 export type ParametersCheck =
   | { readonly ok: true; readonly parameters: ServiceParameters }
   | { readonly ok: false; readonly problems: readonly ParameterProblem[]; readonly description: string };
+
+export interface ParametersCheckOptions extends ParametersSchemaOptions {
+  /**
+   * The platform's rule for targets the edge may not reach (lib/model/targets.ts). The
+   * broker always gives it; without it only the schema and Envoy's own limits are checked.
+   */
+  readonly targets?: TargetPolicy;
+}
 
 const compiled = new Map<string, ValidateFunction>();
 
@@ -19,7 +25,8 @@ function validatorFor(options: ParametersSchemaOptions): ValidateFunction {
   const key = `${options.mode}:${options.regions.join(',')}`;
   let validate = compiled.get(key);
   if (!validate) {
-    const ajv = new Ajv({ allErrors: true, strict: false });
+    // verbose: errors carry the failing value and schema node, for the x-edge-rule messages.
+    const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
     addFormats(ajv);
     validate = ajv.compile(serviceParametersSchema(options));
     compiled.set(key, validate);
@@ -40,7 +47,16 @@ function toField(pointer: string, error: ErrorObject): string {
   return path || 'parameters';
 }
 
+/** The Envoy rule a schema node stands for (service-parameters.ts marks it), if any. */
+function edgeRuleOf(error: ErrorObject): EdgeRule | undefined {
+  const schema = error.parentSchema as Record<string, unknown> | undefined;
+  return schema?.[EDGE_RULE_KEYWORD] as EdgeRule | undefined;
+}
+
 function toMessage(error: ErrorObject): string {
+  const rule = edgeRuleOf(error);
+  if (rule === 'modifiable-header-name' && error.keyword === 'not') return headerNameProblem(String(error.data)) ?? 'may not be modified by Envoy';
+  if (rule === 'literal-header-value' && error.keyword === 'pattern') return headerValueProblem(String(error.data)) ?? 'is not a literal header value';
   switch (error.keyword) {
     case 'required':
       return 'is required';
@@ -57,28 +73,65 @@ function toMessage(error: ErrorObject): string {
   }
 }
 
-/**
- * Validates parameters against the published schema. Errors name the field and the
- * rule, e.g. `backends[0].port: must be <= 65535`.
- */
-export function checkServiceParameters(input: unknown, options: ParametersSchemaOptions): ParametersCheck {
-  const validate = validatorFor(options);
-  if (validate(input)) return { ok: true, parameters: input as ServiceParameters };
-  const seen = new Set<string>();
+/** A header map's key names itself in the field: `routes[0].request_headers_to_add[":path"]`. */
+function fieldOf(error: ErrorObject): string {
+  const field = toField(error.instancePath, error);
+  return error.propertyName !== undefined ? `${field}[${JSON.stringify(error.propertyName)}]` : field;
+}
+
+function schemaProblems(errors: readonly ErrorObject[]): ParameterProblem[] {
   const problems: ParameterProblem[] = [];
-  for (const error of validate.errors ?? []) {
-    // anyOf/oneOf report their failed branches too; the summary line says it better.
+  for (const error of errors) {
+    // anyOf/oneOf report their failed branches too, and `not` its inner anyOf; the summary line says it better.
     if (error.schemaPath.includes('/anyOf/') || error.schemaPath.includes('/oneOf/')) continue;
-    const problem = { field: toField(error.instancePath, error), message: toMessage(error) };
-    const key = `${problem.field}: ${problem.message}`;
-    if (!seen.has(key)) {
-      seen.add(key);
-      problems.push(problem);
-    }
+    // A bad property name is reported twice (the name's rule, then "property name must be valid").
+    if (error.keyword === 'propertyNames') continue;
+    problems.push({ field: fieldOf(error), message: toMessage(error) });
   }
-  return {
-    ok: false,
-    problems,
-    description: `Invalid parameters: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`,
-  };
+  return problems;
+}
+
+/** `backends[i].tls` only means something for backends reached over TLS. */
+function upstreamTlsProblems(parameters: ServiceParameters): ParameterProblem[] {
+  if (usesUpstreamTls(parameters)) return [];
+  return (parameters.backends ?? []).flatMap((backend, i) =>
+    backend.tls ? [{ field: `backends[${i}].tls`, message: 'applies only to backends reached over TLS (protocol https, or tls.upstream_tls: true)' }] : [],
+  );
+}
+
+function describe(problems: readonly ParameterProblem[]): string {
+  return `Invalid parameters: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`;
+}
+
+function unique(problems: readonly ParameterProblem[]): ParameterProblem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = `${p.field}: ${p.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/**
+ * Validates parameters against the published schema, then against what the schema cannot
+ * say: Envoy's own limits (lib/model/envoy-limits.ts), the upstream TLS opt-out, and the
+ * targets the edge may not reach (lib/model/targets.ts). Errors name the field and the
+ * rule, e.g. `backends[0].port: must be <= 65535`. In `update` mode (a partial patch)
+ * the cross-field TLS rule waits for the merged parameters.
+ */
+export function checkServiceParameters(input: unknown, options: ParametersCheckOptions): ParametersCheck {
+  const validate = validatorFor(options);
+  if (!validate(input)) {
+    const problems = unique(schemaProblems(validate.errors ?? []));
+    return { ok: false, problems, description: describe(problems) };
+  }
+  const parameters = input as ServiceParameters;
+  const problems = unique([
+    ...envoyLimitProblems(parameters),
+    ...(options.mode === 'create' ? upstreamTlsProblems(parameters) : []),
+    ...(options.targets ? targetProblems(parameters, options.targets) : []),
+  ]);
+  if (problems.length > 0) return { ok: false, problems, description: describe(problems) };
+  return { ok: true, parameters };
 }

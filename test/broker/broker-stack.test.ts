@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { spawnSync } from 'child_process';
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { resolveConfig } from '../../lib/config';
@@ -59,6 +60,7 @@ describe('Lambda functions', () => {
     'EDGE_HOSTED_ZONE_ID',
     'EDGE_HOME_REGION',
     'EDGE_REGIONS',
+    'EDGE_FLEET_CIDRS',
     'POWERTOOLS_SERVICE_NAME',
     'POWERTOOLS_LOG_LEVEL',
   ];
@@ -90,6 +92,7 @@ describe('Lambda functions', () => {
         EDGE_HOSTED_ZONE_ID: synth.config.hostedZoneId,
         EDGE_HOME_REGION: 'us-east-1',
         EDGE_REGIONS: TEST_REGIONS.join(','),
+        EDGE_FLEET_CIDRS: synth.config.regions.map((r) => r.vpcCidr).join(','),
         // The table lives in its own stack (<platform>-table); the broker names it, no export.
         EDGE_TABLE_NAME: synth.config.brokerTableName,
         EDGE_QUEUE_URL: { Ref: logicalIdOf('OperationsQueue', 'AWS::SQS::Queue') },
@@ -452,7 +455,9 @@ describe('bundling (esbuild, real)', () => {
   test('each handler: one minified CommonJS file with a source map, the AWS SDK left to the runtime', () => {
     expect(Object.keys(bundles).sort()).toEqual(['api', 'authorizer', 'sweeper', 'worker']);
     for (const [name, bundle] of Object.entries(bundles)) {
-      expect(fs.readdirSync(bundle.dir).sort()).toEqual(['index.js', 'index.js.map']);
+      // ... and RE2's WebAssembly module (lib/model/re2.ts), which the bundle reads next to itself.
+      expect(fs.readdirSync(bundle.dir).sort()).toEqual(['index.js', 'index.js.map', 're2.wasm']);
+      expect(fs.readFileSync(path.join(bundle.dir, 're2.wasm')).equals(fs.readFileSync(require.resolve('@adguard/re2-wasm/build/wasm/re2.wasm')))).toBe(true);
       expect(bundle.code.split('\n').length).toBeLessThan(50); // minified
       expect(bundle.code).toMatch(/sourceMappingURL=index\.js\.map/);
       expect(bundle.map.sources.some((source) => /handler|lambda/.test(source) || source.includes(`${name}.ts`))).toBe(true);
@@ -460,6 +465,16 @@ describe('bundling (esbuild, real)', () => {
       expect(bundle.map.sources.filter((source) => /node_modules\/@(aws-sdk|smithy)\//.test(source))).toEqual([]);
       console.log(`${name} bundle: ${(Buffer.byteLength(bundle.code) / 1024).toFixed(1)} KiB`);
     }
+  });
+
+  test('the api bundle loads, RE2 instantiated from the re2.wasm beside it', () => {
+    // A child process, so the loader is plain Node as in Lambda; NODE_PATH stands for the
+    // runtime's AWS SDK. Loading the bundle instantiates RE2 (it throws if re2.wasm is missing).
+    const script = `const m = require(${JSON.stringify(path.join(bundles.api.dir, 'index.js'))}); console.log(typeof m.handler);`;
+    const env = { ...process.env, NODE_PATH: path.join(__dirname, '..', '..', 'node_modules') };
+    const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000, env });
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trim()).toBe('function');
   });
 });
 

@@ -31,6 +31,7 @@ beforeAll(async () => {
     EDGE_DOMAIN: 'edge.example.com',
     EDGE_HOSTED_ZONE_ID: 'Z123',
     EDGE_REGIONS: 'us-east-1,eu-west-1',
+    EDGE_FLEET_CIDRS: '10.1.0.0/16,10.7.0.0/16',
     EDGE_PLATFORM_NAME: 'edge',
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'local',

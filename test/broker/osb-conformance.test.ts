@@ -439,3 +439,44 @@ describe('lifecycle', () => {
     await provisioned('life-ctx', { ...rest, context: { platform: 'cloudfoundry', organization_guid: 'org-9', space_guid: 'space-9' } });
   });
 });
+
+describe('issue 13 item 7: GET during an update, last_operation of an expired deprovision', () => {
+  const id = 'osb-get-during-update';
+  const body = provisionBody(['during.edge.example.com']);
+  let held: LocalBroker;
+  let callHeld: OsbCall;
+
+  beforeAll(async () => {
+    // The live broker's table with no worker of its own: an update it accepts stays in progress.
+    held = await startTestBroker(emulators, { tableName: live.settings.tableName, queueName: 'edge-broker-held-ops', worker: { enabled: false } });
+    callHeld = osbClient(held.url);
+  });
+  afterAll(async () => held?.stop());
+
+  test('GET while an update is in progress: 422 ConcurrencyError (OSB 2.17 "Fetching a Service Instance"), not the old parameters', async () => {
+    const created = await call('PUT', `${instancePath(id)}${ASYNC}`, { body });
+    expect(await waitForOperation(call, id, created.body.operation)).toMatchObject({ body: { state: 'succeeded' } });
+    const updating = await callHeld('PATCH', `${instancePath(id)}${ASYNC}`, { body: { service_id: SERVICE_ID, parameters: { access_log: { enabled: true } } } });
+    expect(updating.status).toBe(202);
+    expectOsbError(await call('GET', instancePath(id)), 422, /is being updated/, 'ConcurrencyError');
+    expectOsbError(await callHeld('GET', instancePath(id)), 422, undefined, 'ConcurrencyError');
+    expect((await call('GET', `${instancePath(id)}/last_operation`)).body).toMatchObject({ state: 'in progress' });
+  });
+
+  test('the deprovision that cancels the update, then expires: last_operation 410 with or without its id', async () => {
+    const reply = await call('DELETE', `${instancePath(id)}${deleteQuery()}`);
+    expect(reply.status).toBe(202);
+    expect(await waitForOperation(call, id, reply.body.operation)).toMatchObject({ body: { state: 'succeeded' } });
+    expectOsbError(await call('GET', instancePath(id)), 404);
+    await live.store.doc.send(
+      new UpdateCommand({
+        TableName: live.settings.tableName,
+        Key: keys.operation(id, reply.body.operation),
+        UpdateExpression: 'SET expiresAt = :past',
+        ExpressionAttributeValues: { ':past': Math.floor(Date.now() / 1000) - 1 },
+      }),
+    );
+    expect(await call('GET', `${instancePath(id)}/last_operation`)).toMatchObject({ status: 410, body: {} });
+    expect(await call('GET', `${instancePath(id)}/last_operation?operation=${reply.body.operation}`)).toMatchObject({ status: 410, body: {} });
+  });
+});

@@ -378,3 +378,112 @@ describe('fault: hostile hostnames (issue 12)', () => {
     expect(await scanTable(emulators.dynamodbEndpoint, table)).toEqual(before);
   });
 });
+
+// ---- Issue 13 (tenant isolation): hostile targets and parameters Envoy refuses ----------
+// Separate from the fuzzing above: well-formed requests whose only defect is a target the
+// edge may not reach (every spelling of the proxy host, the instance services, the fleet's
+// networks and the platform's names) or a parameter Envoy would refuse (pseudo-headers,
+// substitution commands, RE2 it cannot compile or that is too large, bad CIDRs). Each must
+// be a 400 whose description names the field, and the table must not change.
+
+const ISOLATION_TABLE = 'faults-hostile-isolation';
+const ISOLATION_RUNS = 400;
+const FLEET_CIDRS = ['10.1.0.0/16', '10.7.0.0/16'];
+
+/** Refused IPv4 addresses (as numbers) and the spellings resolvers read as them. */
+const refusedIpv4 = fc.oneof(
+  fc.nat({ max: 0xffffff }).map((n) => 0x7f000000 + n),
+  fc.nat({ max: 0xffff }).map((n) => 0xa9fe0000 + n),
+  fc.nat({ max: 0xffffff }),
+  fc.nat({ max: 0xffff }).map((n) => 0x0a070000 + n),
+  fc.nat({ max: 0x0fffffff }).map((n) => 0xe0000000 + n),
+);
+const octets = (v: number) => [v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff];
+const ipv4Spelling = fc.tuple(refusedIpv4, fc.nat({ max: 7 })).map(([value, style]) => {
+  const v = value >>> 0;
+  const b = octets(v);
+  return [
+    b.join('.'),
+    String(v),
+    `0x${v.toString(16)}`,
+    b.map((x) => `0${x.toString(8)}`).join('.'),
+    `${b[0]}.${(v & 0xffffff) >>> 0}`,
+    `::ffff:${b.join('.')}`,
+    `64:ff9b::${(v >>> 16).toString(16)}:${(v & 0xffff).toString(16)}`,
+    `2002:${(v >>> 16).toString(16)}:${(v & 0xffff).toString(16)}::1`,
+  ][style];
+});
+const hostileName = fc.oneof(
+  fc.constantFrom('localhost', 'LOCALHOST', 'ip6-localhost', 'localhost4.localdomain4', 'instance-data', 'metadata', '::1', '::', 'fe80::1', 'fd00:ec2::254', 'ff02::1'),
+  fc.stringMatching(/^[a-z][a-z0-9-]{0,10}$/).map((label) => `${label}.localhost`),
+  fc.stringMatching(/^[a-z][a-z0-9-]{0,10}$/).map((label) => `${label}.${DOMAIN}`),
+  fc.constantFrom('us-east-1', 'eu-west-1', 'ap-southeast-2').map((region) => `xds.${region}.internal.${DOMAIN}`),
+  fc.nat({ max: 255 }).map((n) => `ip-10-7-0-${n}.eu-west-1.compute.internal`),
+  fc.stringMatching(/^[a-z][a-z0-9-]{0,10}$/),
+);
+const hostileTarget = fc.tuple(fc.oneof(ipv4Spelling, hostileName), fc.boolean()).map(([address, upper]) => (upper ? address.toUpperCase() : address));
+
+type Parameters = Record<string, unknown>;
+const header = (field: string, value: unknown): Parameters => ({ routes: [{ match: { prefix: '/' }, [field]: value }] });
+const hostileParameters: fc.Arbitrary<{ what: string; field: RegExp; parameters: Parameters }> = fc.oneof(
+  hostileTarget.map((address) => ({ what: `backend ${address}`, field: /backends\[0\]\.address: /, parameters: { backends: [{ address, port: 443, protocol: 'https' }] } })),
+  hostileTarget.map((address) => ({ what: `ext_authz ${address}`, field: /auth\.ext_authz\.address: /, parameters: { auth: { ext_authz: { address, port: 9001, protocol: 'grpc' } } } })),
+  fc.constantFrom(':authority', ':path', ':method', ':scheme', ':status', 'host').chain((name) =>
+    fc.constantFrom('request_headers_to_add', 'response_headers_to_add', 'request_headers_to_remove', 'response_headers_to_remove').map((field) => ({
+      what: `${field} ${name}`,
+      field: new RegExp(`routes\\[0\\]\\.${field}\\[`),
+      parameters: header(field, field.endsWith('add') ? { [name]: 'x' } : [name]),
+    })),
+  ),
+  fc
+    .oneof(fc.constantFrom('%ENVIRONMENT(AWS_SECRET_ACCESS_KEY)%', '%HOSTNAME%', '%UPSTREAM_HOST%', '%7C', '100%', 'a\r\nx-b: 1', '\u0000'), fc.string({ maxLength: 20 }).map((s) => `${s}%${s}`))
+    .map((value) => ({ what: `header value ${JSON.stringify(value)}`, field: /routes\[0\]\.request_headers_to_add\.x-edge: /, parameters: header('request_headers_to_add', { 'x-edge': value }) })),
+  fc
+    .oneof(
+      fc.constantFrom('(', '[a-', '(?=x)', '(?<=x)', '\\1', 'a{1001}', '((a{100}){100}){100}', '\\pL+', '.{101}'),
+      // Forty or more distinct words of six letters or more: far over 100 instructions however RE2 factors them.
+      fc.uniqueArray(fc.stringMatching(/^[a-z]{6,9}$/), { minLength: 40, maxLength: 60 }).map((words) => `^/(${words.join('|')})/.*$`),
+    )
+    .filter((pattern) => pattern.length <= 1024)
+    .map((pattern) => ({ what: `safe_regex ${pattern}`, field: /routes\[0\]\.match\.safe_regex: /, parameters: { routes: [{ match: { safe_regex: pattern } }] } })),
+  fc.constantFrom('999.0.0.1/8', '10.0.0.0/33', '::1/129', '010.0.0.0/8', '1.2.3/24').map((cidr) => ({ what: `ip_allow_list ${cidr}`, field: /ip_allow_list\[0\]: /, parameters: { ip_allow_list: [cidr] } })),
+);
+
+describe('fault: hostile targets and parameters Envoy refuses (issue 13)', () => {
+  let emulators: LocalEmulators;
+  let broker: LocalBroker;
+
+  beforeAll(async () => {
+    emulators = await startEmulators();
+    // As in AWS: no loopback, the fleet's networks.
+    broker = await startTestBroker(emulators, { password: PASSWORD, tableName: ISOLATION_TABLE, regions: ['us-east-1'], allowLoopbackBackends: false, fleetCidrs: FLEET_CIDRS });
+  });
+
+  afterAll(async () => {
+    await broker?.stop();
+    await emulators?.stop();
+  });
+
+  it(`answers each of ${ISOLATION_RUNS} hostile parameter sets with a 400 naming the field, and writes nothing`, async () => {
+    const before = await scanTable(emulators.dynamodbEndpoint, ISOLATION_TABLE);
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(hostileParameters, async ({ what, field, parameters }) => {
+        const body = goodBody(`iso-${++n}`);
+        const reply = await send(broker.url, {
+          what,
+          method: 'PUT',
+          path: PATHS.instance(`iso-${n}`),
+          headers: GOOD_HEADERS,
+          body: JSON.stringify({ ...body, parameters: { ...body.parameters, ...parameters } }),
+        });
+        const parsed = JSON.parse(reply.text) as { error?: string; description?: string };
+        if (reply.status !== 400 || parsed.error !== 'BadRequest' || !field.test(parsed.description ?? '')) {
+          throw new Error(`${what}: answered ${reply.status}: ${reply.text.slice(0, 400)}`);
+        }
+      }),
+      { seed: SEED, numRuns: ISOLATION_RUNS, endOnFailure: true },
+    );
+    expect(await scanTable(emulators.dynamodbEndpoint, ISOLATION_TABLE)).toEqual(before);
+  });
+});

@@ -1,4 +1,4 @@
-import { ParametersCheck, checkServiceParameters, explainHostnameProblems, serviceParametersSchema } from '../../model';
+import { ParametersCheck, TargetPolicy, checkServiceParameters, explainHostnameProblems, serviceParametersSchema } from '../../model';
 
 /**
  * The OSB catalog: one service, two plans. GUIDs are fixed forever (platforms store
@@ -70,7 +70,10 @@ export function catalog(regions: readonly string[]) {
   };
 }
 
-/** The request validator: the very schema the catalog publishes (a malformed hostname is explained in words, not as the schema's pattern). */
-export function checkParameters(input: unknown, regions: readonly string[], mode: 'create' | 'update'): ParametersCheck {
-  return explainHostnameProblems(checkServiceParameters(input, { regions, mode }), input);
+/**
+ * The request validator: the very schema the catalog publishes (a malformed hostname is explained
+ * in words, not as the schema's pattern), then Envoy's limits and the targets rule.
+ */
+export function checkParameters(input: unknown, regions: readonly string[], mode: 'create' | 'update', targets?: TargetPolicy): ParametersCheck {
+  return explainHostnameProblems(checkServiceParameters(input, { regions, mode, targets }), input);
 }

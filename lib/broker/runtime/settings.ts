@@ -1,3 +1,5 @@
+import { TargetPolicy, parseIpv4Cidr } from '../../model/targets';
+
 /**
  * What the broker runtime needs to know about the platform, read once per process from
  * the environment the broker stack sets (see CONTRACTS.md), or given directly locally.
@@ -20,6 +22,12 @@ export interface BrokerSettings {
   readonly customDomains: CustomDomainSettings;
   /** Secrets Manager secret of the cdn plan's origin header value (unset: distributions get no origin header). */
   readonly cdnOriginSecretArn?: string;
+
+  // ---- Tenant isolation (issue 13): targets the edge may not reach (lib/model/targets.ts) ----
+  /** The fleet VPCs' IPv4 CIDRs (`EDGE_FLEET_CIDRS`): no backend or auth target may be in them. */
+  readonly fleetCidrs: readonly string[];
+  /** Loopback backends allowed: only the local platform sets it; never read from the environment, so never in AWS. */
+  readonly allowLoopbackBackends: boolean;
 }
 
 /** Custom domains (names outside the platform domain): see docs/broker.md, "Custom domains". */
@@ -146,6 +154,11 @@ export function convergenceSettingsFromEnv(env: NodeJS.ProcessEnv = process.env,
   );
 }
 
+/** The rule for targets the edge may not reach, from the broker's settings (issue 13). */
+export function targetPolicy(settings: BrokerSettings): TargetPolicy {
+  return { domain: settings.domain, fleetCidrs: settings.fleetCidrs, allowLoopbackBackends: settings.allowLoopbackBackends };
+}
+
 /** SQS redrive limit of the broker queue: the stack sets `maxReceiveCount` to this. */
 export const WORKER_MAX_RECEIVE_COUNT = 5;
 /** How long a finished operation stays pollable (DynamoDB TTL on `expiresAt`). */
@@ -159,7 +172,28 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
   return value;
 }
 
-export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): BrokerSettings {
+/**
+ * `EDGE_FLEET_CIDRS`: the fleet VPCs' IPv4 CIDRs, comma-separated, each checked. The api
+ * function requires it (`required`): without it the fleet rule would be silently off, so
+ * it refuses to serve rather than accept targets in the fleet's network.
+ */
+export function fleetCidrsFromEnv(env: NodeJS.ProcessEnv, required: boolean): string[] {
+  const text = env.EDGE_FLEET_CIDRS?.trim();
+  if (!text) {
+    if (required) throw new Error('environment variable EDGE_FLEET_CIDRS is required (the fleet VPCs no tenant target may reach)');
+    return [];
+  }
+  return text.split(',').map((cidr, i) => {
+    const value = cidr.trim();
+    if (!parseIpv4Cidr(value)) {
+      throw new Error(`EDGE_FLEET_CIDRS[${i}]: ${JSON.stringify(value)} is not an IPv4 CIDR (a.b.c.d/n)`);
+    }
+    return value;
+  });
+}
+
+/** The broker's settings from its environment; `requireFleetCidrs`: the api function (it validates targets). */
+export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env, options: { readonly requireFleetCidrs?: boolean } = {}): BrokerSettings {
   return {
     tableName: required(env, 'EDGE_TABLE_NAME'),
     queueUrl: required(env, 'EDGE_QUEUE_URL'),
@@ -174,5 +208,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): BrokerSet
     convergence: convergenceSettingsFromEnv(env),
     customDomains: customDomainSettingsFromEnv(env),
     cdnOriginSecretArn: env.EDGE_CDN_ORIGIN_SECRET_ARN?.trim() || undefined,
+    fleetCidrs: fleetCidrsFromEnv(env, options.requireFleetCidrs ?? false),
+    allowLoopbackBackends: false,
   };
 }

@@ -31,7 +31,7 @@ let context: ApiContext | undefined;
 
 function apiContext(): ApiContext {
   if (!context) {
-    const settings = settingsFromEnv();
+    const settings = settingsFromEnv(process.env, { requireFleetCidrs: true });
     context = {
       settings,
       store: new BrokerStore(new DynamoDBClient({}), settings.tableName),

@@ -14,6 +14,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { DEFAULT_FLEET_REGIONS } from '../../../config';
+import { defaultVpcCidr } from '../../../config/defaults';
 import { ensureBrokerTable, localClientConfig } from '../../../local/emulators';
 import { listen } from '../../../shared/listen';
 import { BrokerCredentials } from '../auth';
@@ -57,6 +58,13 @@ export interface LocalBrokerOptions {
   readonly domain?: string;
   readonly regions?: readonly string[];
   readonly platformName?: string;
+  /**
+   * The fleet VPCs' CIDRs no target may be in (issue 13). Default: the platform config's
+   * default CIDR of each region, so that locally every target is refused as in AWS.
+   */
+  readonly fleetCidrs?: readonly string[];
+  /** Loopback backends allowed (default true: the local samples listen on loopback; `EDGE_ALLOW_LOOPBACK_BACKENDS`). */
+  readonly allowLoopbackBackends?: boolean;
   /** Route 53 / ACM / CloudFront stand-in (default: a LocalCloud recorder). */
   readonly cloud?: EdgeCloud;
   /** Queue name (a DLQ `<name>-dlq` is created beside it). */
@@ -164,6 +172,8 @@ export async function startLocalBroker(options: LocalBrokerOptions): Promise<Loc
     convergence,
     customDomains,
     cdnOriginSecretArn: options.cdnOriginSecretArn ?? 'local:cdn-origin-secret',
+    fleetCidrs: options.fleetCidrs ? [...options.fleetCidrs] : regions.map(defaultVpcCidr).filter((cidr): cidr is string => cidr !== undefined),
+    allowLoopbackBackends: options.allowLoopbackBackends ?? true,
   };
   const store = new BrokerStore(dynamodb, options.tableName);
   const queue = new LocalOperationQueue(new SqsOperationQueue(sqs, queueUrl), logger);

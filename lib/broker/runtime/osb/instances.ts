@@ -1,10 +1,10 @@
-import { ServiceParameters } from '../../../model';
+import { ServiceParameters, unverifiedTlsBackends } from '../../../model';
 import { MAINTENANCE_INFO, PLANS, PlanName, SERVICE_ID, checkParameters } from '../catalog';
 import { ApiContext } from '../context';
 import { customDomainAttributes } from '../custom-domains';
 import { assertHostnamesFree, hostnameProblems } from '../hostnames';
 import { isPlainObject, sameJson } from '../json';
-import { OPERATION_TTL_SECONDS } from '../settings';
+import { BrokerSettings, OPERATION_TTL_SECONDS, targetPolicy } from '../settings';
 import { newOperationId } from '../store/store';
 import { InstanceConfig, InstanceRecord, OperationRecord, OperationType, OriginatingIdentity } from '../store/types';
 import { OsbError, badRequest, concurrencyError, conflict, maintenanceInfoConflict, notFound } from './errors';
@@ -51,7 +51,7 @@ function checkMaintenance(version: string | undefined): void {
 }
 
 function validParameters(input: unknown, plan: PlanName, ctx: ApiContext, mode: 'create' | 'update'): ServiceParameters {
-  const check = checkParameters(input, ctx.settings.regions, mode);
+  const check = checkParameters(input, ctx.settings.regions, mode, targetPolicy(ctx.settings));
   if (!check.ok) throw badRequest(check.description.replace(/^Invalid parameters: /, 'parameters: invalid: '));
   if (mode === 'create') {
     const problems = hostnameProblems(check.parameters, plan, ctx.settings);
@@ -269,6 +269,12 @@ export async function fetchInstance(ctx: ApiContext, _request: OsbRequest, insta
   if (!isLive(instance)) throw notFound(`instance ${instanceId} does not exist`);
   if (instance.state === 'provisioning') throw notFound(`instance ${instanceId} is still being provisioned`);
   if (instance.state === 'failed') throw notFound(`instance ${instanceId} failed to provision`);
+  // OSB 2.17 "Fetching a Service Instance": 422 ConcurrencyError while it is being updated
+  // (its parameters are changing: the old ones would be a wrong answer).
+  const current = instance.currentOperationId ? await ctx.store.getOperation(instanceId, instance.currentOperationId) : undefined;
+  if (current?.type === 'update' && current.state === 'in progress') {
+    throw concurrencyError(`instance ${instanceId} is being updated (operation ${current.operationId}); fetch it when the update has finished`);
+  }
   return {
     status: 200,
     body: {
@@ -276,10 +282,23 @@ export async function fetchInstance(ctx: ApiContext, _request: OsbRequest, insta
       plan_id: instance.planId,
       parameters: instance.parameters,
       maintenance_info: { version: instance.maintenanceInfoVersion },
-      // Custom domains: each name's state and the DNS records the team keeps (strings, as OSB platforms store attributes).
-      metadata: { labels: { plan: PLANS[instance.plan].name }, attributes: customDomainAttributes(instance, ctx.settings) },
+      metadata: instanceMetadata(instance, ctx.settings),
     },
   };
+}
+
+/**
+ * Labels for people; attributes (strings, as OSB platforms such as Cloud Foundry store them):
+ * each custom domain's state and the DNS records its team keeps, and the instance's security
+ * status, the backends whose TLS certificate the edge does not check (`tls.verify: false`).
+ */
+function instanceMetadata(instance: InstanceRecord, settings: BrokerSettings): Record<string, unknown> {
+  const unverified = unverifiedTlsBackends(instance.parameters);
+  const attributes: Record<string, string> = {
+    ...customDomainAttributes(instance, settings),
+    ...(unverified.length ? { 'edge.tls.unverified_backends': unverified.join('\n') } : {}),
+  };
+  return { labels: { plan: PLANS[instance.plan].name }, ...(Object.keys(attributes).length ? { attributes } : {}) };
 }
 
 // ---- GET /v2/service_instances/:id/last_operation ---------------------------------

@@ -1,6 +1,6 @@
 import { checkParameters } from '../catalog';
 import { conflictDescription, hostnameProblems, managedDnsNames } from '../hostnames';
-import { BrokerSettings } from '../settings';
+import { BrokerSettings, targetPolicy } from '../settings';
 import { InstanceResources, OperationRecord } from '../store/types';
 import { GateQuestion, judgeConvergence } from './gate';
 import { CDN_ORIGIN_HEADER } from '../../../model';
@@ -61,7 +61,7 @@ const validate: Step = {
   describe: 'validating parameters',
   async run(ctx) {
     const t = target(ctx);
-    const check = checkParameters(t.parameters, ctx.settings.regions, 'create');
+    const check = checkParameters(t.parameters, ctx.settings.regions, 'create', targetPolicy(ctx.settings));
     if (!check.ok) throw new PermanentError(check.description);
     const problems = hostnameProblems(t.parameters, t.plan, ctx.settings);
     if (problems.length) throw new PermanentError(problems.join('; '));
