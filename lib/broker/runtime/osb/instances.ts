@@ -318,8 +318,13 @@ export async function lastOperation(ctx: ApiContext, request: OsbRequest, instan
     return { status: 410, body: {} };
   }
   if (!operation) {
+    // The operation's record expired (TTL): the instance keeps how its last operation ended, so a
+    // failed deprovision still reads as failed (a "succeeded" would make the platform forget an
+    // instance whose resources still exist).
+    const outcome = instance.lastOutcome;
+    if (outcome && (!asked || asked === outcome.operationId)) return { status: 200, body: operationBody(outcome) };
     if (asked) throw badRequest(`operation: ${asked} is not an operation of instance ${instanceId} (or has expired)`);
-    // The last operation expired: the instance's state says how it ended.
+    // Instances written before outcomes were kept: the instance's state says how it ended.
     return {
       status: 200,
       body: instance.state === 'failed' ? { state: 'failed', description: 'provisioning failed' } : { state: 'succeeded', description: `instance is ${instance.state}` },
@@ -329,7 +334,7 @@ export async function lastOperation(ctx: ApiContext, request: OsbRequest, instan
   return { status: 200, body: operationBody(operation), headers };
 }
 
-function operationBody(operation: OperationRecord): Record<string, unknown> {
+function operationBody(operation: Pick<OperationRecord, 'type' | 'state' | 'description' | 'instanceUsable' | 'updateRepeatable'>): Record<string, unknown> {
   const body: Record<string, unknown> = { state: operation.state, description: operation.description };
   if (operation.type === 'update' && operation.state === 'failed') {
     body.instance_usable = operation.instanceUsable ?? true;

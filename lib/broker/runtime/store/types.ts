@@ -65,11 +65,27 @@ export interface InstanceRecord extends InstanceConfig {
   /** The operation in progress, if any (at most one at a time). */
   readonly currentOperationId?: string;
   readonly lastOperationId: string;
+  /**
+   * How the last operation ended, kept on the instance: operation records expire (TTL), and a
+   * platform polling `last_operation` after that must still read a failed deprovision as failed
+   * (OSB: "succeeded" for a deprovision means the instance is gone).
+   */
+  readonly lastOutcome?: OperationOutcome;
   readonly resources: InstanceResources;
   /** The token of the instance's TXT challenge for its own domains (made on first need, kept for the instance's life). */
   readonly ownershipToken?: string;
   readonly createdAt: string;
   readonly updatedAt: string;
+}
+
+/** What `last_operation` answers for an operation that has ended. */
+export interface OperationOutcome {
+  readonly operationId: string;
+  readonly type: OperationType;
+  readonly state: 'succeeded' | 'failed';
+  readonly description: string;
+  readonly instanceUsable?: boolean;
+  readonly updateRepeatable?: boolean;
 }
 
 export interface OperationRecord {

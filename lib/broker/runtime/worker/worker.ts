@@ -5,7 +5,7 @@ import { BrokerMetrics, NO_METRICS } from '../metrics';
 import { OperationQueue } from '../queue';
 import { BrokerSettings, OPERATION_TTL_SECONDS, WORKER_MAX_RECEIVE_COUNT } from '../settings';
 import { BrokerStore } from '../store/store';
-import { InstanceRecord, OperationRecord, OperationRef } from '../store/types';
+import { InstanceRecord, OperationOutcome, OperationRecord, OperationRef } from '../store/types';
 import { PermanentError, Step, StepContext, StepResult, stepsFor } from './steps';
 
 export interface WorkerOptions {
@@ -246,7 +246,7 @@ async function failOperation(ctx: WorkerContext, operation: OperationRecord, rea
     description = `${reason}.${completed} Repeat the deprovision to finish the cleanup.`;
     fields = { instanceUsable: false };
   }
-  const failed = { ...operation, state: 'failed' as const, description };
+  const failed = { ...operation, ...fields, state: 'failed' as const, description };
   if (await ctx.store.updateOperation(operation.instanceId, operation.operationId, { ...fields, state: 'failed', description, expiresAt: nowSeconds() + OPERATION_TTL_SECONDS })) {
     metrics(ctx).count(BROKER_METRICS.operationsFailed);
   }
@@ -274,23 +274,35 @@ async function failWithdrawn(ctx: WorkerContext, operation: OperationRecord, log
     metrics(ctx).count(BROKER_METRICS.operationsFailed);
     if (operation.withdrawal?.cause === 'rejected') metrics(ctx).count(BROKER_METRICS.changesRejectedByProxies);
   }
-  await finishInstance(ctx, { ...operation, state: 'failed', description });
+  await finishInstance(ctx, { ...operation, ...fields, state: 'failed', description });
   logger.warn('operation failed; change withdrawn', { type: operation.type, cause: operation.withdrawal?.cause, reason });
 }
 
 /** Applies a finished operation to its instance (idempotent: only while it is the current one). */
 async function finishInstance(ctx: WorkerContext, operation: OperationRecord): Promise<void> {
   const { instanceId, operationId } = operation;
+  const lastOutcome = outcomeOf(operation);
   if (operation.state === 'succeeded') {
     if (operation.type === 'deprovision') {
       await ctx.store.deleteBindings(instanceId);
-      await ctx.store.finishInstanceOperation(instanceId, operationId, { state: 'deleted' });
+      await ctx.store.finishInstanceOperation(instanceId, operationId, { state: 'deleted', lastOutcome });
     } else if (operation.target) {
-      await ctx.store.finishInstanceOperation(instanceId, operationId, { state: 'provisioned', ...operation.target });
+      await ctx.store.finishInstanceOperation(instanceId, operationId, { state: 'provisioned', ...operation.target, lastOutcome });
     }
   } else if (operation.type === 'provision') {
-    await ctx.store.finishInstanceOperation(instanceId, operationId, { state: 'failed' });
+    await ctx.store.finishInstanceOperation(instanceId, operationId, { state: 'failed', lastOutcome });
   } else {
-    await ctx.store.finishInstanceOperation(instanceId, operationId, {});
+    await ctx.store.finishInstanceOperation(instanceId, operationId, { lastOutcome });
   }
+}
+
+function outcomeOf(operation: OperationRecord): OperationOutcome {
+  return {
+    operationId: operation.operationId,
+    type: operation.type,
+    state: operation.state === 'succeeded' ? 'succeeded' : 'failed',
+    description: operation.description,
+    ...(operation.instanceUsable === undefined ? {} : { instanceUsable: operation.instanceUsable }),
+    ...(operation.updateRepeatable === undefined ? {} : { updateRepeatable: operation.updateRepeatable }),
+  };
 }
