@@ -134,7 +134,7 @@ export class ProxyFleet extends Construct {
     // boot before the proxy's clock starts (at most PT1H, the rolling update's PauseTime limit).
     const signalTimeout = Duration.seconds(readyTimeoutSeconds + SIGNAL_MARGIN_SECONDS);
 
-    this.role = this.instanceRole(config, region.region, props);
+    this.role = this.instanceRole(region.region, props);
     const autoScalingGroupName = proxyGroupName(config);
     // The proxy completes its own termination hook once drained: this one group only.
     const groupArn = `arn:${Aws.PARTITION}:autoscaling:${Aws.REGION}:${Aws.ACCOUNT_ID}:autoScalingGroup:*:autoScalingGroupName/${autoScalingGroupName}`;
@@ -300,7 +300,7 @@ export class ProxyFleet extends Construct {
    * allowed `ssm:GetParameter*` on every parameter (the proxy reads none) and
    * CloudWatchAgentServerPolicy let the agent write to, and create, any log group.
    */
-  private instanceRole(config: PlatformConfig, region: string, props: ProxyFleetProps): iam.Role {
+  private instanceRole(region: string, props: ProxyFleetProps): iam.Role {
     const role = new iam.Role(this, 'InstanceRole', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
       description: `Envoy proxies of ${props.nodeCluster}`,
