@@ -47,7 +47,7 @@ interface Host {
   writeBootstrap(token: string, marker?: string): void;
 }
 
-const bootstrap = (token: string, marker = '') => `${JSON.stringify({ node: { id: 'i-0123456789abcdef0', metadata: { auth: token } }, marker })}\n`;
+const bootstrap = (token: string, marker = '') => `${JSON.stringify({ node: { id: 'i-0123456789abcdef0', metadata: { auth: token, token_version: `v-${token}` } }, marker })}\n`;
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 /** GET or POST on a Unix socket; resolves with the status code. */
@@ -174,6 +174,9 @@ describeWithTools('edge-envoy (hot restart of Envoy under systemd)', () => {
     await waitFor('epoch 1 live', () => has(host, 'live', 1));
     await waitFor('admin.sock at epoch 1', () => served(host) === 'admin.1.sock');
     expect(servingHash(host)).toBe(sha256(host.config));
+    // What the rotation runbook looks for in the proxies' logs: which token version serves.
+    // (stderr reaches the test after the link moved: wait for the line rather than race it)
+    await waitFor('the token version logged', () => logged(host, 'info', 'Envoy epoch 1 serves token version v-token-version-2'));
     await waitFor('epoch 0 shut down by epoch 1', () => has(host, 'exit', 0));
     await waitFor('the wrapper saw it', () => logged(host, 'info', 'epoch 0 exited'));
     expect(host.child.exitCode).toBeNull();
