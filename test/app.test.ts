@@ -8,12 +8,9 @@ import { synthEdgeApp, SynthResult } from './support/synth';
 // aws-cdk-lib's CloudFormation validation on, like `cdk synth`: an unacknowledged finding or a
 // validation error throws here.
 let full: SynthResult;
-let fullSynthMs = 0;
 
 beforeAll(() => {
-  const started = Date.now();
   full = synthEdgeApp({ config: { regions: [...DEFAULT_FLEET_REGIONS] }, cfnValidation: true });
-  fullSynthMs = Date.now() - started;
 });
 
 describe('the whole app', () => {
@@ -25,8 +22,6 @@ describe('the whole app', () => {
     expect(full.edge.broker.region).toBe('us-east-1');
     expect(full.edge.table.region).toBe('us-east-1');
     for (const fleet of full.edge.fleets) expect(fleet.region).toBe(fleet.stackName.replace('edge-fleet-', ''));
-    // Regression guard for test-suite speed on 2 cores (measured ~6 s).
-    expect(fullSynthMs).toBeLessThan(60_000);
   });
 
   test('synth is hermetic: no context lookups were needed', () => {

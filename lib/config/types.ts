@@ -50,7 +50,10 @@ export interface EnvoyPorts {
   readonly httpTrafficPort: number;
   /** Plain HTTP readiness endpoint (`/ready`) the NLB health check calls. */
   readonly readinessPort: number;
-  /** Envoy admin interface, bound to 127.0.0.1 only. */
+  /**
+   * Envoy's loopback stats port (127.0.0.1, `GET /stats/prometheus` only, for the CloudWatch
+   * agent). The admin interface itself is a Unix socket, on no TCP port (docs/ami.md).
+   */
   readonly adminPort: number;
 }
 

@@ -113,8 +113,10 @@ export class ControlPlane extends Construct {
         resources: [this.snapshotBucket.arnForObjects('*')],
       }),
     );
-    // The runtime reads the token by ARN once, at start (EDGE_DISCOVERY_TOKEN_SECRET_ARN),
-    // rather than as an ECS secret env var, so the value never sits in the task's environment.
+    // The runtime reads the token by ARN (EDGE_DISCOVERY_TOKEN_SECRET_ARN) rather than as an ECS
+    // secret env var, so the value never sits in the task's environment. GetSecretValue on the
+    // secret covers every version of it: a rotation keeps the previous one (AWSPREVIOUS) readable
+    // while proxies move to the current one (docs/runbooks/procedure-rotate-discovery-token.md).
     props.discoveryToken.grantRead(this.taskRole);
     Validations.of(this.taskRole).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(this.snapshotBucket.node.defaultChild as s3.CfnBucket)}.Arn>/*]`,

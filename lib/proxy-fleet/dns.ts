@@ -14,6 +14,11 @@ export function regionalName(config: PlatformConfig, region: string): string {
   return `${region}.${config.domain}`;
 }
 
+/** `*.<domain>`: every tenant name directly under the platform domain. */
+export function wildcardName(config: PlatformConfig): string {
+  return `*.${config.domain}`;
+}
+
 /** The platform's public hosted zone, imported from the config (synth never looks it up). */
 export function importHostedZone(scope: Construct, config: PlatformConfig): route53.IHostedZone {
   return route53.HostedZone.fromHostedZoneAttributes(scope, 'HostedZone', {
@@ -28,7 +33,14 @@ export interface EdgeCertificateProps {
   readonly zone: route53.IHostedZone;
 }
 
-/** ACM certificate of the region's NLB: `<region>.<domain>` and `<domain>`, DNS-validated in the zone. */
+/**
+ * ACM certificate of the region's NLB TLS listener (its default certificate): `<region>.<domain>`,
+ * `<domain>` and `*.<domain>`, DNS-validated in the zone. Tenants' names under the platform domain
+ * are CNAMEs to `<domain>` and one label deep (the broker refuses deeper ones, which `*.` would not
+ * cover: a wildcard protects one subdomain level only, ELB "Server certificates" for NLB), so
+ * this one certificate serves them all over HTTPS. Names outside the domain get their own
+ * certificates in the listener's certificate list (the broker's worker, by SNI).
+ */
 export class EdgeCertificate extends Construct {
   readonly certificate: acm.Certificate;
 
@@ -36,7 +48,7 @@ export class EdgeCertificate extends Construct {
     super(scope, id);
     this.certificate = new acm.Certificate(this, 'Certificate', {
       domainName: regionalName(props.config, props.region),
-      subjectAlternativeNames: [props.config.domain],
+      subjectAlternativeNames: [props.config.domain, wildcardName(props.config)],
       validation: acm.CertificateValidation.fromDns(props.zone),
     });
     Tags.of(this).add('component', 'proxy-fleet');

@@ -9,8 +9,12 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { PlatformConfig, RegionConfig } from '../config';
+import { edgeListenerParameterName } from '../model/fleet-contract';
+import { METRIC_NAMESPACES } from '../model/metrics';
+import { PROXY_LOG_GROUP_PREFIX, PROXY_LOG_GROUPS } from './proxy-log-groups';
 import { proxyUserData } from './user-data';
 
 /** The termination lifecycle hook the proxies complete themselves once drained. */
@@ -77,6 +81,10 @@ export class ProxyFleet extends Construct {
   readonly role: iam.Role;
   readonly httpsTargetGroup: elbv2.NetworkTargetGroup;
   readonly httpTargetGroup: elbv2.NetworkTargetGroup;
+  /** The edge TLS (443) listener: its default certificate is the region's, teams' own domains join its certificate list. */
+  readonly httpsListener: elbv2.NetworkListener;
+  /** Where the broker's worker finds `httpsListener` (lib/model/fleet-contract.ts). */
+  readonly httpsListenerParameter: ssm.StringParameter;
   readonly notifications: sns.Topic;
 
   constructor(scope: Construct, id: string, props: ProxyFleetProps) {
@@ -121,23 +129,13 @@ export class ProxyFleet extends Construct {
       this.proxySecurityGroup.connections.allowFrom(this.loadBalancerSecurityGroup, ec2.Port.tcp(port), `Edge NLB: ${what}`);
     }
 
-    const autoScalingGroupName = proxyGroupName(config);
     const readyTimeoutSeconds = fleet.healthCheckGraceSeconds;
     // CloudFormation's wait for a proxy's signal: its own readiness deadline plus the launch and
     // boot before the proxy's clock starts (at most PT1H, the rolling update's PauseTime limit).
     const signalTimeout = Duration.seconds(readyTimeoutSeconds + SIGNAL_MARGIN_SECONDS);
 
-    this.role = new iam.Role(this, 'InstanceRole', {
-      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
-      description: `Envoy proxies of ${props.nodeCluster}`,
-      managedPolicies: [
-        iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore'),
-        iam.ManagedPolicy.fromAwsManagedPolicyName('CloudWatchAgentServerPolicy'),
-      ],
-    });
-    props.discoveryToken.grantRead(this.role);
-    // (The readiness signal's cloudformation:SignalResource on this stack is granted by the group
-    // itself, because it has `signals`.)
+    this.role = this.instanceRole(region.region, props);
+    const autoScalingGroupName = proxyGroupName(config);
     // The proxy completes its own termination hook once drained: this one group only.
     const groupArn = `arn:${Aws.PARTITION}:autoscaling:${Aws.REGION}:${Aws.ACCOUNT_ID}:autoScalingGroup:*:autoScalingGroupName/${autoScalingGroupName}`;
     this.role.addToPrincipalPolicy(
@@ -147,14 +145,8 @@ export class ProxyFleet extends Construct {
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/${autoScalingGroupName}]`,
       reason: 'An Auto Scaling group ARN holds a UUID generated at creation; the group is named exactly, so the wildcard matches only this group.',
     });
-    Validations.of(this.role).acknowledge({
-      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
-      reason: 'Session Manager (instead of SSH) and patching need the SSM agent; this AWS-maintained policy is its minimal, kept-current permission set.',
-    });
-    Validations.of(this.role).acknowledge({
-      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/CloudWatchAgentServerPolicy]',
-      reason: 'The CloudWatch agent ships Envoy logs and host metrics; this AWS-maintained policy is its minimal, kept-current permission set.',
-    });
+    // (The readiness signal's cloudformation:SignalResource on this stack is granted by the group
+    // itself, because it has `signals`.)
 
     this.launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
       instanceType: new ec2.InstanceType(fleet.instanceType),
@@ -169,6 +161,7 @@ export class ProxyFleet extends Construct {
         controlPlanePort: props.controlPlane.port,
         controlPlaneTls: props.controlPlane.tls,
         discoveryTokenSecretArn: props.discoveryToken.secretArn,
+        vpcCidr: region.vpcCidr,
         ports: envoy,
         rollout: {
           stackName: Aws.STACK_NAME,
@@ -269,7 +262,7 @@ export class ProxyFleet extends Construct {
 
     this.httpsTargetGroup = this.targetGroup('HttpsTargets', envoy.httpsTrafficPort, props);
     this.httpTargetGroup = this.targetGroup('HttpTargets', envoy.httpTrafficPort, props);
-    this.loadBalancer.addListener('Https', {
+    this.httpsListener = this.loadBalancer.addListener('Https', {
       port: 443,
       protocol: elbv2.Protocol.TLS,
       certificates: [elbv2.ListenerCertificate.fromCertificateManager(props.certificate)],
@@ -284,8 +277,100 @@ export class ProxyFleet extends Construct {
       protocol: elbv2.Protocol.TCP,
       defaultTargetGroups: [this.httpTargetGroup],
     });
+    // The listener's ARN, where the broker's worker looks for it to attach the certificates of
+    // teams' own domains (AddListenerCertificates): by SNI, the listener presents the certificate
+    // of its list that matches the name the client asked for, and its default certificate (the
+    // region's, above) when none matches or the client sent no SNI (ELB User Guide for NLB,
+    // "Server certificates": default certificate, certificate list). The worker's IAM is scoped
+    // to listeners tagged `platform` and `component=proxy-fleet` (Tags below, asserted in
+    // test/proxy-fleet), and to this parameter's exact name.
+    this.httpsListenerParameter = new ssm.StringParameter(this, 'HttpsListenerArn', {
+      parameterName: edgeListenerParameterName(config.platformName, region.region),
+      stringValue: this.httpsListener.listenerArn,
+      description: `ARN of the ${region.region} edge NLB TLS (443) listener; the broker's worker adds teams' certificates to it`,
+      tier: ssm.ParameterTier.STANDARD,
+    });
 
     Tags.of(this).add('component', 'proxy-fleet');
+  }
+
+  /**
+   * The proxies' instance role: only what the image does, statement by statement (issue 13 item
+   * 3; each asserted in test/proxy-fleet). No AWS managed policy: AmazonSSMManagedInstanceCore
+   * allowed `ssm:GetParameter*` on every parameter (the proxy reads none) and
+   * CloudWatchAgentServerPolicy let the agent write to, and create, any log group.
+   */
+  private instanceRole(region: string, props: ProxyFleetProps): iam.Role {
+    const role = new iam.Role(this, 'InstanceRole', {
+      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+      description: `Envoy proxies of ${props.nodeCluster}`,
+    });
+    // Session Manager (operators' only way in: no SSH). AWS's documented minimum for it ("Create
+    // a custom IAM role for Session Manager", AWS Systems Manager User Guide): the agent's
+    // registration and heartbeat, and its control and data channels. None of these actions has a
+    // resource type. Session logs to S3 or KMS-encrypted sessions are not configured, so their
+    // s3:GetEncryptionConfiguration and kms:Decrypt are not granted. Run Command, State Manager,
+    // Inventory and Patch Manager are not used (security updates come from dnf-automatic and new
+    // images), so ec2messages and the ssm document/association actions are left out.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'SessionManager',
+        actions: ['ssm:UpdateInstanceInformation', 'ssmmessages:CreateControlChannel', 'ssmmessages:CreateDataChannel', 'ssmmessages:OpenControlChannel', 'ssmmessages:OpenDataChannel'],
+        resources: ['*'],
+      }),
+    );
+    // The CloudWatch agent ships to the proxy's own log groups, which the fleet stack creates with
+    // the platform's retention (ProxyLogGroups): streams and events there, nothing else, and no
+    // CreateLogGroup (a group the agent created would keep logs forever).
+    const logGroupArn = (name: string) => `arn:${Aws.PARTITION}:logs:${region}:${Aws.ACCOUNT_ID}:log-group:${PROXY_LOG_GROUP_PREFIX}/${name}`;
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ShipLogsToProxyGroups',
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
+        resources: PROXY_LOG_GROUPS.flatMap((name) => [logGroupArn(name), `${logGroupArn(name)}:*`]),
+      }),
+    );
+    // Host metrics: PutMetricData has no resource type; the namespace condition key keeps it to
+    // the proxies' namespace (CloudWatch User Guide, "Using condition keys to limit access to
+    // CloudWatch namespaces"). Envoy's own metrics reach CloudWatch as EMF log events.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'PublishProxyMetrics',
+        actions: ['cloudwatch:PutMetricData'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'cloudwatch:namespace': METRIC_NAMESPACES.proxy } },
+      }),
+    );
+    // The agent's EC2 tagger reads the instance's tags for the AutoScalingGroupName dimension
+    // (and its volumes): read-only describes with no resource type, in this region only.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'DescribeInstanceForAgentDimensions',
+        actions: ['ec2:DescribeTags', 'ec2:DescribeVolumes'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:RequestedRegion': region } },
+      }),
+    );
+    // The discovery token: read at boot and re-read by the token refresh timer (docs/ami.md).
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadDiscoveryToken',
+        actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+        resources: [props.discoveryToken.secretArn],
+      }),
+    );
+    Validations.of(role).acknowledge(
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'Actions with no resource type: the SSM agent\'s Session Manager minimum (ssm:UpdateInstanceInformation, ssmmessages channels), cloudwatch:PutMetricData (limited by the cloudwatch:namespace condition to the proxies\' namespace) and the read-only ec2:DescribeTags/DescribeVolumes (this region only).',
+      },
+      ...PROXY_LOG_GROUPS.map((name) => ({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:${region}:<AWS::AccountId>:log-group:${PROXY_LOG_GROUP_PREFIX}/${name}:*]`,
+        reason: 'The log streams of one of the proxy\'s own log groups (one stream per instance id, named at boot).',
+      })),
+    );
+    return role;
   }
 
   private targetGroup(id: string, port: number, props: ProxyFleetProps): elbv2.NetworkTargetGroup {

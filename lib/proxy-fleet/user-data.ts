@@ -28,8 +28,10 @@ export interface ProxyBootstrap {
   readonly controlPlaneHost: string;
   readonly controlPlanePort: number;
   readonly controlPlaneTls: boolean;
-  /** ARN of the discovery-token secret; the instance fetches the value at boot. */
+  /** ARN of the discovery-token secret; the instance fetches the value at boot (and on rotation). */
   readonly discoveryTokenSecretArn: string;
+  /** The fleet VPC's CIDR: the proxy's packet filter keeps Envoy out of it but for the control plane and DNS. */
+  readonly vpcCidr: string;
   readonly ports: EnvoyPorts;
   readonly rollout: ProxyRollout;
   readonly termination: ProxyTermination;
@@ -39,8 +41,10 @@ export const BOOTSTRAP_ENV_PATH = '/etc/edge/bootstrap.env';
 
 /**
  * The `/etc/edge/bootstrap.env` variables of the proxy boot contract (docs/ami.md, "Boot"), in
- * file order. The AMI's edge-write-bootstrap reads the first eleven; edge-ready-signal the
- * rollout ones, edge-lifecycle the termination ones.
+ * file order. The AMI's edge-write-bootstrap reads the first twelve, edge-firewall the VPC CIDR
+ * and the control plane port; edge-ready-signal the rollout ones, edge-lifecycle the termination
+ * ones. `EDGE_METRICS_PORT` is the config's `envoy.adminPort`: Envoy's admin interface is a Unix
+ * socket now, and that loopback port serves only `GET /stats/prometheus` for the CloudWatch agent.
  */
 export function bootstrapEnv(b: ProxyBootstrap): ReadonlyArray<readonly [string, string]> {
   return [
@@ -51,10 +55,11 @@ export function bootstrapEnv(b: ProxyBootstrap): ReadonlyArray<readonly [string,
     ['EDGE_CONTROL_PLANE_PORT', String(b.controlPlanePort)],
     ['EDGE_CONTROL_PLANE_TLS', String(b.controlPlaneTls)],
     ['EDGE_DISCOVERY_TOKEN_SECRET_ARN', b.discoveryTokenSecretArn],
+    ['EDGE_VPC_CIDR', b.vpcCidr],
     ['EDGE_HTTPS_TRAFFIC_PORT', String(b.ports.httpsTrafficPort)],
     ['EDGE_HTTP_TRAFFIC_PORT', String(b.ports.httpTrafficPort)],
     ['EDGE_READINESS_PORT', String(b.ports.readinessPort)],
-    ['EDGE_ADMIN_PORT', String(b.ports.adminPort)],
+    ['EDGE_METRICS_PORT', String(b.ports.adminPort)],
     ['EDGE_CFN_STACK', b.rollout.stackName],
     ['EDGE_CFN_RESOURCE', b.rollout.resource],
     ['EDGE_READY_TIMEOUT_SECONDS', String(b.rollout.readyTimeoutSeconds)],

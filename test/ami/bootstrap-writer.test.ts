@@ -17,12 +17,17 @@ const describeWithTools = tools.length ? describe.skip : describe;
 if (tools.length) console.warn(`bootstrap writer tests skipped: missing ${tools.join(', ')} (apt-get install ${tools.join(' ')})`);
 
 const TOKEN = 'edge-discovery-token-0123456789abcdef';
+const SECRET_VERSION = 'a1b2c3d4-0000-4000-8000-000000000001';
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:edge-discovery-AbCdEf';
 const group = spawnSync('id', ['-gn'], { encoding: 'utf8' }).stdout.trim();
 
 /** Problems of a bootstrap as Envoy's strict loader would see them (the control plane's validator, deprecated fields too). */
 function bootstrapProblems(json: unknown): string[] {
-  loadEnvoyProtos(['envoy/config/bootstrap/v3/bootstrap.proto', 'envoy/extensions/resource_monitors/downstream_connections/v3/downstream_connections.proto']);
+  loadEnvoyProtos([
+    'envoy/config/bootstrap/v3/bootstrap.proto',
+    'envoy/extensions/resource_monitors/downstream_connections/v3/downstream_connections.proto',
+    'envoy/extensions/filters/http/health_check/v3/health_check.proto',
+  ]);
   try {
     strictFromJson('envoy.config.bootstrap.v3.Bootstrap', json, { rejectDeprecated: true });
     return [];
@@ -44,7 +49,8 @@ function bootstrapEnv(overrides: Record<string, string | undefined> = {}): strin
     EDGE_HTTPS_TRAFFIC_PORT: '8443',
     EDGE_HTTP_TRAFFIC_PORT: '8080',
     EDGE_READINESS_PORT: '8081',
-    EDGE_ADMIN_PORT: '9901',
+    EDGE_METRICS_PORT: '9901',
+    EDGE_VPC_CIDR: '10.4.0.0/16',
     ...overrides,
   };
   return Object.entries(values)
@@ -69,7 +75,7 @@ describeWithTools('edge-write-bootstrap (boot contract)', () => {
     instance.requests.length = 0;
     envFile = join(instance.dir, 'bootstrap.env');
     configFile = join(instance.dir, 'envoy.yaml');
-    bin = installFakeAws(instance.dir, TOKEN);
+    bin = installFakeAws(instance.dir, TOKEN, SECRET_VERSION);
   });
 
   const write = (envText: string, extra: Record<string, string> = {}) => {
@@ -85,7 +91,11 @@ describeWithTools('edge-write-bootstrap (boot contract)', () => {
   };
   const readConfig = () => JSON.parse(readFileSync(configFile, 'utf8'));
 
-  test('writes the node identity, the token, ADS, admin on localhost and the readiness listener', async () => {
+  const listener = (config: { static_resources: { listeners: Array<{ name: string }> } }, name: string) =>
+    config.static_resources.listeners.find((l) => l.name === name) as unknown as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- Envoy JSON
+  const connectionManager = (l: Record<string, any>) => l.filter_chains[0].filters[0].typed_config; // eslint-disable-line @typescript-eslint/no-explicit-any -- Envoy JSON
+
+  test('writes the node identity, the token and its secret version, and ADS', async () => {
     const result = await write(bootstrapEnv());
     expect(result.stderr).not.toContain('"level":"error"');
     expect(result.code).toBe(0);
@@ -94,7 +104,8 @@ describeWithTools('edge-write-bootstrap (boot contract)', () => {
       id: INSTANCE_ID,
       cluster: 'edge-fleet-eu-west-1',
       locality: { region: 'eu-west-1', zone: ZONE },
-      metadata: { auth: TOKEN, platform: 'edge' },
+      // The secret's version id (not secret) says which value a node presents during a rotation.
+      metadata: { auth: TOKEN, platform: 'edge', token_version: SECRET_VERSION },
     });
     expect(config.dynamic_resources.ads_config).toEqual({
       api_type: 'GRPC',
@@ -110,10 +121,32 @@ describeWithTools('edge-write-bootstrap (boot contract)', () => {
     expect(xds.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address).toEqual({ address: 'control-plane.eu-west-1.internal', port_value: 18000 });
     expect(xds.typed_extension_protocol_options['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'].explicit_http_config.http2_protocol_options).toBeDefined();
     expect(xds.transport_socket).toBeUndefined();
-    expect(config.admin.address.socket_address).toEqual({ address: '127.0.0.1', port_value: 9901 });
+  });
 
-    const [readiness] = config.static_resources.listeners;
-    expect(readiness.name).toBe('readiness');
+  test('the admin interface is a Unix socket (mode 0660), on no TCP port a route could reach', async () => {
+    expect((await write(bootstrapEnv())).code).toBe(0);
+    const config = readConfig();
+    // Issue 13 item 1: 127.0.0.1:9901 was a backend a tenant could name (/config_dump,
+    // /quitquitquit, /runtime_modify). A pipe is no IP address: no cluster a route renders reaches it.
+    expect(config.admin).toEqual({ address: { pipe: { path: '/run/envoy-admin/admin.sock', mode: 0o660 } } });
+    expect(JSON.stringify(config.admin)).not.toContain('socket_address');
+    // The one cluster that reaches the admin is static and serves only the stats listener below.
+    const admin = config.static_resources.clusters.find((c: { name: string }) => c.name === 'envoy_admin');
+    expect(admin.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address).toEqual({ pipe: { path: '/run/envoy-admin/admin.sock' } });
+    const routedToAdmin = JSON.stringify(config).match(/"cluster":"envoy_admin"/g) ?? [];
+    expect(routedToAdmin).toHaveLength(1);
+  });
+
+  test('no runtime layer a request could change: a static layer only (an empty list would get an admin layer)', async () => {
+    expect((await write(bootstrapEnv())).code).toBe(0);
+    // Envoy adds an admin layer when layered_runtime is present with no layers (server
+    // configuration_impl.cc, InitialImpl), so the bootstrap names one static layer explicitly.
+    expect(readConfig().layered_runtime).toEqual({ layers: [{ name: 'static', static_layer: {} }] });
+  });
+
+  test('readiness: GET /ready answered by Envoy itself (health_check filter), behind proxy protocol, nothing else routed', async () => {
+    expect((await write(bootstrapEnv())).code).toBe(0);
+    const readiness = listener(readConfig(), 'readiness');
     expect(readiness.address.socket_address).toEqual({ address: '0.0.0.0', port_value: 8081 });
     // The NLB's health checks arrive with a proxy protocol v2 header (the target groups enable it
     // and AWS sends it on health-check connections too); plain connections must work as well.
@@ -126,14 +159,33 @@ describeWithTools('edge-write-bootstrap (boot contract)', () => {
         },
       },
     ]);
-    const routes = readiness.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes;
-    expect(routes[0]).toEqual({
-      match: { path: '/ready', headers: [{ name: ':method', string_match: { exact: 'GET' } }] },
-      route: { cluster: 'envoy_admin', timeout: '2s' },
+    // Listeners accept only once Envoy initialised from xDS, and the filter answers 503 once the
+    // health check was failed (/healthcheck/fail, the drain): what admin /ready said, without the admin.
+    const hcm = connectionManager(readiness);
+    expect(hcm.http_filters[0]).toEqual({
+      name: 'envoy.filters.http.health_check',
+      typed_config: {
+        '@type': 'type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck',
+        pass_through_mode: false,
+        headers: [
+          { name: ':path', string_match: { exact: '/ready' } },
+          { name: ':method', string_match: { exact: 'GET' } },
+        ],
+      },
     });
-    expect(routes[1]).toEqual({ match: { prefix: '/' }, direct_response: { status: 404 } });
-    const admin = config.static_resources.clusters.find((c: { name: string }) => c.name === 'envoy_admin');
-    expect(admin.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address).toEqual({ address: '127.0.0.1', port_value: 9901 });
+    expect(hcm.route_config.virtual_hosts[0].routes).toEqual([{ match: { prefix: '/' }, direct_response: { status: 404 } }]);
+  });
+
+  test('stats: GET /stats/prometheus on 127.0.0.1:EDGE_METRICS_PORT for the CloudWatch agent, 404 for anything else', async () => {
+    expect((await write(bootstrapEnv())).code).toBe(0);
+    const stats = listener(readConfig(), 'stats');
+    expect(stats.address.socket_address).toEqual({ address: '127.0.0.1', port_value: 9901 });
+    const routes = connectionManager(stats).route_config.virtual_hosts[0].routes;
+    expect(routes).toEqual([
+      { match: { path: '/stats/prometheus', headers: [{ name: ':method', string_match: { exact: 'GET' } }] }, route: { cluster: 'envoy_admin', timeout: '5s' } },
+      { match: { prefix: '/' }, direct_response: { status: 404 } },
+    ]);
+    expect(readConfig().static_resources.listeners.map((l: { name: string }) => l.name).sort()).toEqual(['readiness', 'stats']);
   });
 
   test('the bootstrap is a valid Envoy v3 Bootstrap (strictly, against Envoy\'s protos)', async () => {
@@ -172,7 +224,7 @@ describeWithTools('edge-write-bootstrap (boot contract)', () => {
     const result = await write(bootstrapEnv());
     expect(result.code).toBe(0);
     expect(readFileSync(join(instance.dir, 'aws-calls'), 'utf8').trim()).toBe(
-      `secretsmanager get-secret-value --region eu-west-1 --secret-id ${SECRET_ARN} --query SecretString --output text`,
+      `secretsmanager get-secret-value --region eu-west-1 --secret-id ${SECRET_ARN} --query {version:VersionId,value:SecretString} --output json`,
     );
     expect(result.stderr + result.stdout).not.toContain(TOKEN);
     const lines = result.stderr.trim().split('\n').map((l) => JSON.parse(l));
@@ -212,7 +264,7 @@ describeWithTools('edge-write-bootstrap (boot contract)', () => {
     ['a bad port', { EDGE_CONTROL_PLANE_PORT: '18000x' }, 'EDGE_CONTROL_PLANE_PORT must be a port number'],
     ['a bad TLS flag', { EDGE_CONTROL_PLANE_TLS: 'yes' }, 'EDGE_CONTROL_PLANE_TLS must be true or false'],
     ['a value instead of a secret ARN', { EDGE_DISCOVERY_TOKEN_SECRET_ARN: 'plain-token' }, 'EDGE_DISCOVERY_TOKEN_SECRET_ARN must be a Secrets Manager secret ARN'],
-    ['the same readiness and admin port', { EDGE_READINESS_PORT: '9901' }, 'EDGE_READINESS_PORT must differ from EDGE_ADMIN_PORT'],
+    ['the same readiness and metrics port', { EDGE_READINESS_PORT: '9901' }, 'EDGE_READINESS_PORT must differ from EDGE_METRICS_PORT'],
     ['a region the zone is not in', { EDGE_REGION: 'us-east-1' }, 'is not in EDGE_REGION us-east-1'],
   ])('bad input (%s) fails naming the key, and leaves the old config alone', async (_name, overrides, message) => {
     writeFileSync(configFile, 'previous');
@@ -235,7 +287,23 @@ describeWithTools('edge-write-bootstrap (boot contract)', () => {
     writeFileSync(tokenFile, 'bake-check-token');
     const result = await write(bootstrapEnv(), { EDGE_DISCOVERY_TOKEN_FILE: tokenFile });
     expect(result.code).toBe(0);
-    expect(readConfig().node.metadata.auth).toBe('bake-check-token');
+    expect(readConfig().node.metadata).toMatchObject({ auth: 'bake-check-token', token_version: 'bake-check' });
     expect(existsSync(join(instance.dir, 'aws-calls'))).toBe(false);
+  });
+
+  test('an unchanged bootstrap is left alone (the token refresh runs it every few minutes)', async () => {
+    expect((await write(bootstrapEnv())).code).toBe(0);
+    const before = statSync(configFile);
+    const again = await write(bootstrapEnv());
+    expect(again.code).toBe(0);
+    expect(statSync(configFile).ino).toBe(before.ino);
+    expect(JSON.parse(again.stderr.trim().split('\n').pop()!)).toMatchObject({ level: 'info', msg: expect.stringContaining('unchanged') });
+    // A rotated secret is a change: the file is replaced, with the new token and version.
+    installFakeAws(instance.dir, 'rotated-token-value-0123456789', 'a1b2c3d4-0000-4000-8000-000000000002');
+    const rotated = await write(bootstrapEnv());
+    expect(rotated.code).toBe(0);
+    expect(statSync(configFile).ino).not.toBe(before.ino);
+    expect(readConfig().node.metadata).toMatchObject({ auth: 'rotated-token-value-0123456789', token_version: 'a1b2c3d4-0000-4000-8000-000000000002' });
+    expect(rotated.stderr).not.toContain('rotated-token-value');
   });
 });

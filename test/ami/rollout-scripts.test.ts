@@ -72,8 +72,11 @@ async function startReadinessListener(statuses: number[]) {
   };
 }
 
-/** Envoy's admin: POST /healthcheck/fail, and /stats with the traffic listeners' open connections. */
-async function startAdmin(connections: number[]) {
+/**
+ * Envoy's admin on its Unix socket (as the bootstrap puts it): POST /healthcheck/fail, and
+ * /stats with the traffic listeners' open connections. Nothing listens on TCP.
+ */
+async function startAdmin(dir: string, connections: number[]) {
   const events: string[] = [];
   let polls = 0;
   const server = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
@@ -100,9 +103,11 @@ async function startAdmin(connections: number[]) {
     res.statusCode = 404;
     res.end();
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const socket = join(dir, 'admin.sock');
+  rmSync(socket, { force: true });
+  await new Promise<void>((resolve) => server.listen(socket, resolve));
   return {
-    port: (server.address() as AddressInfo).port,
+    socket,
     events,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
@@ -324,14 +329,13 @@ describeWithTools('edge-lifecycle (the proxy drains and completes its terminatio
     await instance.close();
   });
 
-  const start = (adminPort: number, overrides: Record<string, string> = {}) => {
+  const start = (adminSocket: string, overrides: Record<string, string> = {}) => {
     const file = join(instance.dir, 'lifecycle.env');
     const values = {
       EDGE_REGION: 'eu-west-1',
       EDGE_ASG_NAME: 'edge-proxies',
       EDGE_LIFECYCLE_HOOK: 'drain',
       EDGE_DRAIN_SECONDS: '30',
-      EDGE_ADMIN_PORT: String(adminPort),
       EDGE_HTTPS_TRAFFIC_PORT: '8443',
       EDGE_HTTP_TRAFFIC_PORT: '8080',
       ...overrides,
@@ -342,6 +346,7 @@ describeWithTools('edge-lifecycle (the proxy drains and completes its terminatio
       EDGE_LIB: join(FILES, 'edge-lib.sh'),
       EDGE_BOOTSTRAP_ENV: file,
       EDGE_IMDS_ENDPOINT: instance.imdsEndpoint,
+      EDGE_ENVOY_ADMIN_SOCKET: adminSocket,
       EDGE_LIFECYCLE_POLL_SECONDS: '0.05',
       EDGE_LOG_FLUSH_SECONDS: '0',
     });
@@ -352,10 +357,10 @@ describeWithTools('edge-lifecycle (the proxy drains and completes its terminatio
   const polledLifecycleState = () => instance.requests.filter((q) => q.path === '/latest/meta-data/autoscaling/target-lifecycle-state').length;
 
   test('in service it only watches; once Terminated it fails its health, waits for the connections to end, then completes the hook', async () => {
-    const admin = await startAdmin([3, 1, 0]);
+    const admin = await startAdmin(instance.dir, [3, 1, 0]);
     try {
       instance.metadata.set('autoscaling/target-lifecycle-state', 'InService');
-      const r = start(admin.port);
+      const r = start(admin.socket);
       await waitFor('a few polls of the lifecycle state', () => polledLifecycleState() >= 5);
       expect(admin.events).toEqual([]);
       expect(aws.calls()).toEqual([]);
@@ -372,11 +377,11 @@ describeWithTools('edge-lifecycle (the proxy drains and completes its terminatio
   });
 
   test('before Auto Scaling holds the instance in Terminating:Wait there is no action to complete: it retries until there is', async () => {
-    const admin = await startAdmin([0]);
+    const admin = await startAdmin(instance.dir, [0]);
     try {
       instance.metadata.set('autoscaling/target-lifecycle-state', 'Terminated');
       aws.answer('autoscaling', 'complete-lifecycle-action', [`254|${NO_ACTION}`, `254|${NO_ACTION}`]);
-      const r = start(admin.port);
+      const r = start(admin.socket);
       expect(await r.exit()).toBe(0);
       expect(aws.calls()).toEqual([COMPLETE, COMPLETE, COMPLETE]);
     } finally {
@@ -385,10 +390,10 @@ describeWithTools('edge-lifecycle (the proxy drains and completes its terminatio
   });
 
   test('connections that never end are waited for at most EDGE_DRAIN_SECONDS, then the hook is completed anyway', async () => {
-    const admin = await startAdmin([5]);
+    const admin = await startAdmin(instance.dir, [5]);
     try {
       instance.metadata.set('autoscaling/target-lifecycle-state', 'Terminated');
-      const r = start(admin.port, { EDGE_DRAIN_SECONDS: '1' });
+      const r = start(admin.socket, { EDGE_DRAIN_SECONDS: '1' });
       expect(await r.exit()).toBe(0);
       expect(aws.calls()).toEqual([COMPLETE]);
       expect(logLines(r.stderr()).find((l) => l.level === 'warn')?.msg).toBe('still 5 connection(s) after 1s; completing the hook anyway');
@@ -398,10 +403,10 @@ describeWithTools('edge-lifecycle (the proxy drains and completes its terminatio
   });
 
   test('an expired IMDSv2 session token is renewed: the termination is still seen', async () => {
-    const admin = await startAdmin([0]);
+    const admin = await startAdmin(instance.dir, [0]);
     try {
       instance.metadata.set('autoscaling/target-lifecycle-state', 'InService');
-      const r = start(admin.port);
+      const r = start(admin.socket);
       await waitFor('the first polls', () => polledLifecycleState() >= 2);
       instance.expireSessionTokens();
       instance.metadata.set('autoscaling/target-lifecycle-state', 'Terminated');
@@ -414,9 +419,9 @@ describeWithTools('edge-lifecycle (the proxy drains and completes its terminatio
   });
 
   test('outside an Auto Scaling group (no lifecycle state in metadata) it keeps watching and does nothing', async () => {
-    const admin = await startAdmin([0]);
+    const admin = await startAdmin(instance.dir, [0]);
     try {
-      const r = start(admin.port);
+      const r = start(admin.socket);
       await waitFor('several polls', () => polledLifecycleState() >= 5);
       expect(r.child.exitCode).toBeNull();
       expect(admin.events).toEqual([]);

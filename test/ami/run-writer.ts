@@ -70,17 +70,20 @@ export async function startFakeInstance(): Promise<FakeInstance> {
 }
 
 
-/** Installs an `aws` stand-in that prints `secret` for get-secret-value and logs its argv. */
-export function installFakeAws(dir: string, secret: string): string {
+/**
+ * Installs an `aws` stand-in for `secretsmanager get-secret-value --query {version:VersionId,value:SecretString}
+ * --output json`: prints the secret as that JSON (as the CLI does) and logs its argv.
+ */
+export function installFakeAws(dir: string, secret: string, version = 'a1b2c3d4-0000-4000-8000-000000000001'): string {
   const bin = join(dir, 'bin');
   rmSync(bin, { recursive: true, force: true });
   rmSync(join(dir, 'aws-calls'), { force: true });
   mkdirSync(bin);
-  writeFileSync(join(dir, 'secret'), secret);
+  writeFileSync(join(dir, 'secret'), `${JSON.stringify({ version, value: secret }, null, 4)}\n`);
   writeFileSync(
     join(bin, 'aws'),
     `#!/usr/bin/env bash\nprintf '%s\\n' "$*" >>"${join(dir, 'aws-calls')}"\n` +
-      `[[ "$1 $2" == "secretsmanager get-secret-value" ]] || exit 2\ncat "${join(dir, 'secret')}"\necho\n`,
+      `[[ "$1 $2" == "secretsmanager get-secret-value" ]] || exit 2\ncat "${join(dir, 'secret')}"\n`,
   );
   chmodSync(join(bin, 'aws'), 0o755);
   return bin;

@@ -22,14 +22,14 @@ describe('Salt tree for Amazon Linux 2023 on Graviton', () => {
 
   test('the pillar defaults render', () => {
     expect(pillarProblems).toEqual([]);
-    expect(Object.keys(pillar).sort()).toEqual(['envoy', 'hardening', 'network', 'observability']);
+    expect(Object.keys(pillar).sort()).toEqual(['envoy', 'firewall', 'hardening', 'network', 'observability']);
   });
 
   test('every .sls renders, parses as YAML and passes the tree checks', () => {
     expect(tree.problems).toEqual([]);
-    expect(tree.sls).toEqual(expect.arrayContaining(['platform', 'envoy', 'envoy.bootstrap', 'network', 'hardening', 'hardening.audit', 'observability', 'observability.cloudwatch']));
+    expect(tree.sls).toEqual(expect.arrayContaining(['platform', 'envoy', 'envoy.bootstrap', 'envoy.token', 'firewall', 'network', 'hardening', 'hardening.audit', 'observability', 'observability.cloudwatch']));
     // Nothing in the tree is left out of the run.
-    const onDisk = ['envoy/init', 'envoy/user', 'envoy/install', 'envoy/bootstrap', 'envoy/service', 'envoy/rollout', 'network/init', 'platform/init',
+    const onDisk = ['envoy/init', 'envoy/user', 'envoy/install', 'envoy/bootstrap', 'envoy/service', 'envoy/rollout', 'envoy/token', 'firewall/init', 'network/init', 'platform/init',
       'hardening/init', 'hardening/packages', 'hardening/ssh', 'hardening/audit', 'hardening/time', 'hardening/updates', 'hardening/kernel', 'hardening/permissions',
       'observability/init', 'observability/syslog', 'observability/cloudwatch', 'observability/logrotate'];
     expect(tree.sls).toHaveLength(onDisk.length);
@@ -66,6 +66,9 @@ describe('Salt tree for Amazon Linux 2023 on Graviton', () => {
     expect(unitValue(unit, 'Service', 'NoNewPrivileges')).toBe('yes');
     expect(unitValue(unit, 'Service', 'ProtectSystem')).toBe('strict');
     expect(unitValue(unit, 'Service', 'User')).toBe('envoy');
+    // Hot restart (edge-envoy), and no Envoy without the envoy user's packet filter.
+    expect(unitValue(unit, 'Service', 'ExecStart')).toBe('/usr/local/bin/edge-envoy --log-format-escaped --drain-strategy immediate');
+    expect(unitValue(unit, 'Unit', 'Requires')).toBe('edge-firewall.service');
   });
 
   test('edge-bootstrap.service runs the writer once, before Envoy, only after user data', () => {
@@ -91,6 +94,16 @@ describe('Salt tree for Amazon Linux 2023 on Graviton', () => {
     );
     const scrape = YAML.parse(tree.files.get('/opt/aws/amazon-cloudwatch-agent/etc/prometheus.yaml')!.text);
     expect(scrape.scrape_configs[0].static_configs[0].targets).toEqual(['127.0.0.1:9901']);
+  });
+
+  test('the token refresh timer is enabled and runs every few minutes with jitter; its service waits for bootstrap.env', () => {
+    const timer = parseUnit(tree.files.get('/etc/systemd/system/edge-token-refresh.timer')!.text);
+    expect(unitValue(timer, 'Timer', 'OnUnitActiveSec')).toBe('5min');
+    expect(unitValue(timer, 'Timer', 'RandomizedDelaySec')).toBe('60s');
+    expect(callsOf(tree, 'service', 'enabled').map(({ call }) => call.args.name)).toContain('edge-token-refresh.timer');
+    const service = parseUnit(tree.files.get('/etc/systemd/system/edge-token-refresh.service')!.text);
+    expect(unitValue(service, 'Unit', 'ConditionPathExists')).toBe('/etc/edge/bootstrap.env');
+    expect(unitValue(service, 'Service', 'CapabilityBoundingSet')).toBe('CAP_CHOWN CAP_FOWNER CAP_DAC_OVERRIDE CAP_KILL');
   });
 });
 
@@ -147,7 +160,7 @@ describe('the validators catch a broken tree', () => {
     ['envoy.service with a capability', 'salt/salt/envoy/files/envoy.service.j2', (t: string) => t.replace('AmbientCapabilities=\n', 'AmbientCapabilities=CAP_NET_BIND_SERVICE\n'), 'AmbientCapabilities must be empty'],
     ['a tiny accept queue', 'salt/pillar/network.sls', (t: string) => t.replace('net.core.somaxconn: 65535', 'net.core.somaxconn: 128'), 'sysctl net.core.somaxconn: 128 is outside'],
     ['an ephemeral range over the listener ports', 'salt/pillar/network.sls', (t: string) => t.replace('"10240 65535"', '"1024 65535"'), 'outbound connections could take a listener port'],
-    ['pillar ports that differ from the platform config', 'salt/pillar/envoy.sls', (t: string) => t.replace('admin: 9901', 'admin: 9902'), 'envoy:ports:admin is 9902, the platform config says 9901'],
+    ['pillar ports that differ from the platform config', 'salt/pillar/envoy.sls', (t: string) => t.replace('metrics: 9901', 'metrics: 9902'), 'envoy:ports:metrics is 9902, the platform config says 9901'],
     ['sshd left enabled', 'salt/salt/hardening/ssh.sls', (t: string) => t.replace(/sshd-masked:[\s\S]*?- service: sshd-disabled\n/, ''), 'sshd.service must be disabled and masked'],
     ['no time sync source', 'salt/pillar/hardening.sls', (t: string) => t.replace('      - 169.254.169.123\n', ''), 'Amazon Time Sync Service'],
     ['a bootstrap writer that traces its commands', 'salt/salt/envoy/files/edge-write-bootstrap', (t: string) => t.replace('set -euo pipefail\n', 'set -euo pipefail\nset -x\n'), 'must not trace commands'],
@@ -160,6 +173,21 @@ describe('the validators catch a broken tree', () => {
     ['a readiness probe without the proxy protocol header', 'salt/salt/envoy/files/edge-lib.sh', (t: string) => t.replace(/ *printf '\\x0d\\x0a.*\n/, ''), 'must send the proxy protocol v2 signature and LOCAL command'],
     ['a proxy that never signals the rollout', 'salt/salt/envoy/files/edge-ready-signal', (t: string) => t.replace('aws cloudformation signal-resource', 'true'), 'must signal the fleet stack'],
     ['a drain that never completes the hook', 'salt/salt/envoy/files/edge-lifecycle', (t: string) => t.replace('aws autoscaling complete-lifecycle-action', 'true'), 'must complete the termination lifecycle hook'],
+    // Issue 13: the admin off TCP, no admin runtime layer, the packet filter, hot restart, the token refresh.
+    ['an admin interface on a TCP port', 'salt/salt/envoy/files/edge-write-bootstrap', (t: string) => t.replace('admin: {address: {pipe: {path: $admin_socket, mode: 432}}}', 'admin: {address: socket("127.0.0.1"; $metrics_port)}'), 'must put the admin interface on a Unix socket'],
+    ['an admin runtime layer', 'salt/salt/envoy/files/edge-write-bootstrap', (t: string) => t.replace('layers: [{name: "static", static_layer: {}}]', 'layers: [{name: "admin", admin_layer: {}}]'), 'must not give the runtime an admin layer'],
+    ['an empty runtime (Envoy adds an admin layer)', 'salt/salt/envoy/files/edge-write-bootstrap', (t: string) => t.replace('layered_runtime: {layers: [{name: "static", static_layer: {}}]}', 'layered_runtime: {layers: []}'), 'must give the runtime one static layer'],
+    ['readiness through the admin interface', 'salt/salt/envoy/files/edge-write-bootstrap', (t: string) => t.replace('name: "envoy.filters.http.health_check"', 'name: "envoy.filters.http.buffer"'), 'must answer GET /ready with the health check filter'],
+    ['Envoy without hot restart', 'salt/salt/envoy/files/envoy.service.j2', (t: string) => t.replace('ExecStart=/usr/local/bin/edge-envoy --log-format-escaped', 'ExecStart=/usr/local/bin/envoy --config-path /etc/envoy/envoy.yaml --disable-hot-restart --log-format-escaped'), 'ExecStart must be /usr/local/bin/edge-envoy'],
+    ['Envoy that starts without its packet filter', 'salt/salt/envoy/files/envoy.service.j2', (t: string) => t.replace('Requires=edge-firewall.service\n', ''), 'must Require= and start After= edge-firewall.service'],
+    ['a packet filter that judges nobody', 'salt/salt/firewall/files/edge-egress.nft.j2', (t: string) => t.replace('meta skuid $envoy_uid jump envoy_egress', 'meta skuid 0 jump envoy_egress'), 'must judge the envoy user\'s packets'],
+    ['a packet filter that lets Envoy reach the metadata service', 'salt/pillar/firewall.sls', (t: string) => t.replace('    - 169.254.0.0/16\n', ''), 'must refuse loopback, link-local (the metadata service) and the fleet VPC'],
+    ['a packet filter that leaves Envoy the IPv6 metadata service', 'salt/pillar/firewall.sls', (t: string) => t.replace('    - "fd00:ec2::/32"\n', ''), 'must refuse loopback and the Nitro instance services'],
+    ['a packet filter that flushes the host\'s other rules', 'salt/salt/firewall/files/edge-egress.nft.j2', (t: string) => t.replace('include "edge-fleet.nft"', 'include "edge-fleet.nft"\nflush ruleset'), 'must not flush other tables'],
+    ['a bake check that never hot-restarts Envoy', 'packer/scripts/check-envoy.sh', (t: string) => t.replace('kill -HUP "$(systemctl show --property MainPID --value envoy.service)"', 'true'), 'must hot-restart Envoy'],
+    ['a bake check that never tries the packet filter', 'packer/scripts/check-envoy.sh', (t: string) => t.replace(/if runuser -u envoy -- bash -c [^\n]*\n[^\n]*\nfi\n/, ''), 'must check the envoy user cannot reach the instance metadata service'],
+    ['no token refresh', 'salt/salt/envoy/token.sls', (t: string) => t.replace(/edge-token-refresh-timer:\n {2}service\.enabled:[\s\S]*$/, ''), 'edge-token-refresh.timer must be enabled'],
+    ['a drain agent outside the admin socket\'s group', 'salt/salt/envoy/files/edge-lifecycle.service', (t: string) => t.replace('SupplementaryGroups=envoy-admin\n', ''), 'must join envoy-admin'],
     ['the rollout state without its units', 'salt/salt/envoy/rollout.sls', (t: string) => t.replace(/\/etc\/systemd\/system\/edge-lifecycle\.service:\n {2}file\.managed:[\s\S]*?- file: \/usr\/local\/bin\/edge-lifecycle\n/, '').replace(/ *- file: \/etc\/systemd\/system\/edge-lifecycle\.service\n/, ''), '/etc/systemd/system/edge-lifecycle.service is not managed'],
   ])('%s', async (_name, relative, change, expected) => {
     expect(await problemsAfter(relative, change)).toContain(expected);
@@ -182,8 +210,11 @@ describe('systemd unit parser', () => {
     const units = [...tree.files.values()].filter((f) => f.path.startsWith('/etc/systemd/system/'));
     expect(units.map((u) => u.path).sort()).toEqual([
       '/etc/systemd/system/edge-bootstrap.service',
+      '/etc/systemd/system/edge-firewall.service',
       '/etc/systemd/system/edge-lifecycle.service',
       '/etc/systemd/system/edge-ready-signal.service',
+      '/etc/systemd/system/edge-token-refresh.service',
+      '/etc/systemd/system/edge-token-refresh.timer',
       '/etc/systemd/system/envoy.service',
       '/etc/systemd/system/logrotate.timer.d/10-hourly.conf',
     ]);

@@ -13,6 +13,9 @@ const SCRIPTS = [
   join(paths.saltRoot, 'envoy', 'files', 'edge-ready-signal'),
   join(paths.saltRoot, 'envoy', 'files', 'edge-lifecycle'),
   join(paths.saltRoot, 'envoy', 'files', 'edge-lib.sh'),
+  join(paths.saltRoot, 'envoy', 'files', 'edge-envoy'),
+  join(paths.saltRoot, 'envoy', 'files', 'edge-refresh-token'),
+  join(paths.saltRoot, 'firewall', 'files', 'edge-firewall'),
 ];
 const hasShellcheck = spawnSync('sh', ['-c', 'command -v shellcheck'], { stdio: 'ignore' }).status === 0;
 

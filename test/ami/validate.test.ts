@@ -19,7 +19,7 @@ describe('npm run ami:validate', () => {
     const result = validate();
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
-    expect(result.stdout).toContain('salt: 20 sls files rendered');
+    expect(result.stdout).toContain('salt: 22 sls files rendered');
     expect(result.stdout).toContain('packer: template parses as HCL2; builds in us-east-1');
     expect(result.stdout).toContain('ami:validate: ok (13 regions, parameter /edge/ami/envoy/latest)');
   });

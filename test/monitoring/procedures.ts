@@ -1,4 +1,4 @@
-/** The procedure runbooks issues 7 and 15 ask for (docs/runbooks/<name>.md). */
+/** The procedure runbooks issues 7, 13 and 15 ask for (docs/runbooks/<name>.md). */
 export const PROCEDURE_RUNBOOKS = [
   'procedure-redrive-dlq',
   'procedure-pin-region',
@@ -6,4 +6,5 @@ export const PROCEDURE_RUNBOOKS = [
   'procedure-drain-region-dns',
   'procedure-rollback-ami',
   'procedure-drill-alarms',
+  'procedure-rotate-discovery-token',
 ];

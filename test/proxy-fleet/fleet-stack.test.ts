@@ -8,6 +8,7 @@ import { EDGE_TLS_POLICY, ROOT_DEVICE_NAME } from '../../lib/proxy-fleet/proxy-f
 import { bootstrapEnv } from '../../lib/proxy-fleet/user-data';
 import { PROXY_ACCESS_LOG_PATH } from '../../lib/proxy-fleet/proxy-log-groups';
 import { RegionConfig } from '../../lib/config';
+import { edgeListenerParameterName } from '../../lib/model/fleet-contract';
 import {
   asArray,
   CfnResource,
@@ -42,6 +43,21 @@ beforeAll(() => {
 const regionConfig = (region: string): RegionConfig => synth.config.regions.find((r) => r.region === region)!;
 /** Region names for describe.each (collected before beforeAll runs). */
 const eachRegion = () => REGIONS.map((r) => [typeof r === 'string' ? r : r.region] as const);
+
+/** A statement of the broker worker's role (its Sid), from the broker stack of the same synth. */
+function workerStatement(sid: string): Record<string, unknown> {
+  const broker = synth.template(synth.edge.broker.stackName).toJSON() as CfnTemplate;
+  const found = resourcesOfType(broker, 'AWS::IAM::Policy')
+    .flatMap(([, p]) => (p.Properties?.PolicyDocument as { Statement: Array<Record<string, unknown>> }).Statement)
+    .filter((st) => st.Sid === sid);
+  if (found.length !== 1) throw new Error(`expected one broker statement ${sid}, found ${found.length}`);
+  return found[0];
+}
+
+/** The proxies' instance role (logical id and resource). */
+function instanceRole(template: CfnTemplate): [string, CfnResource] {
+  return resourcesOfType(template, 'AWS::IAM::Role').find(([id]) => id.startsWith('FleetInstanceRole'))!;
+}
 
 /** Leaves out the resources of the control plane and monitoring constructs (owned and tested by their own suites). */
 function fleetOwnResources(template: CfnTemplate): CfnTemplate {
@@ -166,7 +182,8 @@ describe.each(eachRegion())('proxies in %s', (region) => {
       EDGE_HTTPS_TRAFFIC_PORT: '8443',
       EDGE_HTTP_TRAFFIC_PORT: '8080',
       EDGE_READINESS_PORT: '8081',
-      EDGE_ADMIN_PORT: '9901',
+      EDGE_METRICS_PORT: '9901',
+      EDGE_VPC_CIDR: regionConfig(region).vpcCidr,
     });
     const stack = synth.edge.fleets.find((f) => f.region === region)!;
     expect(env.EDGE_CONTROL_PLANE_HOST).toBe(renderJoin(stack.resolve(stack.controlPlane.endpointHost)));
@@ -313,32 +330,111 @@ describe.each(eachRegion())('proxies in %s', (region) => {
     );
   });
 
-  test('instance role: SSM core + CloudWatch agent, and read-only access to the one discovery-token secret', () => {
-    const [roleId, role] = resourcesOfType(t(), 'AWS::IAM::Role').find(([id]) => id.startsWith('FleetInstanceRole'))!;
-    expect(JSON.stringify(role.Properties!.AssumeRolePolicyDocument)).toContain('ec2.amazonaws.com');
-    expect(asArray(role.Properties!.ManagedPolicyArns).map((arn) => renderJoin(arn)).sort()).toEqual([
-      'arn:${AWS::Partition}:iam::aws:policy/AmazonSSMManagedInstanceCore',
-      'arn:${AWS::Partition}:iam::aws:policy/CloudWatchAgentServerPolicy',
-    ]);
-    const [secretId] = onlyResourceOfType(t(), 'AWS::SecretsManager::Secret');
-    const statements = statementsOfRole(t(), roleId);
-    const [, asg] = onlyResourceOfType(t(), 'AWS::AutoScaling::AutoScalingGroup');
-    const granted = statements.map((st) => ({ Effect: st.Effect, Action: st.Action, Resource: renderJoin(st.Resource) }));
-    expect(granted).toHaveLength(3);
-    expect(granted).toEqual(
-      expect.arrayContaining([
-        { Effect: 'Allow', Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], Resource: `\${${secretId}}` },
-        // Its readiness signal to this stack, and the completion of its own termination hook.
-        { Effect: 'Allow', Action: 'cloudformation:SignalResource', Resource: '${AWS::StackId}' },
-        {
-          Effect: 'Allow',
-          Action: 'autoscaling:CompleteLifecycleAction',
-          Resource: `arn:\${AWS::Partition}:autoscaling:\${AWS::Region}:\${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/${asg.Properties!.AutoScalingGroupName}`,
-        },
-      ]),
-    );
+  test('instance profile: the proxies\' own role, assumed by EC2 only', () => {
+    const [roleId, role] = instanceRole(t());
+    expect(role.Properties!.AssumeRolePolicyDocument).toEqual({
+      Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' } }],
+      Version: '2012-10-17',
+    });
     const [, profile] = onlyResourceOfType(t(), 'AWS::IAM::InstanceProfile');
     expect(profile.Properties!.Roles).toEqual([{ Ref: roleId }]);
+  });
+});
+
+/**
+ * Issue 13 item 3: the proxy's instance role grants only what the image uses, statement by
+ * statement. AmazonSSMManagedInstanceCore allowed ssm:GetParameter* on every parameter and
+ * CloudWatchAgentServerPolicy let the agent write (and create) any log group; each test below
+ * fails on that role.
+ */
+describe.each(eachRegion())('proxy instance role in %s: least privilege', (region) => {
+  const t = () => templates[region];
+  const statements = () => statementsOfRole(t(), instanceRole(t())[0]);
+  const statement = (sid: string) => {
+    const found = statements().filter((s) => s.Sid === sid);
+    expect([sid, found.length]).toEqual([sid, 1]);
+    return found[0];
+  };
+  const actionsOf = (s: Record<string, unknown>) => asArray(s.Action as string | string[]).sort();
+  const resourcesOf = (s: Record<string, unknown>) => asArray(s.Resource as unknown).map((r) => renderJoin(r)).sort();
+  const pillar = () =>
+    parseYaml(readFileSync(join(__dirname, '../../ami/salt/pillar/observability.sls'), 'utf8')) as {
+      observability: { log_group_prefix: string; metrics_namespace: string; log_files: { name: string }[] };
+    };
+
+  test('no AWS managed policy: every permission is one of the statements below', () => {
+    expect(instanceRole(t())[1].Properties!.ManagedPolicyArns).toBeUndefined();
+  });
+
+  test('exactly these statements, and every one allows (no deny to reason about)', () => {
+    // The group adds its own SignalResource statement (it has `signals`), without a Sid.
+    const label = (s: Record<string, unknown>) => (s.Sid as string | undefined) ?? `(group) ${actionsOf(s).join(',')}`;
+    expect(statements().map(label).sort()).toEqual(
+      ['(group) cloudformation:SignalResource', 'CompleteTerminationHook', 'DescribeInstanceForAgentDimensions', 'PublishProxyMetrics', 'ReadDiscoveryToken', 'SessionManager', 'ShipLogsToProxyGroups'].sort(),
+    );
+    for (const s of statements()) expect([s.Sid, s.Effect]).toEqual([s.Sid, 'Allow']);
+  });
+
+  test('no SSM parameter is readable: no ssm:GetParameter*, no ssm wildcard (the proxy reads none)', () => {
+    expect(instanceRole(t())[1].Properties!.ManagedPolicyArns).toBeUndefined();
+    const ssm = statements().flatMap(actionsOf).filter((a) => a.startsWith('ssm:') || a === '*');
+    expect(ssm).toEqual(['ssm:UpdateInstanceInformation']);
+  });
+
+  test('Session Manager: exactly the SSM agent\'s documented minimum (instead of SSH)', () => {
+    // AWS Systems Manager User Guide, "Create a custom IAM role for Session Manager": these five
+    // actions on "*" (no resource types); session logs to S3/KMS are not configured, so neither is granted.
+    const s = statement('SessionManager');
+    expect(actionsOf(s)).toEqual(
+      ['ssm:UpdateInstanceInformation', 'ssmmessages:CreateControlChannel', 'ssmmessages:CreateDataChannel', 'ssmmessages:OpenControlChannel', 'ssmmessages:OpenDataChannel'].sort(),
+    );
+    expect(s.Resource).toBe('*');
+    // No other messaging channel anywhere in the role (ec2messages is Run Command's, not used).
+    const messaging = (a: string) => a.startsWith('ec2messages:') || a.startsWith('ssmmessages:');
+    expect(statements().flatMap(actionsOf).filter(messaging).sort()).toEqual(actionsOf(s).filter(messaging));
+  });
+
+  test('logs: streams and events only in the proxy\'s own log groups, which the stack creates (no CreateLogGroup)', () => {
+    const s = statement('ShipLogsToProxyGroups');
+    expect(actionsOf(s)).toEqual(['logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents']);
+    const { log_group_prefix: prefix, log_files: files } = pillar().observability;
+    const groups = [...files.map((f) => f.name), 'envoy-stats'].map((name) => `${prefix}/${name}`);
+    const arn = (group: string) => `arn:\${AWS::Partition}:logs:${region}:\${AWS::AccountId}:log-group:${group}`;
+    expect(resourcesOf(s)).toEqual(groups.flatMap((g) => [arn(g), `${arn(g)}:*`]).sort());
+    expect(statements().flatMap(actionsOf).filter((a) => a.startsWith('logs:')).sort()).toEqual(actionsOf(s));
+  });
+
+  test('metrics: PutMetricData only in the proxies\' namespace', () => {
+    const s = statement('PublishProxyMetrics');
+    expect(actionsOf(s)).toEqual(['cloudwatch:PutMetricData']);
+    // PutMetricData has no resource type; the namespace condition key limits it (CloudWatch User
+    // Guide, "Using condition keys to limit access to CloudWatch namespaces").
+    expect(s.Resource).toBe('*');
+    expect(s.Condition).toEqual({ StringEquals: { 'cloudwatch:namespace': pillar().observability.metrics_namespace } });
+  });
+
+  test('the CloudWatch agent\'s instance dimensions: read-only EC2 describes, in this region only', () => {
+    const s = statement('DescribeInstanceForAgentDimensions');
+    expect(actionsOf(s)).toEqual(['ec2:DescribeTags', 'ec2:DescribeVolumes']);
+    expect(s.Resource).toBe('*');
+    expect(s.Condition).toEqual({ StringEquals: { 'aws:RequestedRegion': region } });
+  });
+
+  test('the discovery token: read the one secret of this region', () => {
+    const s = statement('ReadDiscoveryToken');
+    const [secretId] = onlyResourceOfType(t(), 'AWS::SecretsManager::Secret');
+    expect(actionsOf(s)).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+    expect(s.Resource).toEqual({ Ref: secretId });
+  });
+
+  test('the readiness signal to this stack, and the completion of its own termination hook', () => {
+    const [, asg] = onlyResourceOfType(t(), 'AWS::AutoScaling::AutoScalingGroup');
+    const signal = statements().filter((st) => actionsOf(st).includes('cloudformation:SignalResource'));
+    expect(signal.map((st) => ({ Action: st.Action, Resource: st.Resource }))).toEqual([{ Action: 'cloudformation:SignalResource', Resource: { Ref: 'AWS::StackId' } }]);
+    expect(resourcesOf(statement('CompleteTerminationHook'))).toEqual([
+      `arn:\${AWS::Partition}:autoscaling:\${AWS::Region}:\${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/${asg.Properties!.AutoScalingGroupName}`,
+    ]);
+    expect(actionsOf(statement('CompleteTerminationHook'))).toEqual(['autoscaling:CompleteLifecycleAction']);
   });
 });
 
@@ -390,6 +486,31 @@ describe.each(eachRegion())('load balancer and security groups in %s', (region) 
     }
     const [, asg] = onlyResourceOfType(t(), 'AWS::AutoScaling::AutoScalingGroup');
     expect(asg.Properties!.TargetGroupARNs).toHaveLength(2);
+  });
+
+  test('the edge TLS listener is published where the broker\'s worker reads it (SSM, by exact name)', () => {
+    const [listenerId] = resourcesOfType(t(), 'AWS::ElasticLoadBalancingV2::Listener').find(([, l]) => l.Properties!.Port === 443)!;
+    const parameters = resourcesOfType(t(), 'AWS::SSM::Parameter').map(([, p]) => p.Properties!);
+    expect(parameters).toEqual([
+      expect.objectContaining({ Name: edgeListenerParameterName(synth.config.platformName, region), Type: 'String', Value: { Ref: listenerId } }),
+    ]);
+    // The worker may read exactly this parameter in this region.
+    const worker = workerStatement('EdgeListenerParameters');
+    expect(asArray(worker.Resource as string[])).toContain(`arn:aws:ssm:${region}:123456789012:parameter${edgeListenerParameterName(synth.config.platformName, region)}`);
+  });
+
+  test('the edge TLS listener carries every tag the worker\'s certificate statement is conditioned on', () => {
+    const [, listener] = resourcesOfType(t(), 'AWS::ElasticLoadBalancingV2::Listener').find(([, l]) => l.Properties!.Port === 443)!;
+    const worker = workerStatement('EdgeListenerCertificates');
+    const conditions = (worker.Condition as { StringEquals: Record<string, unknown> }).StringEquals;
+    const required = Object.entries(conditions).filter(([key]) => key.startsWith('aws:ResourceTag/'));
+    expect(required.map(([key]) => key).sort()).toEqual(['aws:ResourceTag/component', 'aws:ResourceTag/platform']);
+    const tags = tagsOf(listener)!;
+    for (const [key, value] of required) expect([key, tags[key.slice('aws:ResourceTag/'.length)]]).toEqual([key, value]);
+    expect(asArray(conditions['aws:RequestedRegion'] as string[])).toContain(region);
+    // An NLB listener's ARN is arn:aws:elasticloadbalancing:<region>:<account>:listener/net/...: the statement's resource pattern.
+    expect(worker.Resource).toBe('arn:aws:elasticloadbalancing:*:123456789012:listener/net/*');
+    expect(onlyResourceOfType(t(), 'AWS::ElasticLoadBalancingV2::LoadBalancer')[1].Properties!.Type).toBe('network');
   });
 
   test('only ports 80 and 443 are open to the world, and no SSH anywhere', () => {
@@ -450,19 +571,22 @@ describe.each(eachRegion())('DNS in %s', (region) => {
   const t = () => templates[region];
   const domain = () => synth.config.domain;
 
-  test('ACM certificate for <region>.<domain> and <domain>, DNS-validated in the imported zone', () => {
+  test('ACM certificate for <region>.<domain>, <domain> and *.<domain> (tenant names, one label deep), DNS-validated in the imported zone', () => {
     const [, cert] = onlyResourceOfType(t(), 'AWS::CertificateManager::Certificate');
+    // Tenant names under the platform domain are CNAMEs to <domain>: without *.<domain> every
+    // HTTPS client got a name mismatch (issue 12 item 1). The broker refuses deeper names.
     expect(cert.Properties).toMatchObject({
       DomainName: `${region}.${domain()}`,
-      SubjectAlternativeNames: [domain()],
+      SubjectAlternativeNames: [domain(), `*.${domain()}`],
       ValidationMethod: 'DNS',
     });
-    expect(cert.Properties!.DomainValidationOptions).toEqual(
-      expect.arrayContaining([
-        { DomainName: `${region}.${domain()}`, HostedZoneId: synth.config.hostedZoneId },
-        { DomainName: domain(), HostedZoneId: synth.config.hostedZoneId },
-      ]),
-    );
+    // ACM gives `*.<domain>` the same validation CNAME as `<domain>` (ACM User Guide, "DNS
+    // validation"), so the record CloudFormation writes for `<domain>` validates both; a second
+    // option for the wildcard would ask Route 53 to create the same record twice, which it refuses.
+    expect(cert.Properties!.DomainValidationOptions).toEqual([
+      { DomainName: `${region}.${domain()}`, HostedZoneId: synth.config.hostedZoneId },
+      { DomainName: domain(), HostedZoneId: synth.config.hostedZoneId },
+    ]);
   });
 
   test('regional alias record <region>.<domain> → the NLB', () => {
@@ -523,7 +647,7 @@ describe('tags', () => {
   test.each(eachRegion())('every tagged resource in %s carries platform, region and its component', (region) => {
     const untagged: string[] = [];
     const taggable = ['AWS::EC2::VPC', 'AWS::EC2::Subnet', 'AWS::EC2::SecurityGroup', 'AWS::EC2::LaunchTemplate', 'AWS::AutoScaling::AutoScalingGroup',
-      'AWS::ElasticLoadBalancingV2::LoadBalancer', 'AWS::ElasticLoadBalancingV2::TargetGroup', 'AWS::SecretsManager::Secret', 'AWS::S3::Bucket',
+      'AWS::ElasticLoadBalancingV2::LoadBalancer', 'AWS::ElasticLoadBalancingV2::Listener', 'AWS::ElasticLoadBalancingV2::TargetGroup', 'AWS::SecretsManager::Secret', 'AWS::S3::Bucket', 'AWS::SSM::Parameter',
       'AWS::SNS::Topic', 'AWS::KMS::Key', 'AWS::CertificateManager::Certificate', 'AWS::Route53::HealthCheck', 'AWS::IAM::Role', 'AWS::EC2::NatGateway', 'AWS::Lambda::Function', 'AWS::CloudWatch::Alarm'];
     for (const [id, resource] of Object.entries(fullTemplates[region].Resources) as Array<[string, CfnResource]>) {
       const tags = tagsOf(resource);

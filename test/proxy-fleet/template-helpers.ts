@@ -40,8 +40,10 @@ function renderIntrinsic(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** Tag list of a resource as a map (CloudFormation `Tags` or `HealthCheckTags`). */
+/** Tag list of a resource as a map (CloudFormation `Tags` or `HealthCheckTags`; `AWS::SSM::Parameter` has a map already). */
 export function tagsOf(resource: CfnResource): Record<string, unknown> | undefined {
+  const tags = resource.Properties?.Tags;
+  if (resource.Type === 'AWS::SSM::Parameter') return tags && typeof tags === 'object' && !Array.isArray(tags) ? (tags as Record<string, unknown>) : undefined;
   const ownSpec = (resource.Properties?.TagSpecifications as Array<{ ResourceType: string; Tags: unknown }> | undefined)?.find(
     (spec) => spec.ResourceType === 'launch-template',
   );

@@ -8,6 +8,7 @@ const bootstrap: ProxyBootstrap = {
   controlPlanePort: 18000,
   controlPlaneTls: true,
   discoveryTokenSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:token-AbCdEf',
+  vpcCidr: '10.4.0.0/16',
   ports: { httpsTrafficPort: 8443, httpTrafficPort: 8080, readinessPort: 8081, adminPort: 9901 },
   rollout: { stackName: 'edge-fleet-eu-west-1', resource: 'FleetProxiesASG1234', readyTimeoutSeconds: 240 },
   termination: { autoScalingGroupName: 'edge-proxies', lifecycleHookName: 'drain', drainSeconds: 60 },
@@ -23,10 +24,13 @@ describe('proxy user data (boot contract)', () => {
       ['EDGE_CONTROL_PLANE_PORT', '18000'],
       ['EDGE_CONTROL_PLANE_TLS', 'true'],
       ['EDGE_DISCOVERY_TOKEN_SECRET_ARN', bootstrap.discoveryTokenSecretArn],
+      // The packet filter keeps Envoy out of its own VPC but for the control plane (edge-firewall).
+      ['EDGE_VPC_CIDR', '10.4.0.0/16'],
       ['EDGE_HTTPS_TRAFFIC_PORT', '8443'],
       ['EDGE_HTTP_TRAFFIC_PORT', '8080'],
       ['EDGE_READINESS_PORT', '8081'],
-      ['EDGE_ADMIN_PORT', '9901'],
+      // Envoy's admin is a Unix socket; this loopback port serves only the stats the agent scrapes.
+      ['EDGE_METRICS_PORT', '9901'],
       ['EDGE_CFN_STACK', 'edge-fleet-eu-west-1'],
       ['EDGE_CFN_RESOURCE', 'FleetProxiesASG1234'],
       ['EDGE_READY_TIMEOUT_SECONDS', '240'],

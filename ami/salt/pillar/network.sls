@@ -25,7 +25,8 @@ network:
     # File handles: above Envoy's LimitNOFILE.
     fs.file-max: 4194304
     fs.nr_open: 2097152
-  # Applied only where the nf_conntrack module is loaded (the image loads no firewall).
+  # Applied only where the nf_conntrack module is loaded: the envoy user's packet filter is
+  # stateless (it judges a connection's first packet only), so nothing in the image loads it.
   conntrack:
     net.netfilter.nf_conntrack_max: 1048576
     net.netfilter.nf_conntrack_tcp_timeout_time_wait: 30

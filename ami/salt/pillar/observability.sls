@@ -5,7 +5,8 @@ observability:
   log_group_prefix: /edge/proxy
   metrics_namespace: Edge/Proxy
   prometheus:
-    # Envoy admin stats, scraped on the instance only (the admin port is bound to 127.0.0.1).
+    # Envoy's stats, scraped on the instance only (a loopback listener forwards GET /stats/prometheus
+    # to the admin's Unix socket; the envoy user's packet filter keeps Envoy itself off loopback).
     scrape_interval: 30s
     metrics_path: /stats/prometheus
   log_files:

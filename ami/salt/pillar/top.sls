@@ -2,6 +2,7 @@
 base:
   '*':
     - envoy
+    - firewall
     - network
     - hardening
     - observability

@@ -3,6 +3,7 @@ base:
   '*':
     - platform
     - envoy
+    - firewall
     - network
     - hardening
     - observability

@@ -23,17 +23,21 @@ export function checkBootstrapScript(text: string, name = 'edge-write-bootstrap'
     [/chmod 0640/, 'must write envoy.yaml with mode 0640'],
     [/chown "root:\$ENVOY_GROUP"/, 'must write envoy.yaml owned by root:envoy'],
     [/mv -f -- "\$tmp" "\$CONFIG_FILE"/, 'must replace envoy.yaml atomically'],
-    [/address: socket\("127\.0\.0\.1"; \$admin_port\)/, 'must bind the admin interface to 127.0.0.1'],
-    [/name: "readiness"/, 'must declare the static readiness listener'],
+    [/admin: \{address: \{pipe: \{path: \$admin_socket, mode: 432\}\}\}/, 'must put the admin interface on a Unix socket (pipe, mode 0660), never on a TCP port'],
+    [/layered_runtime: \{layers: \[\{name: "static", static_layer: \{\}\}\]\}/, 'must give the runtime one static layer (an empty list gets an admin layer)'],
+    [/http_listener\("readiness"/, 'must declare the static readiness listener'],
+    [/http_listener\("stats"; socket\("127\.0\.0\.1"; \$metrics_port\)/, 'must serve the stats the CloudWatch agent scrapes on a loopback listener'],
     [/name: "envoy\.filters\.listener\.proxy_protocol"/, 'must put the proxy_protocol listener filter on the readiness listener (the NLB health checks send proxy protocol v2)'],
     [/allow_requests_without_proxy_protocol: true/, 'must let the readiness listener accept plain connections too'],
-    [/path: "\/ready"/, 'must route GET /ready to the admin interface'],
+    [/name: "envoy\.filters\.http\.health_check"[\s\S]*?pass_through_mode: false[\s\S]*?exact: "\/ready"/, 'must answer GET /ready with the health check filter (not through the admin interface)'],
     [/set_node_on_first_message_only: true/, 'must send the node (with the token) on the first message only'],
   ];
   if (!/^#!(\/usr\/bin\/env bash|\/bin\/bash)\n/.test(text)) problems.push(`${name}: must be a bash script (#!/usr/bin/env bash)`);
   for (const [pattern, rule] of must) if (!pattern.test(code)) problems.push(`${name}: ${rule}`);
   const mustNot: Array<[RegExp, string]> = [
     [/set -x|set -o xtrace|bash -x/, 'must not trace commands (the token would be printed)'],
+    [/admin_layer/, 'must not give the runtime an admin layer (/runtime_modify would change a limit every tenant shares)'],
+    [/admin: \{address: socket\(/, 'must not put the admin interface on a TCP port'],
     [/(echo|printf)[^\n]*\$\{?(token|secret)\b/, 'must not print the token or the secret'],
     [/log [a-z]+ "[^"\n]*\$\{?(token|secret)\b/, 'must not log the token or the secret'],
     [/--arg(json)? \w+ "\$\{?token/, 'must not pass the token on a command line'],

@@ -54,12 +54,50 @@ function checkRolloutFiles(file: (path: string) => string | undefined): string[]
     ['/etc/systemd/system/edge-ready-signal.service', /^ExecStart=\/usr\/local\/bin\/edge-ready-signal$/m, 'must run edge-ready-signal'],
     ['/etc/systemd/system/edge-lifecycle.service', /^ExecStart=\/usr\/local\/bin\/edge-lifecycle$/m, 'must run edge-lifecycle'],
     ['/etc/systemd/system/edge-lifecycle.service', /^Restart=on-failure$/m, 'must restart after a failure'],
+    ['/usr/local/bin/edge-lifecycle', /--unix-socket "\$ADMIN_SOCKET"/, 'must reach Envoy\'s admin on its Unix socket'],
+    ['/etc/systemd/system/edge-lifecycle.service', /^SupplementaryGroups=envoy-admin$/m, 'must join envoy-admin (the admin socket\'s group)'],
   ];
   for (const [path, pattern, rule] of rules) {
     const text = file(path);
     if (text === undefined) problems.push(`envoy: ${path} is not managed`);
     else if (!pattern.test(text)) problems.push(`envoy: ${path} ${rule}`);
   }
+  return [...new Set(problems)];
+}
+
+/**
+ * What keeps a tenant's route off the proxy host (issue 13 item 1) and lets the discovery token
+ * rotate (item 4): the envoy user's packet filter and its loader, the admin socket's directory,
+ * Envoy's hot restart and the token refresh. Their behaviour is tested by running them
+ * (test/ami/firewall.test.ts, hot-restart.test.ts, token-refresh.test.ts).
+ */
+function checkIsolationFiles(tree: SaltTree, file: (path: string) => string | undefined): string[] {
+  const problems: string[] = [];
+  const rules: ReadonlyArray<readonly [string, RegExp, string]> = [
+    ['/etc/nftables/edge-egress.nft', /^\s*meta skuid \$envoy_uid jump envoy_egress$/m, 'must judge the envoy user\'s packets (meta skuid)'],
+    ['/etc/nftables/edge-egress.nft', /elements = \{[^}]*\b127\.0\.0\.0\/8\b[^}]*\b169\.254\.0\.0\/16\b[^}]*\$vpc_cidr \}/, 'must refuse loopback, link-local (the metadata service) and the fleet VPC over IPv4'],
+    ['/etc/nftables/edge-egress.nft', /elements = \{[^}]*::1\/128[^}]*fd00:ec2::\/32[^}]*\}/, 'must refuse loopback and the Nitro instance services (fd00:ec2::/32) over IPv6'],
+    ['/etc/nftables/edge-egress.nft', /ip daddr @forbidden_ipv4 counter reject/, 'must reject the refused IPv4 destinations'],
+    ['/etc/nftables/edge-egress.nft', /ip6 daddr @forbidden_ipv6 counter reject/, 'must reject the refused IPv6 destinations'],
+    ['/etc/nftables/edge-egress.nft', /^delete table inet edge_egress$/m, 'must replace only its own table'],
+    ['/usr/local/bin/edge-firewall', /-I "\$RUN_DIR" -f "\$RULESET"/, 'must load the ruleset with the instance\'s values'],
+    ['/etc/systemd/system/edge-firewall.service', /^ExecStart=\/usr\/local\/bin\/edge-firewall$/m, 'must run edge-firewall'],
+    ['/etc/systemd/system/edge-firewall.service', /^CapabilityBoundingSet=CAP_NET_ADMIN$/m, 'must hold CAP_NET_ADMIN and nothing else'],
+    ['/etc/tmpfiles.d/envoy-admin.conf', /^d \/run\/envoy-admin 2750 envoy envoy-admin -$/m, 'must create the admin socket directory setgid envoy-admin, mode 2750'],
+    ['/usr/local/bin/edge-envoy', /--restart-epoch "\$epoch"/, 'must run Envoy with hot restart epochs'],
+    ['/usr/local/bin/edge-envoy', /\\"pipe\\":\{\\"path\\":\\"\$\(admin_socket "\$epoch"\)/, 'must give each epoch its own admin socket'],
+    ['/usr/local/bin/edge-refresh-token', /kill -HUP "\$main_pid"/, 'must ask edge-envoy for a hot restart when the bootstrap changed'],
+    ['/etc/systemd/system/edge-token-refresh.service', /^ExecStart=\/usr\/local\/bin\/edge-refresh-token$/m, 'must run edge-refresh-token'],
+    ['/etc/systemd/system/edge-token-refresh.timer', /^OnUnitActiveSec=\S+$/m, 'must run the token refresh periodically'],
+  ];
+  for (const [path, pattern, rule] of rules) {
+    const text = file(path);
+    if (text === undefined) problems.push(`isolation: ${path} is not managed`);
+    else if (!pattern.test(text)) problems.push(`isolation: ${path} ${rule}`);
+  }
+  if (/flush ruleset/.test(file('/etc/nftables/edge-egress.nft') ?? '')) problems.push('isolation: /etc/nftables/edge-egress.nft must not flush other tables (flush ruleset)');
+  if (!callsOf(tree, 'pkg', 'installed').some(({ call, state }) => (call.args.name ?? state.id) === 'nftables')) problems.push('isolation: nftables must be installed');
+  if (!hasService(tree, ['enabled', 'running'], 'edge-token-refresh.timer')) problems.push('isolation: edge-token-refresh.timer must be enabled');
   return [...new Set(problems)];
 }
 
@@ -96,13 +134,15 @@ export function checkStateGuarantees(tree: SaltTree, pillar: Json, config: Platf
   if (!writer) problems.push('envoy: /usr/local/bin/edge-write-bootstrap is not managed');
   else problems.push(...checkBootstrapScript(writer));
   problems.push(...checkRolloutFiles(file));
+  problems.push(...checkIsolationFiles(tree, file));
   need(!hasService(tree, ['running', 'enabled'], 'envoy.service'), 'envoy: envoy.service must not be enabled in the image (user data enables it)');
   const ports = pillarGet(pillar, 'envoy:ports', {}) as Record<string, Json>;
   const expectedPorts = {
     https_traffic: config.envoy.httpsTrafficPort,
     http_traffic: config.envoy.httpTrafficPort,
     readiness: config.envoy.readinessPort,
-    admin: config.envoy.adminPort,
+    // The config's adminPort: the loopback stats listener (the admin itself is a Unix socket).
+    metrics: config.envoy.adminPort,
   };
   for (const [key, value] of Object.entries(expectedPorts)) {
     need(ports[key] === value, `pillar envoy:ports:${key} is ${JSON.stringify(ports[key])}, the platform config says ${value}`);

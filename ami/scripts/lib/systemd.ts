@@ -66,10 +66,18 @@ export function checkEnvoyUnit(unit: Unit, minNofile = 1048576, name = 'envoy.se
   if (unitList(unit, 'Service', 'CapabilityBoundingSet').length) problems.push(`${name}: CapabilityBoundingSet must be empty (ports are above 1024)`);
   if (unitList(unit, 'Service', 'AmbientCapabilities').length) problems.push(`${name}: AmbientCapabilities must be empty`);
   if (!unitList(unit, 'Service', 'ReadWritePaths').includes('/var/log/envoy')) problems.push(`${name}: ReadWritePaths must include /var/log/envoy`);
-  if (!/^\/usr\/local\/bin\/envoy\s.*--config-path \/etc\/envoy\/envoy\.yaml/.test(svc('ExecStart') ?? '')) {
-    problems.push(`${name}: ExecStart must run /usr/local/bin/envoy with --config-path /etc/envoy/envoy.yaml`);
+  // edge-envoy runs /usr/local/bin/envoy with /etc/envoy/envoy.yaml and hot restart on.
+  if (!/^\/usr\/local\/bin\/edge-envoy(\s|$)/.test(svc('ExecStart') ?? '')) problems.push(`${name}: ExecStart must be /usr/local/bin/edge-envoy (Envoy with hot restart)`);
+  if (/--disable-hot-restart/.test(`${svc('ExecStart') ?? ''} ${svc('ExecStartPre') ?? ''}`)) problems.push(`${name}: must not disable hot restart (a token rotation is taken up by a hot restart)`);
+  if (!/^\/usr\/local\/bin\/envoy --mode validate --config-path \/etc\/envoy\/envoy\.yaml$/.test(svc('ExecStartPre') ?? '')) {
+    problems.push(`${name}: ExecStartPre must validate /etc/envoy/envoy.yaml (envoy --mode validate)`);
   }
   if (!unitList(unit, 'Unit', 'After').includes('edge-bootstrap.service')) problems.push(`${name}: must start After=edge-bootstrap.service`);
+  if (!unitList(unit, 'Unit', 'Requires').includes('edge-firewall.service') || !unitList(unit, 'Unit', 'After').includes('edge-firewall.service')) {
+    problems.push(`${name}: must Require= and start After= edge-firewall.service (no packet filter, no Envoy)`);
+  }
+  if (!unitList(unit, 'Service', 'ReadWritePaths').includes('/run/envoy-admin')) problems.push(`${name}: ReadWritePaths must include /run/envoy-admin (the admin sockets)`);
+  if (unitValue(unit, 'Service', 'RuntimeDirectory') !== 'envoy') problems.push(`${name}: RuntimeDirectory=envoy is required (hot restart sockets, serving.sha256)`);
   return problems;
 }
 

@@ -4,6 +4,17 @@ include:
   - envoy.user
   - envoy.install
   - envoy.bootstrap
+  - envoy.rollout
+  - firewall
+
+/usr/local/bin/edge-envoy:
+  file.managed:
+    - source: salt://envoy/files/edge-envoy
+    - user: root
+    - group: root
+    - mode: "0755"
+    - require:
+      - file: /usr/local/lib/edge/edge-lib.sh
 
 /etc/systemd/system/envoy.service:
   file.managed:
@@ -14,8 +25,11 @@ include:
     - mode: "0644"
     - require:
       - file: envoy-link
+      - file: /usr/local/bin/edge-envoy
       - user: envoy-user
       - file: /var/log/envoy
+      - cmd: envoy-admin-directory
+      - file: /etc/systemd/system/edge-firewall.service
 
 envoy-systemd-reload:
   cmd.run:

@@ -1,5 +1,6 @@
 # The CloudWatch agent ships the Envoy access log and the system logs, and publishes Envoy's
-# admin stats (Prometheus format, scraped on 127.0.0.1) plus host metrics as CloudWatch metrics.
+# stats (Prometheus format, scraped from the loopback stats listener) plus host metrics as
+# CloudWatch metrics.
 {%- set agent_dir = '/opt/aws/amazon-cloudwatch-agent' %}
 amazon-cloudwatch-agent:
   pkg.installed:
