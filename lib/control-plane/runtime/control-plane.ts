@@ -8,7 +8,9 @@ import { PersistedState, SnapshotStore } from './persistence';
 import { RESOURCE_KINDS, ResourceKind } from './protos';
 import { EncodedResource, RenderProblem, Snapshot, SnapshotRenderer, encodeResource, typeSnapshot } from './snapshot';
 import { NodeInfo, TemplateRegistry } from './templates';
+import { upstreamTls } from './templates/common';
 import { TenantRulePolicy, TenantRules } from './tenant-rules';
+import { SYSTEM_TRUST_STORE, unverifiedUpstreamTls } from './upstream-tls';
 
 /** What the control plane knows about one connected node (shown in /status). */
 export interface NodeRecord {
@@ -862,6 +864,7 @@ export class ControlPlane {
       canaryHealth: this.canaryHealth.status(),
       rejected: Object.fromEntries(this.rejections),
       tenantRules: this.tenantRules.status(),
+      upstreamTls: { trustStore: SYSTEM_TRUST_STORE, unverified: unverifiedUpstreamTls(this.context?.routes ?? [], upstreamTls) },
       connectedNodes: this.sessions.size,
       nodes: listed,
     };
