@@ -334,6 +334,25 @@ describe('private load balancer', () => {
     }
     for (const [, sg] of ofType('AWS::EC2::SecurityGroup')) expect(sg.Properties.SecurityGroupIngress).toBeUndefined();
   });
+
+  test('the NLB security group is locked outbound: only to the tasks, on the two ports (asserted here, not left to the snapshot)', () => {
+    const nlbSg = idOf('LoadBalancerSecurityGroup', 'AWS::EC2::SecurityGroup');
+    const taskSg = idOf('ServiceSecurityGroup', 'AWS::EC2::SecurityGroup');
+    // No inline egress: neither the default "allow all outbound" nor any CIDR.
+    expect(all[nlbSg].Properties.SecurityGroupEgress).toBeUndefined();
+    const egress = Object.values(all)
+      .filter((r) => r.Type === 'AWS::EC2::SecurityGroupEgress' && JSON.stringify(r.Properties.GroupId) === JSON.stringify({ 'Fn::GetAtt': [nlbSg, 'GroupId'] }))
+      .map((r) => r.Properties)
+      .sort((a, b) => (a.FromPort as number) - (b.FromPort as number));
+    expect(egress).toEqual([18000, 18001].map((port) => ({
+      Description: 'from the control plane NLB',
+      DestinationSecurityGroupId: { 'Fn::GetAtt': [taskSg, 'GroupId'] },
+      FromPort: port,
+      ToPort: port,
+      GroupId: { 'Fn::GetAtt': [nlbSg, 'GroupId'] },
+      IpProtocol: 'tcp',
+    })));
+  });
 });
 
 describe('image', () => {
