@@ -8,6 +8,7 @@ import { PersistedState, SnapshotStore } from './persistence';
 import { RESOURCE_KINDS, ResourceKind } from './protos';
 import { EncodedResource, RenderProblem, Snapshot, SnapshotRenderer, encodeResource, typeSnapshot } from './snapshot';
 import { NodeInfo, TemplateRegistry } from './templates';
+import { CdnOriginSource } from './cdn-origin';
 import { upstreamTls } from './templates/common';
 import { TenantRulePolicy, TenantRules } from './tenant-rules';
 import { SYSTEM_TRUST_STORE, unverifiedUpstreamTls } from './upstream-tls';
@@ -96,6 +97,8 @@ export interface ControlPlaneOptions {
   readonly canaryHealth?: CanaryHealthSettings;
   /** Default RESTART_CANARY_WAIT_MS. */
   readonly restartCanaryWaitMs?: number;
+  /** The cdn origin secret (cdn-origin.ts), also one of `sources`; unset: cdn hosts refuse every request. */
+  readonly cdnOrigin?: CdnOriginSource;
   /** The tenant rules' fleet CIDRs and loopback waiver (tenant-rules.ts; default: no fleet CIDRs, loopback refused). */
   readonly tenantRules?: Pick<TenantRulePolicy, 'fleetCidrs' | 'allowLoopbackBackends'>;
 }
@@ -261,7 +264,7 @@ export class ControlPlane {
     if (primary) for (const route of primary.routes()) routes.set(route.instanceId, route);
     const served = [...routes.values()].filter((r) => isServedIn(r, this.region)).sort((a, b) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0));
     const generation = Math.max(0, ...this.options.sources.map((source) => source.generation?.() ?? 0));
-    return { settings, routes: this.applyQuarantine(this.tenantRules.admit(served)), generation };
+    return { settings, routes: this.applyQuarantine(this.tenantRules.admit(served)), generation, cdnOrigin: this.options.cdnOrigin?.origin() };
   }
 
   /**
