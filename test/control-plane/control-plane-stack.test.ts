@@ -155,7 +155,10 @@ describe('ECS', () => {
       EDGE_PLATFORM_NAME: synth.config.platformName,
       EDGE_HTTPS_TRAFFIC_PORT: String(synth.config.envoy.httpsTrafficPort),
       EDGE_HTTP_TRAFFIC_PORT: String(synth.config.envoy.httpTrafficPort),
+      // Every fleet VPC, not only this region's: the tenant rules refuse targets in any of them.
+      EDGE_FLEET_CIDRS: synth.config.regions.map((r) => r.vpcCidr).join(','),
     });
+    expect(String(env.EDGE_FLEET_CIDRS).split(',')).toHaveLength(synth.config.regions.length);
     expect(env.EDGE_XDS_AUTH_TOKEN).toBeUndefined(); // local only
     expect(container.Secrets).toBeUndefined();
     expect(JSON.stringify(env)).not.toMatch(/resolve:secretsmanager|SecretString/);
