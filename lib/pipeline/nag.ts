@@ -42,7 +42,7 @@ function resourceReason(resource: string, actions: readonly string[]): string | 
   if (/:log-group:\/aws\/codebuild\/\*$/.test(resource)) return "the log groups of CDK Pipelines' asset projects (one role shared by all of them)";
   if (/:report-group\/.*\*$/.test(resource)) return "the report groups of the pipeline's CodeBuild projects (CDK's default grant)";
   if (/ArtifactsBucket[A-Za-z0-9]*\.Arn>\/\*$/.test(resource) || /^arn:[^:]*:s3:::cdk-[a-z0-9]+-assets-[^/]+\/\*$/.test(resource)) return 'the objects of the pipeline artifact buckets (one per region: the CDK bootstrap bucket)';
-  if (/^arn:[^:]*:iam::[^:]+:role\/\*$/.test(resource)) return 'assuming the CDK bootstrap roles of each region (the policy conditions it on the bootstrap role tag)';
+  if (/^arn:[^:]*:iam::(\d{12}|<AWS::AccountId>):role\/\*$/.test(resource)) return 'assuming the CDK bootstrap roles of each region (the policy conditions it on the bootstrap role tag)';
   if (/:cloudformation:[a-z0-9-]+:.+:stack\/[^/*]+\/\*$/.test(resource)) return 'one named stack (the part after its name is the stack id)';
   return undefined;
 }

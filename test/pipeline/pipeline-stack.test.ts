@@ -1,7 +1,10 @@
+import { App, Validations } from 'aws-cdk-lib';
 import { CloudAssembly } from 'aws-cdk-lib/cx-api';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { buildEdgeApp } from '../../lib/app';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, loadConfig } from '../../lib/config';
+import { ConfigError, loadConfig, resolveConfig } from '../../lib/config';
 import { SYNTH_COMMANDS } from '../../lib/pipeline/pipeline-stack';
 import { synthEdgeApp, SynthResult } from '../support/synth';
 
@@ -160,6 +163,19 @@ describe('pipeline on and off', () => {
       { name: 'Wave1-canary', regions: ['us-west-1'] },
       { name: 'Wave2', regions: ['us-east-1', 'ap-northeast-1'] },
     ]);
+  });
+
+  test('with no account in the config (the repository default), it synthesizes cdk-nag clean: no support stacks need one', () => {
+    const app = new App({ context: { ...require('../../cdk.json').context, 'aws:cdk:bundling-stacks': [] } });
+    const edge = buildEdgeApp(app, resolveConfig({ regions: ['us-east-1', 'eu-west-1'], alarms: { emails: ['oncall@corp.example'] } }));
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    process.env.CDK_VALIDATION = 'false';
+    try {
+      expect(app.synth().stacks.map((s) => s.stackName)).toContain('edge-pipeline');
+    } finally {
+      delete process.env.CDK_VALIDATION;
+    }
+    expect(edge.pipeline?.account).toMatch(/^\$\{Token/);
   });
 
   test('"enabled": false leaves it out', () => {
