@@ -7,6 +7,8 @@ import { publishControlPlaneMetrics } from './emf';
 import { LogLevel, jsonLogger } from './logger';
 import { S3SnapshotStore } from './persistence';
 import { startControlPlaneRuntime } from './runtime';
+import { fleetCidrsFromEnv } from './tenant-rules';
+import { readSecretVersions } from './secret-versions';
 
 /** The container entry point (see CONTRACTS.md): env in, servers up, SIGTERM stops gracefully. */
 function required(name: string): string {
@@ -57,6 +59,8 @@ async function main(): Promise<void> {
   const region = required('EDGE_REGION');
   const bucket = process.env.EDGE_SNAPSHOT_BUCKET;
   const s3 = bucket ? new S3Client({ region }) : undefined;
+  const secrets = new SecretsManagerClient({ region });
+  const originSecretId = required('EDGE_CDN_ORIGIN_SECRET_ID');
   const running = await startControlPlaneRuntime({
     settings: {
       platformName: process.env.EDGE_PLATFORM_NAME ?? 'edge',
@@ -79,6 +83,9 @@ async function main(): Promise<void> {
     canaryHealth: canaryHealthSettingsFromEnv(process.env, DEFAULT_CANARY_HEALTH),
     convergenceReportMs: optionalMs('EDGE_CONVERGENCE_REPORT_MS', 1000),
     convergenceHeartbeatMs: optionalMs('EDGE_CONVERGENCE_HEARTBEAT_MS', 10_000),
+    tenantRules: { fleetCidrs: fleetCidrsFromEnv(process.env), allowLoopbackBackends: false },
+    // The cdn origin secret's replica in this region, AWSCURRENT and AWSPREVIOUS (cdn-origin.ts).
+    cdnOriginSecret: { read: () => readSecretVersions(secrets, originSecretId), refreshMs: optionalMs('EDGE_CDN_ORIGIN_SECRET_REFRESH_MS', 60_000) },
   });
   // CONTROL_PLANE_METRICS as EMF lines on stdout (the awslogs driver; CloudWatch Logs extracts them).
   const emf = publishControlPlaneMetrics(running.controlPlane, { platformName: process.env.EDGE_PLATFORM_NAME ?? 'edge' });

@@ -10,6 +10,8 @@ import { SnapshotStore } from './persistence';
 import { RestServer, startRestServer } from './rest-server';
 import { DynamoRouteSource, FileDocumentSource, S3DocumentSource } from './sources';
 import { TemplateRegistry } from './templates';
+import { TenantRulePolicy } from './tenant-rules';
+import { CdnOriginSource, OriginSecretReader } from './cdn-origin';
 import { XdsServer, startXdsServer } from './xds-server';
 
 export interface RuntimeOptions {
@@ -45,6 +47,10 @@ export interface RuntimeOptions {
   readonly canary?: CanarySettings;
   /** Canary health over HDS (default: off). */
   readonly canaryHealth?: CanaryHealthSettings;
+  /** The cdn origin secret's reader and how often it is re-read (default 60 s); unset: cdn hosts refuse every request. */
+  readonly cdnOriginSecret?: { readonly read: OriginSecretReader; readonly refreshMs?: number };
+  /** The tenant rules' fleet CIDRs and loopback waiver (tenant-rules.ts). */
+  readonly tenantRules?: Pick<TenantRulePolicy, 'fleetCidrs' | 'allowLoopbackBackends'>;
 }
 
 export interface RunningControlPlane {
@@ -71,6 +77,8 @@ export async function startControlPlaneRuntime(options: RuntimeOptions): Promise
   const documentMs = options.documentRefreshMs ?? 30_000;
   if (options.contextS3) sources.push(new S3DocumentSource(options.contextS3.client, options.contextS3.bucket, options.contextS3.key, documentMs, options.settings.region));
   if (options.contextFile) sources.push(new FileDocumentSource(options.contextFile, documentMs, options.settings.region));
+  const cdnOrigin = options.cdnOriginSecret ? new CdnOriginSource(options.cdnOriginSecret.read, options.cdnOriginSecret.refreshMs ?? 60_000) : undefined;
+  if (cdnOrigin) sources.push(cdnOrigin);
   const controlPlane = new ControlPlane({
     region: options.settings.region,
     authToken: options.authToken,
@@ -82,6 +90,8 @@ export async function startControlPlaneRuntime(options: RuntimeOptions): Promise
     persistDebounceMs: options.persistDebounceMs,
     canary: options.canary,
     canaryHealth: options.canaryHealth,
+    tenantRules: options.tenantRules,
+    cdnOrigin,
   });
   await controlPlane.start();
   let xds: XdsServer | undefined;
