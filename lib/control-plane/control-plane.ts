@@ -121,10 +121,18 @@ export class ControlPlane extends Construct {
       }),
     );
     // The runtime reads the token by ARN (EDGE_DISCOVERY_TOKEN_SECRET_ARN) rather than as an ECS
-    // secret env var, so the value never sits in the task's environment. GetSecretValue on the
-    // secret covers every version of it: a rotation keeps the previous one (AWSPREVIOUS) readable
-    // while proxies move to the current one (docs/runbooks/procedure-rotate-discovery-token.md).
-    props.discoveryToken.grantRead(this.taskRole);
+    // secret env var, so the value never sits in the task's environment. It accepts the current
+    // and the previous version and re-reads both (runtime/discovery-token.ts), so it may read
+    // those two stages and no other version
+    // (docs/runbooks/procedure-rotate-discovery-token.md).
+    this.taskRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadDiscoveryTokenStages',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [props.discoveryToken.secretArn],
+        conditions: { StringEquals: { 'secretsmanager:VersionStage': READ_SECRET_STAGES } },
+      }),
+    );
     // The cdn origin secret's replica in this region, by its fixed name (the broker stack
     // creates it; a replica's ARN is the primary's with this region): the two stages only.
     const originSecretName = cdnOriginSecretName(config.platformName);

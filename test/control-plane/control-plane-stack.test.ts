@@ -204,7 +204,11 @@ describe('task role: its replica, its bucket, its token', () => {
     const statements = taskRoleStatements();
     const secret = statements.filter((s) => asArray(s.Action).some((a) => a.startsWith('secretsmanager:')));
     expect(secret).toHaveLength(2);
-    expect(JSON.stringify(secret[0].Resource)).toMatch(/"DiscoveryToken[0-9A-F]+"/);
+    const token = secret.find((s) => s.Sid === 'ReadDiscoveryTokenStages') as Statement & { Condition?: unknown };
+    expect(JSON.stringify(token.Resource)).toMatch(/"DiscoveryToken[0-9A-F]+"/);
+    // Only the two stages the runtime accepts (issue 13: rotation), by VersionStage; no DescribeSecret.
+    expect(token.Action).toBe('secretsmanager:GetSecretValue');
+    expect(token.Condition).toEqual({ StringEquals: { 'secretsmanager:VersionStage': ['AWSCURRENT', 'AWSPREVIOUS'] } });
     const services = new Set(statements.flatMap((s) => asArray(s.Action)).map((a) => a.split(':')[0]));
     expect([...services].sort()).toEqual(['dynamodb', 's3', 'secretsmanager']);
     for (const action of statements.flatMap((s) => asArray(s.Action))) expect(action).not.toMatch(/\*/);

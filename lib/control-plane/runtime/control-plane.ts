@@ -9,6 +9,7 @@ import { RESOURCE_KINDS, ResourceKind } from './protos';
 import { EncodedResource, RenderProblem, Snapshot, SnapshotRenderer, encodeResource, typeSnapshot } from './snapshot';
 import { NodeInfo, TemplateRegistry } from './templates';
 import { CdnOriginSource } from './cdn-origin';
+import { DiscoveryTokens } from './discovery-token';
 import { upstreamTls } from './templates/common';
 import { TenantRulePolicy, TenantRules } from './tenant-rules';
 import { SYSTEM_TRUST_STORE, unverifiedUpstreamTls } from './upstream-tls';
@@ -82,7 +83,10 @@ export interface ProfileState {
 
 export interface ControlPlaneOptions {
   readonly region: string;
-  readonly authToken: string;
+  /** The discovery token, when it never changes (else `discoveryTokens`). */
+  readonly authToken?: string;
+  /** The accepted discovery tokens, re-read (discovery-token.ts); default: `authToken` alone. */
+  readonly discoveryTokens?: DiscoveryTokens;
   /** Settings before any source overrides them. */
   readonly settings: PlatformSettings;
   /** The first source is primary (the broker's routes): nothing renders from sources until it has loaded. */
@@ -150,11 +154,15 @@ export class ControlPlane {
   readonly canaryHealth: CanaryHealth;
   /** The broker's rules again on every render, whatever the source (tenant-rules.ts). */
   readonly tenantRules: TenantRules;
+  /** The discovery tokens nodes may present: current and previous (discovery-token.ts). */
+  readonly tokens: DiscoveryTokens;
 
   constructor(readonly options: ControlPlaneOptions) {
     this.registry = options.registry ?? new TemplateRegistry();
     this.logger = options.logger ?? silentLogger;
     this.canaryHealth = new CanaryHealth(options.canaryHealth ?? { mode: 'off', timeoutMs: 60_000 }, this.logger);
+    if (!options.discoveryTokens && !options.authToken) throw new Error('control plane: authToken or discoveryTokens is required');
+    this.tokens = options.discoveryTokens ?? DiscoveryTokens.fixed(options.authToken!, this.logger);
     this.tenantRules = new TenantRules(
       { domain: options.settings.domain, region: options.region, fleetCidrs: options.tenantRules?.fleetCidrs ?? [], allowLoopbackBackends: options.tenantRules?.allowLoopbackBackends ?? false },
       this.logger,
@@ -166,9 +174,6 @@ export class ControlPlane {
     return this.options.region;
   }
 
-  get authToken(): string {
-    return this.options.authToken;
-  }
 
   /** Loads the persisted snapshot (if any), then starts every source's refresh loop. */
   async start(): Promise<void> {
@@ -867,6 +872,7 @@ export class ControlPlane {
       canaryHealth: this.canaryHealth.status(),
       rejected: Object.fromEntries(this.rejections),
       tenantRules: this.tenantRules.status(),
+      discoveryToken: this.tokens.status(),
       upstreamTls: { trustStore: SYSTEM_TRUST_STORE, unverified: unverifiedUpstreamTls(this.context?.routes ?? [], upstreamTls) },
       connectedNodes: this.sessions.size,
       nodes: listed,
