@@ -93,7 +93,13 @@ function httpsFilters(input: TemplateInput): unknown[] {
   }
   const wantsGlobal = context.routes.filter((r) => r.spec.rate_limit?.global);
   const service = context.settings.rateLimitService;
-  if (wantsGlobal.length > 0 && service) {
+  // Present whenever the platform configures the service, whatever the tenants ask: a tenant
+  // switching rate_limit.global on or off then changes only its virtual host's rate_limits
+  // (Envoy docs, "Rate limit" HTTP filter: it "will call the rate limit service when the
+  // request's route or virtual host has one or more rate limit configurations"; none, no call),
+  // never this shared listener, whose
+  // change would drain every connection of every tenant (issue 13, item 5).
+  if (service) {
     filters.push({
       name: 'envoy.filters.http.ratelimit',
       typed_config: {
