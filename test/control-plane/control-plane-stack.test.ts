@@ -7,8 +7,8 @@ import * as cxapi from 'aws-cdk-lib/cx-api';
 import { CONTROL_PLANE_CONTAINER, controlPlaneHost } from '../../lib/control-plane/control-plane';
 import { IMAGE_BUILD_CONTEXT, IMAGE_DOCKERFILE } from '../../lib/control-plane/control-plane-image';
 import { SynthResult, synthEdgeApp, TEST_REGIONS } from '../support/synth';
+import { Resources, asArray, templateHelpers } from '../support/template';
 
-type Resource = { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string };
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Sid?: string };
 
 const REGION = 'us-west-1'; // two usable zones only: the interesting case for "across zones"
@@ -17,21 +17,10 @@ const PREFIX = 'ControlPlane'; // logical ids of the construct's resources in th
 let synth: SynthResult;
 let assembly: cxapi.CloudAssembly;
 let fleet: Template;
-let all: Record<string, Resource>;
-let resources: Record<string, Resource>;
+let all: Resources;
+let resources: Resources;
 
-const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
-const only = (type: string) => {
-  const found = ofType(type);
-  expect(found).toHaveLength(1);
-  return found[0];
-};
-const idOf = (prefix: string, type: string) => {
-  const found = ofType(type).filter(([id]) => id.startsWith(`${PREFIX}${prefix}`));
-  expect(found).toHaveLength(1);
-  return found[0][0];
-};
-const asArray = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
+const { ofType, only, idOf } = templateHelpers(() => resources, PREFIX);
 /** Logical id of the security group the fleet passes to allowProxies (its proxies). */
 function proxySecurityGroupId(): string {
   const stack = synth.edge.fleets.find((f) => f.region === REGION)!;
