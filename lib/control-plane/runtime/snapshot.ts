@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Writer } from 'protobufjs';
 import { RenderContext } from './context';
+import { AUTHZ_PLACEHOLDER_CLUSTER } from './authz-override';
 import { StrictJsonError, strictFromJson } from './proto-json';
 import { RESOURCE_KINDS, ResourceKind, TYPE_URLS, messageType } from './protos';
 import { NodeInfo, RenderedResource, Template, TemplateRegistry } from './templates';
@@ -270,7 +271,8 @@ export function checkReferences(resources: Record<ResourceKind, Map<string, Enco
       const refs: Array<{ key: string; value: string; path: string }> = [];
       collect(res.json, kind === 'listeners' ? new Set([...CLUSTER_REFS, ...ROUTE_REFS]) : CLUSTER_REFS, '', refs);
       for (const ref of refs) {
-        if (CLUSTER_REFS.has(ref.key) && rendersClusters && !clusterNames.has(ref.value))
+        // The ext_authz placeholder is named on purpose and never rendered (authz-override.ts).
+        if (CLUSTER_REFS.has(ref.key) && rendersClusters && !clusterNames.has(ref.value) && ref.value !== AUTHZ_PLACEHOLDER_CLUSTER)
           problems.push({ template: res.template, resource: res.name, field: ref.path, message: `names cluster ${ref.value}, which does not exist` });
         if (ROUTE_REFS.has(ref.key) && rendersRoutes && !resources.routes.has(ref.value))
           problems.push({ template: res.template, resource: res.name, field: ref.path, message: `names route configuration ${ref.value}, which does not exist` });

@@ -2,7 +2,8 @@ import { resourceBaseName } from '../../../model';
 import { RouteRule } from '../../../model';
 import { RenderContext, ServedRoute } from '../context';
 import { virtualHostHeadersToRemove, virtualHostRbac } from '../cdn-origin';
-import { ANY, EDGE_HTTPS_ROUTES, authzFilterName, clusterName, compact, headersToAdd, seconds } from './common';
+import { ANY, EDGE_HTTPS_ROUTES, clusterName, compact, headersToAdd, seconds } from './common';
+import { virtualHostAuthz } from '../authz-override';
 import { RenderedResource, Template, isEnvoy } from './types';
 
 const UNIT_SECONDS = { second: 1, minute: 60, hour: 3600 } as const;
@@ -61,12 +62,9 @@ function perFilterConfig(route: ServedRoute, cdnOrigin: RenderContext['cdnOrigin
       filter_enforced: { ...enabled, runtime_key: 'edge_local_rate_limit_enforced' },
     };
   }
-  if (spec.auth) {
-    config[authzFilterName(route)] = {
-      '@type': `${ANY}envoy.config.route.v3.FilterConfig`,
-      config: { '@type': `${ANY}envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute`, check_settings: {} },
-    };
-  }
+  // ext_authz: this host's target, on the listener's filter of its combination (authz-override.ts).
+  const authz = virtualHostAuthz(route);
+  if (authz) config[authz[0]] = authz[1];
   return Object.keys(config).length > 0 ? config : undefined;
 }
 
