@@ -59,7 +59,7 @@ async function report(b: LocalBroker, region: string, taskId: string, fields: Re
   await b.store.doc.send(new PutCommand({ TableName: b.store.tableName, Item: { ...convergenceKey(region, taskId), kind: 'convergence', ...item } }));
 }
 
-async function provision(call: OsbCall, id: string, hostnames: string[], extra: Record<string, unknown> = {}, plan = STANDARD): Promise<string> {
+async function provision(call: OsbCall, id: string, hostnames: string[], extra: Record<string, unknown> = {}, plan: string = STANDARD): Promise<string> {
   const reply = await call('PUT', `/v2/service_instances/${id}${ASYNC}`, { body: provisionBody(hostnames, extra, plan) });
   expect(reply.status).toBe(202);
   return reply.body.operation as string;
