@@ -138,6 +138,10 @@ describe('npm start (tsx lib/local/start.ts)', () => {
       expect(run.stdout).toBe(`edge platform ready: broker http://127.0.0.1:${broker} xds grpc://127.0.0.1:${xds} control-plane http://127.0.0.1:${rest}\n`);
       expect(run.stderr).toContain('edge: broker: OSB API on');
       expect(run.stderr).toContain('edge: control plane: region us-east-1');
+      // Where to read the credentials: the defaults themselves, each with its variable.
+      expect(run.stderr).toContain(
+        'broker user broker (default; set EDGE_BROKER_USER to change), password edge-local-password (default; set EDGE_BROKER_PASSWORD to change); discovery token edge-local-token (default; set EDGE_XDS_AUTH_TOKEN to change)',
+      );
       const catalog = await osbClient(`http://127.0.0.1:${broker}`, { user: 'broker', password: 'edge-local-password' })('GET', '/v2/catalog');
       expect(catalog.status).toBe(200);
       run.child.kill('SIGINT');
@@ -151,9 +155,12 @@ describe('npm start (tsx lib/local/start.ts)', () => {
   });
 
   it('stops cleanly on SIGTERM too', async () => {
-    const run = startProcess({ EDGE_BROKER_PORT: '0', EDGE_XDS_PORT: '0', EDGE_CONTROL_PLANE_PORT: '0' });
+    const run = startProcess({ EDGE_BROKER_PORT: '0', EDGE_XDS_PORT: '0', EDGE_CONTROL_PLANE_PORT: '0', EDGE_BROKER_PASSWORD: 'not-for-logs' });
     try {
       await waitFor('the ready line', () => run.stdout.includes('\n'), 30_000);
+      // A password set in the environment is not printed: only where it comes from.
+      expect(run.stderr).toContain('password from EDGE_BROKER_PASSWORD;');
+      expect(run.stderr).not.toContain('not-for-logs');
       run.child.kill('SIGTERM');
       expect(await exitCode(run)).toBe(0);
       expect(run.stderr).toContain('SIGTERM: stopping');
