@@ -144,7 +144,7 @@ export class SnapshotRenderer {
       if (held) good.push(held);
     }
     const warnings: Array<{ instanceId?: string; template: string; message: string }> = [];
-    const full = this.renderAll(templates, { settings: context.settings, routes: good }, warnings, true);
+    const full = this.renderAll(templates, { ...context, routes: good }, warnings, true);
     const renderMs = performance.now() - started;
     if (!full.ok) return { ok: false, problems: full.problems, renderMs };
     for (const route of good) this.lastGood.set(route.instanceId, route);
@@ -173,7 +173,7 @@ export class SnapshotRenderer {
   private checkInstance(templates: readonly Template[], context: RenderContext, settings: string, route: RenderContext['routes'][number]): RenderProblem[] {
     const cached = this.instanceChecks.get(route.instanceId);
     if (cached && cached.generation === route.generation && cached.settings === settings) return cached.problems;
-    const outcome = this.renderAll(templates, { settings: context.settings, routes: [route] }, [], false);
+    const outcome = this.renderAll(templates, { ...context, routes: [route] }, [], false);
     const problems = outcome.ok ? [] : outcome.problems.map((p) => ({ ...p, instanceId: route.instanceId }));
     this.instanceChecks.set(route.instanceId, { generation: route.generation, settings, problems });
     return problems;

@@ -1,6 +1,7 @@
 import { resourceBaseName } from '../../../model';
 import { RouteRule } from '../../../model';
-import { ServedRoute } from '../context';
+import { RenderContext, ServedRoute } from '../context';
+import { virtualHostHeadersToRemove, virtualHostRbac } from '../cdn-origin';
 import { ANY, EDGE_HTTPS_ROUTES, authzFilterName, clusterName, compact, headersToAdd, seconds } from './common';
 import { RenderedResource, Template, isEnvoy } from './types';
 
@@ -43,28 +44,12 @@ function routeAction(route: ServedRoute, rule: RouteRule): Record<string, unknow
 const DEFAULT_RULES: readonly RouteRule[] = [{ match: { prefix: '/' } }];
 
 /** Per-instance filter settings, on the virtual host: ip allow list, local rate limit, ext_authz. */
-function perFilterConfig(route: ServedRoute): Record<string, unknown> | undefined {
+function perFilterConfig(route: ServedRoute, cdnOrigin: RenderContext['cdnOrigin']): Record<string, unknown> | undefined {
   const config: Record<string, unknown> = {};
   const spec = route.spec;
-  if (spec.ip_allow_list) {
-    config['envoy.filters.http.rbac'] = {
-      '@type': `${ANY}envoy.extensions.filters.http.rbac.v3.RBACPerRoute`,
-      rbac: {
-        rules: {
-          action: 'ALLOW',
-          policies: {
-            'ip-allow-list': {
-              permissions: [{ any: true }],
-              principals: spec.ip_allow_list.map((cidr) => {
-                const [address, length] = cidr.split('/');
-                return { direct_remote_ip: { address_prefix: address, prefix_len: Number(length) } };
-              }),
-            },
-          },
-        },
-      },
-    };
-  }
+  // ip_allow_list, and the cdn plan's origin header (cdn-origin.ts).
+  const rbac = virtualHostRbac(route, cdnOrigin);
+  if (rbac) config['envoy.filters.http.rbac'] = rbac;
   if (spec.rate_limit) {
     const { requests_per_unit: rate, unit, burst } = spec.rate_limit;
     const enabled = { default_value: { numerator: 100, denominator: 'HUNDRED' }, runtime_key: 'edge_local_rate_limit_enabled' };
@@ -86,7 +71,7 @@ function perFilterConfig(route: ServedRoute): Record<string, unknown> | undefine
 }
 
 /** One virtual host of an instance on the edge. */
-export function edgeVirtualHost(route: ServedRoute, domains: readonly string[]): Record<string, unknown> {
+export function edgeVirtualHost(route: ServedRoute, domains: readonly string[], cdnOrigin?: RenderContext['cdnOrigin']): Record<string, unknown> {
   const base = resourceBaseName(route.instanceId);
   const rules = route.spec.routes ?? DEFAULT_RULES;
   return compact({
@@ -103,7 +88,8 @@ export function edgeVirtualHost(route: ServedRoute, domains: readonly string[]):
         response_headers_to_remove: rule.response_headers_to_remove ? [...rule.response_headers_to_remove] : undefined,
       }),
     ),
-    typed_per_filter_config: perFilterConfig(route),
+    request_headers_to_remove: virtualHostHeadersToRemove(route),
+    typed_per_filter_config: perFilterConfig(route, cdnOrigin),
     rate_limits: route.spec.rate_limit?.global ? [{ actions: [{ generic_key: { descriptor_key: 'instance', descriptor_value: base } }] }] : undefined,
   });
 }
@@ -130,7 +116,7 @@ export const edgeRoutes: Template = {
         claimed.add(h);
         return true;
       });
-      if (domains.length > 0) virtualHosts.push(edgeVirtualHost(route, domains));
+      if (domains.length > 0) virtualHosts.push(edgeVirtualHost(route, domains, input.context.cdnOrigin));
     }
     return [
       {
