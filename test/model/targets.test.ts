@@ -324,6 +324,7 @@ describe('the parsers, at their edges', () => {
     expect(parseInetAton('0x')).toBe(0);
     expect(parseInetAton('0x.0x.0x.0x1')).toBe(1);
     expect(parseInetAton('a0x1')).toBeUndefined();
+    expect(parseInetAton('000x1')).toBeUndefined();
     expect(parseInetAton('0x1g')).toBeUndefined();
     expect(parseInetAton('019')).toBeUndefined();
     expect(parseInetAton('12 ')).toBeUndefined();
