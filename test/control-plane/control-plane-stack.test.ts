@@ -232,7 +232,7 @@ describe('the cdn origin secret (issue 12: the edge refuses cdn names without th
     const env = Object.fromEntries((container.Environment as { Name: string; Value: unknown }[]).map((e) => [e.Name, e.Value]));
     expect(env.EDGE_CDN_ORIGIN_SECRET_ID).toBe(`${synth.config.platformName}/cdn-origin-secret`);
     // The same name the broker stack gives the secret (a replica keeps the primary's name).
-    const broker = synth.template(`${synth.config.platformName}-broker`).toJSON().Resources as Record<string, Resource>;
+    const broker = synth.template(`${synth.config.platformName}-broker`).toJSON().Resources as Resources;
     const secret = Object.entries(broker).find(([id, r]) => id.startsWith('CdnOriginSecret') && r.Type === 'AWS::SecretsManager::Secret');
     expect(secret?.[1].Properties.Name).toBe(env.EDGE_CDN_ORIGIN_SECRET_ID);
   });
