@@ -153,6 +153,7 @@ describe('syntax and rules at their edges (from the mutation run)', () => {
     ['shop.c', 'has a one-letter last label ("c", the top-level domain)'],
     [`${'a'.repeat(45)}_b.example.com`, `has a label ("${'a'.repeat(37)}...") with "_": labels are lowercase letters, digits and hyphens, 63 characters at most`],
     [long(254), 'is 254 characters long; a hostname has at most 253'],
+    [`${'a'.repeat(39)}_.example.com`, `has a label ("${'a'.repeat(39)}_") with "_": labels are lowercase letters, digits and hyphens, 63 characters at most`],
   ])('%s %s', (name, words) => {
     expect(hostnameSyntaxProblem(name)).toBe(words);
   });
