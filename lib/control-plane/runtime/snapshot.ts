@@ -27,8 +27,14 @@ export interface TypeSnapshot {
   readonly resources: ReadonlyMap<string, EncodedResource>;
   /** What changed from the previous snapshot of the same profile (for partial RDS/EDS pushes). */
   readonly previous?: { readonly version: string; readonly changed: ReadonlySet<string>; readonly removed: readonly string[] };
-  /** Encoded response bodies shared by every node (key: what was asked). */
-  readonly cache: Map<string, Buffer>;
+  /** Encoded responses shared by every node (key: what was asked). */
+  readonly cache: Map<string, SharedResponse>;
+}
+
+/** A DiscoveryResponse encoded once, nonce included, written as it is to every stream it is for. */
+export interface SharedResponse {
+  readonly body: Buffer;
+  readonly nonce: string;
 }
 
 export interface RenderProblem {

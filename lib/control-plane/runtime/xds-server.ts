@@ -6,7 +6,7 @@ import { addHdsService } from './hds-server';
 import { ControlPlane, NodeRecord, ProfileState, Session } from './control-plane';
 import { RawNode, nodeFromProto } from './node-info';
 import { ResourceKind, kindOfTypeUrl, messageType } from './protos';
-import { Snapshot, TypeSnapshot } from './snapshot';
+import { SharedResponse, Snapshot, TypeSnapshot } from './snapshot';
 
 /** Make-before-break: clusters and endpoints before the listeners and routes that use them. */
 const PUSH_ORDER: readonly ResourceKind[] = ['clusters', 'endpoints', 'listeners', 'routes'];
@@ -131,19 +131,24 @@ function subscriptionFor(request: DiscoveryRequest, legacyWildcard: boolean): Su
   return sub;
 }
 
-function nonceField(nonce: string): Buffer {
-  return Buffer.from(Writer.create().uint32(42).string(nonce).finish());
-}
+let responseSeq = 0;
 
-/** Encodes a DiscoveryResponse without its nonce (shared between nodes; the nonce is appended per stream). */
-function encodeSotwBody(ts: TypeSnapshot, names: Iterable<string>): Buffer {
+/**
+ * Encodes a whole DiscoveryResponse, nonce included, shared by every stream it is sent on. The
+ * nonce only has to tell a stream's responses apart (xDS protocol: it pairs a request with the
+ * response it answers); two streams sent the same bytes may share it, and a stream sent the same
+ * body twice is sent the same resources at the same version, so either reply answers both.
+ */
+function encodeSotwResponse(ts: TypeSnapshot, names: Iterable<string>): SharedResponse {
+  const nonce = (++responseSeq).toString(36);
   const writer = Writer.create().uint32(10).string(ts.version);
   for (const name of names) {
     const res = ts.resources.get(name);
     if (res) writer.uint32(18).bytes(res.any);
   }
   writer.uint32(34).string(ts.typeUrl);
-  return Buffer.from(writer.finish());
+  writer.uint32(42).string(nonce);
+  return { body: Buffer.from(writer.finish()), nonce };
 }
 
 const identity = (value: Buffer) => value;
@@ -209,6 +214,9 @@ interface SotwTypeState {
   digest: string;
   sentTs?: TypeSnapshot;
   sentSub?: Subscription;
+  /** What the node last acknowledged (partial responses are computed from it, never from a NACKed one). */
+  ackedTs?: TypeSnapshot;
+  ackedSub?: Subscription;
   nonce?: string;
   pending: boolean;
 }
@@ -216,7 +224,6 @@ interface SotwTypeState {
 /** One state-of-the-world ADS stream. */
 class SotwSession implements Session {
   readonly types = new Map<ResourceKind, SotwTypeState>();
-  private nonces = 0;
   constructor(
     readonly record: NodeRecord,
     readonly profile: ProfileState,
@@ -230,25 +237,51 @@ class SotwSession implements Session {
     let state = this.types.get(kind);
     const nonce = request.response_nonce ?? '';
     let outcome: Outcome | undefined;
-    if (nonce) {
-      if (!state || nonce !== state.nonce) {
+    // The first request of a type on a stream is a fresh request whatever nonce it carries: after a
+    // reconnection Envoy may still send the last nonce of the earlier stream, which means nothing
+    // here (go-control-plane and java-control-plane do the same).
+    if (nonce && state) {
+      if (nonce !== state.nonce) {
         // A reply to a response that was superseded: ignore it (xDS protocol, "stale nonces").
         this.cp.metrics.staleNonces++;
         return;
       }
       state.pending = false;
       outcome = recordReply(this.cp, this.record, kind, request.error_detail, request.version_info ?? '');
+      // The node holds what it acknowledged; after a NACK it still holds what it had before.
+      if (outcome === 'ack') {
+        state.ackedTs = state.sentTs;
+        state.ackedSub = state.sentSub;
+      }
     }
     const wildcardType = COMPLETE_STATE.has(kind) && (!state || state.sub.wildcard);
     if (!state) {
       state = { sub: subscriptionFor(request, wildcardType), digest: request.namesDigest, pending: false };
       this.types.set(kind, state);
+      if (this.holdsCurrent(kind, state, request.version_info ?? '')) outcome = recordReply(this.cp, this.record, kind, undefined, request.version_info!);
     } else if (state.digest !== request.namesDigest) {
       state.sub = subscriptionFor(request, wildcardType);
       state.digest = request.namesDigest;
     }
     this.pump();
     reportReply(this.cp, this.record, outcome);
+  }
+
+  /**
+   * A new stream's first request of a type that names the version the node is to be served
+   * holds it already: nothing is resent (xDS protocol: the server sends the resources "that
+   * have changed since the last resource type instance version that the client indicated", and
+   * "should only send updates ... when the resources ... have changed").
+   */
+  private holdsCurrent(kind: ResourceKind, state: SotwTypeState, version: string): boolean {
+    const snapshot = version ? this.cp.servedSnapshot(this.record) : undefined;
+    if (!snapshot) return false;
+    const ts = kind === 'clusters' ? clustersTarget(snapshot, this.types) : snapshot.types[kind];
+    if (ts.version !== version) return false;
+    state.sentTs = state.ackedTs = ts;
+    state.sentSub = state.ackedSub = state.sub;
+    this.record.sent[kind] = ts.version;
+    return true;
   }
 
   onSnapshot(): void {
@@ -272,24 +305,25 @@ class SotwSession implements Session {
 
   private send(kind: ResourceKind, state: SotwTypeState, ts: TypeSnapshot): void {
     const sub = state.sub;
-    const incremental = !COMPLETE_STATE.has(kind) && state.sentSub === sub && state.sentTs !== undefined && ts.previous?.version === state.sentTs.version;
+    const base = state.ackedTs;
+    const incremental = !COMPLETE_STATE.has(kind) && state.ackedSub === sub && base !== undefined && ts.previous?.version === base.version;
     const key = `${incremental ? 'diff' : 'full'}|${sub.id}`;
-    let body = ts.cache.get(key);
-    if (!body) {
+    let response = ts.cache.get(key);
+    if (!response) {
       let names: Iterable<string>;
       if (incremental) names = [...ts.previous!.changed].filter((n) => sub.wildcard || sub.names.has(n));
       else names = sub.wildcard ? [...ts.resources.keys()].sort() : [...sub.names];
-      body = encodeSotwBody(ts, names);
-      ts.cache.set(key, body);
+      response = encodeSotwResponse(ts, names);
+      ts.cache.set(key, response);
     }
-    const nonce = (++this.nonces).toString(36);
-    state.nonce = nonce;
+    state.nonce = response.nonce;
     state.pending = true;
     state.sentTs = ts;
     state.sentSub = sub;
     this.record.sent[kind] = ts.version;
     this.cp.metrics.pushes++;
-    this.call.write(Buffer.concat([body, nonceField(nonce)]));
+    // One body for every stream sent the same response: no per-stream copy.
+    this.call.write(response.body);
   }
 }
 
