@@ -43,7 +43,8 @@ export const RESTART_CANARY_WAIT_MS = 10_000;
 /** A new snapshot of a profile on its way out: served to `canaries` only until promoted. */
 export interface Rollout {
   generation: number;
-  readonly canaries: ReadonlySet<NodeRecord>;
+  /** The canaries: a canary that leaves is replaced by another node of the profile. */
+  readonly canaries: Set<NodeRecord>;
   readonly startedAt: string;
   state: 'waiting-for-acks' | 'soaking';
   timer?: NodeJS.Timeout;
@@ -73,6 +74,11 @@ export interface ProfileState {
   heldBack?: Readonly<Record<ResourceKind, string>>;
   /** Ends the wait of a candidate for a canary after a restart (see RESTART_CANARY_WAIT_MS). */
   canaryWait?: NodeJS.Timeout;
+  /**
+   * Set when the context changed while a rollout was under way: the rollout keeps its fixed
+   * candidate, and the changes board the next train (rendered when the rollout ends).
+   */
+  nextTrain?: boolean;
   readonly sessions: Set<Session>;
 }
 
@@ -295,6 +301,12 @@ export class ControlPlane {
   /** Renders one profile; on failure the profile keeps its last good snapshot. */
   private renderProfile(profile: ProfileState): boolean {
     if (!this.context) return false;
+    if (profile.rollout) {
+      // A rollout runs to its end on its fixed candidate; what changed meanwhile boards the next train.
+      profile.nextTrain = true;
+      return true;
+    }
+    profile.nextTrain = false;
     profile.renderer.prune(this.context);
     const outcome = profile.renderer.render(this.context, profile.snapshot);
     this.metrics.renders++;
@@ -332,8 +344,7 @@ export class ControlPlane {
       // Nothing to push; keep the shared encodings, refresh what is reported.
       profile.snapshot = { ...profile.snapshot!, excluded: snapshot.excluded, warnings: snapshot.warnings, generation: snapshot.generation };
       profile.rendered = this.context;
-      if (profile.rollout) profile.rollout.generation = snapshot.generation;
-      else if (!waiting) this.promote(profile);
+      if (!waiting) this.promote(profile);
       return true;
     }
     // The first snapshot of a profile; after a restart the persisted snapshot is the stable one.
@@ -356,10 +367,10 @@ export class ControlPlane {
   }
 
   /**
-   * Starts (or restarts) the canary rollout of a profile's new snapshot. Promoted at once:
-   * the first snapshot, a snapshot equal to the stable one, canary off, or no ADS node
-   * connected. A newer snapshot during a rollout replaces the candidate and restarts it
-   * (canaries chosen again, ACKs and soak from scratch).
+   * Starts the canary rollout of a profile's new snapshot (a train). Promoted at once: the
+   * first snapshot, a snapshot equal to the stable one, canary off, or no ADS node connected.
+   * No newer snapshot replaces the candidate of a rollout under way (renderProfile defers it
+   * to the next train).
    */
   private rollOut(profile: ProfileState, first: boolean): void {
     const candidate = profile.snapshot!;
@@ -393,7 +404,6 @@ export class ControlPlane {
       this.promote(profile);
       return;
     }
-    const folded = profile.rollout !== undefined;
     clearTimeout(profile.rollout?.timer);
     profile.rollout?.health?.cancel();
     const canaries = new Set(chooseCanaries(nodes, (r) => r.node.id, count));
@@ -406,20 +416,37 @@ export class ControlPlane {
         if (profile.rollout === rollout && !this.stopped) this.healthDrop(profile, reason, instanceIds);
       },
     });
-    // A canary that never answers is as unhealthy as one that leaves.
-    const ackTimeoutMs = this.options.canary?.ackTimeoutMs ?? (this.options.canary?.soakMs ?? 0) + CANARY_ACK_GRACE_MS;
-    rollout.timer = setTimeout(() => {
-      if (profile.rollout === rollout && rollout.state === 'waiting-for-acks' && !this.stopped) {
-        const silent = [...canaries].filter((r) => !this.isCurrent(r, profile.snapshot)).map((r) => r.node.id);
-        this.healthDrop(profile, `canary proxies did not ACK the candidate within ${ackTimeoutMs / 1000} s: ${silent.slice(0, 5).join(', ')}`);
-      }
-    }, ackTimeoutMs);
+    this.awaitAcks(profile, rollout);
     this.lastCanary = undefined;
-    this.logger.log('info', folded ? 'newer snapshot folded into the canary rollout; rollout restarted' : 'canary rollout started', {
+    this.logger.log('info', 'canary rollout started', {
       profile: profile.key,
       generation: candidate.generation,
       canaries: [...canaries].map((r) => r.node.id).slice(0, 20),
       nodes: nodes.length,
+    });
+    // Canaries that subscribe to none of the changed resources hold the candidate already.
+    this.checkAcks(profile, rollout);
+  }
+
+  /** Waits for every canary's ACK; a canary that never answers is as unhealthy as a rejection. */
+  private awaitAcks(profile: ProfileState, rollout: Rollout): void {
+    clearTimeout(rollout.timer);
+    rollout.state = 'waiting-for-acks';
+    const ackTimeoutMs = this.options.canary?.ackTimeoutMs ?? (this.options.canary?.soakMs ?? 0) + CANARY_ACK_GRACE_MS;
+    rollout.timer = setTimeout(() => {
+      if (profile.rollout === rollout && rollout.state === 'waiting-for-acks' && !this.stopped) {
+        const silent = [...rollout.canaries].filter((r) => !this.isCurrent(r, profile.snapshot)).map((r) => r.node.id);
+        this.healthDrop(profile, `canary proxies did not ACK the candidate within ${ackTimeoutMs / 1000} s: ${silent.slice(0, 5).join(', ')}`);
+      }
+    }, ackTimeoutMs);
+  }
+
+  /** Renders the changes that boarded the next train once the rollout before them has ended. */
+  private boardNextTrain(profile: ProfileState): void {
+    if (!profile.nextTrain) return;
+    setImmediate(() => {
+      if (this.stopped || profile.rollout || !profile.nextTrain || !this.context) return;
+      if (this.renderProfile(profile)) this.schedulePersist();
     });
   }
 
@@ -443,6 +470,7 @@ export class ControlPlane {
     this.logger.log('info', 'canary soak passed; snapshot promoted to every node', { profile: profile.key, generation: rollout.generation, canaries: rollout.canaries.size });
     for (const session of profile.sessions) session.onSnapshot();
     this.changed();
+    this.boardNextTrain(profile);
   }
 
   /** Halts a rollout: the canaries go back to the stable snapshot. */
@@ -459,6 +487,7 @@ export class ControlPlane {
     profile.snapshotOrigin = profile.stableOrigin;
     this.logger.log('warn', 'canary rollout halted; canaries rolled back to the stable snapshot', { profile: profile.key, generation: rollout.generation, reason });
     for (const session of profile.sessions) session.onSnapshot();
+    this.boardNextTrain(profile);
   }
 
   private canaryState(profile: ProfileState, rollout: Rollout): CanaryState {
@@ -502,7 +531,13 @@ export class ControlPlane {
     this.changed();
     const profile = this.profiles.get(record.profile);
     const rollout = profile?.rollout;
-    if (!profile || !rollout || rollout.state !== 'waiting-for-acks' || !rollout.canaries.has(record)) return;
+    if (!profile || !rollout || !rollout.canaries.has(record)) return;
+    this.checkAcks(profile, rollout);
+  }
+
+  /** Moves a rollout waiting for its canaries' ACKs to its soak once every canary holds the candidate. */
+  private checkAcks(profile: ProfileState, rollout: Rollout): void {
+    if (rollout.state !== 'waiting-for-acks') return;
     if (![...rollout.canaries].every((r) => this.isCurrent(r, profile.snapshot))) return;
     rollout.state = 'soaking';
     clearTimeout(rollout.timer);
@@ -517,9 +552,12 @@ export class ControlPlane {
   }
 
   /**
-   * A node NACKed a response: the instances changed in what it was sent (narrowed to those
-   * the error_detail names, when it names any) are rejected and quarantined, a rollout is
-   * rolled back, and the profile re-rendered so the fleet returns to its last good config.
+   * A node NACKed a response. Blame is per resource: the changed instances the error_detail
+   * names; else the owners of the resources of the rejected type that changed in what the node
+   * was sent. A canary's rejection no changed instance explains is a render fault (held back).
+   * The blamed changes are rejected and quarantined, a rollout carrying them rolled back, and
+   * the profile re-rendered. A NACK that blames nothing (a node that never held a snapshot in
+   * full rejecting what the fleet runs: the node's problem) leaves a rollout under way alone.
    */
   nacked(record: NodeRecord, message: string): void {
     if (this.stopped) return;
@@ -531,16 +569,28 @@ export class ControlPlane {
     const stableGenerations = new Map((profile.stableContext?.routes ?? []).map((r) => [r.instanceId, r.generation]));
     const candidates = (context?.routes ?? []).filter((r) => (canary ? stableGenerations.get(r.instanceId) !== r.generation : held === undefined || r.generation > held));
     const named = candidates.filter((r) => new RegExp(`${resourceBaseName(r.instanceId)}(?![a-z0-9])`).test(message));
-    // A node that never held a snapshot in full rejecting what the fleet runs is the node's problem, not a change's.
-    const blamed = !canary && held === undefined ? [] : named.length > 0 ? named : candidates;
-    if (canary && profile.rollout && candidates.length === 0) {
-      this.renderFault(profile, `NACK from ${record.node.id}: ${message}`);
-      this.changed();
-      return;
+    let blamed: RouteDocument[];
+    if (canary) {
+      const kind = record.lastNack?.kind;
+      const owners = new Set<string>();
+      if (kind && profile.snapshot) {
+        for (const res of profile.snapshot.types[kind].resources.values())
+          if (profile.stable?.types[kind].resources.get(res.name)?.version !== res.version) for (const id of res.instanceIds) owners.add(id);
+      }
+      blamed = named.length > 0 ? named : candidates.filter((r) => owners.has(r.instanceId));
+      if (profile.rollout && blamed.length === 0) {
+        this.renderFault(profile, `NACK from ${record.node.id}: ${message}`);
+        this.changed();
+        return;
+      }
+    } else {
+      blamed = held === undefined ? [] : named.length > 0 ? named : candidates;
     }
     this.reject(blamed, 'nack', message);
-    if (profile.rollout) this.rollBack(profile, `NACK from ${record.node.id}: ${message}`);
-    if (blamed.length > 0) this.rebuild();
+    if (blamed.length > 0) {
+      if (profile.rollout) this.rollBack(profile, `NACK from ${record.node.id}: ${message}`);
+      this.rebuild();
+    }
     this.changed();
   }
 
@@ -592,7 +642,11 @@ export class ControlPlane {
     return !profile.rollout && profile.stable !== undefined && profile.snapshot !== undefined && profile.snapshot !== profile.stable;
   }
 
-  /** A node left; a canary leaving during its rollout is a health drop: rolled back and its changes rejected. */
+  /**
+   * A node left. A canary leaving during its rollout (a restart, a scale-in) says nothing
+   * about the candidate: it is replaced by another node of the profile, which must ACK the
+   * candidate (and soak it) before the rollout goes on; with no node left, nobody canaries it.
+   */
   detach(session: Session): void {
     this.sessions.delete(session);
     const profile = this.profiles.get(session.record.profile);
@@ -600,7 +654,25 @@ export class ControlPlane {
     this.changed();
     const rollout = profile?.rollout;
     if (this.stopped || !profile || !rollout?.canaries.has(session.record)) return;
-    this.healthDrop(profile, `canary proxy ${session.record.node.id} disconnected during the rollout (${rollout.state})`);
+    rollout.canaries.delete(session.record);
+    const spare = [...profile.sessions].filter((s) => s.record.protocol !== 'rest' && !rollout.canaries.has(s.record));
+    const [replacement] = chooseCanaries(spare, (s) => s.record.node.id, 1);
+    this.logger.log('info', replacement ? 'canary left during the rollout; replaced' : 'canary left during the rollout; no node to replace it', {
+      profile: profile.key,
+      generation: rollout.generation,
+      left: session.record.node.id,
+      replacement: replacement?.record.node.id,
+    });
+    if (replacement) {
+      rollout.canaries.add(replacement.record);
+      rollout.health?.replace(session.record.node.id, replacement.record.node.id);
+      this.awaitAcks(profile, rollout);
+      replacement.onSnapshot();
+    } else if (rollout.canaries.size === 0) {
+      this.promote(profile);
+      return;
+    }
+    this.checkAcks(profile, rollout);
   }
 
   /**
