@@ -41,10 +41,18 @@ describe('the broker gate over real convergence reports', () => {
     for (const n of nodes) n.hold();
     const put = await osb('PUT', '/v2/service_instances/welcome?accepts_incomplete=true', { body: provisionBody(['welcome.edge.example.com']) });
     expect(put.status).toBe(202);
-    await new Promise((r) => setTimeout(r, 1500));
-    const waiting = await osb('GET', `/v2/service_instances/welcome/last_operation?operation=${encodeURIComponent(put.body.operation)}`);
-    expect(waiting.body).toMatchObject({ state: 'in progress', description: expect.stringContaining('0 of 2') });
-    for (const n of nodes) n.release();
+    const lastOperation = `/v2/service_instances/welcome/last_operation?operation=${encodeURIComponent(put.body.operation)}`;
+    try {
+      // The worker's earlier steps take as long as the machine's load makes them: wait for the gate
+      // itself (not a fixed time), then the held proxies must keep the operation at 0 of 2.
+      const waiting = await waitFor('the operation at the edge gate', async () => {
+        const reply = await osb('GET', lastOperation);
+        return String(reply.body?.description ?? '').includes('waiting for the edge') ? reply : undefined;
+      });
+      expect(waiting.body).toMatchObject({ state: 'in progress', description: expect.stringContaining('0 of 2') });
+    } finally {
+      for (const n of nodes) n.release();
+    }
     const done = await waitForOperation(osb, 'welcome', put.body.operation, 20000);
     expect(done.body).toMatchObject({ state: 'succeeded', description: expect.stringContaining('accepted by 2 of 2 proxies in 1 region') });
     for (const n of nodes) expect(n.clusters()).toContain('svc-welcome');
