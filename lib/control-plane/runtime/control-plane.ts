@@ -79,8 +79,15 @@ export interface ProfileState {
    * candidate, and the changes board the next train (rendered when the rollout ends).
    */
   nextTrain?: boolean;
+  /** When a node last used the profile (connected, left or polled): idle profiles are dropped. */
+  lastUsedAt: number;
   readonly sessions: Set<Session>;
 }
+
+/** A profile no node has used for this long is dropped (rendered again if a node of it comes back). */
+export const PROFILE_IDLE_MS = 5 * 60_000;
+/** Past this many profiles, the idle ones are dropped first, longest idle first. */
+export const MAX_PROFILES = 64;
 
 export interface ControlPlaneOptions {
   readonly region: string;
@@ -99,6 +106,10 @@ export interface ControlPlaneOptions {
   readonly canaryHealth?: CanaryHealthSettings;
   /** Default RESTART_CANARY_WAIT_MS. */
   readonly restartCanaryWaitMs?: number;
+  /** Default PROFILE_IDLE_MS. */
+  readonly profileIdleMs?: number;
+  /** Default MAX_PROFILES. */
+  readonly maxProfiles?: number;
 }
 
 interface SourceState {
@@ -287,10 +298,28 @@ export class ControlPlane {
     return out;
   }
 
+  /**
+   * Drops the profiles no node has used for PROFILE_IDLE_MS, and, to make room for `adding`
+   * more within MAX_PROFILES, the longest idle ones (a profile with a node connected is kept).
+   */
+  private dropIdleProfiles(adding = 0): void {
+    const now = Date.now();
+    const idle = [...this.profiles.values()].filter((p) => p.sessions.size === 0 && !p.rollout).sort((a, b) => a.lastUsedAt - b.lastUsedAt);
+    let excess = this.profiles.size + adding - (this.options.maxProfiles ?? MAX_PROFILES);
+    for (const profile of idle) {
+      if (excess <= 0 && now - profile.lastUsedAt < (this.options.profileIdleMs ?? PROFILE_IDLE_MS)) continue;
+      clearTimeout(profile.canaryWait);
+      this.profiles.delete(profile.key);
+      excess--;
+      this.logger.log('info', 'idle profile dropped', { profile: profile.key, idleSeconds: Math.round((now - profile.lastUsedAt) / 1000) });
+    }
+  }
+
   /** Re-renders every known profile from the sources' current context. */
   rebuild(): void {
     const context = this.buildContext();
     if (!context) return;
+    this.dropIdleProfiles();
     this.context = context;
     this.contextOrigin = 'sources';
     let anyOk = false;
@@ -618,8 +647,10 @@ export class ControlPlane {
   profileFor(node: NodeInfo): ProfileState {
     const key = this.registry.profileOf(node);
     let profile = this.profiles.get(key);
+    if (profile) profile.lastUsedAt = Date.now();
     if (!profile) {
-      profile = { key, node, renderer: new SnapshotRenderer(this.registry, key, node), sessions: new Set() };
+      this.dropIdleProfiles(1);
+      profile = { key, node, renderer: new SnapshotRenderer(this.registry, key, node), sessions: new Set(), lastUsedAt: Date.now() };
       this.profiles.set(key, profile);
       if (this.context) {
         this.renderProfile(profile);
@@ -632,6 +663,7 @@ export class ControlPlane {
   attach(session: Session, profile: ProfileState): void {
     this.sessions.add(session);
     profile.sessions.add(session);
+    profile.lastUsedAt = Date.now();
     // A candidate waiting for a canary (after a restart) rolls out to the first ADS node to connect.
     if (session.record.protocol !== 'rest' && this.waitingForCanary(profile) && !this.stopped) this.rollOut(profile, false);
     this.changed();
@@ -651,6 +683,7 @@ export class ControlPlane {
     this.sessions.delete(session);
     const profile = this.profiles.get(session.record.profile);
     profile?.sessions.delete(session);
+    if (profile) profile.lastUsedAt = Date.now();
     this.changed();
     const rollout = profile?.rollout;
     if (this.stopped || !profile || !rollout?.canaries.has(session.record)) return;
@@ -790,7 +823,7 @@ export class ControlPlane {
         for (const r of kinds[kind] ?? []) resources.set(r.name, encodeResource(kind, r.name, r.json, r.template, r.instanceIds));
         types[kind] = typeSnapshot(kind, resources);
       }
-      const profile: ProfileState = { key, node, renderer: new SnapshotRenderer(this.registry, key, node), sessions: new Set(), snapshotOrigin: 'persisted' };
+      const profile: ProfileState = { key, node, renderer: new SnapshotRenderer(this.registry, key, node), sessions: new Set(), snapshotOrigin: 'persisted', lastUsedAt: Date.now() };
       profile.snapshot = { profile: key, seq: 0, createdAt: state.savedAt, generation: state.context.generation ?? 0, types, excluded: [], warnings: [] };
       // The persisted snapshot is the stable one: the first render after the restart is a canary rollout against it.
       profile.stable = profile.snapshot;

@@ -108,6 +108,21 @@ interface CachedEncoding {
   readonly encoded: EncodedResource;
 }
 
+type Warning = { instanceId?: string; template: string; message: string };
+type Route = RenderContext['routes'][number];
+
+/**
+ * One instance rendered alone by every template of the profile and validated: its problems,
+ * and (when valid) the resources of the per-instance templates, reused by every render until
+ * the instance's revision, the settings or its served hostnames change.
+ */
+interface Unit {
+  readonly key: string;
+  readonly problems: readonly RenderProblem[];
+  readonly resources: ReadonlyArray<{ readonly kind: ResourceKind; readonly res: EncodedResource }>;
+  readonly warnings: readonly Warning[];
+}
+
 /**
  * Renders the templates of one node profile, validates every resource strictly against
  * Envoy's protos and protoc-gen-validate rules, checks references, and produces a
@@ -115,15 +130,24 @@ interface CachedEncoding {
  *
  * Per-instance isolation: each instance is first rendered alone and validated; when an
  * instance's newest generation is invalid, its last good generation keeps being served
- * (or, if it never had one, it is left out), it is reported, and the others move on. Results are cached by instance generation and settings, and encodings by resource text,
- * so a change re-validates only what changed.
+ * (or, if it never had one, it is left out), it is reported, and the others move on.
+ *
+ * Render what changed: that render of an instance alone is its unit, cached by revision,
+ * settings and served hostnames; the resources of per-instance templates (clusters,
+ * endpoints, VHDS virtual hosts) come from the units, so a change renders, validates and
+ * encodes one instance. Only the templates that aggregate instances (listeners, an inline
+ * route table) render over every instance, their encodings cached by resource text.
  */
 export class SnapshotRenderer {
-  /** Per instance: the generation and settings it was last checked with, and the outcome. */
-  private readonly instanceChecks = new Map<string, { generation: number; settings: string; problems: RenderProblem[] }>();
+  /** Per instance: the unit of its newest revision (valid or not). */
+  private readonly checks = new Map<string, Unit>();
+  /** Per instance: the unit of the revision last served (valid). */
+  private readonly units = new Map<string, Unit>();
   private readonly encodings = new Map<string, CachedEncoding>();
   /** The last generation of each instance that was served. */
-  private readonly lastGood = new Map<string, RenderContext['routes'][number]>();
+  private readonly lastGood = new Map<string, Route>();
+  /** References each resource makes (computed once per encoded resource). */
+  private readonly refs = new WeakMap<EncodedResource, Array<{ key: string; value: string; path: string }>>();
 
   constructor(
     private readonly registry: TemplateRegistry,
@@ -134,32 +158,69 @@ export class SnapshotRenderer {
   render(context: RenderContext, previous?: Snapshot): RenderOutcome {
     const started = performance.now();
     const templates = this.registry.forNode(this.node);
+    const unitTemplates = new Set(templates.filter((t) => t.perInstance).map((t) => t.id));
+    const shared = templates.filter((t) => !t.perInstance);
+    // Envoy refuses a domain in two virtual hosts of a route table: with per-instance virtual
+    // hosts, a hostname an earlier instance (by id) serves is taken off the later ones.
+    const exclusive = templates.find((t) => t.perInstance && t.kind === 'virtualHosts');
+    const claimed = new Set<string>();
     const excluded: Array<{ instanceId: string; generation: number; problems: RenderProblem[]; servedGeneration?: number }> = [];
-    const good: RenderContext['routes'][number][] = [];
+    const good: Route[] = [];
+    const used: Unit[] = [];
+    const warnings: Warning[] = [];
     // An instance's check depends on its route and on the platform settings (templates are fixed per process).
-    const settings = JSON.stringify(context.settings);
+    const settings = hash(JSON.stringify(context.settings));
+    const served = (route: Route): Route => {
+      if (!exclusive) return route;
+      const domains = route.spec.hostnames.filter((h) => !claimed.has(h));
+      for (const h of route.spec.hostnames)
+        if (claimed.has(h)) warnings.push({ instanceId: route.instanceId, template: exclusive.id, message: `hostname ${h} is already served by another instance; not served for this one` });
+      return domains.length === route.spec.hostnames.length ? route : { ...route, spec: { ...route.spec, hostnames: domains } };
+    };
+    const claim = (route: Route) => {
+      if (exclusive) for (const h of route.spec.hostnames) claimed.add(h);
+    };
     for (const route of context.routes) {
-      const problems = this.checkInstance(templates, context, settings, route);
-      if (problems.length === 0) {
+      const newest = served(route);
+      const check = this.unit(this.checks, templates, unitTemplates, context, settings, newest);
+      if (check.problems.length === 0) {
+        this.units.set(route.instanceId, check);
         good.push(route);
+        used.push(check);
+        claim(newest);
         continue;
       }
       // Keep serving the instance's last good generation, if it had one; otherwise leave it out.
       const held = this.lastGood.get(route.instanceId);
-      excluded.push({ instanceId: route.instanceId, generation: route.generation, problems, servedGeneration: held?.generation });
-      if (held) good.push(held);
+      excluded.push({ instanceId: route.instanceId, generation: route.generation, problems: [...check.problems], servedGeneration: held?.generation });
+      if (!held) continue;
+      const heldServed = served(held);
+      const unit = this.unit(this.units, templates, unitTemplates, context, settings, heldServed);
+      if (unit.problems.length > 0) continue;
+      good.push(held);
+      used.push(unit);
+      claim(heldServed);
     }
-    const warnings: Array<{ instanceId?: string; template: string; message: string }> = [];
-    const full = this.renderAll(templates, { settings: context.settings, routes: good }, warnings, true);
+    const resources = { listeners: new Map(), routes: new Map(), clusters: new Map(), endpoints: new Map(), virtualHosts: new Map() } as Record<ResourceKind, Map<string, EncodedResource>>;
+    const problems: RenderProblem[] = [];
+    for (const unit of used) {
+      warnings.push(...unit.warnings);
+      for (const { kind, res } of unit.resources) {
+        if (resources[kind].has(res.name)) problems.push({ template: res.template, resource: res.name, field: 'name', message: `another template already rendered a ${kind} resource with this name` });
+        else resources[kind].set(res.name, res);
+      }
+    }
+    problems.push(...this.renderAll(shared, { settings: context.settings, routes: good }, warnings, true, resources));
+    problems.push(...checkReferences(resources, templates, (res) => this.refsOf(res)));
     const renderMs = performance.now() - started;
-    if (!full.ok) return { ok: false, problems: full.problems, renderMs };
+    if (problems.length > 0) return { ok: false, problems, renderMs };
     for (const route of good) this.lastGood.set(route.instanceId, route);
     const types = {} as Record<ResourceKind, TypeSnapshot>;
-    for (const kind of RESOURCE_KINDS) types[kind] = typeSnapshot(kind, full.resources[kind], previous?.types[kind]);
+    for (const kind of RESOURCE_KINDS) types[kind] = typeSnapshot(kind, resources[kind], previous?.types[kind]);
     let transitionalClusters: TypeSnapshot | undefined;
     const removedClusters = types.clusters.previous?.removed ?? [];
     if (previous && removedClusters.length > 0) {
-      const union = new Map(full.resources.clusters);
+      const union = new Map(resources.clusters);
       for (const name of removedClusters) union.set(name, previous.types.clusters.resources.get(name)!);
       transitionalClusters = typeSnapshot('clusters', union, previous.types.clusters);
     }
@@ -176,13 +237,31 @@ export class SnapshotRenderer {
     return { ok: true, snapshot, renderMs: performance.now() - started };
   }
 
-  private checkInstance(templates: readonly Template[], context: RenderContext, settings: string, route: RenderContext['routes'][number]): RenderProblem[] {
-    const cached = this.instanceChecks.get(route.instanceId);
-    if (cached && cached.generation === route.generation && cached.settings === settings) return cached.problems;
-    const outcome = this.renderAll(templates, { settings: context.settings, routes: [route] }, [], false);
-    const problems = outcome.ok ? [] : outcome.problems.map((p) => ({ ...p, instanceId: route.instanceId }));
-    this.instanceChecks.set(route.instanceId, { generation: route.generation, settings, problems });
-    return problems;
+  /** The unit of one instance revision, from `cache` when its key is unchanged, else rendered alone and validated. */
+  private unit(cache: Map<string, Unit>, templates: readonly Template[], unitTemplates: ReadonlySet<string>, context: RenderContext, settings: string, route: Route): Unit {
+    const key = `${route.generation}|${settings}|${route.spec.hostnames.join(',')}`;
+    const cached = cache.get(route.instanceId);
+    if (cached && cached.key === key) return cached;
+    const resources = { listeners: new Map(), routes: new Map(), clusters: new Map(), endpoints: new Map(), virtualHosts: new Map() } as Record<ResourceKind, Map<string, EncodedResource>>;
+    const warnings: Warning[] = [];
+    const found = this.renderAll(templates, { settings: context.settings, routes: [route] }, warnings, false, resources);
+    found.push(...checkReferences(resources, templates, (res) => this.refsOf(res)));
+    const problems = found.map((p) => ({ ...p, instanceId: route.instanceId }));
+    const mine: Array<{ kind: ResourceKind; res: EncodedResource }> = [];
+    if (problems.length === 0) for (const kind of RESOURCE_KINDS) for (const res of resources[kind].values()) if (unitTemplates.has(res.template)) mine.push({ kind, res });
+    const unit: Unit = { key, problems, resources: mine, warnings: warnings.filter((w) => unitTemplates.has(w.template)) };
+    cache.set(route.instanceId, unit);
+    return unit;
+  }
+
+  private refsOf(res: EncodedResource): Array<{ key: string; value: string; path: string }> {
+    let refs = this.refs.get(res);
+    if (!refs) {
+      refs = [];
+      collect(res.json, REF_KEYS, '', refs);
+      this.refs.set(res, refs);
+    }
+    return refs;
   }
 
   /** Seeds the last good generations (from a persisted snapshot's context). */
@@ -193,18 +272,12 @@ export class SnapshotRenderer {
   /** Forgets instances that no longer exist (bounded caches). */
   prune(context: RenderContext): void {
     const ids = new Set(context.routes.map((r) => r.instanceId));
-    for (const id of this.instanceChecks.keys()) if (!ids.has(id)) this.instanceChecks.delete(id);
-    for (const id of this.lastGood.keys()) if (!ids.has(id)) this.lastGood.delete(id);
+    for (const cache of [this.checks, this.units, this.lastGood]) for (const id of cache.keys()) if (!ids.has(id)) cache.delete(id);
   }
 
-  private renderAll(
-    templates: readonly Template[],
-    context: RenderContext,
-    warnings: Array<{ instanceId?: string; template: string; message: string }>,
-    useCache: boolean,
-  ): { ok: true; resources: Record<ResourceKind, Map<string, EncodedResource>> } | { ok: false; problems: RenderProblem[] } {
+  /** Renders `templates` into `resources`; returns the problems found (names taken twice, invalid resources, failing templates). */
+  private renderAll(templates: readonly Template[], context: RenderContext, warnings: Warning[], useCache: boolean, resources: Record<ResourceKind, Map<string, EncodedResource>>): RenderProblem[] {
     const problems: RenderProblem[] = [];
-    const resources = { listeners: new Map(), routes: new Map(), clusters: new Map(), endpoints: new Map() } as Record<ResourceKind, Map<string, EncodedResource>>;
     const nextEncodings = useCache ? new Map<string, CachedEncoding>() : undefined;
     for (const template of templates) {
       let rendered: RenderedResource[];
@@ -237,13 +310,11 @@ export class SnapshotRenderer {
         }
       }
     }
-    problems.push(...checkReferences(resources, templates));
-    if (problems.length > 0) return { ok: false, problems };
-    if (nextEncodings) {
+    if (nextEncodings && problems.length === 0) {
       this.encodings.clear();
       for (const [k, v] of nextEncodings) this.encodings.set(k, v);
     }
-    return { ok: true, resources };
+    return problems;
   }
 }
 
@@ -263,22 +334,29 @@ function collect(value: unknown, keys: ReadonlySet<string>, path: string, out: A
 
 const CLUSTER_REFS = new Set(['cluster', 'cluster_name']);
 const ROUTE_REFS = new Set(['route_config_name']);
+const REF_KEYS = new Set([...CLUSTER_REFS, ...ROUTE_REFS]);
 
-/** Routes and listeners may only name clusters and route configurations that exist; EDS clusters need endpoints. */
-export function checkReferences(resources: Record<ResourceKind, Map<string, EncodedResource>>, templates: readonly Template[]): RenderProblem[] {
+type Refs = (res: EncodedResource) => Array<{ key: string; value: string; path: string }>;
+
+const allRefs: Refs = (res) => {
+  const out: Array<{ key: string; value: string; path: string }> = [];
+  collect(res.json, REF_KEYS, '', out);
+  return out;
+};
+
+/** Routes, virtual hosts and listeners may only name clusters and route configurations that exist; EDS clusters need endpoints. */
+export function checkReferences(resources: Record<ResourceKind, Map<string, EncodedResource>>, templates: readonly Template[], refsOf: Refs = allRefs): RenderProblem[] {
   const problems: RenderProblem[] = [];
   const clusterNames = resources.clusters;
   // Clusters from other sources (e.g. the bootstrap's xds_cluster) are not ours to check; only rendered kinds that this profile renders.
   const rendersClusters = templates.some((t) => t.kind === 'clusters');
   const rendersRoutes = templates.some((t) => t.kind === 'routes');
-  for (const kind of ['listeners', 'routes'] as const) {
+  for (const kind of ['listeners', 'routes', 'virtualHosts'] as const) {
     for (const res of resources[kind].values()) {
-      const refs: Array<{ key: string; value: string; path: string }> = [];
-      collect(res.json, kind === 'listeners' ? new Set([...CLUSTER_REFS, ...ROUTE_REFS]) : CLUSTER_REFS, '', refs);
-      for (const ref of refs) {
+      for (const ref of refsOf(res)) {
         if (CLUSTER_REFS.has(ref.key) && rendersClusters && !clusterNames.has(ref.value))
           problems.push({ template: res.template, resource: res.name, field: ref.path, message: `names cluster ${ref.value}, which does not exist` });
-        if (ROUTE_REFS.has(ref.key) && rendersRoutes && !resources.routes.has(ref.value))
+        if (kind === 'listeners' && ROUTE_REFS.has(ref.key) && rendersRoutes && !resources.routes.has(ref.value))
           problems.push({ template: res.template, resource: res.name, field: ref.path, message: `names route configuration ${ref.value}, which does not exist` });
       }
     }

@@ -9,9 +9,26 @@ import { ResourceKind, kindOfTypeUrl, messageType } from './protos';
 import { SharedResponse, Snapshot, TypeSnapshot } from './snapshot';
 
 /** Make-before-break: clusters and endpoints before the listeners and routes that use them. */
-const PUSH_ORDER: readonly ResourceKind[] = ['clusters', 'endpoints', 'listeners', 'routes'];
+const PUSH_ORDER: readonly ResourceKind[] = ['clusters', 'endpoints', 'listeners', 'routes', 'virtualHosts'];
 /** Types whose SotW responses must hold the complete state (the rest may carry only changes). */
 const COMPLETE_STATE: ReadonlySet<ResourceKind> = new Set(['listeners', 'clusters']);
+/**
+ * Delta types whose first request with no names subscribes to everything: LDS/CDS (legacy
+ * wildcard), and VHDS, which older Envoys start with no names (newer ones name the route
+ * configuration, see `wantedVirtualHost`).
+ */
+const DELTA_WILDCARD: ReadonlySet<ResourceKind> = new Set(['listeners', 'clusters', 'virtualHosts']);
+
+/**
+ * Whether a Delta stream subscribed to a VHDS virtual host: by its own name, or by the name of
+ * its route configuration (Envoy's VHDS subscription starts with the route configuration's
+ * name; resources are named `<route configuration name>/<host entry>`, to be matched from the
+ * right since a route configuration name may hold slashes).
+ */
+function wantedVirtualHost(names: ReadonlySet<string>, name: string): boolean {
+  const slash = name.lastIndexOf('/');
+  return slash > 0 && names.has(name.slice(0, slash));
+}
 
 interface DiscoveryRequest {
   version_info?: string;
@@ -201,7 +218,7 @@ function reportReply(cp: ControlPlane, record: NodeRecord, outcome: Outcome | un
  */
 function clustersTarget(snapshot: Snapshot, types: ReadonlyMap<ResourceKind, { pending: boolean; sentTs?: TypeSnapshot }>): TypeSnapshot {
   if (!snapshot.transitionalClusters) return snapshot.types.clusters;
-  const settled = (['listeners', 'routes'] as const).every((k) => {
+  const settled = (['listeners', 'routes', 'virtualHosts'] as const).every((k) => {
     const s = types.get(k);
     return !s || (!s.pending && s.sentTs?.version === snapshot.types[k].version);
   });
@@ -356,7 +373,7 @@ class DeltaSession implements Session {
     const unsubscribe = request.resource_names_unsubscribe ?? [];
     if (!state) {
       // Legacy wildcard: the first request for LDS/CDS with no names.
-      state = { wildcard: COMPLETE_STATE.has(kind) && subscribe.length === 0, names: new Set(), known: new Map(), pending: false };
+      state = { wildcard: DELTA_WILDCARD.has(kind) && subscribe.length === 0, names: new Set(), known: new Map(), pending: false };
       this.types.set(kind, state);
       for (const [name, version] of Object.entries(request.initial_resource_versions ?? {})) state.known.set(name, version);
     }
@@ -397,13 +414,15 @@ class DeltaSession implements Session {
       if (!state) continue;
       if (state.pending) return;
       const ts = kind === 'clusters' ? clustersTarget(snapshot, this.types) : snapshot.types[kind];
-      const wanted = (name: string) => state.wildcard || state.names.has(name);
+      const wanted = (name: string) => state.wildcard || state.names.has(name) || (kind === 'virtualHosts' && wantedVirtualHost(state.names, name));
       const updates: Uint8Array[] = [];
       const removed: string[] = [];
       for (const [name, res] of ts.resources) {
         if (wanted(name) && state.known.get(name) !== res.version) {
           updates.push(res.deltaEntry);
           state.known.set(name, res.version);
+          // Envoy clears the VHDS virtual hosts of a route configuration it is sent again: all are resent.
+          if (kind === 'routes') for (const vh of this.types.get('virtualHosts')?.known.keys() ?? []) if (vh.startsWith(`${name}/`)) this.types.get('virtualHosts')!.known.delete(vh);
         }
       }
       for (const name of [...state.known.keys()]) {
@@ -432,7 +451,10 @@ class DeltaSession implements Session {
 
 /** Opens a session for the first request of a stream, or refuses it. */
 function openSession<T extends { node?: RawNode }>(cp: ControlPlane, call: Stream<T>, first: T, protocol: 'sotw' | 'delta'): { record: NodeRecord; profile: ProfileState } | undefined {
-  const { node, token } = nodeFromProto(first.node, cp.region);
+  const parsed = nodeFromProto(first.node, cp.region);
+  const token = parsed.token;
+  // A Delta node is served its virtual hosts over VHDS (Delta only), so it has a profile of its own.
+  const node = protocol === 'delta' ? { ...parsed.node, deltaXds: true } : parsed.node;
   if (!admitStream(cp, call as unknown as grpc.ServerDuplexStream<unknown, Buffer>, token, 'discovery stream refused', { node: node.id, protocol })) return undefined;
   const profile = cp.profileFor(node);
   const record: NodeRecord = { node, protocol, connectedAt: new Date().toISOString(), profile: profile.key, acked: {}, sent: {} };
