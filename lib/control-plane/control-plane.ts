@@ -156,6 +156,8 @@ export class ControlPlane extends Construct {
         EDGE_HTTP_TRAFFIC_PORT: String(config.envoy.httpTrafficPort),
         // The file the proxies' CloudWatch agent ships (stdout, the runtime's default, is not).
         EDGE_ACCESS_LOG_PATH: PROXY_ACCESS_LOG_PATH,
+        // The tenant rules on every render (runtime/tenant-rules.ts): no target in any fleet VPC.
+        EDGE_FLEET_CIDRS: config.regions.map((r) => r.vpcCidr).join(','),
         AWS_REGION: region.region,
       },
       portMappings: [

@@ -204,6 +204,8 @@ export async function startLocalPlatform(settings: LocalSettings, options: Platf
             httpTrafficPort: config.envoy.httpTrafficPort,
             host: HOST,
             logger: options.quiet ? silentLogger : undefined,
+            fleetCidrs: config.regions.map((r) => r.vpcCidr),
+            allowLoopbackBackends: settings.allowLoopbackBackends ?? true,
             ...options.controlPlane,
           });
         } catch (err) {

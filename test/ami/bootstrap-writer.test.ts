@@ -5,6 +5,7 @@ import { amiPaths } from '../../ami/scripts/lib/paths';
 import { StrictJsonError, strictFromJson } from '../../lib/control-plane/runtime/proto-json';
 import { loadEnvoyProtos } from '../../lib/control-plane/runtime/protos';
 import { FakeInstance, INSTANCE_ID, ZONE, installFakeAws, runWriter, startFakeInstance } from './run-writer';
+import { TOOLS, withTools } from '../support/tools';
 
 /**
  * The boot-time bootstrap writer, run for real (bash + curl + jq) against an IMDSv2-only
@@ -12,9 +13,7 @@ import { FakeInstance, INSTANCE_ID, ZONE, installFakeAws, runWriter, startFakeIn
  * Its output is checked against the boot contract and strictly against Envoy's v3 protos.
  */
 const WRITER = join(amiPaths().saltRoot, 'envoy', 'files', 'edge-write-bootstrap');
-const tools = ['bash', 'curl', 'jq'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
-const describeWithTools = tools.length ? describe.skip : describe;
-if (tools.length) console.warn(`bootstrap writer tests skipped: missing ${tools.join(', ')} (apt-get install ${tools.join(' ')})`);
+const describeWithTools = withTools('the bootstrap writer tests', [TOOLS.bash, TOOLS.curl, TOOLS.jq]).describe;
 
 const TOKEN = 'edge-discovery-token-0123456789abcdef';
 const SECRET_VERSION = 'a1b2c3d4-0000-4000-8000-000000000001';

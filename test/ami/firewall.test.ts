@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { AL2023_AARCH64_GRAINS } from '../../ami/scripts/lib/jinja';
 import { amiPaths } from '../../ami/scripts/lib/paths';
 import { loadPillar, renderSaltTree } from '../../ami/scripts/lib/salt-tree';
+import { TOOLS, Tool, command, withTools } from '../support/tools';
 
 /**
  * The envoy user's packet filter (issue 13 item 1, on the proxy host): the ruleset Salt renders,
@@ -20,18 +21,20 @@ const ENVOY_UID = 4242;
 const VPC = '10.4.0.0/16';
 const XDS_PORT = 18000;
 
-const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
-const hasNft = has('nft');
-if (!hasNft) console.warn('nft checks skipped: nftables is not installed (apt-get install nftables)');
+const withNft = withTools('the nft checks of the packet filter', [TOOLS.nft]);
 // Loading rules and switching uid need root and a network namespace of our own.
-const canNamespace =
-  hasNft &&
-  has('ip') &&
-  has('setpriv') &&
-  process.getuid?.() === 0 &&
-  spawnSync('unshare', ['--net', 'true'], { stdio: 'ignore' }).status === 0 &&
-  spawnSync('setpriv', ['--reuid', String(ENVOY_UID), '--regid', String(ENVOY_UID), '--clear-groups', process.execPath, '-e', '0'], { cwd: '/', stdio: 'ignore' }).status === 0;
-if (hasNft && !canNamespace) console.warn('packet filter behaviour skipped: needs root, unshare --net, ip, setpriv and a node the probe user can run');
+const NAMESPACE: Tool = {
+  name: 'root, unshare --net, ip, setpriv and a node the probe user can run',
+  install: 'apt-get install iproute2 util-linux, and run the tests as root in a container that allows network namespaces',
+  present: () =>
+    TOOLS.nft.present() &&
+    command('ip', 'iproute2').present() &&
+    command('setpriv', 'util-linux').present() &&
+    process.getuid?.() === 0 &&
+    spawnSync('unshare', ['--net', 'true'], { stdio: 'ignore' }).status === 0 &&
+    spawnSync('setpriv', ['--reuid', String(ENVOY_UID), '--regid', String(ENVOY_UID), '--clear-groups', process.execPath, '-e', '0'], { cwd: '/', stdio: 'ignore' }).status === 0,
+};
+const withNamespace = withTools('the packet filter behaviour tests', [TOOLS.nft, NAMESPACE]);
 
 function renderedRuleset(): string {
   const { pillar } = loadPillar(paths.pillarRoot, AL2023_AARCH64_GRAINS);
@@ -136,7 +139,7 @@ describe('edge-firewall (loads the ruleset with this instance\'s values)', () =>
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
   const good = { EDGE_VPC_CIDR: VPC, EDGE_CONTROL_PLANE_PORT: String(XDS_PORT) };
 
-  (hasNft ? test : test.skip)('renders the instance\'s values and nft checks the result (nft -c)', () => {
+  withNft.test('renders the instance\'s values and nft checks the result (nft -c)', () => {
     const result = runLoader(dir, good, {}, ['--check']);
     expect(result.stderr).toContain('"level":"info"');
     expect(result.status).toBe(0);
@@ -145,7 +148,7 @@ describe('edge-firewall (loads the ruleset with this instance\'s values)', () =>
     );
   });
 
-  (hasNft ? test : test.skip)('nft itself refuses a broken ruleset (the check can fail)', () => {
+  withNft.test('nft itself refuses a broken ruleset (the check can fail)', () => {
     const result = runLoader(dir, good, { EDGE_FIREWALL_RULESET: join(dir, 'broken.nft') }, ['--check']);
     expect(result.status).toBe(1);
     writeFileSync(join(dir, 'broken.nft'), renderedRuleset().replace('169.254.0.0/16', '169.254.0.0/33'));
@@ -207,7 +210,7 @@ const TARGETS: ReadonlyArray<readonly [string, 'through' | 'refused', string]> =
 const LOCAL_V4 = ['169.254.169.254', '169.254.170.2', '169.254.169.253', '127.0.0.53', '10.4.0.2', '10.4.1.10', '10.4.2.20', '203.0.113.10', '10.9.0.10'];
 const LOCAL_V6 = ['fd00:ec2::254', 'fd00:ec2::253', '2001:db8::10'];
 
-(canNamespace ? describe : describe.skip)('the packet filter, loaded in a network namespace and probed', () => {
+withNamespace.describe('the packet filter, loaded in a network namespace and probed', () => {
   let outcomes: { envoy: Record<string, string>; root: Record<string, string>; ruleset: { nftables: Array<Record<string, unknown>> } };
   let dir: string;
 

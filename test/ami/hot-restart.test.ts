@@ -1,4 +1,4 @@
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { amiPaths } from '../../ami/scripts/lib/paths';
 import { waitFor } from '../support/wait';
+import { TOOLS, withTools } from '../support/tools';
 
 /**
  * edge-envoy, envoy.service's main process: Envoy with hot restart, so a new bootstrap (a rotated
@@ -16,9 +17,7 @@ import { waitFor } from '../support/wait';
 const FILES = join(amiPaths().saltRoot, 'envoy', 'files');
 const WRAPPER = join(FILES, 'edge-envoy');
 const FAKE_ENVOY = join(__dirname, 'fixtures', 'fake-envoy.js');
-const tools = ['bash', 'curl', 'jq', 'sha256sum'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
-const describeWithTools = tools.length ? describe.skip : describe;
-if (tools.length) console.warn(`hot restart tests skipped: missing ${tools.join(', ')}`);
+const describeWithTools = withTools('the hot restart tests', [TOOLS.bash, TOOLS.curl, TOOLS.jq, TOOLS.sha256sum]).describe;
 
 interface FakeEvent {
   readonly pid: number;

@@ -5,15 +5,15 @@ import YAML from 'yaml';
 import { AL2023_AARCH64_GRAINS, renderJinja } from '../../ami/scripts/lib/jinja';
 import { amiPaths } from '../../ami/scripts/lib/paths';
 import { loadPillar } from '../../ami/scripts/lib/salt-tree';
+import { TOOLS, pythonWithJinja2, withTools } from '../support/tools';
 
 /**
  * The offline checks render the tree with nunjucks; Salt renders it with Jinja2. Where Python's
  * jinja2 is installed, every .sls and template is rendered by both and the results compared
  * (as YAML/JSON data where the file is data, as text otherwise).
  */
-const python = ['python3', 'python'].find((p) => spawnSync(p, ['-c', 'import jinja2'], { stdio: 'ignore' }).status === 0);
-const describeWithJinja2 = python ? describe : describe.skip;
-if (!python) console.warn('Jinja2 parity test skipped: no python with jinja2 (apt-get install python3-jinja2)');
+const describeWithJinja2 = withTools('the Jinja2 parity test', [TOOLS.jinja2]).describe;
+const python = pythonWithJinja2();
 
 function templatesUnder(dir: string): string[] {
   return readdirSync(dir).flatMap((entry) => {

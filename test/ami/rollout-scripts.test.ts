@@ -1,4 +1,4 @@
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import { AddressInfo, createServer, Server, Socket } from 'node:net';
@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { amiPaths } from '../../ami/scripts/lib/paths';
 import { waitFor } from '../support/wait';
 import { FakeInstance, INSTANCE_ID, startFakeInstance } from './run-writer';
+import { TOOLS, withTools } from '../support/tools';
 
 /**
  * The proxy's part of the health-gated rollout (edge-ready-signal) and of the drain on
@@ -18,9 +19,7 @@ import { FakeInstance, INSTANCE_ID, startFakeInstance } from './run-writer';
 const FILES = join(amiPaths().saltRoot, 'envoy', 'files');
 const READY_SIGNAL = join(FILES, 'edge-ready-signal');
 const LIFECYCLE = join(FILES, 'edge-lifecycle');
-const tools = ['bash', 'curl', 'jq'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
-const describeWithTools = tools.length ? describe.skip : describe;
-if (tools.length) console.warn(`rollout script tests skipped: missing ${tools.join(', ')}`);
+const describeWithTools = withTools('the rollout script tests', [TOOLS.bash, TOOLS.curl, TOOLS.jq]).describe;
 
 // --- proxy protocol v2 (haproxy proxy-protocol.txt, section 2.2) ---------------------------------
 const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);

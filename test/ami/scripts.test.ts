@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { amiPaths } from '../../ami/scripts/lib/paths';
+import { TOOLS, withTools } from '../support/tools';
 
 /** The image's shell scripts: bash syntax always, shellcheck where it is installed. */
 const paths = amiPaths();
@@ -17,7 +18,7 @@ const SCRIPTS = [
   join(paths.saltRoot, 'envoy', 'files', 'edge-refresh-token'),
   join(paths.saltRoot, 'firewall', 'files', 'edge-firewall'),
 ];
-const hasShellcheck = spawnSync('sh', ['-c', 'command -v shellcheck'], { stdio: 'ignore' }).status === 0;
+const withShellcheck = withTools('the shellcheck lint of the image scripts', [TOOLS.shellcheck]);
 
 describe('image shell scripts', () => {
   test.each(SCRIPTS.map((s) => [s.slice(paths.packerDir.length - 'packer'.length)]))('%s is valid bash', (script) => {
@@ -27,7 +28,7 @@ describe('image shell scripts', () => {
     expect(result.status).toBe(0);
   });
 
-  (hasShellcheck ? test : test.skip)('shellcheck finds nothing', () => {
+  withShellcheck.test('shellcheck finds nothing', () => {
     // -x: follow the `source` of edge-lib.sh (found next to the scripts, source-path=SCRIPTDIR).
     const result = spawnSync('shellcheck', ['-x', '-s', 'bash', ...SCRIPTS], { encoding: 'utf8' });
     expect(result.stdout).toBe('');

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { amiPaths } from '../../ami/scripts/lib/paths';
 import { waitFor } from '../support/wait';
 import { FakeInstance, installFakeAws, runWriter, startFakeInstance } from './run-writer';
+import { TOOLS, withTools } from '../support/tools';
 
 /**
  * The proxy side of a discovery token rotation, on one host, for real: edge-refresh-token (what
@@ -16,9 +17,7 @@ import { FakeInstance, installFakeAws, runWriter, startFakeInstance } from './ru
 const FILES = join(amiPaths().saltRoot, 'envoy', 'files');
 const REFRESH = join(FILES, 'edge-refresh-token');
 const FAKE_ENVOY = join(__dirname, 'fixtures', 'fake-envoy.js');
-const tools = ['bash', 'curl', 'jq', 'sha256sum'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
-const describeWithTools = tools.length ? describe.skip : describe;
-if (tools.length) console.warn(`token refresh tests skipped: missing ${tools.join(', ')}`);
+const describeWithTools = withTools('the token refresh tests', [TOOLS.bash, TOOLS.curl, TOOLS.jq, TOOLS.sha256sum]).describe;
 
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:edge-discovery-AbCdEf';
 const V1 = 'a1b2c3d4-0000-4000-8000-000000000001';

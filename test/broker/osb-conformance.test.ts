@@ -436,7 +436,14 @@ describe('lifecycle', () => {
 
   test('context supplies organization_guid and space_guid', async () => {
     const { organization_guid: _o, space_guid: _s, ...rest } = provisionBody(['ctx.edge.example.com']);
-    await provisioned('life-ctx', { ...rest, context: { platform: 'cloudfoundry', organization_guid: 'org-9', space_guid: 'space-9' } });
+    const context = { platform: 'cloudfoundry', organization_guid: 'org-9', space_guid: 'space-9' };
+    await provisioned('life-ctx', { ...rest, context });
+    // Stored with the instance...
+    expect(await live.store.getInstance('life-ctx')).toMatchObject({ organizationGuid: 'org-9', spaceGuid: 'space-9' });
+    // ...and used: the same request again is the same instance (200), another space is a conflict (409).
+    expect((await call('PUT', `${instancePath('life-ctx')}${ASYNC}`, { body: { ...rest, context } })).status).toBe(200);
+    expectOsbError(await call('PUT', `${instancePath('life-ctx')}${ASYNC}`, { body: { ...rest, context: { ...context, space_guid: 'space-10' } } }), 409, /different space_guid/);
+    expectOsbError(await call('PUT', `${instancePath('life-ctx')}${ASYNC}`, { body: { ...rest, context: { ...context, organization_guid: 'org-10' } } }), 409, /different organization_guid/);
   });
 });
 

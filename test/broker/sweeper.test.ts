@@ -11,7 +11,7 @@ import { LocalCloud } from '../../lib/broker/runtime/cloud/local';
 import { sweepOptionsFromEnv } from '../../lib/broker/runtime/lambda/sweeper';
 import { DEFAULT_CONVERGENCE, DEFAULT_CUSTOM_DOMAINS } from '../../lib/broker/runtime/settings';
 import { OperationRecord } from '../../lib/broker/runtime/store/types';
-import { CDN_ALLOWANCE_SECONDS, STANDARD_ALLOWANCE_SECONDS, operationDeadline } from '../../lib/broker/runtime/worker/sweep';
+import { operationDeadline } from '../../lib/broker/runtime/worker/sweep';
 import { WorkerContext, workOnOperation } from '../../lib/broker/runtime/worker/worker';
 import { ensureBrokerTable } from '../../lib/local/emulators';
 import { GatedCloud, LocalBroker, brokerFixture, localClientConfig, testWorkerContext, osbClient, provisionBody, waitForOperation } from './support';
@@ -104,13 +104,24 @@ test('sweep(): only silent operations outside a step are re-enqueued, once per s
   expect((await b.sweep(now + 60 * MINUTE)).inProgress).toBe(0);
 });
 
+// The deadlines as docs/broker.md states them ("Sweeper"): written out here, never imported
+// from the module under test, so a changed allowance fails these tests.
+const HOUR_MS = 60 * MINUTE;
+/** EDGE_CONVERGENCE_TIMEOUT_SECONDS' default: 600 s. */
+const CONVERGENCE_TIMEOUT_MS = 10 * MINUTE;
+/** A standard-plan provision or update: + 30 min. */
+const STANDARD_ALLOWANCE_MS = 30 * MINUTE;
+/** A cdn-plan one, any deprovision, and a wait for custom domains' owners: + 2 h. */
+const CDN_ALLOWANCE_MS = 2 * HOUR_MS;
+
 test('an operation past its deadline is counted as stuck (OperationsStuck gauge)', async () => {
   const lines: string[] = [];
   const b = await fixture.start({ worker: { enabled: false }, sweeper: { enabled: false }, metrics: (line) => lines.push(line) });
   const operationId = await provision(b, 'stuck', ['stuck.edge.example.com']);
   const operation = (await b.store.getOperation('stuck', operationId))!;
   const deadline = operationDeadline(operation, b.settings.convergence);
-  expect(deadline).toBe(Date.parse(operation.createdAt) + (b.settings.convergence.timeoutSeconds + STANDARD_ALLOWANCE_SECONDS) * 1000);
+  expect(b.settings.convergence.timeoutSeconds * 1000).toBe(CONVERGENCE_TIMEOUT_MS);
+  expect(deadline).toBe(Date.parse(operation.createdAt) + CONVERGENCE_TIMEOUT_MS + STANDARD_ALLOWANCE_MS);
 
   const before = await b.sweep(deadline - 1000);
   expect(before.stuck).toEqual([]);
@@ -130,13 +141,16 @@ test('an operation past its deadline is counted as stuck (OperationsStuck gauge)
 test('the deadline: convergence timeout plus 30 min, or plus 2 h for cdn changes and deprovisions', () => {
   const base = { operationId: 'op', instanceId: 'i', state: 'in progress', completedSteps: [], description: '', attempts: 0, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z' } as const;
   const created = Date.parse(base.createdAt);
-  const timeout = DEFAULT_CONVERGENCE.timeoutSeconds * 1000;
+  const timeout = CONVERGENCE_TIMEOUT_MS;
   const standard = { ...base, type: 'provision', target: { planId: 'p', plan: 'standard', parameters: { hostnames: ['a'] } } } as unknown as OperationRecord;
   const cdn = { ...base, type: 'update', target: { planId: 'p', plan: 'cdn', parameters: { hostnames: ['a'] } } } as unknown as OperationRecord;
   const deprovision = { ...base, type: 'deprovision' } as OperationRecord;
-  expect(operationDeadline(standard, DEFAULT_CONVERGENCE)).toBe(created + timeout + STANDARD_ALLOWANCE_SECONDS * 1000);
-  expect(operationDeadline(cdn, DEFAULT_CONVERGENCE)).toBe(created + timeout + CDN_ALLOWANCE_SECONDS * 1000);
-  expect(operationDeadline(deprovision, DEFAULT_CONVERGENCE)).toBe(created + timeout + CDN_ALLOWANCE_SECONDS * 1000);
+  expect(operationDeadline(standard, DEFAULT_CONVERGENCE)).toBe(created + timeout + STANDARD_ALLOWANCE_MS);
+  expect(operationDeadline(cdn, DEFAULT_CONVERGENCE)).toBe(created + timeout + CDN_ALLOWANCE_MS);
+  expect(operationDeadline(deprovision, DEFAULT_CONVERGENCE)).toBe(created + timeout + CDN_ALLOWANCE_MS);
+  // The same, in wall-clock terms: 40 min and 2 h 10 min after the operation was created.
+  expect(operationDeadline(standard, DEFAULT_CONVERGENCE) - created).toBe(40 * MINUTE);
+  expect(operationDeadline(cdn, DEFAULT_CONVERGENCE) - created).toBe(130 * MINUTE);
 });
 
 test('an operation waiting for the owners of its custom domains is not stuck before their limit has passed', () => {
@@ -148,7 +162,7 @@ test('an operation waiting for the owners of its custom domains is not stuck bef
   const limits = { ...DEFAULT_CUSTOM_DOMAINS, ownershipTimeoutSeconds: 72 * 3600 };
   const deadline = operationDeadline(waiting, DEFAULT_CONVERGENCE, limits);
   expect(deadline).toBeGreaterThan(created + 72 * 3600 * 1000);
-  expect(deadline).toBe(created + (DEFAULT_CONVERGENCE.timeoutSeconds + STANDARD_ALLOWANCE_SECONDS + 72 * 3600 + CDN_ALLOWANCE_SECONDS) * 1000);
+  expect(deadline).toBe(created + CONVERGENCE_TIMEOUT_MS + STANDARD_ALLOWANCE_MS + 72 * HOUR_MS + CDN_ALLOWANCE_MS);
 });
 
 test('a duplicated message applies no step twice: the copy that finds the step claimed drops itself', async () => {

@@ -213,19 +213,32 @@ test('a failed update reports instance_usable and update_repeatable, keeps the p
 });
 
 test('cdn: the worker waits for CloudFront by re-enqueueing, then succeeds', async () => {
+  // CloudFront reports the new distribution InProgress for three polls, then Deployed.
   const cloud = new LocalCloud({ deployPolls: 3 });
-  const b = await broker({ cloud });
-  const call = osbClient(b.url);
+  const b = await broker({ cloud, worker: { enabled: false } });
   const operationId = await provision(b, 'cdn-1', ['cdn.edge.example.com'], CDN);
-  const descriptions = new Set<string>();
-  for (;;) {
-    const reply = await call('GET', `/v2/service_instances/cdn-1/last_operation?operation=${operationId}`);
-    descriptions.add(reply.body.description);
-    if (reply.body.state !== 'in progress') {
-      expect(reply.body.state).toBe('succeeded');
-      break;
-    }
+  const ref = { instanceId: 'cdn-1', operationId };
+  // The worker is driven by hand, one delivery at a time: each delivery either finishes the
+  // operation or re-enqueues it (recorded here), and says what it waits for.
+  const base = workerContext(b, cloud);
+  const enqueued: Array<{ ref: unknown; delaySeconds?: number }> = [];
+  const ctx: WorkerContext = { ...base, queue: { enqueue: async (r, delaySeconds) => void enqueued.push({ ref: r, delaySeconds }) } as WorkerContext['queue'] };
+  const descriptions: string[] = [];
+  for (let delivery = 1; delivery <= 20; delivery++) {
+    const before = enqueued.length;
+    expect(await workOnOperation(ctx, ref, 1)).toEqual({ kind: 'ack' });
+    const operation = (await b.store.getOperation('cdn-1', operationId))!;
+    if (operation.state !== 'in progress') break;
+    descriptions.push(operation.description);
+    // Not finished: this delivery must have put the message back, or nothing would run it again.
+    expect(enqueued.length).toBe(before + 1);
   }
+  expect(await b.store.getOperation('cdn-1', operationId)).toMatchObject({ state: 'succeeded' });
+  const waitingForCloudFront = 'provision: creating the CloudFront distribution: waiting for CloudFront to deploy the distribution';
+  // One wait per InProgress answer, each a re-enqueue of the same operation with the poll delay.
+  expect(descriptions.filter((d) => d === waitingForCloudFront)).toHaveLength(3);
+  expect(enqueued.length).toBe(descriptions.length);
+  for (const e of enqueued) expect(e).toEqual({ ref, delaySeconds: base.options.waitSeconds });
   const [distribution] = [...cloud.distributions.values()];
   expect(cloud.records.get('cdn.edge.example.com')?.value).toBe(distribution.domainName);
   expect([...cloud.certificates.values()][0].status).toBe('ISSUED');

@@ -166,7 +166,10 @@ describe('ECS', () => {
       EDGE_PLATFORM_NAME: synth.config.platformName,
       EDGE_HTTPS_TRAFFIC_PORT: String(synth.config.envoy.httpsTrafficPort),
       EDGE_HTTP_TRAFFIC_PORT: String(synth.config.envoy.httpTrafficPort),
+      // Every fleet VPC, not only this region's: the tenant rules refuse targets in any of them.
+      EDGE_FLEET_CIDRS: synth.config.regions.map((r) => r.vpcCidr).join(','),
     });
+    expect(String(env.EDGE_FLEET_CIDRS).split(',')).toHaveLength(synth.config.regions.length);
     expect(env.EDGE_XDS_AUTH_TOKEN).toBeUndefined(); // local only
     expect(container.Secrets).toBeUndefined();
     expect(JSON.stringify(env)).not.toMatch(/resolve:secretsmanager|SecretString/);
@@ -307,6 +310,25 @@ describe('private load balancer', () => {
       }
     }
     for (const [, sg] of ofType('AWS::EC2::SecurityGroup')) expect(sg.Properties.SecurityGroupIngress).toBeUndefined();
+  });
+
+  test('the NLB security group is locked outbound: only to the tasks, on the two ports (asserted here, not left to the snapshot)', () => {
+    const nlbSg = idOf('LoadBalancerSecurityGroup', 'AWS::EC2::SecurityGroup');
+    const taskSg = idOf('ServiceSecurityGroup', 'AWS::EC2::SecurityGroup');
+    // No inline egress: neither the default "allow all outbound" nor any CIDR.
+    expect(all[nlbSg].Properties.SecurityGroupEgress).toBeUndefined();
+    const egress = Object.values(all)
+      .filter((r) => r.Type === 'AWS::EC2::SecurityGroupEgress' && JSON.stringify(r.Properties.GroupId) === JSON.stringify({ 'Fn::GetAtt': [nlbSg, 'GroupId'] }))
+      .map((r) => r.Properties)
+      .sort((a, b) => (a.FromPort as number) - (b.FromPort as number));
+    expect(egress).toEqual([18000, 18001].map((port) => ({
+      Description: 'from the control plane NLB',
+      DestinationSecurityGroupId: { 'Fn::GetAtt': [taskSg, 'GroupId'] },
+      FromPort: port,
+      ToPort: port,
+      GroupId: { 'Fn::GetAtt': [nlbSg, 'GroupId'] },
+      IpProtocol: 'tcp',
+    })));
   });
 });
 

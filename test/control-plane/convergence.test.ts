@@ -20,9 +20,10 @@ describe('convergence reports', () => {
   const report = async () => (await table.doc.send(new GetCommand({ TableName: TABLE, Key: convergenceKey(REGION, cp.taskId!) }))).Item as ConvergenceReport | undefined;
   const holding = (r: ConvergenceReport, generation: number) => r.ackedGenerations.filter(([g]) => g >= generation).reduce((n, [, c]) => n + c, 0);
   const judge = (r: ConvergenceReport, instanceId: string, generation: number) => judgeConvergence({ instanceId, generation, regions: [REGION], rejectable: true }, [r], GATE);
-  // Any cluster named svc-bad* is refused the way Envoy refuses a config it cannot load.
+  // Any cluster named svc-bad* is refused the way Envoy refuses a config it cannot load (until the test says it is fixed).
+  let badIsBroken = true;
   const refuseBad = (response: { type_url: string; resources: Array<{ name: string }> }) =>
-    response.type_url === TYPE.clusters && response.resources.some((r) => r.name.startsWith('svc-bad')) ? 'cluster svc-bad: unknown field in the typed config' : undefined;
+    badIsBroken && response.type_url === TYPE.clusters && response.resources.some((r) => r.name.startsWith('svc-bad')) ? 'cluster svc-bad: unknown field in the typed config' : undefined;
 
   beforeAll(async () => {
     table = await startTable();
@@ -81,10 +82,21 @@ describe('convergence reports', () => {
     const status = (await (await fetch(`http://127.0.0.1:${cp.restPort}/status`)).json()) as { rejected: Record<string, { source: string }> };
     expect(status.rejected.bad).toMatchObject({ source: 'nack' });
 
-    // A newer generation of the instance lifts the quarantine (and its old rejection).
-    const fixed = await writeRoute(table.doc, 'bad', { hostnames: ['bad.edge.example.com'], backends: [backend(8002)] }, true);
-    await waitFor('the rejection to clear', async () => ((await report())?.rejected.bad ? undefined : true));
-    expect(fixed).toBeGreaterThan(generation);
+  });
+
+  it('A newer generation of the instance lifts the quarantine: the fixed instance is served again', async () => {
+    expect((await report())?.rejected.bad).toBeDefined();
+    for (const n of nodes) expect(n.clusters()).not.toContain('svc-bad');
+    // The team fixes the instance: a newer generation (not a tombstone, which would lift the
+    // quarantine by another branch) that the proxies accept.
+    badIsBroken = false;
+    const fixed = await writeRoute(table.doc, 'bad', { hostnames: ['bad.edge.example.com'], backends: [backend(8012)] });
+    await waitFor('every node serving the fixed instance', () => nodes.every((n) => n.latest.get(TYPE.clusters)?.acked && n.clusters().includes('svc-bad')) || undefined);
+    const r = await waitFor('the rejection to clear and all nodes to hold the fix', async () => {
+      const current = await report();
+      return current && !current.rejected.bad && holding(current, fixed) === 3 ? current : undefined;
+    });
+    expect(judge(r, 'bad', fixed)).toEqual({ kind: 'converged', summary: 'accepted by 3 of 3 proxies in 1 region' });
   });
 
   it('reports an invalid route as rejected by validation while the other instances converge', async () => {

@@ -303,6 +303,8 @@ export class SimEnvoy {
   readonly latest = new Map<string, { response: Response; acked: boolean }>();
   private readonly acked = new Map<string, string>();
   private held: Response[] | undefined;
+  /** NACKs this node has sent (counted here, so tests need not read the server's counter). */
+  nacksSent = 0;
 
   constructor(
     port: number,
@@ -318,6 +320,7 @@ export class SimEnvoy {
   private answer(response: Response): void {
     const error = this.nack(response);
     if (!error) this.acked.set(response.type_url, response.version_info);
+    else this.nacksSent++;
     this.latest.set(response.type_url, { response, acked: !error });
     this.client.send({
       type_url: response.type_url,

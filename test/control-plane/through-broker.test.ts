@@ -60,7 +60,9 @@ describe('a route provisioned through the broker reaches a proxyless gRPC client
 
     const del = await osb('DELETE', `/v2/service_instances/grpc-echo?accepts_incomplete=true&service_id=${SERVICE_ID}&plan_id=${STANDARD}`);
     expect(del.status).toBe(202);
-    await waitForOperation(osb, 'grpc-echo', del.body.operation);
+    // The deprovision itself succeeds (a failed one would also make the RPCs fail below).
+    expect((await waitForOperation(osb, 'grpc-echo', del.body.operation)).body.state).toBe('succeeded');
+    expect(await broker.store.getRoute('grpc-echo')).toMatchObject({ deleted: true });
     const err = await waitForRpcFailure(client, 'RPCs to fail after deprovision');
     expect(err.code).toBe(grpc.status.UNAVAILABLE);
   });

@@ -60,7 +60,11 @@ describe('canary health through the broker', () => {
     expect(done.body.description).toMatch(/withdrawn/);
     // Only the canary ever held it; every node ends without it.
     const holders = [...everHeld].filter(([, seen]) => seen.has(resourceBaseName(instance))).map(([id]) => id);
-    expect(holders.length).toBeLessThanOrEqual(1);
+    // Exactly one node held it (0 would mean no canary ever checked it), and it is the node
+    // that health-checked the dead backend and reported it (HDS).
+    const reporters = fleet.nodes.filter((n) => n.hds!.reports.some((r) => r.clusters[resourceBaseName(instance)] !== undefined)).map((n) => n.options.id);
+    expect(reporters).toHaveLength(1);
+    expect(holders).toEqual(reporters);
     await fleet.waitForAll('every node without the withdrawn change', (n) => !n.servesInstance(instance) && !n.holds('clusters', resourceBaseName(instance)), 15_000);
     const status = await (await fetch(`${platform.controlPlaneUrl}/status`)).json();
     expect(status.canaryHealth).toMatchObject({ mode: 'hds', hdsStreams: 4 });

@@ -18,7 +18,7 @@
  * once, with nothing lost: the table, the DNS records, the hostname claims and the queues
  * agree.
  */
-import { LocalCloud } from '../../lib/broker/runtime/cloud/local';
+import { CloudAction, LocalCloud } from '../../lib/broker/runtime/cloud/local';
 import { startEmulators } from '../../lib/local/emulators';
 import { LocalPlatform, startLocalPlatform } from '../../lib/local/platform';
 import { LocalSettings } from '../../lib/local/settings';
@@ -145,11 +145,17 @@ describe('fault: the platform killed hard (kill -9) with operations in flight', 
       const inside = INSIDE_STEPS[point as keyof typeof INSIDE_STEPS];
       if (inside) {
         // As soon as a worker is seen at that stage of its steps (polling as fast as the broker answers).
+        // Each round awaits the broker's answers, so the loop never spins without waiting.
         const deadline = Date.now() + 10_000;
-        for (;;) {
-          const descriptions = await Promise.all(sent.map(async ({ intent }) => (await call('GET', `/v2/service_instances/${intent.instanceId}/last_operation`)).body?.description ?? ''));
-          if (descriptions.some((d: string) => inside.test(d)) || Date.now() > deadline) break;
+        let seen: string | undefined;
+        const looked = new Set<string>();
+        while (!seen && Date.now() <= deadline) {
+          const descriptions: string[] = await Promise.all(sent.map(async ({ intent }) => (await call('GET', `/v2/service_instances/${intent.instanceId}/last_operation`)).body?.description ?? ''));
+          descriptions.forEach((d) => looked.add(d));
+          seen = descriptions.find((d) => inside.test(d));
         }
+        // A kill point that was never reached tests nothing (it would be killed at the gate instead).
+        expect({ point, seen: seen !== undefined, descriptions: seen ? [] : [...looked] }).toEqual({ point, seen: true, descriptions: [] });
       }
       if (point === 'at-gate') {
         await waitFor(
@@ -254,6 +260,19 @@ describe('fault: the platform killed hard (kill -9) with operations in flight', 
     // Cloud calls the killed run made and the restarted one made again (a step re-run after the crash; idempotent).
     const actions = readActions(dir.path);
     const repeats = rerunActions(actions.slice(setupActions, actionsAtKill), actions.slice(actionsAtKill));
+    // Work is done twice only where the kill cut a step short: each repeated action is the
+    // re-run of the step an operation was inside at the kill (its hostnames), at most one per such operation.
+    const cutHosts = new Set(inProgressAtKill.filter((o) => o.busyUntil).map((o) => host(o.pk.replace(/^INSTANCE#/, ''))));
+    const hostsOf = (a: CloudAction): string[] => [
+      ...((a.records as Array<{ name: string }> | undefined) ?? []).map((r) => r.name),
+      ...((a.names as string[] | undefined) ?? []),
+      ...((a.hostnames as string[] | undefined) ?? []),
+    ];
+    for (const repeat of repeats) {
+      const hosts = hostsOf(repeat);
+      expect({ repeat: repeat.action, hosts, cutShort: hosts.length > 0 && hosts.every((h) => cutHosts.has(h)) }).toEqual({ repeat: repeat.action, hosts, cutShort: true });
+    }
+    expect(repeats.length).toBeLessThanOrEqual(cutHosts.size);
     summaries.push(
       `${point}: ${accepted.length} of ${sent.length} answered 202 before the kill; in progress at the kill: ${stepsAtKill.join(', ') || 'none'}; `+
         `${platform.resumedOperations} operation(s) resumed after the restart, every accepted one succeeded; ` +

@@ -25,6 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { re2SyntaxError } from '../../lib/model/re2';
 import { estimateRe2ProgramSize } from '../../lib/model/re2-program-size';
+import { TOOLS, withTools } from '../support/tools';
 
 const ORACLE_SOURCE = `// For each line of stdin: RE2's program size, or "error<TAB>" and RE2's error.
 #include <re2/re2.h>
@@ -164,9 +165,10 @@ function randomPatterns(count: number, seed: number): string[] {
   return Array.from({ length: count }, () => `${random() < 0.3 ? '^' : ''}${expr(0)}${random() < 0.3 ? '$' : ''}`);
 }
 
-const oracle = buildOracle();
-const describeWithOracle = 'binary' in oracle ? describe : describe.skip;
-if (!('binary' in oracle)) console.warn(`RE2 oracle tests skipped: no ${oracle.missing}`);
+const guard = withTools('the RE2 oracle tests', [TOOLS.gxx, TOOLS.libre2]);
+// With the tools there, a build that fails is a failure, not a skip.
+const oracle = guard.missing.length ? { missing: guard.missing.map((t) => t.name).join(', ') } : buildOracle();
+const describeWithOracle = guard.describe;
 
 describeWithOracle("safe_regex checks against Debian's RE2 (libre2-dev)", () => {
   const binary = 'binary' in oracle ? oracle.binary : '';
@@ -175,6 +177,7 @@ describeWithOracle("safe_regex checks against Debian's RE2 (libre2-dev)", () => 
   let verdicts: Verdict[] = [];
 
   beforeAll(() => {
+    if ('missing' in oracle) throw new Error(`the RE2 oracle did not build: ${oracle.missing}`);
     verdicts = ask(binary, corpus);
   });
   afterAll(() => {

@@ -266,9 +266,10 @@ describe.each(eachRegion())('proxies in %s', (region) => {
     expect(rolling).toMatchObject({ MaxBatchSize: 1, MinInstancesInService: size.desiredCapacity });
     expect(rolling.MinInstancesInService as number).toBeLessThan(size.maxSize);
     expect(rolling.SuspendProcesses).toEqual(expect.arrayContaining(['AlarmNotification', 'ReplaceUnhealthy', 'AZRebalance']));
-    const data = launchData();
-    expect((asg.Properties!.LaunchTemplate as Record<string, unknown>).Version).toEqual({ 'Fn::GetAtt': [expect.any(String), 'LatestVersionNumber'] });
-    expect(data).toBeDefined();
+    // The group follows the fleet's one launch template at its latest version, so a change
+    // of the template (a new AMI, new user data) is what the rolling update rolls out.
+    const [launchTemplateId] = onlyResourceOfType(t(), 'AWS::EC2::LaunchTemplate');
+    expect(asg.Properties!.LaunchTemplate).toEqual({ LaunchTemplateId: { Ref: launchTemplateId }, Version: { 'Fn::GetAtt': [launchTemplateId, 'LatestVersionNumber'] } });
   });
 
   test('draining: deregistration delay = fleet.drainSeconds with connection termination, and a termination lifecycle hook', () => {

@@ -8,6 +8,9 @@ import { PersistedState, SnapshotStore } from './persistence';
 import { RESOURCE_KINDS, ResourceKind } from './protos';
 import { EncodedResource, RenderProblem, Snapshot, SnapshotRenderer, encodeResource, typeSnapshot } from './snapshot';
 import { NodeInfo, TemplateRegistry } from './templates';
+import { upstreamTls } from './templates/common';
+import { TenantRulePolicy, TenantRules } from './tenant-rules';
+import { SYSTEM_TRUST_STORE, unverifiedUpstreamTls } from './upstream-tls';
 
 /** What the control plane knows about one connected node (shown in /status). */
 export interface NodeRecord {
@@ -110,6 +113,8 @@ export interface ControlPlaneOptions {
   readonly profileIdleMs?: number;
   /** Default MAX_PROFILES. */
   readonly maxProfiles?: number;
+  /** The tenant rules' fleet CIDRs and loopback waiver (tenant-rules.ts; default: no fleet CIDRs, loopback refused). */
+  readonly tenantRules?: Pick<TenantRulePolicy, 'fleetCidrs' | 'allowLoopbackBackends'>;
 }
 
 interface SourceState {
@@ -157,11 +162,17 @@ export class ControlPlane {
   private readonly changeListeners = new Set<() => void>();
   /** HDS streams of the nodes and the health gates of rollouts (see canary-health.ts). */
   readonly canaryHealth: CanaryHealth;
+  /** The broker's rules again on every render, whatever the source (tenant-rules.ts). */
+  readonly tenantRules: TenantRules;
 
   constructor(readonly options: ControlPlaneOptions) {
     this.registry = options.registry ?? new TemplateRegistry();
     this.logger = options.logger ?? silentLogger;
     this.canaryHealth = new CanaryHealth(options.canaryHealth ?? { mode: 'off', timeoutMs: 60_000 }, this.logger);
+    this.tenantRules = new TenantRules(
+      { domain: options.settings.domain, region: options.region, fleetCidrs: options.tenantRules?.fleetCidrs ?? [], allowLoopbackBackends: options.tenantRules?.allowLoopbackBackends ?? false },
+      this.logger,
+    );
     for (const source of options.sources) this.sourceStates.set(source.name, { ok: false });
   }
 
@@ -267,7 +278,7 @@ export class ControlPlane {
     if (primary) for (const route of primary.routes()) routes.set(route.instanceId, route);
     const served = [...routes.values()].filter((r) => isServedIn(r, this.region)).sort((a, b) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0));
     const generation = Math.max(0, ...this.options.sources.map((source) => source.generation?.() ?? 0));
-    return { settings, routes: this.applyQuarantine(served), generation };
+    return { settings, routes: this.applyQuarantine(this.tenantRules.admit(served)), generation };
   }
 
   /**
@@ -877,11 +888,12 @@ export class ControlPlane {
   metricsText(): string {
     const excluded = new Set<string>();
     for (const p of this.profiles.values()) for (const e of p.snapshot?.excluded ?? []) excluded.add(e.instanceId);
+    for (const e of this.tenantRules.excluded()) excluded.add(e.instanceId);
     return this.metrics.render({
       connectedNodes: this.sessions.size,
       sourceStaleness: this.sourceStatuses().map((s) => ({ name: s.name, seconds: s.stalenessSeconds })),
       excludedInstances: excluded.size,
-    });
+    }) + this.tenantRules.metricsText();
   }
 
   /** Whether a node has acknowledged every type it was sent at its profile's current versions. */
@@ -956,6 +968,8 @@ export class ControlPlane {
       canarySettings: this.options.canary ?? { fraction: 0, soakMs: 0 },
       canaryHealth: this.canaryHealth.status(),
       rejected: Object.fromEntries(this.rejections),
+      tenantRules: this.tenantRules.status(),
+      upstreamTls: { trustStore: SYSTEM_TRUST_STORE, unverified: unverifiedUpstreamTls(this.context?.routes ?? [], upstreamTls) },
       connectedNodes: this.sessions.size,
       nodes: listed,
     };

@@ -26,6 +26,7 @@ export interface ControlPlaneReadings {
 export function controlPlaneReadings(controlPlane: ControlPlane): ControlPlaneReadings {
   const excluded = new Set<string>();
   for (const profile of controlPlane.profiles.values()) for (const e of profile.snapshot?.excluded ?? []) excluded.add(e.instanceId);
+  for (const e of controlPlane.tenantRules.excluded()) excluded.add(e.instanceId);
   const { nacks, canaryRollbacks } = controlPlane.metrics;
   return {
     counters: { nacks, canaryRollbacks },

@@ -52,6 +52,10 @@ export interface LocalControlPlaneOptions {
   readonly canaryHealth?: Partial<CanaryHealthSettings>;
   readonly registry?: TemplateRegistry;
   readonly logger?: Logger;
+  /** The fleet VPCs' CIDRs no tenant target may reach (default: none). */
+  readonly fleetCidrs?: readonly string[];
+  /** Loopback backends allowed (default true: the local samples listen on loopback; `EDGE_ALLOW_LOOPBACK_BACKENDS`). */
+  readonly allowLoopbackBackends?: boolean;
 }
 
 export interface LocalControlPlane {
@@ -100,6 +104,7 @@ export async function startLocalControlPlane(options: LocalControlPlaneOptions):
     taskId: options.taskId,
     canary,
     canaryHealth,
+    tenantRules: { fleetCidrs: options.fleetCidrs ?? [], allowLoopbackBackends: options.allowLoopbackBackends ?? true },
   });
   return {
     xdsPort: running.xdsPort,

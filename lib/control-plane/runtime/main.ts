@@ -7,6 +7,7 @@ import { publishControlPlaneMetrics } from './emf';
 import { LogLevel, jsonLogger } from './logger';
 import { S3SnapshotStore } from './persistence';
 import { startControlPlaneRuntime } from './runtime';
+import { fleetCidrsFromEnv } from './tenant-rules';
 
 /** The container entry point (see CONTRACTS.md): env in, servers up, SIGTERM stops gracefully. */
 function required(name: string): string {
@@ -79,6 +80,7 @@ async function main(): Promise<void> {
     canaryHealth: canaryHealthSettingsFromEnv(process.env, DEFAULT_CANARY_HEALTH),
     convergenceReportMs: optionalMs('EDGE_CONVERGENCE_REPORT_MS', 1000),
     convergenceHeartbeatMs: optionalMs('EDGE_CONVERGENCE_HEARTBEAT_MS', 10_000),
+    tenantRules: { fleetCidrs: fleetCidrsFromEnv(process.env), allowLoopbackBackends: false },
   });
   // CONTROL_PLANE_METRICS as EMF lines on stdout (the awslogs driver; CloudWatch Logs extracts them).
   const emf = publishControlPlaneMetrics(running.controlPlane, { platformName: process.env.EDGE_PLATFORM_NAME ?? 'edge' });

@@ -10,6 +10,7 @@ import { SnapshotStore } from './persistence';
 import { RestServer, startRestServer } from './rest-server';
 import { DynamoRouteSource, FileDocumentSource, S3DocumentSource } from './sources';
 import { TemplateRegistry } from './templates';
+import { TenantRulePolicy } from './tenant-rules';
 import { XdsServer, startXdsServer } from './xds-server';
 
 export interface RuntimeOptions {
@@ -45,6 +46,8 @@ export interface RuntimeOptions {
   readonly canary?: CanarySettings;
   /** Canary health over HDS (default: off). */
   readonly canaryHealth?: CanaryHealthSettings;
+  /** The tenant rules' fleet CIDRs and loopback waiver (tenant-rules.ts). */
+  readonly tenantRules?: Pick<TenantRulePolicy, 'fleetCidrs' | 'allowLoopbackBackends'>;
 }
 
 export interface RunningControlPlane {
@@ -82,6 +85,7 @@ export async function startControlPlaneRuntime(options: RuntimeOptions): Promise
     persistDebounceMs: options.persistDebounceMs,
     canary: options.canary,
     canaryHealth: options.canaryHealth,
+    tenantRules: options.tenantRules,
   });
   await controlPlane.start();
   let xds: XdsServer | undefined;

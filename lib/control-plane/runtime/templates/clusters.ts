@@ -1,4 +1,5 @@
 import { ServedRoute } from '../context';
+import { clusterTlsFields, endpointTlsMetadata } from '../upstream-tls';
 import { ADS_SOURCE, ANY, RATELIMIT_CLUSTER, authzClusterName, clusterName, compact, isIpAddress, localityGroups, seconds, speaksHttp2, upstreamTls, usesEds } from './common';
 import { NodeInfo, RenderedResource, Template, isEnvoy } from './types';
 
@@ -27,17 +28,6 @@ function healthChecks(route: ServedRoute): unknown[] | undefined {
   ];
 }
 
-function tlsSocket(route: ServedRoute) {
-  const sni = route.spec.tls?.upstream_sni ?? route.spec.backends[0]?.address;
-  return {
-    name: 'envoy.transport_sockets.tls',
-    typed_config: compact({
-      '@type': `${ANY}envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext`,
-      sni: sni && !isIpAddress(sni) ? sni : undefined,
-      common_tls_context: speaksHttp2(route) ? { alpn_protocols: ['h2'] } : {},
-    }),
-  };
-}
 
 /** Inline endpoints of a cluster that resolves DNS itself. */
 function inlineAssignment(route: ServedRoute, node: NodeInfo) {
@@ -46,7 +36,13 @@ function inlineAssignment(route: ServedRoute, node: NodeInfo) {
     endpoints: localityGroups(route, node.region).map((group) => ({
       locality: { region: group.region },
       priority: group.priority,
-      lb_endpoints: group.endpoints.map((e) => ({ endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } }, load_balancing_weight: e.weight })),
+      lb_endpoints: group.endpoints.map((e) =>
+        compact({
+          endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
+          load_balancing_weight: e.weight,
+          metadata: endpointTlsMetadata(route, e.address, e.port, upstreamTls(route)),
+        }),
+      ),
     })),
   };
 }
@@ -96,7 +92,8 @@ export const edgeClusters: Template = {
           outlier_detection: OUTLIER_DETECTION,
           circuit_breakers: CIRCUIT_BREAKERS,
           typed_extension_protocol_options: speaksHttp2(route) ? HTTP2_OPTIONS : undefined,
-          transport_socket: upstreamTls(route) ? tlsSocket(route) : undefined,
+          // Verified upstream TLS: trust store, SAN and SNI per backend (upstream-tls.ts).
+          ...(upstreamTls(route) ? clusterTlsFields(route, speaksHttp2(route) ? ['h2'] : []) : {}),
         }),
       });
       const authz = route.spec.auth?.ext_authz;

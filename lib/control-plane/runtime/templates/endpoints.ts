@@ -1,4 +1,5 @@
-import { clusterName, localityGroups, usesEds } from './common';
+import { clusterName, compact, localityGroups, upstreamTls, usesEds } from './common';
+import { endpointTlsMetadata } from '../upstream-tls';
 import { RenderedResource, Template } from './types';
 
 /**
@@ -22,10 +23,13 @@ export const endpoints: Template = {
           locality: { region: group.region },
           priority: group.priority,
           load_balancing_weight: group.endpoints.reduce((sum, e) => sum + e.weight, 0),
-          lb_endpoints: group.endpoints.map((e) => ({
-            endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
-            load_balancing_weight: e.weight,
-          })),
+          lb_endpoints: group.endpoints.map((e) =>
+            compact({
+              endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
+              load_balancing_weight: e.weight,
+              metadata: endpointTlsMetadata(route, e.address, e.port, upstreamTls(route)),
+            }),
+          ),
         })),
       },
     }));
