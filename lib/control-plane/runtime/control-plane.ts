@@ -46,6 +46,8 @@ export const RESTART_CANARY_WAIT_MS = 10_000;
 /** A new snapshot of a profile on its way out: served to `canaries` only until promoted. */
 export interface Rollout {
   generation: number;
+  /** Set on a follower of the region's leader: no canary here, promoted once the leader promoted the generation. */
+  readonly follows?: string;
   /** The canaries: a canary that leaves is replaced by another node of the profile. */
   readonly canaries: Set<NodeRecord>;
   readonly startedAt: string;
@@ -85,6 +87,18 @@ export interface ProfileState {
   /** When a node last used the profile (connected, left or polled): idle profiles are dropped. */
   lastUsedAt: number;
   readonly sessions: Set<Session>;
+}
+
+/** What this task knows of the region's rollout (from the convergence reports; see convergence-reporter.ts). */
+export interface RegionRollout {
+  readonly leader: boolean;
+  readonly leaderTaskId: string;
+  /** The leader's stable generation: a follower promotes candidates up to it. */
+  readonly leaderStable: number;
+  /** The leader's rejections: a follower quarantines them too. */
+  readonly leaderRejected: Readonly<Record<string, RejectedChange>>;
+  /** ADS nodes connected to the region's tasks (fresh reports, this one included). */
+  readonly regionNodes: number;
 }
 
 /** A profile no node has used for this long is dropped (rendered again if a node of it comes back). */
@@ -159,6 +173,8 @@ export class ControlPlane {
   private readonly promoted = new Map<string, { current: RouteDocument; prior?: RouteDocument }>();
   /** How the last canary rollout ended (shown until the next starts). */
   lastCanary?: CanaryState;
+  /** The region's rollout as the reports last showed it (unset: this task decides alone). */
+  private region_?: RegionRollout;
   private readonly changeListeners = new Set<() => void>();
   /** HDS streams of the nodes and the health gates of rollouts (see canary-health.ts). */
   readonly canaryHealth: CanaryHealth;
@@ -415,7 +431,8 @@ export class ControlPlane {
   private rollOut(profile: ProfileState, first: boolean): void {
     const candidate = profile.snapshot!;
     const nodes = [...profile.sessions].map((s) => s.record).filter((r) => r.protocol !== 'rest');
-    const count = canaryCount(nodes.length, this.options.canary?.fraction ?? 0);
+    // One canary subset per region: the leader's share is the fraction of the region's nodes.
+    const count = Math.min(nodes.length, canaryCount(Math.max(nodes.length, this.region_?.regionNodes ?? 0), this.options.canary?.fraction ?? 0));
     const same = profile.stable !== undefined && sameVersions(candidate, versionsOf(profile.stable));
     const waitMs = this.startedAt + (this.options.restartCanaryWaitMs ?? RESTART_CANARY_WAIT_MS) - Date.now();
     if (!first && !same && count === 0 && profile.stableOrigin === 'persisted' && (this.options.canary?.fraction ?? 0) > 0 && waitMs > 0) {
@@ -446,6 +463,14 @@ export class ControlPlane {
     }
     clearTimeout(profile.rollout?.timer);
     profile.rollout?.health?.cancel();
+    if (this.region_ && !this.region_.leader) {
+      // A follower: the region's leader canaries the change; this task promotes once the leader did.
+      profile.rollout = { generation: candidate.generation, follows: this.region_.leaderTaskId, canaries: new Set(), startedAt: new Date().toISOString(), state: 'waiting-for-acks' };
+      this.lastCanary = undefined;
+      this.logger.log('info', "candidate waits for the region leader's canary", { profile: profile.key, generation: candidate.generation, leader: this.region_.leaderTaskId });
+      this.followLeader(profile);
+      return;
+    }
     const canaries = new Set(chooseCanaries(nodes, (r) => r.node.id, count));
     const rollout: Rollout = { generation: candidate.generation, canaries, startedAt: new Date().toISOString(), state: 'waiting-for-acks' };
     profile.rollout = rollout;
@@ -479,6 +504,52 @@ export class ControlPlane {
         this.healthDrop(profile, `canary proxies did not ACK the candidate within ${ackTimeoutMs / 1000} s: ${silent.slice(0, 5).join(', ')}`);
       }
     }, ackTimeoutMs);
+  }
+
+  /** This task's part in the region's rollouts, for its report. */
+  regionRole(): { role: 'leader' | 'follower'; leader: string } | undefined {
+    return this.region_ ? { role: this.region_.leader ? 'leader' : 'follower', leader: this.region_.leaderTaskId } : undefined;
+  }
+
+  /**
+   * Takes the region's rollout as the reports show it. A follower quarantines the changes the
+   * leader's canaries rejected, and promotes the candidates the leader has promoted; a task
+   * that becomes leader canaries its pending candidate itself.
+   */
+  followRegion(view: RegionRollout): void {
+    if (this.stopped) return;
+    this.region_ = view;
+    let rejected = false;
+    if (!view.leader) {
+      const routes = new Map((this.context?.routes ?? []).map((r) => [r.instanceId, r]));
+      for (const [id, change] of Object.entries(view.leaderRejected)) {
+        if (change.source === 'validation') continue;
+        const route = routes.get(id);
+        const mine = this.rejections.get(id);
+        if (!route || route.generation !== change.generation || (mine && mine.generation === change.generation)) continue;
+        this.reject([route], change.source, `${change.reason} (on the canary of task ${view.leaderTaskId})`);
+        rejected = true;
+      }
+    }
+    for (const profile of this.profiles.values()) {
+      const rollout = profile.rollout;
+      if (!rollout?.follows) continue;
+      if (view.leader || rollout.follows !== view.leaderTaskId || rejected) {
+        // Rendered again at once (as the next train), canaried here or following the new leader.
+        profile.nextTrain = true;
+        this.rollBack(profile, view.leader ? 'this task now leads the region' : 'the region leader changed or rejected a change');
+      } else this.followLeader(profile);
+    }
+    if (rejected) this.rebuild();
+    this.changed();
+  }
+
+  /** Promotes a follower's candidate once the leader's stable generation reached it. */
+  private followLeader(profile: ProfileState): void {
+    const rollout = profile.rollout;
+    if (!rollout?.follows || !this.region_ || this.region_.leaderStable < rollout.generation) return;
+    this.logger.log('info', 'the region leader promoted the generation; promoted here too', { profile: profile.key, generation: rollout.generation, leader: rollout.follows });
+    this.promote(profile);
   }
 
   /** Renders the changes that boarded the next train once the rollout before them has ended. */
@@ -577,7 +648,7 @@ export class ControlPlane {
 
   /** Moves a rollout waiting for its canaries' ACKs to its soak once every canary holds the candidate. */
   private checkAcks(profile: ProfileState, rollout: Rollout): void {
-    if (rollout.state !== 'waiting-for-acks') return;
+    if (rollout.state !== 'waiting-for-acks' || rollout.follows) return;
     if (![...rollout.canaries].every((r) => this.isCurrent(r, profile.snapshot))) return;
     rollout.state = 'soaking';
     clearTimeout(rollout.timer);
