@@ -109,4 +109,33 @@ describe('xDS protocol fixes', () => {
     // The nonce is part of the shared body: the same response is the same bytes for every stream.
     expect(ra.nonce).toBe(rb.nonce);
   });
+
+  it('sends Delta streams in the same state one shared response for a change, and a reconnected Delta node only what it lacks', async () => {
+    const a = client(true);
+    const b = client(true);
+    for (const [c, id] of [[a, 'delta-a'], [b, 'delta-b']] as const) {
+      c.send({ node: envoyNode(id), type_url: TYPE.clusters });
+      const cds = await c.next(TYPE.clusters);
+      c.send({ type_url: TYPE.clusters, response_nonce: cds.nonce });
+    }
+    await writeRoute(table.doc, 'gamma', { hostnames: ['gamma.edge.example.com'], backends: [backend(8003)] });
+    const [ra, rb] = await Promise.all([a.next(TYPE.clusters), b.next(TYPE.clusters)]);
+    expect(ra.resources.map((r) => r.name)).toEqual(['svc-gamma']);
+    expect(rb.nonce).toBe(ra.nonce);
+    a.send({ type_url: TYPE.clusters, response_nonce: ra.nonce });
+
+    // Reconnecting, the node says what it holds: only what differs is sent.
+    const held = Object.fromEntries([...(await (async () => {
+      const again = client(true);
+      again.send({ node: envoyNode('delta-a'), type_url: TYPE.clusters });
+      const full = await again.next(TYPE.clusters);
+      again.close();
+      return full.resources.map((r) => [r.name, r.version!] as const);
+    })())]);
+    delete held['svc-gamma'];
+    const resumed = client(true);
+    resumed.send({ node: envoyNode('delta-a'), type_url: TYPE.clusters, initial_resource_versions: held });
+    const rest = await resumed.next(TYPE.clusters);
+    expect(rest.resources.map((r) => r.name)).toEqual(['svc-gamma']);
+  });
 });

@@ -344,20 +344,76 @@ class SotwSession implements Session {
   }
 }
 
+/**
+ * A Delta subscription, interned: nodes that send the same requests share one object. A
+ * change (names subscribed and unsubscribed) is memoised per subscription, so thousands of
+ * nodes asking for the same ten thousand names build the set once.
+ */
+interface DeltaSubscription {
+  readonly id: number;
+  readonly wildcard: boolean;
+  readonly names: ReadonlySet<string>;
+  readonly next: Map<string, DeltaSubscription>;
+}
+
+const DELTA_EMPTY: DeltaSubscription = { id: 0, wildcard: false, names: new Set(), next: new Map() };
+const DELTA_ALL: DeltaSubscription = { id: -1, wildcard: true, names: new Set(), next: new Map() };
+let deltaSubscriptionIds = 0;
+
+function changeSubscription(sub: DeltaSubscription, subscribe: readonly string[], unsubscribe: readonly string[]): DeltaSubscription {
+  if (subscribe.length === 0 && unsubscribe.length === 0) return sub;
+  const key = createHash('sha1').update(subscribe.join('\n')).update('\u0000').update(unsubscribe.join('\n')).digest('base64');
+  let next = sub.next.get(key);
+  if (!next) {
+    const names = new Set(sub.names);
+    let wildcard = sub.wildcard;
+    for (const name of subscribe) if (name === '*') wildcard = true;
+    else names.add(name);
+    for (const name of unsubscribe) if (name === '*') wildcard = false;
+    else names.delete(name);
+    next = { id: ++deltaSubscriptionIds, wildcard, names, next: new Map() };
+    if (sub.next.size > 1000) sub.next.clear();
+    sub.next.set(key, next);
+  }
+  return next;
+}
+
+function wants(kind: ResourceKind, sub: DeltaSubscription, name: string): boolean {
+  return sub.wildcard || sub.names.has(name) || (kind === 'virtualHosts' && wantedVirtualHost(sub.names, name));
+}
+
 interface DeltaTypeState {
-  wildcard: boolean;
-  names: Set<string>;
-  /** What the node holds: name -> version. */
-  known: Map<string, string>;
+  sub: DeltaSubscription;
+  /**
+   * What the node holds, shared with every node in the same state: the resources of `heldTs`
+   * that `heldSub` wants, at their versions. `known` instead, name -> version, when the node
+   * said what it holds itself (initial_resource_versions, after a reconnection).
+   */
+  heldTs?: TypeSnapshot;
+  heldSub?: DeltaSubscription;
+  known?: Map<string, string>;
+  /** The type snapshot the node was last brought to (what clustersTarget reads). */
+  sentTs?: TypeSnapshot;
   nonce?: string;
   pending: boolean;
-  sentTs?: TypeSnapshot;
+}
+
+let deltaResponseSeq = 0;
+
+/** Encodes a DeltaDiscoveryResponse, nonce included (shared by every stream that is sent the same change). */
+function encodeDeltaResponse(ts: TypeSnapshot, updates: readonly Uint8Array[], removed: readonly string[]): SharedResponse {
+  const nonce = `d${(++deltaResponseSeq).toString(36)}`;
+  const writer = Writer.create().uint32(10).string(ts.version);
+  for (const entry of updates) writer.uint32(18).bytes(entry);
+  writer.uint32(34).string(ts.typeUrl);
+  writer.uint32(42).string(nonce);
+  for (const name of removed) writer.uint32(50).string(name);
+  return { body: Buffer.from(writer.finish()), nonce };
 }
 
 /** One incremental (Delta) ADS stream. */
 class DeltaSession implements Session {
   readonly types = new Map<ResourceKind, DeltaTypeState>();
-  private nonces = 0;
   constructor(
     readonly record: NodeRecord,
     readonly profile: ProfileState,
@@ -372,10 +428,11 @@ class DeltaSession implements Session {
     const subscribe = request.resource_names_subscribe ?? [];
     const unsubscribe = request.resource_names_unsubscribe ?? [];
     if (!state) {
-      // Legacy wildcard: the first request for LDS/CDS with no names.
-      state = { wildcard: DELTA_WILDCARD.has(kind) && subscribe.length === 0, names: new Set(), known: new Map(), pending: false };
+      // Legacy wildcard: the first request for LDS/CDS (and VHDS) with no names.
+      state = { sub: DELTA_WILDCARD.has(kind) && subscribe.length === 0 ? DELTA_ALL : DELTA_EMPTY, pending: false };
       this.types.set(kind, state);
-      for (const [name, version] of Object.entries(request.initial_resource_versions ?? {})) state.known.set(name, version);
+      const initial = Object.entries(request.initial_resource_versions ?? {});
+      if (initial.length > 0) state.known = new Map(initial);
     }
     const nonce = request.response_nonce ?? '';
     let outcome: Outcome | undefined;
@@ -387,17 +444,8 @@ class DeltaSession implements Session {
       }
     }
     // Subscription changes count whatever the nonce: each Delta request carries only changes.
-    for (const name of subscribe) {
-      if (name === '*') state.wildcard = true;
-      else state.names.add(name);
-    }
-    for (const name of unsubscribe) {
-      if (name === '*') state.wildcard = false;
-      else {
-        state.names.delete(name);
-        state.known.delete(name);
-      }
-    }
+    state.sub = changeSubscription(state.sub, subscribe, unsubscribe);
+    if (unsubscribe.length > 0 && state.known) for (const name of unsubscribe) state.known.delete(name);
     this.pump();
     reportReply(this.cp, this.record, outcome);
   }
@@ -414,40 +462,60 @@ class DeltaSession implements Session {
       if (!state) continue;
       if (state.pending) return;
       const ts = kind === 'clusters' ? clustersTarget(snapshot, this.types) : snapshot.types[kind];
-      const wanted = (name: string) => state.wildcard || state.names.has(name) || (kind === 'virtualHosts' && wantedVirtualHost(state.names, name));
-      const updates: Uint8Array[] = [];
-      const removed: string[] = [];
-      for (const [name, res] of ts.resources) {
-        if (wanted(name) && state.known.get(name) !== res.version) {
-          updates.push(res.deltaEntry);
-          state.known.set(name, res.version);
-          // Envoy clears the VHDS virtual hosts of a route configuration it is sent again: all are resent.
-          if (kind === 'routes') for (const vh of this.types.get('virtualHosts')?.known.keys() ?? []) if (vh.startsWith(`${name}/`)) this.types.get('virtualHosts')!.known.delete(vh);
-        }
+      if (state.heldTs === ts && state.heldSub === state.sub && !state.known) continue;
+      const response = this.changeFor(kind, state, ts);
+      state.heldTs = state.sentTs = ts;
+      state.heldSub = state.sub;
+      state.known = undefined;
+      if (!response) continue;
+      // Envoy clears the VHDS virtual hosts of a route configuration it is sent again: all are resent.
+      if (kind === 'routes' && this.types.get('virtualHosts')) {
+        const vh = this.types.get('virtualHosts')!;
+        vh.heldTs = undefined;
+        vh.known = undefined;
       }
-      for (const name of [...state.known.keys()]) {
-        if (!ts.resources.has(name)) {
-          removed.push(name);
-          state.known.delete(name);
-        }
-      }
-      state.sentTs = ts;
-      if (updates.length === 0 && removed.length === 0) continue;
-      const writer = Writer.create().uint32(10).string(ts.version);
-      for (const entry of updates) writer.uint32(18).bytes(entry);
-      writer.uint32(34).string(ts.typeUrl);
-      for (const name of removed) writer.uint32(50).string(name);
-      const nonce = (++this.nonces).toString(36);
-      writer.uint32(42).string(nonce);
-      state.nonce = nonce;
+      state.nonce = response.nonce;
       state.pending = true;
       this.record.sent[kind] = ts.version;
       this.cp.metrics.pushes++;
-      this.call.write(Buffer.from(writer.finish()));
+      this.call.write(response.body);
       return;
     }
   }
+
+  /** What the node must be sent to hold `ts` for its subscription (undefined: nothing). */
+  private changeFor(kind: ResourceKind, state: DeltaTypeState, ts: TypeSnapshot): SharedResponse | undefined {
+    const sub = state.sub;
+    const wanted = (name: string) => wants(kind, sub, name);
+    const held = state.heldTs;
+    // The common case, shared by every node of the profile: one snapshot behind, same subscription.
+    if (held && !state.known && state.heldSub === sub && ts.previous?.version === held.version) {
+      const key = `delta|${held.version}|${sub.id}`;
+      let response = ts.cache.get(key);
+      if (!response) {
+        const updates = [...ts.previous.changed].filter(wanted).map((n) => ts.resources.get(n)!.deltaEntry);
+        const removed = ts.previous.removed.filter(wanted);
+        response = updates.length + removed.length > 0 ? encodeDeltaResponse(ts, updates, removed) : EMPTY_RESPONSE;
+        ts.cache.set(key, response);
+      }
+      return response === EMPTY_RESPONSE ? undefined : response;
+    }
+    const version = (name: string): string | undefined => {
+      if (state.known) return state.known.get(name);
+      if (!held || !state.heldSub || !wants(kind, state.heldSub, name)) return undefined;
+      return held.resources.get(name)?.version;
+    };
+    const updates: Uint8Array[] = [];
+    for (const [name, res] of ts.resources) if (wanted(name) && version(name) !== res.version) updates.push(res.deltaEntry);
+    const removed: string[] = [];
+    const holds = state.known ? [...state.known.keys()] : held && state.heldSub ? [...held.resources.keys()].filter((n) => wants(kind, state.heldSub!, n)) : [];
+    for (const name of holds) if (!ts.resources.has(name) && wanted(name)) removed.push(name);
+    if (updates.length === 0 && removed.length === 0) return undefined;
+    return encodeDeltaResponse(ts, updates, removed);
+  }
 }
+
+const EMPTY_RESPONSE: SharedResponse = { body: Buffer.alloc(0), nonce: '' };
 
 /** Opens a session for the first request of a stream, or refuses it. */
 function openSession<T extends { node?: RawNode }>(cp: ControlPlane, call: Stream<T>, first: T, protocol: 'sotw' | 'delta'): { record: NodeRecord; profile: ProfileState } | undefined {
