@@ -59,6 +59,26 @@ describe('render what changed', () => {
     expect(rendered.filter((r) => r.startsWith('edge-clusters:'))).toHaveLength(20);
   });
 
+  it('swaps units in and out of the last assembly, and a failed render leaves it as it was', () => {
+    const { renderer } = counting({ ...envoy, deltaXds: true });
+    const names = (outcome: ReturnType<SnapshotRenderer['render']>) => (outcome.ok ? [...outcome.snapshot.types.clusters.resources.keys()].sort() : outcome.problems.map((p) => p.message));
+    const first = renderer.render({ settings, routes: [route('a', 1), route('b', 2), route('c', 3)] });
+    expect(names(first)).toEqual(['svc-a', 'svc-b', 'svc-c']);
+    const removed = renderer.render({ settings, routes: [route('a', 1), route('c', 3)] }, first.ok ? first.snapshot : undefined);
+    expect(names(removed)).toEqual(['svc-a', 'svc-c']);
+    expect(removed.ok && [...removed.snapshot.types.virtualHosts.resources.keys()].sort()).toEqual(['edge-https/svc-a', 'edge-https/svc-c']);
+    // Two instance ids with the same resource name: the render fails as a whole...
+    const clash = renderer.render({ settings, routes: [route('a', 1), route('c', 3), route('C', 4, { hostnames: ['other.example.com'] })] });
+    expect(clash.ok).toBe(false);
+    // ... and the next render starts from the last good assembly.
+    const again = renderer.render({ settings, routes: [route('a', 1), route('c', 3)] });
+    expect(names(again)).toEqual(['svc-a', 'svc-c']);
+    // The same resources give the same versions, whatever the order they were assembled in.
+    const fresh = counting({ ...envoy, deltaXds: true }).renderer.render({ settings, routes: [route('a', 1), route('c', 3)] });
+    if (!again.ok || !fresh.ok) throw new Error('render failed');
+    for (const kind of ['listeners', 'routes', 'clusters', 'endpoints', 'virtualHosts'] as const) expect(again.snapshot.types[kind].version).toBe(fresh.snapshot.types[kind].version);
+  });
+
   it('serves a hostname claimed twice once, in the virtual host of the first instance by id', () => {
     const { renderer } = counting({ ...envoy, deltaXds: true });
     const outcome = renderer.render({ settings, routes: [route('a', 1, { hostnames: ['shared.example.com', 'a.example.com'] }), route('b', 2, { hostnames: ['shared.example.com', 'b.example.com'] })] });

@@ -77,14 +77,38 @@ function encodeDeltaEntry(name: string, version: string, any: Uint8Array): Uint8
 let snapshotSeq = 0;
 
 /** Builds a TypeSnapshot from encoded resources, diffing against the previous one. */
+/** Two 32-bit words of sha256(name:version), once per encoded resource. */
+const mixes = new WeakMap<EncodedResource, readonly [number, number]>();
+function mixOf(res: EncodedResource): readonly [number, number] {
+  let mix = mixes.get(res);
+  if (!mix) {
+    const digest = createHash('sha256').update(`${res.name}:${res.version}`).digest();
+    mix = [digest.readUInt32BE(0), digest.readUInt32BE(4)];
+    mixes.set(res, mix);
+  }
+  return mix;
+}
+
+/**
+ * Builds a TypeSnapshot from encoded resources, diffing against the previous one. Its version
+ * is a content hash of the resources' names and versions that does not depend on their order
+ * (sums of per-resource hashes), so a render of ten thousand resources needs no sort.
+ */
 export function typeSnapshot(kind: ResourceKind, resources: Map<string, EncodedResource>, previous?: TypeSnapshot): TypeSnapshot {
-  const names = [...resources.keys()].sort();
-  const version = hash(names.map((n) => `${n}:${resources.get(n)!.version}`).join('\n'));
+  let a = 0;
+  let b = 0;
+  for (const res of resources.values()) {
+    const [x, y] = mixOf(res);
+    a = (a + x) >>> 0;
+    b = (b + y) >>> 0;
+  }
+  const version = hash(`${resources.size}:${a.toString(16)}:${b.toString(16)}`);
   let diff: TypeSnapshot['previous'];
   if (previous) {
     const changed = new Set<string>();
     for (const [name, res] of resources) if (previous.resources.get(name)?.version !== res.version) changed.add(name);
-    const removed = [...previous.resources.keys()].filter((n) => !resources.has(n));
+    const removed: string[] = [];
+    if (changed.size > 0 || previous.resources.size !== resources.size) for (const n of previous.resources.keys()) if (!resources.has(n)) removed.push(n);
     diff = { version: previous.version, changed, removed };
   }
   return { kind, typeUrl: TYPE_URLS[kind], version, resources, previous: diff, cache: new Map() };
@@ -146,6 +170,14 @@ export class SnapshotRenderer {
   private readonly encodings = new Map<string, CachedEncoding>();
   /** The last generation of each instance that was served. */
   private readonly lastGood = new Map<string, Route>();
+  /**
+   * The last render's assembly: the unit of each instance served, the resources (units' and
+   * shared templates'), and the names the shared templates rendered. A render starts from it
+   * and swaps only the units that changed.
+   */
+  private assembled?: { units: Map<string, Unit>; resources: Record<ResourceKind, Map<string, EncodedResource>>; shared: Array<[ResourceKind, string]> };
+  /** The route object each instance's unit was last taken for (an unchanged route needs no key). */
+  private readonly unitRoutes = new WeakMap<Route, { settings: string; unit: Unit }>();
   /** References each resource makes (computed once per encoded resource). */
   private readonly refs = new WeakMap<EncodedResource, Array<{ key: string; value: string; path: string }>>();
 
@@ -182,7 +214,9 @@ export class SnapshotRenderer {
     };
     for (const route of context.routes) {
       const newest = served(route);
-      const check = this.unit(this.checks, templates, unitTemplates, context, settings, newest);
+      const seen = this.unitRoutes.get(newest);
+      const check = seen && seen.settings === settings ? seen.unit : this.unit(this.checks, templates, unitTemplates, context, settings, newest);
+      this.unitRoutes.set(newest, { settings, unit: check });
       if (check.problems.length === 0) {
         this.units.set(route.instanceId, check);
         good.push(route);
@@ -201,19 +235,33 @@ export class SnapshotRenderer {
       used.push(unit);
       claim(heldServed);
     }
-    const resources = { listeners: new Map(), routes: new Map(), clusters: new Map(), endpoints: new Map(), virtualHosts: new Map() } as Record<ResourceKind, Map<string, EncodedResource>>;
+    // Start from the last assembly (copied: it stays as it was if this render fails) and swap the units that changed.
+    const prev = this.assembled;
+    const resources = Object.fromEntries(RESOURCE_KINDS.map((kind) => [kind, new Map(prev?.resources[kind])])) as Record<ResourceKind, Map<string, EncodedResource>>;
+    for (const [kind, name] of prev?.shared ?? []) resources[kind].delete(name);
     const problems: RenderProblem[] = [];
-    for (const unit of used) {
+    const units = new Map<string, Unit>();
+    good.forEach((route, i) => units.set(route.instanceId, used[i]));
+    const drop = (unit: Unit) => {
+      for (const { kind, res } of unit.resources) if (resources[kind].get(res.name) === res) resources[kind].delete(res.name);
+    };
+    for (const [id, old] of prev?.units ?? []) if (units.get(id) !== old) drop(old);
+    for (const [id, unit] of units) {
       warnings.push(...unit.warnings);
+      if (prev?.units.get(id) === unit) continue;
       for (const { kind, res } of unit.resources) {
         if (resources[kind].has(res.name)) problems.push({ template: res.template, resource: res.name, field: 'name', message: `another template already rendered a ${kind} resource with this name` });
         else resources[kind].set(res.name, res);
       }
     }
-    problems.push(...this.renderAll(shared, { settings: context.settings, routes: good }, warnings, true, resources));
-    problems.push(...checkReferences(resources, templates, (res) => this.refsOf(res)));
+    const sharedNames: Array<[ResourceKind, string]> = [];
+    problems.push(...this.renderAll(shared, { settings: context.settings, routes: good }, warnings, true, resources, sharedNames));
+    // A unit's own references were checked when it rendered alone; the shared templates' are checked against everything.
+    const sharedIds = new Set(shared.map((t) => t.id));
+    problems.push(...checkReferences(resources, templates, (res) => this.refsOf(res), (res) => sharedIds.has(res.template)));
     const renderMs = performance.now() - started;
     if (problems.length > 0) return { ok: false, problems, renderMs };
+    this.assembled = { units, resources, shared: sharedNames };
     for (const route of good) this.lastGood.set(route.instanceId, route);
     const types = {} as Record<ResourceKind, TypeSnapshot>;
     for (const kind of RESOURCE_KINDS) types[kind] = typeSnapshot(kind, resources[kind], previous?.types[kind]);
@@ -276,7 +324,14 @@ export class SnapshotRenderer {
   }
 
   /** Renders `templates` into `resources`; returns the problems found (names taken twice, invalid resources, failing templates). */
-  private renderAll(templates: readonly Template[], context: RenderContext, warnings: Warning[], useCache: boolean, resources: Record<ResourceKind, Map<string, EncodedResource>>): RenderProblem[] {
+  private renderAll(
+    templates: readonly Template[],
+    context: RenderContext,
+    warnings: Warning[],
+    useCache: boolean,
+    resources: Record<ResourceKind, Map<string, EncodedResource>>,
+    added?: Array<[ResourceKind, string]>,
+  ): RenderProblem[] {
     const problems: RenderProblem[] = [];
     const nextEncodings = useCache ? new Map<string, CachedEncoding>() : undefined;
     for (const template of templates) {
@@ -304,6 +359,7 @@ export class SnapshotRenderer {
             cached && cached.text === text ? cached.encoded : encodeResource(template.kind, item.name, item.resource, template.id, item.instanceIds ?? []);
           nextEncodings?.set(key, { text, encoded });
           target.set(item.name, encoded);
+          added?.push([template.kind, item.name]);
         } catch (err) {
           if (!(err instanceof StrictJsonError)) throw err;
           for (const p of err.problems) problems.push({ template: template.id, resource: item.name, field: p.field, message: p.message });
@@ -345,7 +401,12 @@ const allRefs: Refs = (res) => {
 };
 
 /** Routes, virtual hosts and listeners may only name clusters and route configurations that exist; EDS clusters need endpoints. */
-export function checkReferences(resources: Record<ResourceKind, Map<string, EncodedResource>>, templates: readonly Template[], refsOf: Refs = allRefs): RenderProblem[] {
+export function checkReferences(
+  resources: Record<ResourceKind, Map<string, EncodedResource>>,
+  templates: readonly Template[],
+  refsOf: Refs = allRefs,
+  only: (res: EncodedResource) => boolean = () => true,
+): RenderProblem[] {
   const problems: RenderProblem[] = [];
   const clusterNames = resources.clusters;
   // Clusters from other sources (e.g. the bootstrap's xds_cluster) are not ours to check; only rendered kinds that this profile renders.
@@ -353,6 +414,7 @@ export function checkReferences(resources: Record<ResourceKind, Map<string, Enco
   const rendersRoutes = templates.some((t) => t.kind === 'routes');
   for (const kind of ['listeners', 'routes', 'virtualHosts'] as const) {
     for (const res of resources[kind].values()) {
+      if (!only(res)) continue;
       for (const ref of refsOf(res)) {
         if (CLUSTER_REFS.has(ref.key) && rendersClusters && !clusterNames.has(ref.value))
           problems.push({ template: res.template, resource: res.name, field: ref.path, message: `names cluster ${ref.value}, which does not exist` });
@@ -363,7 +425,7 @@ export function checkReferences(resources: Record<ResourceKind, Map<string, Enco
   }
   if (templates.some((t) => t.kind === 'endpoints')) {
     for (const cluster of clusterNames.values()) {
-      if (cluster.json.type === 'EDS' && !resources.endpoints.has(cluster.name))
+      if (only(cluster) && cluster.json.type === 'EDS' && !resources.endpoints.has(cluster.name))
         problems.push({ template: cluster.template, resource: cluster.name, field: 'eds_cluster_config', message: 'EDS cluster without endpoints (ClusterLoadAssignment)' });
     }
   }

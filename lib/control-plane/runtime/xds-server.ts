@@ -500,6 +500,17 @@ class DeltaSession implements Session {
       }
       return response === EMPTY_RESPONSE ? undefined : response;
     }
+    // A node that holds nothing yet (a new node): one full response per subscription, shared.
+    if (!held && !state.known) {
+      const key = `delta-full|${sub.id}`;
+      let response = ts.cache.get(key);
+      if (!response) {
+        const updates = [...ts.resources.values()].filter((r) => wanted(r.name)).map((r) => r.deltaEntry);
+        response = updates.length > 0 ? encodeDeltaResponse(ts, updates, []) : EMPTY_RESPONSE;
+        ts.cache.set(key, response);
+      }
+      return response === EMPTY_RESPONSE ? undefined : response;
+    }
     const version = (name: string): string | undefined => {
       if (state.known) return state.known.get(name);
       if (!held || !state.heldSub || !wants(kind, state.heldSub, name)) return undefined;
