@@ -2,7 +2,7 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { buildEdgeApp } from '../lib/app';
-import { ConfigError, loadConfig, warnAboutPlaceholders } from '../lib/config';
+import { ConfigError, loadConfig, pipelinePlaceholderProblems, warnAboutPlaceholders } from '../lib/config';
 
 // aws-cdk-lib's built-in CloudFormation validation stays on (the App default).
 const app = new App();
@@ -10,6 +10,7 @@ try {
   const config = loadConfig((key) => app.node.tryGetContext(key));
   // Placeholders synthesize (a fresh clone must), but cannot deploy: say so on every synth.
   warnAboutPlaceholders(config);
+  for (const problem of pipelinePlaceholderProblems(config.pipeline)) console.warn(`[edge] warning: the pipeline cannot pull its source yet: ${problem}`);
   buildEdgeApp(app, config);
 } catch (err) {
   if (err instanceof ConfigError) {

@@ -3,8 +3,9 @@
  *   1. validates the sources offline (as ami:validate does) and stops on any problem;
  *   2. `packer init` + `packer build` with variables from the platform config and pillar
  *      (a generated -var-file: regions, build region, instance type, Envoy version, commit);
- *   3. reads packer's manifest and writes each region's AMI id to the SSM parameter the fleet
- *      stacks resolve (config.amiParameterName, data type aws:ec2:image).
+ *   3. reads packer's manifest and publishes each region's AMI id as a new version,
+ *      `/<platform>/ami/envoy/<version>` (ami/scripts/lifecycle/publish.ts); the parameter the fleet
+ *      reads (config.amiParameterName) is left alone: `npm run ami -- promote` moves it.
  * Options: --no-publish (bake only), --publish-only (publish the last manifest again),
  * --salt-onedir-sha256=<64 hex> (the Salt onedir checksum you verified, while the sources
  * still hold the unverified one; see docs/ami.md "Updating versions").
@@ -17,7 +18,11 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { loadConfig } from '../../lib/config';
 import { checkAmi } from './lib/check-ami';
-import { imagesFromManifest, putParameterCommands } from './lib/manifest';
+import { defaultClients, realSleep } from './lifecycle/aws';
+import { jsonLogger } from './lifecycle/context';
+import { versionOfBake } from './lifecycle/names';
+import { publishVersion } from './lifecycle/publish';
+import { imagesFromManifest } from './lib/manifest';
 import { bakeInputs, packerVarFile } from './lib/packer';
 import { REPO_ROOT, amiPaths } from './lib/paths';
 
@@ -98,7 +103,8 @@ export function checksumRefusals(sources: string, overrides: Readonly<Record<str
     .map((field) => (OVERRIDES[field] ? `${field} (or pass ${OVERRIDES[field].option}=<sha256 you verified>)` : field));
 }
 
-async function main(argv: string[]): Promise<void> {
+/** The bake and its publication; `npm run ami -- build` and `npm run ami:build` run this. */
+export async function build(argv: string[]): Promise<void> {
   const publish = !argv.includes('--no-publish');
   const bake = !argv.includes('--publish-only');
   const overrides = checksumOverrides(argv);
@@ -131,17 +137,15 @@ async function main(argv: string[]): Promise<void> {
 
   if (!existsSync(manifestPath)) throw new Error(`${manifestPath} does not exist: bake first (npm run ami:build)`);
   const images = imagesFromManifest(JSON.parse(readFileSync(manifestPath, 'utf8')));
-  const commands = putParameterCommands(images, regions, config.amiParameterName);
-  commands.forEach((args, i) => {
-    log('info', 'publishing', { region: regions[i], parameter: config.amiParameterName, ami: images.amis.get(regions[i]) });
-    run('aws', args, `publish the AMI id to SSM in ${regions[i]}`);
-  });
-  log('info', 'published', { parameter: config.amiParameterName, regions: regions.length, run: images.runUuid });
-  console.log(`\nNext: roll the fleet with \`npx cdk deploy '${config.platformName}-fleet-*'\` (see docs/ami.md).`);
+  const version = versionOfBake(images.customData, images.runUuid);
+  const report = await publishVersion({ config, clients: defaultClients(), retry: {}, sleep: realSleep, now: () => new Date(), log: jsonLogger('build') }, version, images.amis);
+  for (const line of report.lines) console.log(line);
+  if (!report.ok) throw new Error(`publishing version ${version} did not finish (see above)`);
+  log('info', 'published', { version, regions: report.changed.length + report.unchanged.length, run: images.runUuid });
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).catch((err: unknown) => {
+  build(process.argv.slice(2)).catch((err: unknown) => {
     log('error', err instanceof Error ? err.message : String(err));
     process.exit(1);
   });

@@ -11,7 +11,7 @@ import { BrokerSweeper } from './broker-sweeper';
 import { BrokerTableRef, importBrokerTable } from './broker-table';
 import { WORKER_MAX_RECEIVE_COUNT } from './runtime/settings';
 import { GENERATION_INDEX } from '../model/table';
-import { CDN_ORIGIN_HEADER, INSTANCE_TAG, PLATFORM_TAG, PURPOSE_TAG, edgeListenerParameterName } from '../model/fleet-contract';
+import { CDN_ORIGIN_HEADER, INSTANCE_TAG, cdnOriginSecretName, PLATFORM_TAG, PURPOSE_TAG, edgeListenerParameterName } from '../model/fleet-contract';
 import { importedAlarmTopic } from '../monitoring/alarm-topic';
 import { BrokerMonitoring } from '../monitoring/broker-monitoring';
 
@@ -79,6 +79,8 @@ export class BrokerStack extends Stack {
     // The edge reads it in every region (phase 2: the control plane accepts the current and the
     // previous value), so each fleet region holds a replica; the home region holds the primary.
     this.cdnOriginSecret = new secretsmanager.Secret(this, 'CdnOriginSecret', {
+      // A fixed name: each region's control plane reads its replica by it (no cross-region reference).
+      secretName: cdnOriginSecretName(config.platformName),
       description: `${config.platformName}: value of the ${CDN_ORIGIN_HEADER} header CloudFront sends the edge for cdn-plan instances`,
       generateSecretString: { passwordLength: 48, excludePunctuation: true },
       replicaRegions: config.regions.filter((r) => r.region !== this.region && r.region !== config.homeRegion).map((r) => ({ region: r.region })),

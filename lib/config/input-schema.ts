@@ -126,5 +126,27 @@ export const PLATFORM_CONFIG_INPUT_SCHEMA = {
         allowNoRecipients: { type: 'boolean' },
       },
     },
+    pipeline: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        enabled: { type: 'boolean' },
+        source: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            // arn:aws:codestar-connections:<region>:<account>:connection/<id> (AWS CodeStar Connections
+            // API reference, Connection); the service was renamed codeconnections, both are accepted.
+            connectionArn: { type: 'string', pattern: '^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:[0-9]{12}:connection/[A-Za-z0-9-]+$' },
+            repository: { type: 'string', pattern: '^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$' },
+            branch: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[^\\s~^:?*\\[\\\\]+$' },
+          },
+        },
+        // Regions per wave; which regions, and exactly once each, is checked in pipeline.ts.
+        waves: { type: 'array', minItems: 1, maxItems: 30, items: { type: 'array', minItems: 1, maxItems: 30, items: regionName } },
+        // CodeBuild runs the bake; its timeout is this plus a margin.
+        bakeMinutes: { type: 'integer', minimum: 0, maximum: 240 },
+      },
+    },
   },
 } as const;

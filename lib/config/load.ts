@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { DEFAULTS, defaultVpcCidr } from './defaults';
+import { PipelineInput, resolvePipeline } from './pipeline';
 import { KNOWN_AVAILABILITY_ZONE_IDS, azIdPrefix } from './regions';
 import { AlarmsConfig, FleetSize, PlatformConfig, RegionConfig } from './types';
 import { ConfigError, checkInputSchema, cidrsOverlap, parseCidr } from './validate';
@@ -40,6 +41,7 @@ export function resolveConfig(input: unknown = {}, source = 'platform config'): 
     amiParameterName?: string;
     brokerTableName?: string;
     regions: readonly RegionInput[];
+    pipeline?: PipelineInput;
   };
   const problems: string[] = [];
   const fleetDefaults: FleetSize = {
@@ -107,6 +109,7 @@ export function resolveConfig(input: unknown = {}, source = 'platform config'): 
     problems.push(`controlPlane.minTasks: ${merged.controlPlane.minTasks} is more than controlPlane.maxTasks (${merged.controlPlane.maxTasks})`);
   }
   checkAlarmTopics(merged.alarms, merged.homeRegion, regions, merged.account, problems);
+  const pipeline = resolvePipeline(merged.pipeline, regions, problems);
   if (problems.length) throw new ConfigError(problems, source);
 
   const name = merged.platformName;
@@ -125,6 +128,7 @@ export function resolveConfig(input: unknown = {}, source = 'platform config'): 
     logRetentionDays: merged.logRetentionDays,
     tags: merged.tags,
     alarms: merged.alarms,
+    pipeline,
   };
 }
 

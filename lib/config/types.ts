@@ -106,6 +106,30 @@ export interface AlarmsConfig {
   readonly allowNoRecipients: boolean;
 }
 
+/** Where the delivery pipeline pulls from: a CodeConnections (CodeStar Connections) connection. */
+export interface PipelineSource {
+  /** `arn:aws:codeconnections:<region>:<account>:connection/<id>` (or the older `codestar-connections`). */
+  readonly connectionArn: string;
+  /** The repository the connection reads, `owner/name`. */
+  readonly repository: string;
+  /** The branch whose commits the pipeline deploys. */
+  readonly branch: string;
+}
+
+/** The delivery pipeline (lib/pipeline, docs/pipeline.md). */
+export interface PipelineConfig {
+  /** Whether the app includes the `<platform>-pipeline` stack (home region). */
+  readonly enabled: boolean;
+  readonly source: PipelineSource;
+  /**
+   * Fleet regions per wave, deployed after the home region's broker, in order; the first wave is
+   * the canary. Every fleet region is in exactly one wave (default: 1 → 2 → 4 → the rest).
+   */
+  readonly waves: readonly (readonly string[])[];
+  /** Minutes each wave bakes after its deploy; any of its regions' alarms in ALARM fails the wave. */
+  readonly bakeMinutes: number;
+}
+
 export interface PlatformConfig {
   /** Short lowercase name used in resource names, tags and SSM paths. */
   readonly platformName: string;
@@ -132,4 +156,6 @@ export interface PlatformConfig {
   readonly tags: Readonly<Record<string, string>>;
   /** Alarm topics and thresholds (lib/monitoring). */
   readonly alarms: AlarmsConfig;
+  /** The delivery pipeline. */
+  readonly pipeline: PipelineConfig;
 }

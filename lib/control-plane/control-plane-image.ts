@@ -29,6 +29,7 @@ export const IMAGE_CONTEXT_EXCLUDE: readonly string[] = [
   'lib/monitoring',
   'lib/ops',
   'lib/preflight',
+  'lib/pipeline',
   '**/*.test.ts',
   '**/node_modules',
 ];

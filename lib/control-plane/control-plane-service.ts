@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack, Tags, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack, Tags, Validations } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -12,6 +12,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { PlatformConfig, RegionConfig } from '../config';
 import { CONVERGENCE_PARTITION } from '../model/convergence';
+import { cdnOriginSecretName } from '../model/fleet-contract';
 import { GENERATION_INDEX } from '../model/table';
 import { PROXY_ACCESS_LOG_PATH } from '../proxy-fleet/proxy-log-groups';
 import { controlPlaneImage } from './control-plane-image';
@@ -41,6 +42,12 @@ export function controlPlaneHost(config: PlatformConfig, region: string): string
 export const REPLICA_READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:DescribeTable'];
 /** The only writes: the task's own convergence report (lib/model/convergence.ts). */
 export const CONVERGENCE_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:DeleteItem'];
+/**
+ * The secret versions the control plane reads (runtime/secret-versions.ts): AWSCURRENT and
+ * AWSPREVIOUS, always asked for by `VersionStage` (the IAM condition key
+ * `secretsmanager:VersionStage` of GetSecretValue; a request without it does not match).
+ */
+export const READ_SECRET_STAGES = ['AWSCURRENT', 'AWSPREVIOUS'];
 
 /**
  * The region's Envoy management server: an ECS Fargate service (ARM64, at least two tasks
@@ -114,10 +121,29 @@ export class ControlPlane extends Construct {
       }),
     );
     // The runtime reads the token by ARN (EDGE_DISCOVERY_TOKEN_SECRET_ARN) rather than as an ECS
-    // secret env var, so the value never sits in the task's environment. GetSecretValue on the
-    // secret covers every version of it: a rotation keeps the previous one (AWSPREVIOUS) readable
-    // while proxies move to the current one (docs/runbooks/procedure-rotate-discovery-token.md).
-    props.discoveryToken.grantRead(this.taskRole);
+    // secret env var, so the value never sits in the task's environment. It accepts the current
+    // and the previous version and re-reads both (runtime/discovery-token.ts), so it may read
+    // those two stages and no other version
+    // (docs/runbooks/procedure-rotate-discovery-token.md).
+    this.taskRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadDiscoveryTokenStages',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [props.discoveryToken.secretArn],
+        conditions: { StringEquals: { 'secretsmanager:VersionStage': READ_SECRET_STAGES } },
+      }),
+    );
+    // The cdn origin secret's replica in this region, by its fixed name (the broker stack
+    // creates it; a replica's ARN is the primary's with this region): the two stages only.
+    const originSecretName = cdnOriginSecretName(config.platformName);
+    this.taskRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadCdnOriginSecretStages',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [Stack.of(this).formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: `${originSecretName}-??????`, arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+        conditions: { StringEquals: { 'secretsmanager:VersionStage': READ_SECRET_STAGES } },
+      }),
+    );
     Validations.of(this.taskRole).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(this.snapshotBucket.node.defaultChild as s3.CfnBucket)}.Arn>/*]`,
       reason: 'Snapshot objects are keyed by the runtime (last good xDS snapshot per node group); the grant is Get/Put on objects of this one bucket.',
@@ -158,6 +184,8 @@ export class ControlPlane extends Construct {
         EDGE_ACCESS_LOG_PATH: PROXY_ACCESS_LOG_PATH,
         // The tenant rules on every render (runtime/tenant-rules.ts): no target in any fleet VPC.
         EDGE_FLEET_CIDRS: config.regions.map((r) => r.vpcCidr).join(','),
+        // The cdn origin secret's replica in this region, read by name (runtime/cdn-origin.ts).
+        EDGE_CDN_ORIGIN_SECRET_ID: originSecretName,
         AWS_REGION: region.region,
       },
       portMappings: [

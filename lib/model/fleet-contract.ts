@@ -21,6 +21,15 @@ export function edgeListenerParameterName(platformName: string, region: string):
  */
 export const CDN_ORIGIN_HEADER = 'x-cdn-origin-verify';
 
+/**
+ * The name of the cdn origin secret: the broker stack creates it in the home region with a
+ * replica in every fleet region (a replica has the primary's name and ARN suffix, in its own
+ * region), and each region's control plane reads its replica by this name.
+ */
+export function cdnOriginSecretName(platformName: string): string {
+  return `${platformName}/cdn-origin-secret`;
+}
+
 /** Tags every certificate and distribution the broker creates carries (the worker's IAM is scoped to them). */
 export const PLATFORM_TAG = 'platform';
 export const INSTANCE_TAG = 'instance';

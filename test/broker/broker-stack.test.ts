@@ -10,26 +10,15 @@ import { BrokerFunction } from '../../lib/broker/broker-functions';
 import { WORKER_TIMEOUT } from '../../lib/broker/broker-stack';
 import { DEFAULT_WORKER_OPTIONS } from '../../lib/broker/runtime/worker/worker';
 import { SynthResult, synthEdgeApp, TEST_REGIONS } from '../support/synth';
+import { Resources, asArray, templateHelpers } from '../support/template';
 
-type Resource = { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string; UpdateReplacePolicy?: string };
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown; Sid?: string };
 
 let synth: SynthResult;
 let template: Template;
-let resources: Record<string, Resource>;
+let resources: Resources;
 
-const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
-const only = (type: string) => {
-  const found = ofType(type);
-  expect(found).toHaveLength(1);
-  return found[0];
-};
-const asArray = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
-const logicalIdOf = (prefix: string, type: string) => {
-  const found = ofType(type).filter(([id]) => id.startsWith(prefix));
-  expect(found).toHaveLength(1);
-  return found[0][0];
-};
+const { ofType, only, idOf: logicalIdOf } = templateHelpers(() => resources);
 /** Statements of the default policy attached to the role whose logical id starts with `rolePrefix`. */
 function statementsOf(rolePrefix: string): Statement[] {
   const roleId = logicalIdOf(rolePrefix, 'AWS::IAM::Role');
@@ -468,7 +457,7 @@ describe('bundling (esbuild, real)', () => {
       new BrokerFunction(stack, handler, { config, handler, description: 'bundle test', environment: {}, timeout: WORKER_TIMEOUT, memorySize: 128 });
     }
     const assembly = app.synth();
-    for (const [id, fn] of Object.entries(assembly.getStackByName('Bundle').template.Resources as Record<string, Resource>)) {
+    for (const [id, fn] of Object.entries(assembly.getStackByName('Bundle').template.Resources as Resources)) {
       if (fn.Type !== 'AWS::Lambda::Function') continue;
       const dir = path.join(outdir, `asset.${(fn.Properties.Code as { S3Key: string }).S3Key.replace(/\.zip$/, '')}`);
       bundles[id.replace(/Function.*$/, '')] = {

@@ -3,22 +3,18 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { resolveConfig } from '../../lib/config';
 import { BrokerTable } from '../../lib/broker/broker-table';
 import { SynthResult, synthEdgeApp, TEST_REGIONS } from '../support/synth';
+import { Resources, templateHelpers } from '../support/template';
 
-type Resource = { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string; UpdateReplacePolicy?: string };
 
 let synth: SynthResult;
-let resources: Record<string, Resource>;
+let resources: Resources;
 
 beforeAll(() => {
   synth = synthEdgeApp({ nag: true });
   resources = synth.template('edge-table').toJSON().Resources;
 });
 
-const only = (type: string) => {
-  const found = Object.entries(resources).filter(([, r]) => r.Type === type);
-  expect(found).toHaveLength(1);
-  return found[0];
-};
+const { only } = templateHelpers(() => resources);
 
 describe('the broker table stack (<platform>-table, home region)', () => {
   test('holds the global table and nothing else (a replica change is the only change of its update)', () => {
@@ -79,7 +75,7 @@ test('a home region outside the fleet still holds the table; every fleet region 
   const stack = new Stack(app, 'Home', { env: { account: '123456789012', region: 'us-east-1' } });
   const config = resolveConfig({ regions: ['eu-west-1', 'ap-south-1'], account: '123456789012' });
   new BrokerTable(stack, 'Table', { config });
-  const table = Object.values(Template.fromStack(stack).toJSON().Resources as Record<string, Resource>).find((r) => r.Type === 'AWS::DynamoDB::GlobalTable')!;
+  const table = Object.values(Template.fromStack(stack).toJSON().Resources as Resources).find((r) => r.Type === 'AWS::DynamoDB::GlobalTable')!;
   const regions = (table.Properties.Replicas as { Region: string }[]).map((r) => r.Region).sort();
   expect(regions).toEqual(['ap-south-1', 'eu-west-1', 'us-east-1']);
 });

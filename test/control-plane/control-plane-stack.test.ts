@@ -7,8 +7,8 @@ import * as cxapi from 'aws-cdk-lib/cx-api';
 import { CONTROL_PLANE_CONTAINER, controlPlaneHost } from '../../lib/control-plane/control-plane-service';
 import { IMAGE_BUILD_CONTEXT, IMAGE_DOCKERFILE } from '../../lib/control-plane/control-plane-image';
 import { SynthResult, synthEdgeApp, TEST_REGIONS } from '../support/synth';
+import { Resources, asArray, templateHelpers } from '../support/template';
 
-type Resource = { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string };
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Sid?: string };
 
 const REGION = 'us-west-1'; // two usable zones only: the interesting case for "across zones"
@@ -17,21 +17,10 @@ const PREFIX = 'ControlPlane'; // logical ids of the construct's resources in th
 let synth: SynthResult;
 let assembly: cxapi.CloudAssembly;
 let fleet: Template;
-let all: Record<string, Resource>;
-let resources: Record<string, Resource>;
+let all: Resources;
+let resources: Resources;
 
-const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
-const only = (type: string) => {
-  const found = ofType(type);
-  expect(found).toHaveLength(1);
-  return found[0];
-};
-const idOf = (prefix: string, type: string) => {
-  const found = ofType(type).filter(([id]) => id.startsWith(`${PREFIX}${prefix}`));
-  expect(found).toHaveLength(1);
-  return found[0][0];
-};
-const asArray = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
+const { ofType, only, idOf } = templateHelpers(() => resources, PREFIX);
 /** Logical id of the security group the fleet passes to allowProxies (its proxies). */
 function proxySecurityGroupId(): string {
   const stack = synth.edge.fleets.find((f) => f.region === REGION)!;
@@ -211,14 +200,41 @@ describe('task role: its replica, its bucket, its token', () => {
     expect(s3.flatMap((s) => asArray(s.Action)).sort()).toEqual(['s3:GetObject', 's3:ListBucket', 's3:PutObject']);
   });
 
-  test('reads the discovery token secret and nothing else; no wildcard actions', () => {
+  test('reads the discovery token secret and the cdn origin secret and nothing else; no wildcard actions', () => {
     const statements = taskRoleStatements();
     const secret = statements.filter((s) => asArray(s.Action).some((a) => a.startsWith('secretsmanager:')));
-    expect(secret).toHaveLength(1);
-    expect(JSON.stringify(secret[0].Resource)).toMatch(/"DiscoveryToken[0-9A-F]+"/);
+    expect(secret).toHaveLength(2);
+    const token = secret.find((s) => s.Sid === 'ReadDiscoveryTokenStages') as Statement & { Condition?: unknown };
+    expect(JSON.stringify(token.Resource)).toMatch(/"DiscoveryToken[0-9A-F]+"/);
+    // Only the two stages the runtime accepts (issue 13: rotation), by VersionStage; no DescribeSecret.
+    expect(token.Action).toBe('secretsmanager:GetSecretValue');
+    expect(token.Condition).toEqual({ StringEquals: { 'secretsmanager:VersionStage': ['AWSCURRENT', 'AWSPREVIOUS'] } });
     const services = new Set(statements.flatMap((s) => asArray(s.Action)).map((a) => a.split(':')[0]));
     expect([...services].sort()).toEqual(['dynamodb', 's3', 'secretsmanager']);
     for (const action of statements.flatMap((s) => asArray(s.Action))) expect(action).not.toMatch(/\*/);
+  });
+});
+
+describe('the cdn origin secret (issue 12: the edge refuses cdn names without the origin header)', () => {
+  test('the replica in this region by its fixed name: GetSecretValue of AWSCURRENT and AWSPREVIOUS only', () => {
+    const roleId = idOf('TaskRole', 'AWS::IAM::Role');
+    const statements = ofType('AWS::IAM::Policy')
+      .filter(([, p]) => JSON.stringify(p.Properties.Roles) === JSON.stringify([{ Ref: roleId }]))
+      .flatMap(([, p]) => (p.Properties.PolicyDocument as { Statement: Array<Statement & { Condition?: unknown }> }).Statement);
+    const origin = statements.find((s) => s.Sid === 'ReadCdnOriginSecretStages');
+    expect(origin).toMatchObject({ Effect: 'Allow', Action: 'secretsmanager:GetSecretValue' });
+    // The broker stack's secret name, with the 6 characters Secrets Manager appends; this region's replica.
+    expect(JSON.stringify(origin!.Resource)).toContain(`:secretsmanager:${REGION}:`);
+    expect(JSON.stringify(origin!.Resource)).toContain(`:secret:${synth.config.platformName}/cdn-origin-secret-??????`);
+    expect(origin!.Condition).toEqual({ StringEquals: { 'secretsmanager:VersionStage': ['AWSCURRENT', 'AWSPREVIOUS'] } });
+    const [, task] = only('AWS::ECS::TaskDefinition');
+    const [container] = task.Properties.ContainerDefinitions as Record<string, unknown>[];
+    const env = Object.fromEntries((container.Environment as { Name: string; Value: unknown }[]).map((e) => [e.Name, e.Value]));
+    expect(env.EDGE_CDN_ORIGIN_SECRET_ID).toBe(`${synth.config.platformName}/cdn-origin-secret`);
+    // The same name the broker stack gives the secret (a replica keeps the primary's name).
+    const broker = synth.template(`${synth.config.platformName}-broker`).toJSON().Resources as Resources;
+    const secret = Object.entries(broker).find(([id, r]) => id.startsWith('CdnOriginSecret') && r.Type === 'AWS::SecretsManager::Secret');
+    expect(secret?.[1].Properties.Name).toBe(env.EDGE_CDN_ORIGIN_SECRET_ID);
   });
 });
 

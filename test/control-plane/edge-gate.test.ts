@@ -47,7 +47,7 @@ describe('the broker gate over real convergence reports', () => {
       // itself (not a fixed time), then the held proxies must keep the operation at 0 of 2.
       const waiting = await waitFor('the operation at the edge gate', async () => {
         const reply = await osb('GET', lastOperation);
-        return String(reply.body?.description ?? '').includes('waiting for the edge') ? reply : undefined;
+        return /waiting for the edge: accepted by \d+ of/.test(String(reply.body?.description ?? '')) ? reply : undefined;
       });
       expect(waiting.body).toMatchObject({ state: 'in progress', description: expect.stringContaining('0 of 2') });
     } finally {

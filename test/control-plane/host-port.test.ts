@@ -2,6 +2,7 @@ import { PlatformSettings } from '../../lib/control-plane/runtime/context';
 import { StrictJsonError, strictFromJson } from '../../lib/control-plane/runtime/proto-json';
 import { edgeListeners } from '../../lib/control-plane/runtime/templates/edge-listeners';
 import { NodeInfo } from '../../lib/control-plane/runtime/templates/types';
+import { envoyNode } from '../support/fixtures';
 
 /**
  * Issue 11, item 8: a client that sends `Host: name:443` (gRPC clients, curl with an explicit
@@ -21,7 +22,7 @@ const settings: PlatformSettings = {
   httpTrafficPort: 8080,
   accessLogPath: '/var/log/envoy/access.log',
 };
-const node: NodeInfo = { id: 'i-1', cluster: 'edge-fleet-us-east-1', region: 'us-east-1', zone: 'us-east-1a', userAgentName: 'envoy', metadata: {} };
+const node: NodeInfo = envoyNode();
 
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 type Listener = { name: string; filter_chains: Array<{ filters: Array<{ typed_config: Record<string, unknown> }> }> };

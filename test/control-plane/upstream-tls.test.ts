@@ -11,17 +11,16 @@ import { SnapshotRenderer } from '../../lib/control-plane/runtime/snapshot';
 import { DEFAULT_TEMPLATES, NodeInfo, TemplateRegistry } from '../../lib/control-plane/runtime/templates';
 import { Backend, RouteDocument } from '../../lib/model';
 import { waitFor } from './support';
+import { envoyNode, renderSettings, routeDocument } from '../support/fixtures';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- reading rendered JSON */
 
-const settings = { platformName: 'edge', region: 'us-east-1', domain: 'edge.example.com', httpsTrafficPort: 8443, httpTrafficPort: 8080, accessLogPath: '/dev/stdout' };
-const envoy: NodeInfo = { id: 'n1', cluster: 'fleet', region: 'us-east-1', zone: 'us-east-1a', userAgentName: 'envoy', version: { major: 1, minor: 39, patch: 0 }, metadata: {} };
+const settings = renderSettings();
+const envoy: NodeInfo = envoyNode({ id: 'n1', cluster: 'fleet', version: { major: 1, minor: 39, patch: 0 } });
 const TRUST_STORE = '/etc/pki/tls/certs/ca-bundle.crt'; // Amazon Linux 2023's system bundle
 
 const https = (address: string, extra: Partial<Backend> = {}): Backend => ({ address, port: 443, protocol: 'https', ...extra });
-function route(id: string, backends: Backend[], spec: Partial<RouteDocument['spec']> = {}): RouteDocument {
-  return { instanceId: id, plan: 'standard', generation: 1, deleted: false, updatedAt: '', spec: { hostnames: [`${id}.edge.example.com`], backends, regions: ['us-east-1'], ...spec } };
-}
+const route = (id: string, backends: Backend[], spec: Partial<RouteDocument['spec']> = {}): RouteDocument => routeDocument(id, { spec: { backends, ...spec } });
 
 function render(...routes: RouteDocument[]) {
   const outcome = new SnapshotRenderer(new TemplateRegistry(DEFAULT_TEMPLATES), 'p', envoy).render({ settings, routes } as RenderContext);

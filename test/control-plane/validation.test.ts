@@ -5,6 +5,7 @@ import { SnapshotRenderer, RenderProblem } from '../../lib/control-plane/runtime
 import { TYPE_URLS } from '../../lib/control-plane/runtime/protos';
 import { DEFAULT_TEMPLATES, NodeInfo, Template, TemplateRegistry, envoyAtLeast, isEnvoy } from '../../lib/control-plane/runtime/templates';
 import { RouteDocument } from '../../lib/model';
+import { envoyNode, renderSettings, routeDocument } from '../support/fixtures';
 
 function problemsOf(typeUrl: string, json: unknown): Array<{ field: string; message: string }> {
   try {
@@ -83,19 +84,10 @@ describe('strict proto JSON', () => {
   });
 });
 
-const settings = { platformName: 'edge', region: 'us-east-1', domain: 'edge.example.com', httpsTrafficPort: 8443, httpTrafficPort: 8080, accessLogPath: '/dev/stdout' };
-const envoy: NodeInfo = { id: 'n1', cluster: 'fleet', region: 'us-east-1', zone: 'us-east-1a', userAgentName: 'envoy', version: { major: 1, minor: 31, patch: 0 }, metadata: {} };
+const settings = renderSettings();
+const envoy: NodeInfo = envoyNode({ id: 'n1', cluster: 'fleet', version: { major: 1, minor: 31, patch: 0 } });
 
-function route(id: string, generation: number, spec: Partial<RouteDocument['spec']> = {}): RouteDocument {
-  return {
-    instanceId: id,
-    plan: 'standard',
-    generation,
-    deleted: false,
-    updatedAt: '',
-    spec: { hostnames: [`${id}.edge.example.com`], backends: [{ address: '10.0.0.1', port: 80, protocol: 'http' }], regions: ['us-east-1'], ...spec },
-  };
-}
+const route = (id: string, generation: number, spec: Partial<RouteDocument['spec']> = {}): RouteDocument => routeDocument(id, { generation, spec });
 
 function renderer(templates = DEFAULT_TEMPLATES, node = envoy) {
   const registry = new TemplateRegistry(templates);

@@ -1,6 +1,7 @@
 import { PlatformSettings } from '../../lib/control-plane/runtime/context';
 import { edgeListeners } from '../../lib/control-plane/runtime/templates/edge-listeners';
 import { NodeInfo } from '../../lib/control-plane/runtime/templates/types';
+import { envoyNode } from '../support/fixtures';
 
 /**
  * The fleet's access-log metric filters read `$.status` as a number (lib/monitoring/fleet-alarms.ts).
@@ -14,7 +15,7 @@ const settings: PlatformSettings = {
   httpTrafficPort: 8080,
   accessLogPath: '/var/log/envoy/access.log',
 };
-const node: NodeInfo = { id: 'i-1', cluster: 'edge-fleet-us-east-1', region: 'us-east-1', zone: 'us-east-1a', userAgentName: 'envoy', metadata: {} };
+const node: NodeInfo = envoyNode();
 
 function jsonFormats(value: unknown, found: Array<Record<string, string>> = []): Array<Record<string, string>> {
   if (Array.isArray(value)) value.forEach((v) => jsonFormats(v, found));

@@ -18,6 +18,7 @@ import { ConvergenceReport, convergenceKey } from '../../lib/model';
 import { LocalBroker, brokerFixture, osbClient, provisionBody, waitForOperation } from '../broker/support';
 import { SimEnvoy, startTable, startTestControlPlane, waitFor } from '../control-plane/support';
 import { matchesFilter } from './aws/filter-pattern';
+import { envoyNode } from '../support/fixtures';
 
 /** One metric as CloudWatch would store it: namespace, name, and its dimensions with their values. */
 export interface EmittedMetric {
@@ -140,7 +141,7 @@ export async function controlPlaneEmits(): Promise<EmittedMetric[]> {
 /** The edge listeners' access-log json_format, rendered as the control plane renders it for an Envoy node. */
 export function accessLogFormats(): Array<Record<string, string>> {
   const settings: PlatformSettings = { platformName: 'edge', region: 'us-east-1', domain: 'edge.example.com', httpsTrafficPort: 8443, httpTrafficPort: 8080, accessLogPath: '/var/log/envoy/access.log' };
-  const node: NodeInfo = { id: 'i-1', cluster: 'edge-fleet-us-east-1', region: 'us-east-1', zone: 'us-east-1a', userAgentName: 'envoy', metadata: {} };
+  const node: NodeInfo = envoyNode();
   const found: Array<Record<string, string>> = [];
   const walk = (value: unknown): void => {
     if (Array.isArray(value)) value.forEach(walk);

@@ -1,20 +1,17 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CfnResource, Resources, ofType } from '../support/template';
 
-/** Small readers over synthesized templates for the monitoring tests. */
+/** Small readers over synthesized templates for the monitoring tests (the template readers are test/support/template.ts). */
 
-export interface CfnResource {
-  Type: string;
-  Properties: Record<string, unknown>;
-}
-export type Resources = Record<string, CfnResource>;
+export type { CfnResource, Resources };
+export { ofType };
 
 export const ALARM_TYPES = ['AWS::CloudWatch::Alarm', 'AWS::CloudWatch::CompositeAlarm'];
 export const REPO_ROOT = join(__dirname, '..', '..');
 export const RUNBOOK_SECTIONS = ['What it means', 'Confirm', 'Mitigate', 'Verify recovery'];
 export const PROCEDURE_SECTIONS = ['When to use', 'Steps', 'Verify'];
 
-export const ofType = (resources: Resources, ...types: string[]) => Object.entries(resources).filter(([, r]) => types.includes(r.Type));
 export const alarmsOf = (resources: Resources) => ofType(resources, ...ALARM_TYPES);
 
 /** Every (namespace, metric name) an alarm reads, whether a plain metric or inside metric math. */

@@ -13,12 +13,12 @@ import {
   asArray,
   CfnResource,
   CfnTemplate,
-  onlyResourceOfType,
+  only,
   renderJoin,
-  resourcesOfType,
+  ofType,
   statementsOfRole,
   tagsOf,
-} from './template-helpers';
+} from '../support/template';
 
 // Three regions with different zone layouts (3 zones, 2 zones, no "b"); us-west-1 has its own size.
 const REGIONS = ['us-east-1', { region: 'us-west-1', fleet: { minSize: 1, maxSize: 6, desiredCapacity: 2 } }, 'ap-northeast-1'];
@@ -47,7 +47,7 @@ const eachRegion = () => REGIONS.map((r) => [typeof r === 'string' ? r : r.regio
 /** A statement of the broker worker's role (its Sid), from the broker stack of the same synth. */
 function workerStatement(sid: string): Record<string, unknown> {
   const broker = synth.template(synth.edge.broker.stackName).toJSON() as CfnTemplate;
-  const found = resourcesOfType(broker, 'AWS::IAM::Policy')
+  const found = ofType(broker, 'AWS::IAM::Policy')
     .flatMap(([, p]) => (p.Properties?.PolicyDocument as { Statement: Array<Record<string, unknown>> }).Statement)
     .filter((st) => st.Sid === sid);
   if (found.length !== 1) throw new Error(`expected one broker statement ${sid}, found ${found.length}`);
@@ -56,7 +56,7 @@ function workerStatement(sid: string): Record<string, unknown> {
 
 /** The proxies' instance role (logical id and resource). */
 function instanceRole(template: CfnTemplate): [string, CfnResource] {
-  return resourcesOfType(template, 'AWS::IAM::Role').find(([id]) => id.startsWith('FleetInstanceRole'))!;
+  return ofType(template, 'AWS::IAM::Role').find(([id]) => id.startsWith('FleetInstanceRole'))!;
 }
 
 /** Leaves out the resources of the control plane and monitoring constructs (owned and tested by their own suites). */
@@ -86,9 +86,9 @@ describe.each(eachRegion())('network in %s', (region) => {
   const t = () => templates[region];
 
   test('VPC with the configured CIDR, public + private subnets in exactly the configured zones, by AZ ID', () => {
-    const [, vpc] = onlyResourceOfType(t(), 'AWS::EC2::VPC');
+    const [, vpc] = only(t(), 'AWS::EC2::VPC');
     expect(vpc.Properties?.CidrBlock).toBe(regionConfig(region).vpcCidr);
-    const subnets = resourcesOfType(t(), 'AWS::EC2::Subnet').map(([, s]) => s.Properties!);
+    const subnets = ofType(t(), 'AWS::EC2::Subnet').map(([, s]) => s.Properties!);
     const zoneIds = regionConfig(region).availabilityZoneIds;
     expect(zoneIds.every((id) => /^[a-z]+\d+-az\d+$/.test(id))).toBe(true);
     const publicZones = subnets.filter((s) => s.MapPublicIpOnLaunch === false && JSON.stringify(s.Tags).includes('"Public"'));
@@ -101,18 +101,18 @@ describe.each(eachRegion())('network in %s', (region) => {
   });
 
   test('one NAT gateway per zone (a zone outage never cuts another zone\'s egress)', () => {
-    expect(resourcesOfType(t(), 'AWS::EC2::NatGateway')).toHaveLength(regionConfig(region).availabilityZoneIds.length);
+    expect(ofType(t(), 'AWS::EC2::NatGateway')).toHaveLength(regionConfig(region).availabilityZoneIds.length);
   });
 
   test('VPC flow logs of all traffic go to the log bucket', () => {
-    const [, flowLog] = onlyResourceOfType(t(), 'AWS::EC2::FlowLog');
+    const [, flowLog] = only(t(), 'AWS::EC2::FlowLog');
     expect(flowLog.Properties).toMatchObject({ TrafficType: 'ALL', LogDestinationType: 's3', ResourceType: 'VPC' });
-    const [bucketId] = onlyResourceOfType(t(), 'AWS::S3::Bucket');
+    const [bucketId] = only(t(), 'AWS::S3::Bucket');
     expect(renderJoin(flowLog.Properties!.LogDestination)).toBe(`\${${bucketId}.Arn}/vpc-flow-logs/`);
   });
 
   test('gateway endpoints for S3 and DynamoDB, interface endpoints for every AWS API the proxies and tasks call', () => {
-    const endpoints = resourcesOfType(t(), 'AWS::EC2::VPCEndpoint').map(([, e]) => e.Properties!);
+    const endpoints = ofType(t(), 'AWS::EC2::VPCEndpoint').map(([, e]) => e.Properties!);
     const service = (e: Record<string, unknown>) => renderJoin(e.ServiceName).replace(/^com\.amazonaws\.\$\{AWS::Region\}\.|^com\.amazonaws\.[a-z0-9-]+\./, '');
     const gateways = endpoints.filter((e) => e.VpcEndpointType === 'Gateway').map(service).sort();
     const interfaces = endpoints.filter((e) => e.VpcEndpointType === 'Interface');
@@ -129,7 +129,7 @@ describe.each(eachRegion())('network in %s', (region) => {
   });
 
   test('interface endpoints admit only HTTPS from inside the VPC', () => {
-    const [, sg] = resourcesOfType(t(), 'AWS::EC2::SecurityGroup').find(([id]) => id.startsWith('NetworkEndpointSecurityGroup'))!;
+    const [, sg] = ofType(t(), 'AWS::EC2::SecurityGroup').find(([id]) => id.startsWith('NetworkEndpointSecurityGroup'))!;
     expect(sg.Properties!.SecurityGroupIngress).toEqual([
       expect.objectContaining({ CidrIp: regionConfig(region).vpcCidr, FromPort: 443, ToPort: 443, IpProtocol: 'tcp' }),
     ]);
@@ -138,7 +138,7 @@ describe.each(eachRegion())('network in %s', (region) => {
 
 describe.each(eachRegion())('proxies in %s', (region) => {
   const t = () => templates[region];
-  const launchData = () => onlyResourceOfType(t(), 'AWS::EC2::LaunchTemplate')[1].Properties!.LaunchTemplateData as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- CloudFormation JSON
+  const launchData = () => only(t(), 'AWS::EC2::LaunchTemplate')[1].Properties!.LaunchTemplateData as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- CloudFormation JSON
 
   test('IMDSv2 required, hop limit 1', () => {
     expect(launchData().MetadataOptions).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 });
@@ -168,7 +168,7 @@ describe.each(eachRegion())('proxies in %s', (region) => {
 
   test('user data writes the boot contract and starts Envoy, with the secret ARN only', () => {
     const userData = renderJoin(launchData().UserData['Fn::Base64']);
-    const [secretId] = onlyResourceOfType(t(), 'AWS::SecretsManager::Secret');
+    const [secretId] = only(t(), 'AWS::SecretsManager::Secret');
     const envFile = userData.split("<<'EDGE_BOOTSTRAP_ENV'\n")[1].split('\nEDGE_BOOTSTRAP_ENV\n')[0];
     const env = Object.fromEntries(envFile.split('\n').map((line) => line.split(/=(.*)/s).slice(0, 2)));
     const stub = { ports: synth.config.envoy, rollout: {}, termination: {} };
@@ -190,8 +190,8 @@ describe.each(eachRegion())('proxies in %s', (region) => {
     expect(env.EDGE_CONTROL_PLANE_PORT).toBe(String(stack.controlPlane.xdsPort));
     expect(env.EDGE_CONTROL_PLANE_TLS).toBe(String(stack.controlPlane.endpointTls));
     // The health-gated rollout and the drain: what the proxy signals and which hook it completes.
-    const [asgId, asg] = onlyResourceOfType(t(), 'AWS::AutoScaling::AutoScalingGroup');
-    const [, hook] = onlyResourceOfType(t(), 'AWS::AutoScaling::LifecycleHook');
+    const [asgId, asg] = only(t(), 'AWS::AutoScaling::AutoScalingGroup');
+    const [, hook] = only(t(), 'AWS::AutoScaling::LifecycleHook');
     expect(env).toMatchObject({
       EDGE_CFN_STACK: '${AWS::StackName}',
       EDGE_CFN_RESOURCE: asgId,
@@ -206,7 +206,7 @@ describe.each(eachRegion())('proxies in %s', (region) => {
   });
 
   test('no secret anywhere: generated secret, no secret parameters, no dynamic secret references', () => {
-    const [, secret] = onlyResourceOfType(t(), 'AWS::SecretsManager::Secret');
+    const [, secret] = only(t(), 'AWS::SecretsManager::Secret');
     expect(secret.Properties!.SecretString).toBeUndefined();
     expect(secret.Properties!.GenerateSecretString).toMatchObject({ PasswordLength: 48, ExcludePunctuation: true });
     for (const [name, parameter] of Object.entries(fullTemplates[region].Parameters ?? {})) {
@@ -218,7 +218,7 @@ describe.each(eachRegion())('proxies in %s', (region) => {
   });
 
   test('Auto Scaling group: sizes from the region config, ELB health checks with grace, private subnets', () => {
-    const [, asg] = onlyResourceOfType(t(), 'AWS::AutoScaling::AutoScalingGroup');
+    const [, asg] = only(t(), 'AWS::AutoScaling::AutoScalingGroup');
     const size = regionConfig(region).fleet;
     expect(asg.Properties).toMatchObject({
       MinSize: String(size.minSize),
@@ -232,19 +232,19 @@ describe.each(eachRegion())('proxies in %s', (region) => {
   });
 
   test('health-gated: the group is created only once every proxy signalled ready, and waits for the whole control plane', () => {
-    const [asgId, asg] = onlyResourceOfType(t(), 'AWS::AutoScaling::AutoScalingGroup');
+    const [asgId, asg] = only(t(), 'AWS::AutoScaling::AutoScalingGroup');
     const size = regionConfig(region).fleet;
     const timeout = Duration.seconds(synth.config.fleet.healthCheckGraceSeconds + 300).toIsoString();
     expect(asg.CreationPolicy).toEqual({ ResourceSignal: { Count: size.desiredCapacity, Timeout: timeout }, AutoScalingCreationPolicy: { MinSuccessfulInstancesPercent: 100 } });
     // On a first deploy a proxy can only get ready once the control plane serves xDS.
     const dependsOn = asArray(fullTemplates[region].Resources[asgId].DependsOn as string[]);
-    const service = resourcesOfType(fullTemplates[region], 'AWS::ECS::Service')[0][0];
-    const endpoint = resourcesOfType(fullTemplates[region], 'AWS::Route53::RecordSet').find(([id]) => id.startsWith('ControlPlaneEndpoint'))![0];
+    const service = ofType(fullTemplates[region], 'AWS::ECS::Service')[0][0];
+    const endpoint = ofType(fullTemplates[region], 'AWS::Route53::RecordSet').find(([id]) => id.startsWith('ControlPlaneEndpoint'))![0];
     expect(dependsOn).toEqual(expect.arrayContaining([service, endpoint]));
   });
 
   test('rolling updates wait for each new proxy\'s signal (a bad image stops and rolls back), one at a time, desired kept in service', () => {
-    const [, asg] = onlyResourceOfType(t(), 'AWS::AutoScaling::AutoScalingGroup');
+    const [, asg] = only(t(), 'AWS::AutoScaling::AutoScalingGroup');
     const size = regionConfig(region).fleet;
     const rolling = asg.UpdatePolicy!.AutoScalingRollingUpdate as Record<string, unknown>;
     expect(rolling).toMatchObject({
@@ -260,7 +260,7 @@ describe.each(eachRegion())('proxies in %s', (region) => {
   });
 
   test('rolling replacement on launch template change keeps desired capacity in service', () => {
-    const [, asg] = onlyResourceOfType(t(), 'AWS::AutoScaling::AutoScalingGroup');
+    const [, asg] = only(t(), 'AWS::AutoScaling::AutoScalingGroup');
     const size = regionConfig(region).fleet;
     const rolling = asg.UpdatePolicy!.AutoScalingRollingUpdate as Record<string, unknown>;
     expect(rolling).toMatchObject({ MaxBatchSize: 1, MinInstancesInService: size.desiredCapacity });
@@ -268,12 +268,12 @@ describe.each(eachRegion())('proxies in %s', (region) => {
     expect(rolling.SuspendProcesses).toEqual(expect.arrayContaining(['AlarmNotification', 'ReplaceUnhealthy', 'AZRebalance']));
     // The group follows the fleet's one launch template at its latest version, so a change
     // of the template (a new AMI, new user data) is what the rolling update rolls out.
-    const [launchTemplateId] = onlyResourceOfType(t(), 'AWS::EC2::LaunchTemplate');
+    const [launchTemplateId] = only(t(), 'AWS::EC2::LaunchTemplate');
     expect(asg.Properties!.LaunchTemplate).toEqual({ LaunchTemplateId: { Ref: launchTemplateId }, Version: { 'Fn::GetAtt': [launchTemplateId, 'LatestVersionNumber'] } });
   });
 
   test('draining: deregistration delay = fleet.drainSeconds with connection termination, and a termination lifecycle hook', () => {
-    for (const [, tg] of resourcesOfType(t(), 'AWS::ElasticLoadBalancingV2::TargetGroup')) {
+    for (const [, tg] of ofType(t(), 'AWS::ElasticLoadBalancingV2::TargetGroup')) {
       expect(tg.Properties!.TargetGroupAttributes).toEqual(
         expect.arrayContaining([
           { Key: 'deregistration_delay.timeout_seconds', Value: String(synth.config.fleet.drainSeconds) },
@@ -281,8 +281,8 @@ describe.each(eachRegion())('proxies in %s', (region) => {
         ]),
       );
     }
-    const [, hook] = onlyResourceOfType(t(), 'AWS::AutoScaling::LifecycleHook');
-    const [asgId] = onlyResourceOfType(t(), 'AWS::AutoScaling::AutoScalingGroup');
+    const [, hook] = only(t(), 'AWS::AutoScaling::LifecycleHook');
+    const [asgId] = only(t(), 'AWS::AutoScaling::AutoScalingGroup');
     // The proxy completes the hook itself once drained (edge-lifecycle); the timeout covers the
     // drain, the log flush and a margin, and only applies to a proxy that cannot.
     expect(hook.Properties).toMatchObject({
@@ -295,7 +295,7 @@ describe.each(eachRegion())('proxies in %s', (region) => {
   });
 
   test('scaling: target tracking on average CPU at fleet.targetCpuPercent', () => {
-    const [, policy] = onlyResourceOfType(t(), 'AWS::AutoScaling::ScalingPolicy');
+    const [, policy] = only(t(), 'AWS::AutoScaling::ScalingPolicy');
     expect(policy.Properties).toMatchObject({
       PolicyType: 'TargetTrackingScaling',
       TargetTrackingConfiguration: {
@@ -306,9 +306,9 @@ describe.each(eachRegion())('proxies in %s', (region) => {
   });
 
   test('notifications: every scaling event to a KMS-encrypted, SSL-only SNS topic', () => {
-    const [, asg] = onlyResourceOfType(t(), 'AWS::AutoScaling::AutoScalingGroup');
-    const [topicId, topic] = onlyResourceOfType(t(), 'AWS::SNS::Topic');
-    const [keyId, key] = onlyResourceOfType(t(), 'AWS::KMS::Key');
+    const [, asg] = only(t(), 'AWS::AutoScaling::AutoScalingGroup');
+    const [topicId, topic] = only(t(), 'AWS::SNS::Topic');
+    const [keyId, key] = only(t(), 'AWS::KMS::Key');
     expect(asg.Properties!.NotificationConfigurations).toEqual([
       expect.objectContaining({ TopicARN: { Ref: topicId }, NotificationTypes: expect.arrayContaining(['autoscaling:EC2_INSTANCE_LAUNCH_ERROR', 'autoscaling:EC2_INSTANCE_TERMINATE']) }),
     ]);
@@ -325,7 +325,7 @@ describe.each(eachRegion())('proxies in %s', (region) => {
       'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling',
     );
     for (const statement of statements) expect(JSON.stringify(statement.Principal)).not.toContain('aws-service-role');
-    const [, topicPolicy] = onlyResourceOfType(t(), 'AWS::SNS::TopicPolicy');
+    const [, topicPolicy] = only(t(), 'AWS::SNS::TopicPolicy');
     expect((topicPolicy.Properties!.PolicyDocument as { Statement: unknown[] }).Statement).toContainEqual(
       expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
     );
@@ -337,7 +337,7 @@ describe.each(eachRegion())('proxies in %s', (region) => {
       Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' } }],
       Version: '2012-10-17',
     });
-    const [, profile] = onlyResourceOfType(t(), 'AWS::IAM::InstanceProfile');
+    const [, profile] = only(t(), 'AWS::IAM::InstanceProfile');
     expect(profile.Properties!.Roles).toEqual([{ Ref: roleId }]);
   });
 });
@@ -423,13 +423,13 @@ describe.each(eachRegion())('proxy instance role in %s: least privilege', (regio
 
   test('the discovery token: read the one secret of this region', () => {
     const s = statement('ReadDiscoveryToken');
-    const [secretId] = onlyResourceOfType(t(), 'AWS::SecretsManager::Secret');
+    const [secretId] = only(t(), 'AWS::SecretsManager::Secret');
     expect(actionsOf(s)).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
     expect(s.Resource).toEqual({ Ref: secretId });
   });
 
   test('the readiness signal to this stack, and the completion of its own termination hook', () => {
-    const [, asg] = onlyResourceOfType(t(), 'AWS::AutoScaling::AutoScalingGroup');
+    const [, asg] = only(t(), 'AWS::AutoScaling::AutoScalingGroup');
     const signal = statements().filter((st) => actionsOf(st).includes('cloudformation:SignalResource'));
     expect(signal.map((st) => ({ Action: st.Action, Resource: st.Resource }))).toEqual([{ Action: 'cloudformation:SignalResource', Resource: { Ref: 'AWS::StackId' } }]);
     expect(resourcesOf(statement('CompleteTerminationHook'))).toEqual([
@@ -441,11 +441,11 @@ describe.each(eachRegion())('proxy instance role in %s: least privilege', (regio
 
 describe.each(eachRegion())('load balancer and security groups in %s', (region) => {
   const t = () => templates[region];
-  const sgId = (prefix: string) => resourcesOfType(t(), 'AWS::EC2::SecurityGroup').find(([id]) => id.startsWith(prefix))![0];
+  const sgId = (prefix: string) => ofType(t(), 'AWS::EC2::SecurityGroup').find(([id]) => id.startsWith(prefix))![0];
 
   test('internet-facing, cross-zone NLB in the public subnets, access logs to the log bucket', () => {
-    const [, nlb] = onlyResourceOfType(t(), 'AWS::ElasticLoadBalancingV2::LoadBalancer');
-    const [bucketId] = onlyResourceOfType(t(), 'AWS::S3::Bucket');
+    const [, nlb] = only(t(), 'AWS::ElasticLoadBalancingV2::LoadBalancer');
+    const [bucketId] = only(t(), 'AWS::S3::Bucket');
     expect(nlb.Properties).toMatchObject({ Type: 'network', Scheme: 'internet-facing' });
     expect(nlb.Properties!.LoadBalancerAttributes).toEqual(
       expect.arrayContaining([
@@ -460,9 +460,9 @@ describe.each(eachRegion())('load balancer and security groups in %s', (region) 
   });
 
   test('TLS :443 with the region certificate and a modern policy, TCP :80; both to the proxies with proxy protocol v2', () => {
-    const listeners = Object.fromEntries(resourcesOfType(t(), 'AWS::ElasticLoadBalancingV2::Listener').map(([, l]) => [l.Properties!.Port, l.Properties!]));
-    const targetGroups = Object.fromEntries(resourcesOfType(t(), 'AWS::ElasticLoadBalancingV2::TargetGroup'));
-    const [certId] = onlyResourceOfType(t(), 'AWS::CertificateManager::Certificate');
+    const listeners = Object.fromEntries(ofType(t(), 'AWS::ElasticLoadBalancingV2::Listener').map(([, l]) => [l.Properties!.Port, l.Properties!]));
+    const targetGroups = Object.fromEntries(ofType(t(), 'AWS::ElasticLoadBalancingV2::TargetGroup'));
+    const [certId] = only(t(), 'AWS::CertificateManager::Certificate');
     expect(Object.keys(listeners).sort()).toEqual(['443', '80']);
     expect(listeners[443]).toMatchObject({ Protocol: 'TLS', SslPolicy: EDGE_TLS_POLICY, AlpnPolicy: ['HTTP2Preferred'], Certificates: [{ CertificateArn: { Ref: certId } }] });
     expect(listeners[80]).toMatchObject({ Protocol: 'TCP' });
@@ -485,13 +485,13 @@ describe.each(eachRegion())('load balancer and security groups in %s', (region) 
         ]),
       );
     }
-    const [, asg] = onlyResourceOfType(t(), 'AWS::AutoScaling::AutoScalingGroup');
+    const [, asg] = only(t(), 'AWS::AutoScaling::AutoScalingGroup');
     expect(asg.Properties!.TargetGroupARNs).toHaveLength(2);
   });
 
   test('the edge TLS listener is published where the broker\'s worker reads it (SSM, by exact name)', () => {
-    const [listenerId] = resourcesOfType(t(), 'AWS::ElasticLoadBalancingV2::Listener').find(([, l]) => l.Properties!.Port === 443)!;
-    const parameters = resourcesOfType(t(), 'AWS::SSM::Parameter').map(([, p]) => p.Properties!);
+    const [listenerId] = ofType(t(), 'AWS::ElasticLoadBalancingV2::Listener').find(([, l]) => l.Properties!.Port === 443)!;
+    const parameters = ofType(t(), 'AWS::SSM::Parameter').map(([, p]) => p.Properties!);
     expect(parameters).toEqual([
       expect.objectContaining({ Name: edgeListenerParameterName(synth.config.platformName, region), Type: 'String', Value: { Ref: listenerId } }),
     ]);
@@ -501,7 +501,7 @@ describe.each(eachRegion())('load balancer and security groups in %s', (region) 
   });
 
   test('the edge TLS listener carries every tag the worker\'s certificate statement is conditioned on', () => {
-    const [, listener] = resourcesOfType(t(), 'AWS::ElasticLoadBalancingV2::Listener').find(([, l]) => l.Properties!.Port === 443)!;
+    const [, listener] = ofType(t(), 'AWS::ElasticLoadBalancingV2::Listener').find(([, l]) => l.Properties!.Port === 443)!;
     const worker = workerStatement('EdgeListenerCertificates');
     const conditions = (worker.Condition as { StringEquals: Record<string, unknown> }).StringEquals;
     const required = Object.entries(conditions).filter(([key]) => key.startsWith('aws:ResourceTag/'));
@@ -511,7 +511,7 @@ describe.each(eachRegion())('load balancer and security groups in %s', (region) 
     expect(asArray(conditions['aws:RequestedRegion'] as string[])).toContain(region);
     // An NLB listener's ARN is arn:aws:elasticloadbalancing:<region>:<account>:listener/net/...: the statement's resource pattern.
     expect(worker.Resource).toBe('arn:aws:elasticloadbalancing:*:123456789012:listener/net/*');
-    expect(onlyResourceOfType(t(), 'AWS::ElasticLoadBalancingV2::LoadBalancer')[1].Properties!.Type).toBe('network');
+    expect(only(t(), 'AWS::ElasticLoadBalancingV2::LoadBalancer')[1].Properties!.Type).toBe('network');
   });
 
   test('only ports 80 and 443 are open to the world, and no SSH anywhere', () => {
@@ -535,9 +535,9 @@ describe.each(eachRegion())('load balancer and security groups in %s', (region) 
   test('proxies accept only the NLB (traffic and readiness ports); the NLB may reach only the proxies', () => {
     const proxySg = sgId('FleetProxySecurityGroup');
     const nlbSg = sgId('FleetLoadBalancerSecurityGroup');
-    const [, proxyGroup] = resourcesOfType(t(), 'AWS::EC2::SecurityGroup').find(([id]) => id === proxySg)!;
+    const [, proxyGroup] = ofType(t(), 'AWS::EC2::SecurityGroup').find(([id]) => id === proxySg)!;
     expect(proxyGroup.Properties!.SecurityGroupIngress).toBeUndefined();
-    const intoProxies = resourcesOfType(t(), 'AWS::EC2::SecurityGroupIngress')
+    const intoProxies = ofType(t(), 'AWS::EC2::SecurityGroupIngress')
       .filter(([id, r]) => !id.startsWith('ControlPlane') && JSON.stringify(r.Properties!.GroupId).includes(proxySg))
       .map(([, r]) => r.Properties!);
     const { httpsTrafficPort, httpTrafficPort, readinessPort } = synth.config.envoy;
@@ -546,7 +546,7 @@ describe.each(eachRegion())('load balancer and security groups in %s', (region) 
       expect(rule.SourceSecurityGroupId).toEqual({ 'Fn::GetAtt': [nlbSg, 'GroupId'] });
       expect(rule.FromPort).toBe(rule.ToPort);
     }
-    const fromNlb = resourcesOfType(t(), 'AWS::EC2::SecurityGroupEgress')
+    const fromNlb = ofType(t(), 'AWS::EC2::SecurityGroupEgress')
       .filter(([, r]) => JSON.stringify(r.Properties!.GroupId).includes(nlbSg))
       .map(([, r]) => r.Properties!);
     expect(fromNlb).toHaveLength(3);
@@ -554,14 +554,14 @@ describe.each(eachRegion())('load balancer and security groups in %s', (region) 
   });
 
   test('log bucket: SSE-S3, SSL only, no public access, expires after logRetentionDays', () => {
-    const [bucketId, bucket] = onlyResourceOfType(t(), 'AWS::S3::Bucket');
+    const [bucketId, bucket] = only(t(), 'AWS::S3::Bucket');
     expect(bucket.Properties).toMatchObject({
       BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
       PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
     });
     const rules = (bucket.Properties!.LifecycleConfiguration as { Rules: Array<Record<string, unknown>> }).Rules;
     expect(rules).toContainEqual(expect.objectContaining({ Status: 'Enabled', ExpirationInDays: synth.config.logRetentionDays }));
-    const [, policy] = resourcesOfType(t(), 'AWS::S3::BucketPolicy').find(([, p]) => JSON.stringify(p.Properties!.Bucket).includes(bucketId))!;
+    const [, policy] = ofType(t(), 'AWS::S3::BucketPolicy').find(([, p]) => JSON.stringify(p.Properties!.Bucket).includes(bucketId))!;
     expect((policy.Properties!.PolicyDocument as { Statement: unknown[] }).Statement).toContainEqual(
       expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
     );
@@ -573,7 +573,7 @@ describe.each(eachRegion())('DNS in %s', (region) => {
   const domain = () => synth.config.domain;
 
   test('ACM certificate for <region>.<domain>, <domain> and *.<domain> (tenant names, one label deep), DNS-validated in the imported zone', () => {
-    const [, cert] = onlyResourceOfType(t(), 'AWS::CertificateManager::Certificate');
+    const [, cert] = only(t(), 'AWS::CertificateManager::Certificate');
     // Tenant names under the platform domain are CNAMEs to <domain>: without *.<domain> every
     // HTTPS client got a name mismatch (issue 12 item 1). The broker refuses deeper names.
     expect(cert.Properties).toMatchObject({
@@ -591,16 +591,16 @@ describe.each(eachRegion())('DNS in %s', (region) => {
   });
 
   test('regional alias record <region>.<domain> → the NLB', () => {
-    const records = resourcesOfType(t(), 'AWS::Route53::RecordSet').map(([, r]) => r.Properties!);
+    const records = ofType(t(), 'AWS::Route53::RecordSet').map(([, r]) => r.Properties!);
     const regional = records.find((r) => r.Name === `${region}.${domain()}.`)!;
     expect(regional).toMatchObject({ Type: 'A', HostedZoneId: synth.config.hostedZoneId, AliasTarget: { EvaluateTargetHealth: true } });
     expect(regional.SetIdentifier).toBeUndefined();
   });
 
   test('latency alias record for <domain>: set identifier = region, evaluate target health, Route 53 health check', () => {
-    const records = resourcesOfType(t(), 'AWS::Route53::RecordSet').map(([, r]) => r.Properties!);
+    const records = ofType(t(), 'AWS::Route53::RecordSet').map(([, r]) => r.Properties!);
     const latency = records.find((r) => r.Name === `${domain()}.`)!;
-    const [healthCheckId, healthCheck] = onlyResourceOfType(t(), 'AWS::Route53::HealthCheck');
+    const [healthCheckId, healthCheck] = only(t(), 'AWS::Route53::HealthCheck');
     expect(latency).toMatchObject({
       Type: 'A',
       Region: region,
@@ -608,14 +608,14 @@ describe.each(eachRegion())('DNS in %s', (region) => {
       HealthCheckId: { Ref: healthCheckId },
       AliasTarget: { EvaluateTargetHealth: true },
     });
-    const [nlbId] = onlyResourceOfType(t(), 'AWS::ElasticLoadBalancingV2::LoadBalancer');
+    const [nlbId] = only(t(), 'AWS::ElasticLoadBalancingV2::LoadBalancer');
     expect(renderJoin((latency.AliasTarget as Record<string, unknown>).DNSName)).toBe(`dualstack.\${${nlbId}.DNSName}`);
-    const [alarmId, alarm] = onlyResourceOfType(t(), 'AWS::CloudWatch::Alarm');
+    const [alarmId, alarm] = only(t(), 'AWS::CloudWatch::Alarm');
     expect(healthCheck.Properties!.HealthCheckConfig).toMatchObject({
       Type: 'CLOUDWATCH_METRIC',
       AlarmIdentifier: { Name: { Ref: alarmId }, Region: region },
     });
-    const httpsTarget = resourcesOfType(t(), 'AWS::ElasticLoadBalancingV2::TargetGroup').find(([, tg]) => tg.Properties!.Port === synth.config.envoy.httpsTrafficPort)![0];
+    const httpsTarget = ofType(t(), 'AWS::ElasticLoadBalancingV2::TargetGroup').find(([, tg]) => tg.Properties!.Port === synth.config.envoy.httpsTrafficPort)![0];
     expect(alarm.Properties).toMatchObject({
       MetricName: 'HealthyHostCount',
       Namespace: 'AWS/NetworkELB',
@@ -630,9 +630,9 @@ describe.each(eachRegion())('DNS in %s', (region) => {
 describe.each(eachRegion())('control plane wiring in %s', (region) => {
   test('the control plane runs in the fleet VPC, uses the one discovery token, and admits the proxies', () => {
     const full = fullTemplates[region];
-    const [secretId] = onlyResourceOfType(full, 'AWS::SecretsManager::Secret');
-    const [vpcId] = onlyResourceOfType(full, 'AWS::EC2::VPC');
-    const proxySg = resourcesOfType(full, 'AWS::EC2::SecurityGroup').find(([id]) => id.startsWith('FleetProxySecurityGroup'))![0];
+    const [secretId] = only(full, 'AWS::SecretsManager::Secret');
+    const [vpcId] = only(full, 'AWS::EC2::VPC');
+    const proxySg = ofType(full, 'AWS::EC2::SecurityGroup').find(([id]) => id.startsWith('FleetProxySecurityGroup'))![0];
     const controlPlane = Object.entries(full.Resources).filter(([id]) => id.startsWith('ControlPlane'));
     const text = JSON.stringify(controlPlane);
     expect(text).toContain(`{"Ref":"${secretId}"}`);
@@ -660,7 +660,7 @@ describe('tags', () => {
       if (!id.startsWith('ControlPlane')) expect([id, tags.component]).toEqual([id, expect.stringMatching(/^(network|proxy-fleet|monitoring)$/)]);
     }
     expect(untagged).toEqual([]);
-    const [, asg] = onlyResourceOfType(templates[region], 'AWS::AutoScaling::AutoScalingGroup');
+    const [, asg] = only(templates[region], 'AWS::AutoScaling::AutoScalingGroup');
     for (const tag of asg.Properties!.Tags as Array<{ PropagateAtLaunch: boolean }>) expect(tag.PropagateAtLaunch).toBe(true);
   });
 });
@@ -682,7 +682,7 @@ describe('proxy log groups', () => {
       .map((name) => `${pillar.observability.log_group_prefix}/${name}`)
       .sort();
     for (const region of REGIONS.map((r) => (typeof r === 'string' ? r : r.region))) {
-      const groups = resourcesOfType(fullTemplates[region], 'AWS::Logs::LogGroup')
+      const groups = ofType(fullTemplates[region], 'AWS::Logs::LogGroup')
         .map(([, r]) => r.Properties ?? {})
         .filter((p) => String(p.LogGroupName).startsWith(pillar.observability.log_group_prefix));
       expect(groups.map((p) => p.LogGroupName).sort()).toEqual(expected);
@@ -698,7 +698,7 @@ describe('proxy log groups', () => {
     expect(shipped).toBe(PROXY_ACCESS_LOG_PATH);
     for (const region of REGIONS.map((r) => (typeof r === 'string' ? r : r.region))) {
       type Container = { Environment?: { Name: string; Value: string }[] };
-      const containers = resourcesOfType(fullTemplates[region], 'AWS::ECS::TaskDefinition').flatMap(([, r]) => (r.Properties?.ContainerDefinitions ?? []) as Container[]);
+      const containers = ofType(fullTemplates[region], 'AWS::ECS::TaskDefinition').flatMap(([, r]) => (r.Properties?.ContainerDefinitions ?? []) as Container[]);
       const environment = containers.flatMap((c) => c.Environment ?? []);
       expect(environment).toContainEqual({ Name: 'EDGE_ACCESS_LOG_PATH', Value: PROXY_ACCESS_LOG_PATH });
     }

@@ -23,6 +23,8 @@ export interface RenderContext {
   readonly routes: readonly ServedRoute[];
   /** The highest route generation the context has seen (any region, tombstones too): what a node holding this render holds. */
   readonly generation?: number;
+  /** The origin header values cdn hosts accept (cdn-origin.ts); unset: not read yet, cdn hosts refuse everything. */
+  readonly cdnOrigin?: { readonly values: readonly string[] };
 }
 
 /** The JSON document an S3 object or a local file may hold. */

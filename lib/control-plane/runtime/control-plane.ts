@@ -8,6 +8,8 @@ import { PersistedState, SnapshotStore } from './persistence';
 import { RESOURCE_KINDS, ResourceKind } from './protos';
 import { EncodedResource, RenderProblem, Snapshot, SnapshotRenderer, encodeResource, typeSnapshot } from './snapshot';
 import { NodeInfo, TemplateRegistry } from './templates';
+import { CdnOriginSource } from './cdn-origin';
+import { DiscoveryTokens } from './discovery-token';
 import { upstreamTls } from './templates/common';
 import { TenantRulePolicy, TenantRules } from './tenant-rules';
 import { SYSTEM_TRUST_STORE, unverifiedUpstreamTls } from './upstream-tls';
@@ -108,7 +110,10 @@ export const MAX_PROFILES = 64;
 
 export interface ControlPlaneOptions {
   readonly region: string;
-  readonly authToken: string;
+  /** The discovery token, when it never changes (else `discoveryTokens`). */
+  readonly authToken?: string;
+  /** The accepted discovery tokens, re-read (discovery-token.ts); default: `authToken` alone. */
+  readonly discoveryTokens?: DiscoveryTokens;
   /** Settings before any source overrides them. */
   readonly settings: PlatformSettings;
   /** The first source is primary (the broker's routes): nothing renders from sources until it has loaded. */
@@ -127,6 +132,8 @@ export interface ControlPlaneOptions {
   readonly profileIdleMs?: number;
   /** Default MAX_PROFILES. */
   readonly maxProfiles?: number;
+  /** The cdn origin secret (cdn-origin.ts), also one of `sources`; unset: cdn hosts refuse every request. */
+  readonly cdnOrigin?: CdnOriginSource;
   /** The tenant rules' fleet CIDRs and loopback waiver (tenant-rules.ts; default: no fleet CIDRs, loopback refused). */
   readonly tenantRules?: Pick<TenantRulePolicy, 'fleetCidrs' | 'allowLoopbackBackends'>;
 }
@@ -180,11 +187,15 @@ export class ControlPlane {
   readonly canaryHealth: CanaryHealth;
   /** The broker's rules again on every render, whatever the source (tenant-rules.ts). */
   readonly tenantRules: TenantRules;
+  /** The discovery tokens nodes may present: current and previous (discovery-token.ts). */
+  readonly tokens: DiscoveryTokens;
 
   constructor(readonly options: ControlPlaneOptions) {
     this.registry = options.registry ?? new TemplateRegistry();
     this.logger = options.logger ?? silentLogger;
     this.canaryHealth = new CanaryHealth(options.canaryHealth ?? { mode: 'off', timeoutMs: 60_000 }, this.logger);
+    if (!options.discoveryTokens && !options.authToken) throw new Error('control plane: authToken or discoveryTokens is required');
+    this.tokens = options.discoveryTokens ?? DiscoveryTokens.fixed(options.authToken!, this.logger);
     this.tenantRules = new TenantRules(
       { domain: options.settings.domain, region: options.region, fleetCidrs: options.tenantRules?.fleetCidrs ?? [], allowLoopbackBackends: options.tenantRules?.allowLoopbackBackends ?? false },
       this.logger,
@@ -196,9 +207,6 @@ export class ControlPlane {
     return this.options.region;
   }
 
-  get authToken(): string {
-    return this.options.authToken;
-  }
 
   /** Loads the persisted snapshot (if any), then starts every source's refresh loop. */
   async start(): Promise<void> {
@@ -294,7 +302,7 @@ export class ControlPlane {
     if (primary) for (const route of primary.routes()) routes.set(route.instanceId, route);
     const served = [...routes.values()].filter((r) => isServedIn(r, this.region)).sort((a, b) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0));
     const generation = Math.max(0, ...this.options.sources.map((source) => source.generation?.() ?? 0));
-    return { settings, routes: this.applyQuarantine(this.tenantRules.admit(served)), generation };
+    return { settings, routes: this.applyQuarantine(this.tenantRules.admit(served)), generation, cdnOrigin: this.options.cdnOrigin?.origin() };
   }
 
   /**
@@ -1040,6 +1048,7 @@ export class ControlPlane {
       canaryHealth: this.canaryHealth.status(),
       rejected: Object.fromEntries(this.rejections),
       tenantRules: this.tenantRules.status(),
+      discoveryToken: this.tokens.status(),
       upstreamTls: { trustStore: SYSTEM_TRUST_STORE, unverified: unverifiedUpstreamTls(this.context?.routes ?? [], upstreamTls) },
       connectedNodes: this.sessions.size,
       nodes: listed,

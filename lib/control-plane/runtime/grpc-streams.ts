@@ -1,5 +1,4 @@
 import * as grpc from '@grpc/grpc-js';
-import { checkToken } from './auth';
 import type { ControlPlane } from './control-plane';
 
 /**
@@ -13,8 +12,12 @@ import type { ControlPlane } from './control-plane';
  * `refusedMessage`. True when the node may go on.
  */
 export function admitStream(cp: ControlPlane, call: grpc.ServerDuplexStream<unknown, Buffer>, token: unknown, refusedMessage: string, fields: Record<string, unknown>): boolean {
-  const auth = checkToken(cp.authToken, token);
-  if (auth === 'ok') return true;
+  const auth = cp.tokens.check(token);
+  if (auth === 'ok') {
+    // Ended if its token stops being accepted (a rotation moved it out: discovery-token.ts).
+    cp.tokens.track(call, token as string, String(fields.node ?? ''));
+    return true;
+  }
   cp.metrics.authRefusals++;
   cp.logger.log('warn', refusedMessage, { ...fields, reason: auth === 'missing' ? 'no node.metadata.auth' : 'wrong node.metadata.auth' });
   const error: Partial<grpc.StatusObject> = {

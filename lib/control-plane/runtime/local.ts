@@ -5,6 +5,7 @@ import { CanarySettings, LOCAL_CANARY, canarySettingsFromEnv, checkCanarySetting
 import { CanaryHealthSettings, LOCAL_CANARY_HEALTH, canaryHealthSettingsFromEnv, checkCanaryHealthSettings } from './canary-health';
 import { Logger, jsonLogger } from './logger';
 import { FileSnapshotStore } from './persistence';
+import { fileOriginSecret } from './cdn-origin';
 import { RunningControlPlane, startControlPlaneRuntime } from './runtime';
 import { TemplateRegistry } from './templates';
 
@@ -52,6 +53,13 @@ export interface LocalControlPlaneOptions {
   readonly canaryHealth?: Partial<CanaryHealthSettings>;
   readonly registry?: TemplateRegistry;
   readonly logger?: Logger;
+  /**
+   * A JSON file `{"current": "...", "previous": "..."}` with the cdn origin header values
+   * (default: EDGE_CDN_ORIGIN_SECRET_FILE; unset: cdn hosts refuse every request).
+   */
+  readonly cdnOriginSecretFile?: string;
+  /** How often the origin secret file is re-read (default 60 s). */
+  readonly cdnOriginSecretRefreshMs?: number;
   /** The fleet VPCs' CIDRs no tenant target may reach (default: none). */
   readonly fleetCidrs?: readonly string[];
   /** Loopback backends allowed (default true: the local samples listen on loopback; `EDGE_ALLOW_LOOPBACK_BACKENDS`). */
@@ -72,6 +80,7 @@ export async function startLocalControlPlane(options: LocalControlPlaneOptions):
   const dynamodb = new DynamoDBClient(localClientConfig(options.dynamodbEndpoint));
   const canary = checkCanarySettings({ ...canarySettingsFromEnv(process.env, LOCAL_CANARY), ...options.canary }, (key) => `canary.${key}`);
   const canaryHealth = checkCanaryHealthSettings({ ...canaryHealthSettingsFromEnv(process.env, LOCAL_CANARY_HEALTH), ...options.canaryHealth }, (key) => `canaryHealth.${key}`);
+  const cdnOriginFile = options.cdnOriginSecretFile ?? (process.env.EDGE_CDN_ORIGIN_SECRET_FILE || undefined);
   const s3 = options.s3Endpoint ? new S3Client({ ...localClientConfig(options.s3Endpoint), forcePathStyle: true }) : undefined;
   const running = await startControlPlaneRuntime({
     settings: {
@@ -104,6 +113,7 @@ export async function startLocalControlPlane(options: LocalControlPlaneOptions):
     taskId: options.taskId,
     canary,
     canaryHealth,
+    cdnOriginSecret: cdnOriginFile ? { read: fileOriginSecret(cdnOriginFile), refreshMs: options.cdnOriginSecretRefreshMs } : undefined,
     tenantRules: { fleetCidrs: options.fleetCidrs ?? [], allowLoopbackBackends: options.allowLoopbackBackends ?? true },
   });
   return {

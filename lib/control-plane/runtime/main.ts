@@ -1,6 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DEFAULT_CANARY, canarySettingsFromEnv } from './canary';
 import { DEFAULT_CANARY_HEALTH, canaryHealthSettingsFromEnv } from './canary-health';
 import { publishControlPlaneMetrics } from './emf';
@@ -8,6 +8,7 @@ import { LogLevel, jsonLogger } from './logger';
 import { S3SnapshotStore } from './persistence';
 import { startControlPlaneRuntime } from './runtime';
 import { fleetCidrsFromEnv } from './tenant-rules';
+import { SecretVersions, readSecretVersions } from './secret-versions';
 
 /** The container entry point (see CONTRACTS.md): env in, servers up, SIGTERM stops gracefully. */
 function required(name: string): string {
@@ -31,17 +32,15 @@ function optionalMs(name: string, fallback: number): number {
   return value;
 }
 
-async function discoveryToken(region: string): Promise<string> {
-  if (process.env.EDGE_XDS_AUTH_TOKEN) return process.env.EDGE_XDS_AUTH_TOKEN;
+/**
+ * The discovery token: EDGE_XDS_AUTH_TOKEN when set (a fixed token), else the secret's
+ * AWSCURRENT and AWSPREVIOUS versions, re-read every EDGE_DISCOVERY_TOKEN_REFRESH_MS
+ * (default 60 s) so that a rotation cuts no proxy off (discovery-token.ts).
+ */
+function discoveryToken(secrets: SecretsManagerClient): { authToken?: string; discoveryToken?: { read: () => Promise<SecretVersions>; refreshMs: number } } {
+  if (process.env.EDGE_XDS_AUTH_TOKEN) return { authToken: process.env.EDGE_XDS_AUTH_TOKEN };
   const arn = required('EDGE_DISCOVERY_TOKEN_SECRET_ARN');
-  const client = new SecretsManagerClient({ region });
-  try {
-    const out = await client.send(new GetSecretValueCommand({ SecretId: arn }));
-    if (!out.SecretString) throw new Error('the discovery token secret has no string value');
-    return out.SecretString.trim();
-  } finally {
-    client.destroy();
-  }
+  return { discoveryToken: { read: () => readSecretVersions(secrets, arn), refreshMs: optionalMs('EDGE_DISCOVERY_TOKEN_REFRESH_MS', 60_000) } };
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
@@ -58,6 +57,8 @@ async function main(): Promise<void> {
   const region = required('EDGE_REGION');
   const bucket = process.env.EDGE_SNAPSHOT_BUCKET;
   const s3 = bucket ? new S3Client({ region }) : undefined;
+  const secrets = new SecretsManagerClient({ region });
+  const originSecretId = required('EDGE_CDN_ORIGIN_SECRET_ID');
   const running = await startControlPlaneRuntime({
     settings: {
       platformName: process.env.EDGE_PLATFORM_NAME ?? 'edge',
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
       httpTrafficPort: port('EDGE_HTTP_TRAFFIC_PORT', 8080),
       accessLogPath: process.env.EDGE_ACCESS_LOG_PATH ?? '/dev/stdout',
     },
-    authToken: await discoveryToken(region),
+    ...discoveryToken(secrets),
     dynamodb: new DynamoDBClient({ region }),
     tableName: required('EDGE_TABLE_NAME'),
     xdsPort: port('EDGE_XDS_PORT', 18000),
@@ -81,6 +82,8 @@ async function main(): Promise<void> {
     convergenceReportMs: optionalMs('EDGE_CONVERGENCE_REPORT_MS', 1000),
     convergenceHeartbeatMs: optionalMs('EDGE_CONVERGENCE_HEARTBEAT_MS', 10_000),
     tenantRules: { fleetCidrs: fleetCidrsFromEnv(process.env), allowLoopbackBackends: false },
+    // The cdn origin secret's replica in this region, AWSCURRENT and AWSPREVIOUS (cdn-origin.ts).
+    cdnOriginSecret: { read: () => readSecretVersions(secrets, originSecretId), refreshMs: optionalMs('EDGE_CDN_ORIGIN_SECRET_REFRESH_MS', 60_000) },
   });
   // CONTROL_PLANE_METRICS as EMF lines on stdout (the awslogs driver; CloudWatch Logs extracts them).
   const emf = publishControlPlaneMetrics(running.controlPlane, { platformName: process.env.EDGE_PLATFORM_NAME ?? 'edge' });

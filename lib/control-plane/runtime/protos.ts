@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as protobuf from 'protobufjs';
+import { addNewerEnvoyFields } from './envoy-api-additions';
 
 /**
  * Envoy's v3 protos, as shipped by @grpc/grpc-js-xds (envoy-api, xds/udpa, googleapis,
@@ -75,6 +76,7 @@ export function envoyRoot(): protobuf.Root {
   };
   root.loadSync(PROTO_FILES, { keepCase: true });
   root.resolveAll();
+  addNewerEnvoyFields(root);
   loaded = root;
   return root;
 }

@@ -1,7 +1,6 @@
 import { IncomingMessage, Server, ServerResponse, createServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { Listening, listen } from '../../shared/listen';
-import { checkToken } from './auth';
 import { ControlPlane } from './control-plane';
 import { nodeFromJson } from './node-info';
 import { ResourceKind, TYPE_URLS } from './protos';
@@ -58,7 +57,7 @@ async function handleDiscovery(cp: ControlPlane, kind: ResourceKind, req: Incomi
     return;
   }
   const { node, token } = nodeFromJson(request.node as Record<string, unknown> | undefined, cp.region);
-  const auth = checkToken(cp.authToken, token);
+  const auth = cp.tokens.check(token);
   if (auth !== 'ok') {
     cp.metrics.authRefusals++;
     cp.logger.log('warn', 'REST discovery refused', { node: node.id, reason: auth });

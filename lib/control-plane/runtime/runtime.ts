@@ -11,11 +11,17 @@ import { RestServer, startRestServer } from './rest-server';
 import { DynamoRouteSource, FileDocumentSource, S3DocumentSource } from './sources';
 import { TemplateRegistry } from './templates';
 import { TenantRulePolicy } from './tenant-rules';
+import { CdnOriginSource, OriginSecretReader } from './cdn-origin';
+import { DiscoveryTokens } from './discovery-token';
+import { SecretVersions } from './secret-versions';
 import { XdsServer, startXdsServer } from './xds-server';
 
 export interface RuntimeOptions {
   readonly settings: PlatformSettings;
-  readonly authToken: string;
+  /** A discovery token that never changes (local, EDGE_XDS_AUTH_TOKEN); else `discoveryToken`. */
+  readonly authToken?: string;
+  /** The discovery token secret: its current and previous versions, re-read every refreshMs (default 60 s). */
+  readonly discoveryToken?: { readonly read: () => Promise<SecretVersions>; readonly refreshMs?: number };
   readonly dynamodb: DynamoDBClient;
   readonly tableName: string;
   readonly xdsPort: number;
@@ -46,6 +52,8 @@ export interface RuntimeOptions {
   readonly canary?: CanarySettings;
   /** Canary health over HDS (default: off). */
   readonly canaryHealth?: CanaryHealthSettings;
+  /** The cdn origin secret's reader and how often it is re-read (default 60 s); unset: cdn hosts refuse every request. */
+  readonly cdnOriginSecret?: { readonly read: OriginSecretReader; readonly refreshMs?: number };
   /** The tenant rules' fleet CIDRs and loopback waiver (tenant-rules.ts). */
   readonly tenantRules?: Pick<TenantRulePolicy, 'fleetCidrs' | 'allowLoopbackBackends'>;
 }
@@ -74,9 +82,16 @@ export async function startControlPlaneRuntime(options: RuntimeOptions): Promise
   const documentMs = options.documentRefreshMs ?? 30_000;
   if (options.contextS3) sources.push(new S3DocumentSource(options.contextS3.client, options.contextS3.bucket, options.contextS3.key, documentMs, options.settings.region));
   if (options.contextFile) sources.push(new FileDocumentSource(options.contextFile, documentMs, options.settings.region));
+  const cdnOrigin = options.cdnOriginSecret ? new CdnOriginSource(options.cdnOriginSecret.read, options.cdnOriginSecret.refreshMs ?? 60_000) : undefined;
+  if (cdnOrigin) sources.push(cdnOrigin);
+  // The first read must succeed: without a token no node could be admitted.
+  const discoveryTokens = options.discoveryToken
+    ? new DiscoveryTokens(await options.discoveryToken.read(), { read: options.discoveryToken.read, refreshMs: options.discoveryToken.refreshMs, logger: options.logger })
+    : undefined;
   const controlPlane = new ControlPlane({
     region: options.settings.region,
     authToken: options.authToken,
+    discoveryTokens,
     settings: options.settings,
     sources,
     store: options.store,
@@ -86,6 +101,7 @@ export async function startControlPlaneRuntime(options: RuntimeOptions): Promise
     canary: options.canary,
     canaryHealth: options.canaryHealth,
     tenantRules: options.tenantRules,
+    cdnOrigin,
   });
   await controlPlane.start();
   let xds: XdsServer | undefined;
@@ -107,6 +123,7 @@ export async function startControlPlaneRuntime(options: RuntimeOptions): Promise
         })
       : undefined;
   reporter?.start();
+  discoveryTokens?.start();
   options.logger.log('info', 'control plane listening', { xdsPort: xds.port, restPort: rest.port, region: options.settings.region });
   const running = { xds, rest };
   return {
@@ -116,6 +133,7 @@ export async function startControlPlaneRuntime(options: RuntimeOptions): Promise
     restPort: rest.port,
     async stop() {
       await reporter?.stop();
+      discoveryTokens?.stop();
       // The core first: streams closing at shutdown are not canary health drops.
       await controlPlane.stop();
       await Promise.allSettled([running.xds.stop(), running.rest.stop()]);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Writer } from 'protobufjs';
 import { RenderContext } from './context';
+import { AUTHZ_PLACEHOLDER_CLUSTER } from './authz-override';
 import { StrictJsonError, strictFromJson } from './proto-json';
 import { RESOURCE_KINDS, ResourceKind, TYPE_URLS, messageType } from './protos';
 import { NodeInfo, RenderedResource, Template, TemplateRegistry } from './templates';
@@ -200,8 +201,10 @@ export class SnapshotRenderer {
     const good: Route[] = [];
     const used: Unit[] = [];
     const warnings: Warning[] = [];
-    // An instance's check depends on its route and on the platform settings (templates are fixed per process).
-    const settings = hash(JSON.stringify(context.settings));
+    // An instance's unit depends on its route and on the rest of the context: the platform
+    // settings and whatever else sources add (the cdn origin secret...); templates are fixed per process.
+    const { routes: _routes, generation: _generation, ...rest } = context;
+    const settings = hash(JSON.stringify(rest));
     const served = (route: Route): Route => {
       if (!exclusive) return route;
       const domains = route.spec.hostnames.filter((h) => !claimed.has(h));
@@ -255,7 +258,7 @@ export class SnapshotRenderer {
       }
     }
     const sharedNames: Array<[ResourceKind, string]> = [];
-    problems.push(...this.renderAll(shared, { settings: context.settings, routes: good }, warnings, true, resources, sharedNames));
+    problems.push(...this.renderAll(shared, { ...context, routes: good }, warnings, true, resources, sharedNames));
     // A unit's own references were checked when it rendered alone; the shared templates' are checked against everything.
     const sharedIds = new Set(shared.map((t) => t.id));
     problems.push(...checkReferences(resources, templates, (res) => this.refsOf(res), (res) => sharedIds.has(res.template)));
@@ -292,7 +295,7 @@ export class SnapshotRenderer {
     if (cached && cached.key === key) return cached;
     const resources = { listeners: new Map(), routes: new Map(), clusters: new Map(), endpoints: new Map(), virtualHosts: new Map() } as Record<ResourceKind, Map<string, EncodedResource>>;
     const warnings: Warning[] = [];
-    const found = this.renderAll(templates, { settings: context.settings, routes: [route] }, warnings, false, resources);
+    const found = this.renderAll(templates, { ...context, routes: [route] }, warnings, false, resources);
     found.push(...checkReferences(resources, templates, (res) => this.refsOf(res)));
     const problems = found.map((p) => ({ ...p, instanceId: route.instanceId }));
     const mine: Array<{ kind: ResourceKind; res: EncodedResource }> = [];
@@ -416,7 +419,8 @@ export function checkReferences(
     for (const res of resources[kind].values()) {
       if (!only(res)) continue;
       for (const ref of refsOf(res)) {
-        if (CLUSTER_REFS.has(ref.key) && rendersClusters && !clusterNames.has(ref.value))
+        // The ext_authz placeholder is named on purpose and never rendered (authz-override.ts).
+        if (CLUSTER_REFS.has(ref.key) && rendersClusters && !clusterNames.has(ref.value) && ref.value !== AUTHZ_PLACEHOLDER_CLUSTER)
           problems.push({ template: res.template, resource: res.name, field: ref.path, message: `names cluster ${ref.value}, which does not exist` });
         if (kind === 'listeners' && ROUTE_REFS.has(ref.key) && rendersRoutes && !resources.routes.has(ref.value))
           problems.push({ template: res.template, resource: res.name, field: ref.path, message: `names route configuration ${ref.value}, which does not exist` });

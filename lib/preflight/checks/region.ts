@@ -208,10 +208,10 @@ export const endpointServicesCheck: CheckDefinition = {
 export const amiCheck: CheckDefinition = {
   id: 'ami',
   scope: 'fleet-regions',
-  summary: 'The SSM parameter config.amiParameterName exists and names an available arm64 image (npm run ami:build publishes it).',
+  summary: 'The SSM parameter config.amiParameterName exists and names an available arm64 image (npm run ami -- build, then npm run ami -- promote, set it).',
   async run(ctx, region) {
     const parameter = ctx.config.amiParameterName;
-    const bake = `npm run ami:build (bakes and publishes ${parameter} in every fleet region; docs/ami.md)`;
+    const bake = `npm run ami -- build (bakes and publishes a version), then npm run ami -- promote <version> --regions ${region} (points ${parameter} at it; docs/pipeline.md)`;
     let imageId: string | undefined;
     try {
       imageId = (await new SSMClient({ region }).send(new GetParameterCommand({ Name: parameter }))).Parameter?.Value;

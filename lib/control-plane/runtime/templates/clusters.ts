@@ -113,11 +113,12 @@ export const edgeClusters: Template = {
 export const rateLimitServiceCluster: Template = {
   id: 'ratelimit-service-cluster',
   kind: 'clusters',
-  description: 'The cluster of the global rate limit service (settings.rateLimitService), when any instance asks for rate_limit.global',
+  description: 'The cluster of the global rate limit service (settings.rateLimitService), whenever the platform configures one',
   appliesTo: isEnvoy,
   render({ context }): RenderedResource[] {
     const service = context.settings.rateLimitService;
-    if (!service || !context.routes.some((r) => r.spec.rate_limit?.global)) return [];
+    // Whenever configured, like the listener's filter that names it (no tenant setting decides).
+    if (!service) return [];
     return [
       {
         name: RATELIMIT_CLUSTER,

@@ -1,7 +1,9 @@
 import { resourceBaseName } from '../../../model';
 import { RouteRule } from '../../../model';
-import { ServedRoute } from '../context';
-import { ADS_SOURCE, ANY, EDGE_HTTPS_ROUTES, authzFilterName, clusterName, compact, headersToAdd, seconds } from './common';
+import { RenderContext, ServedRoute } from '../context';
+import { virtualHostHeadersToRemove, virtualHostRbac } from '../cdn-origin';
+import { ADS_SOURCE, ANY, EDGE_HTTPS_ROUTES, clusterName, compact, headersToAdd, seconds } from './common';
+import { virtualHostAuthz } from '../authz-override';
 import { RenderedResource, Template, isEnvoy } from './types';
 
 const UNIT_SECONDS = { second: 1, minute: 60, hour: 3600 } as const;
@@ -43,28 +45,12 @@ function routeAction(route: ServedRoute, rule: RouteRule): Record<string, unknow
 const DEFAULT_RULES: readonly RouteRule[] = [{ match: { prefix: '/' } }];
 
 /** Per-instance filter settings, on the virtual host: ip allow list, local rate limit, ext_authz. */
-function perFilterConfig(route: ServedRoute): Record<string, unknown> | undefined {
+function perFilterConfig(route: ServedRoute, cdnOrigin: RenderContext['cdnOrigin']): Record<string, unknown> | undefined {
   const config: Record<string, unknown> = {};
   const spec = route.spec;
-  if (spec.ip_allow_list) {
-    config['envoy.filters.http.rbac'] = {
-      '@type': `${ANY}envoy.extensions.filters.http.rbac.v3.RBACPerRoute`,
-      rbac: {
-        rules: {
-          action: 'ALLOW',
-          policies: {
-            'ip-allow-list': {
-              permissions: [{ any: true }],
-              principals: spec.ip_allow_list.map((cidr) => {
-                const [address, length] = cidr.split('/');
-                return { direct_remote_ip: { address_prefix: address, prefix_len: Number(length) } };
-              }),
-            },
-          },
-        },
-      },
-    };
-  }
+  // ip_allow_list, and the cdn plan's origin header (cdn-origin.ts).
+  const rbac = virtualHostRbac(route, cdnOrigin);
+  if (rbac) config['envoy.filters.http.rbac'] = rbac;
   if (spec.rate_limit) {
     const { requests_per_unit: rate, unit, burst } = spec.rate_limit;
     const enabled = { default_value: { numerator: 100, denominator: 'HUNDRED' }, runtime_key: 'edge_local_rate_limit_enabled' };
@@ -76,17 +62,14 @@ function perFilterConfig(route: ServedRoute): Record<string, unknown> | undefine
       filter_enforced: { ...enabled, runtime_key: 'edge_local_rate_limit_enforced' },
     };
   }
-  if (spec.auth) {
-    config[authzFilterName(route)] = {
-      '@type': `${ANY}envoy.config.route.v3.FilterConfig`,
-      config: { '@type': `${ANY}envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute`, check_settings: {} },
-    };
-  }
+  // ext_authz: this host's target, on the listener's filter of its combination (authz-override.ts).
+  const authz = virtualHostAuthz(route);
+  if (authz) config[authz[0]] = authz[1];
   return Object.keys(config).length > 0 ? config : undefined;
 }
 
 /** One virtual host of an instance on the edge. */
-export function edgeVirtualHost(route: ServedRoute, domains: readonly string[]): Record<string, unknown> {
+export function edgeVirtualHost(route: ServedRoute, domains: readonly string[], cdnOrigin?: RenderContext['cdnOrigin']): Record<string, unknown> {
   const base = resourceBaseName(route.instanceId);
   const rules = route.spec.routes ?? DEFAULT_RULES;
   return compact({
@@ -103,7 +86,8 @@ export function edgeVirtualHost(route: ServedRoute, domains: readonly string[]):
         response_headers_to_remove: rule.response_headers_to_remove ? [...rule.response_headers_to_remove] : undefined,
       }),
     ),
-    typed_per_filter_config: perFilterConfig(route),
+    request_headers_to_remove: virtualHostHeadersToRemove(route),
+    typed_per_filter_config: perFilterConfig(route, cdnOrigin),
     rate_limits: route.spec.rate_limit?.global ? [{ actions: [{ generic_key: { descriptor_key: 'instance', descriptor_value: base } }] }] : undefined,
   });
 }
@@ -133,7 +117,7 @@ export const edgeRoutes: Template = {
         claimed.add(h);
         return true;
       });
-      if (domains.length > 0) virtualHosts.push(edgeVirtualHost(route, domains));
+      if (domains.length > 0) virtualHosts.push(edgeVirtualHost(route, domains, input.context.cdnOrigin));
     }
     return [
       {
@@ -184,7 +168,7 @@ export const edgeVirtualHosts: Template = {
     for (const route of input.context.routes) {
       if (route.spec.hostnames.length === 0) continue;
       const name = vhdsName(route);
-      out.push({ name, instanceIds: [route.instanceId], resource: { ...edgeVirtualHost(route, route.spec.hostnames), name } });
+      out.push({ name, instanceIds: [route.instanceId], resource: { ...edgeVirtualHost(route, route.spec.hostnames, input.context.cdnOrigin), name } });
     }
     return out;
   },

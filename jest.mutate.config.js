@@ -1,0 +1,14 @@
+/**
+ * Jest for mutation runs (`npm run mutate`): the project's config, with the tests of the
+ * selected group only (stryker.config.js sets EDGE_MUTATE_TESTS), no snapshot writes, and
+ * failing fast: one failed test kills the mutant.
+ */
+const base = require('./jest.config');
+
+const tests = (process.env.EDGE_MUTATE_TESTS || '').split(',').filter(Boolean);
+module.exports = {
+  ...base,
+  testMatch: tests.length ? tests.map((t) => `<rootDir>/${t}`) : base.testMatch,
+  ci: true,
+  bail: 1,
+};
