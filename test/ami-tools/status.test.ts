@@ -31,6 +31,15 @@ describe('ami status', () => {
     expect(report.lines).toContain('  fleet runs: 20261111-000000-abcdef1 ami-00000000000000011 on 2 instance(s)');
   });
 
+  test('images across pages of DescribeImages (100 a page here) are all shown, newest first', async () => {
+    const aws = new FakeAws(['eu-west-1']);
+    for (let n = 0; n < 105; n++) aws.addImage('eu-west-1', { imageId: `ami-0${String(n).padStart(16, '0')}`, created: new Date(Date.parse('2026-08-01T00:00:00Z') + n * 86_400_000).toISOString() });
+    const report = await status(fakeContext(['eu-west-1']), ['eu-west-1']);
+    expect(report.regions[0].images).toHaveLength(105);
+    expect(report.regions[0].images[0].imageId).toBe('ami-00000000000000104');
+    expect(aws.calls.filter((c) => c === 'eu-west-1 DescribeImages')).toHaveLength(2);
+  });
+
   test('a region that cannot be read says why; the others are still shown', async () => {
     const aws = new FakeAws(REGIONS);
     aws.failNext('eu-west-1', 'DescribeImages', Object.assign(new Error('not authorized'), { name: 'UnauthorizedOperation' }));

@@ -58,7 +58,8 @@ test('an operation whose message was lost is re-enqueued by the sweeper, then co
   const a = await fixture.start({ tableName, queueName: 'sweeper-lost-a', worker: { enabled: false }, sweeper: { enabled: false } });
   const operationId = await provision(a, 'lost', ['lost.edge.example.com']);
 
-  const done = await waitForOperation(osbClient(b.url), 'lost', operationId, 15_000);
+  // A deadline, not a speed check: generous, as the shared CI machine can be loaded.
+  const done = await waitForOperation(osbClient(b.url), 'lost', operationId, 60_000);
   expect(done.body.state).toBe('succeeded');
   const operation = await b.store.getOperation('lost', operationId);
   expect(operation).toMatchObject({ sweeps: 1 });

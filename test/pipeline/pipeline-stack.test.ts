@@ -31,6 +31,8 @@ let resources: Resources;
 let stages: PipelineStage[];
 
 beforeAll(() => {
+  // No Docker at synth: CDK runs `$CDK_DOCKER` for any Docker work, and this one cannot run.
+  process.env.CDK_DOCKER = '/nonexistent/docker';
   synth = synthEdgeApp({
     config: {
       pipeline: { enabled: true, source: { connectionArn: CONNECTION, repository: 'corp/edge-platform', branch: 'release' }, waves: [['us-west-1'], ['us-east-1', 'ap-northeast-1']], bakeMinutes: 20 },
@@ -41,6 +43,7 @@ beforeAll(() => {
   resources = synth.template('edge-pipeline').toJSON().Resources;
   const pipeline = Object.values(resources).find((r) => r.Type === 'AWS::CodePipeline::Pipeline')!;
   stages = pipeline.Properties.Stages as PipelineStage[];
+  delete process.env.CDK_DOCKER;
 });
 
 const buildSpecOf = (action: Action): { phases: { install?: { commands?: string[] }; build: { commands: string[] } } } => {

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import * as protobuf from 'protobufjs';
+import { addNewerEnvoyFields } from './envoy-api-additions';
 
 /**
  * Envoy's v3 protos, as shipped by @grpc/grpc-js-xds (envoy-api, xds/udpa, googleapis,
@@ -35,10 +36,12 @@ export const TYPE_URLS = {
   routes: `${TYPE_URL_PREFIX}envoy.config.route.v3.RouteConfiguration`,
   clusters: `${TYPE_URL_PREFIX}envoy.config.cluster.v3.Cluster`,
   endpoints: `${TYPE_URL_PREFIX}envoy.config.endpoint.v3.ClusterLoadAssignment`,
+  /** VHDS: the virtual hosts of a route configuration whose `vhds` asks for them (Delta xDS only). */
+  virtualHosts: `${TYPE_URL_PREFIX}envoy.config.route.v3.VirtualHost`,
 } as const;
 
 export type ResourceKind = keyof typeof TYPE_URLS;
-export const RESOURCE_KINDS: readonly ResourceKind[] = ['listeners', 'routes', 'clusters', 'endpoints'];
+export const RESOURCE_KINDS: readonly ResourceKind[] = ['listeners', 'routes', 'clusters', 'endpoints', 'virtualHosts'];
 
 export function kindOfTypeUrl(typeUrl: string): ResourceKind | undefined {
   return RESOURCE_KINDS.find((kind) => TYPE_URLS[kind] === typeUrl);
@@ -73,6 +76,7 @@ export function envoyRoot(): protobuf.Root {
   };
   root.loadSync(PROTO_FILES, { keepCase: true });
   root.resolveAll();
+  addNewerEnvoyFields(root);
   loaded = root;
   return root;
 }

@@ -76,6 +76,7 @@ export const edgeClusters: Template = {
   kind: 'clusters',
   description: 'Envoy upstream clusters: health checks, outlier detection, circuit breakers, upstream TLS with SNI, HTTP/2 for h2/grpc',
   appliesTo: isEnvoy,
+  perInstance: true,
   render({ context, node }): RenderedResource[] {
     const out: RenderedResource[] = [];
     for (const route of context.routes) {
@@ -112,11 +113,12 @@ export const edgeClusters: Template = {
 export const rateLimitServiceCluster: Template = {
   id: 'ratelimit-service-cluster',
   kind: 'clusters',
-  description: 'The cluster of the global rate limit service (settings.rateLimitService), when any instance asks for rate_limit.global',
+  description: 'The cluster of the global rate limit service (settings.rateLimitService), whenever the platform configures one',
   appliesTo: isEnvoy,
   render({ context }): RenderedResource[] {
     const service = context.settings.rateLimitService;
-    if (!service || !context.routes.some((r) => r.spec.rate_limit?.global)) return [];
+    // Whenever configured, like the listener's filter that names it (no tenant setting decides).
+    if (!service) return [];
     return [
       {
         name: RATELIMIT_CLUSTER,

@@ -11,7 +11,6 @@ export function seconds(value: number): string {
 
 export const clusterName = (route: ServedRoute): string => resourceBaseName(route.instanceId);
 export const authzClusterName = (route: ServedRoute): string => `${resourceBaseName(route.instanceId)}-authz`;
-export const authzFilterName = (route: ServedRoute): string => `envoy.filters.http.ext_authz/${resourceBaseName(route.instanceId)}`;
 
 export const EDGE_HTTPS_ROUTES = 'edge-https';
 export const RATELIMIT_CLUSTER = 'edge-ratelimit';

@@ -1,4 +1,5 @@
-import { ADS_SOURCE, ANY, EDGE_HTTPS_ROUTES, RATELIMIT_CLUSTER, authzClusterName, authzFilterName, compact, seconds } from './common';
+import { ADS_SOURCE, ANY, EDGE_HTTPS_ROUTES, RATELIMIT_CLUSTER, compact } from './common';
+import { listenerAuthzFilters } from '../authz-override';
 import { RenderContext } from '../context';
 import { RenderedResource, Template, TemplateInput, isEnvoy } from './types';
 
@@ -71,29 +72,18 @@ function httpsFilters(input: TemplateInput): unknown[] {
       typed_config: { '@type': `${ANY}envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit`, stat_prefix: 'edge_local_rate_limit' },
     },
   ];
-  for (const route of context.routes) {
-    const target = route.spec.auth?.ext_authz;
-    if (!target) continue;
-    const timeout = seconds((target.timeout_ms ?? 200) / 1000);
-    const service =
-      target.protocol === 'grpc'
-        ? { grpc_service: { envoy_grpc: { cluster_name: authzClusterName(route) }, timeout } }
-        : { http_service: { server_uri: { uri: `http://${target.address}:${target.port}`, cluster: authzClusterName(route), timeout } } };
-    filters.push({
-      name: authzFilterName(route),
-      // Off by default; the instance's virtual host switches it on.
-      disabled: true,
-      typed_config: {
-        '@type': `${ANY}envoy.extensions.filters.http.ext_authz.v3.ExtAuthz`,
-        transport_api_version: 'V3',
-        failure_mode_allow: target.failure_mode_allow ?? false,
-        ...service,
-      },
-    });
-  }
+  // ext_authz: a fixed set of disabled filters; each tenant's virtual host enables one and
+  // names its own target (authz-override.ts), so no tenant setting changes this listener.
+  filters.push(...listenerAuthzFilters());
   const wantsGlobal = context.routes.filter((r) => r.spec.rate_limit?.global);
   const service = context.settings.rateLimitService;
-  if (wantsGlobal.length > 0 && service) {
+  // Present whenever the platform configures the service, whatever the tenants ask: a tenant
+  // switching rate_limit.global on or off then changes only its virtual host's rate_limits
+  // (Envoy docs, "Rate limit" HTTP filter: it "will call the rate limit service when the
+  // request's route or virtual host has one or more rate limit configurations"; none, no call),
+  // never this shared listener, whose
+  // change would drain every connection of every tenant (issue 13, item 5).
+  if (service) {
     filters.push({
       name: 'envoy.filters.http.ratelimit',
       typed_config: {
@@ -155,7 +145,8 @@ export const edgeListeners: Template = {
       ],
     };
     return [
-      { name: https.name, resource: compact(https), instanceIds: context.routes.filter((r) => r.spec.auth).map((r) => r.instanceId) },
+      // No tenant setting shapes it (issue 13, item 5), so no instance is blamed for it.
+      { name: https.name, resource: compact(https) },
       { name: redirect.name, resource: redirect },
     ];
   },
