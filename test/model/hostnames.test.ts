@@ -153,6 +153,7 @@ describe('syntax and rules at their edges (from the mutation run)', () => {
     ['shop.c', 'has a one-letter last label ("c", the top-level domain)'],
     [`${'a'.repeat(45)}_b.example.com`, `has a label ("${'a'.repeat(37)}...") with "_": labels are lowercase letters, digits and hyphens, 63 characters at most`],
     [long(254), 'is 254 characters long; a hostname has at most 253'],
+    [`${'a'.repeat(39)}_.example.com`, `has a label ("${'a'.repeat(39)}_") with "_": labels are lowercase letters, digits and hyphens, 63 characters at most`],
   ])('%s %s', (name, words) => {
     expect(hostnameSyntaxProblem(name)).toBe(words);
   });
@@ -178,6 +179,7 @@ describe('syntax and rules at their edges (from the mutation run)', () => {
 
 describe('a schema problem about a hostname, in words', () => {
   const failed = (...problems: Array<{ field: string; message: string }>) => ({ ok: false as const, problems, description: '' });
+  const problemsOf = (check: ReturnType<typeof explainHostnameProblems>) => (check.ok ? [] : check.problems);
 
   test('the item the field names is explained; the field is matched whole (hostnames[N], any N)', () => {
     const hostnames = Array.from({ length: 13 }, (_, i) => `host${i}.example.org`);
@@ -196,14 +198,14 @@ describe('a schema problem about a hostname, in words', () => {
 
   test('hostnames that are not a list of strings are left to the schema', () => {
     const problem = { field: 'hostnames[0]', message: 'must be string' };
-    expect(explainHostnameProblems(failed(problem), { hostnames: { 0: 'Shop.example.org' } }).problems).toEqual([problem]);
-    expect(explainHostnameProblems(failed(problem), {}).problems).toEqual([problem]);
-    expect(explainHostnameProblems(failed(problem), { hostnames: [7] }).problems).toEqual([problem]);
+    expect(problemsOf(explainHostnameProblems(failed(problem), { hostnames: { 0: 'Shop.example.org' } }))).toEqual([problem]);
+    expect(problemsOf(explainHostnameProblems(failed(problem), {}))).toEqual([problem]);
+    expect(problemsOf(explainHostnameProblems(failed(problem), { hostnames: [7] }))).toEqual([problem]);
   });
 
   test('the same problem twice is said once', () => {
     const problem = { field: 'hostnames[0]', message: 'must match pattern' };
-    expect(explainHostnameProblems(failed(problem, problem), { hostnames: ['Shop.example.org'] }).problems).toHaveLength(1);
+    expect(problemsOf(explainHostnameProblems(failed(problem, problem), { hostnames: ['Shop.example.org'] }))).toHaveLength(1);
   });
 
   test('a long name is shown cut at 77 characters; 80 are shown whole', () => {

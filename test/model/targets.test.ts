@@ -305,7 +305,7 @@ describe('the refusals say why, in words (each reason in full)', () => {
     expect(targetProblems({ backends: [{ address: 'db', port: 80, protocol: 'http' }] }, POLICY)).toEqual([
       { field: 'backends[0].address', message: '"db" is a single-label name (the resolver would look it up in the proxy host\'s search domains); give a fully qualified name; the edge may not reach it (rule: single-label)' },
     ]);
-    expect(targetProblems({}, POLICY)).toEqual([]);
+    expect(targetProblems({} as Parameters<typeof targetProblems>[0], POLICY)).toEqual([]);
   });
 
   test('a name whose last label only starts with digits is a name, not a numeric label', () => {

@@ -42,6 +42,6 @@ module.exports = {
   /** The control plane's rollout (canary), quarantine and render stages. */
   controlPlane: {
     mutate: ['lib/control-plane/runtime/canary.ts', 'lib/control-plane/runtime/control-plane.ts', 'lib/control-plane/runtime/snapshot.ts'],
-    tests: ['test/control-plane/canary.test.ts', 'test/control-plane/convergence.test.ts', 'test/control-plane/validation.test.ts', 'test/control-plane/edge-gate.test.ts'],
+    tests: ['test/control-plane/canary.test.ts', 'test/control-plane/rollout-trains.test.ts', 'test/control-plane/region-canary.test.ts', 'test/control-plane/convergence.test.ts', 'test/control-plane/validation.test.ts', 'test/control-plane/edge-gate.test.ts'],
   },
 };
