@@ -28,6 +28,13 @@ export interface ConvergenceReport {
   readonly rejected: Readonly<Record<string, RejectedChange>>;
   /** Set while an operator pins the region: the task serves its last good snapshot and takes no new generation. */
   readonly pinned?: { readonly reason: string; readonly since: string };
+  /**
+   * This task's part in the region's rollouts: one canary subset and one soak per region. The
+   * leader (elected from the fresh reports: the lowest task id among the tasks with nodes)
+   * canaries each change; followers promote up to the leader's `stableGeneration` and take
+   * its rejections.
+   */
+  readonly rollout?: { readonly role: 'leader' | 'follower'; readonly leader: string };
 }
 
 /**

@@ -2,7 +2,7 @@ import { CfnOutput, Stack, StackProps, Tags, Validations } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { PlatformConfig, RegionConfig } from '../config';
-import { ControlPlane } from '../control-plane/control-plane';
+import { ControlPlane } from '../control-plane/control-plane-service';
 import { FleetMonitoring } from '../monitoring/fleet-monitoring';
 import { EdgeCertificate, EdgeDnsRecords, importHostedZone, regionalName } from './dns';
 import { LogsBucket } from './logs-bucket';

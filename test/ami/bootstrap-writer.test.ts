@@ -106,8 +106,9 @@ describeWithTools('edge-write-bootstrap (boot contract)', () => {
       // The secret's version id (not secret) says which value a node presents during a rotation.
       metadata: { auth: TOKEN, platform: 'edge', token_version: SECRET_VERSION },
     });
+    // Delta ADS: the control plane serves the virtual hosts over VHDS, which Envoy accepts on ADS only when it is DELTA_GRPC.
     expect(config.dynamic_resources.ads_config).toEqual({
-      api_type: 'GRPC',
+      api_type: 'DELTA_GRPC',
       transport_api_version: 'V3',
       set_node_on_first_message_only: true,
       grpc_services: [{ envoy_grpc: { cluster_name: 'xds_cluster' } }],

@@ -1,7 +1,7 @@
 /**
  * Canary rollout with simulated Envoys: a new snapshot goes to the canary subset only until
- * the soak ends, then to all; a canary NACK or disconnect rolls the canaries back and the
- * change is reported rejected.
+ * the soak ends, then to all; a canary NACK rolls the canaries back and the change is
+ * reported rejected; a canary that disconnects is replaced.
  */
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { canaryCount, canarySettingsFromEnv, checkCanarySettings, chooseCanaries } from '../../lib/control-plane/runtime/canary';
@@ -112,19 +112,24 @@ describe('canary rollout', () => {
     for (const n of others()) expect(n.everSent().has('svc-poison')).toBe(false);
   });
 
-  it('rolls back when a canary disconnects during the rollout', async () => {
+  it('replaces a canary that disconnects during the rollout instead of blaming the change', async () => {
     const generation = await writeRoute(table.doc, 'flaky', { hostnames: ['flaky.edge.example.com'], backends: [backend(8003)] });
     await waitFor('the canary to hold the change', () => canary().clusters().includes('svc-flaky') || undefined);
     canary().close();
-    const rejected = await waitFor('the health rejection in the report', async () => (await report())?.rejected.flaky);
-    expect(rejected).toMatchObject({ generation, source: 'canary-health', reason: expect.stringContaining(`canary proxy ${canaryId} disconnected`) });
-    const r = await waitFor('the remaining nodes reported', async () => {
-      const current = await report();
-      return current?.connectedNodes === 3 ? current : undefined;
-    });
-    expect(r.canary).toMatchObject({ state: 'rolled-back' });
-    await new Promise((resolve) => setTimeout(resolve, SOAK_MS + 300));
-    for (const n of others()) expect(n.everSent().has('svc-flaky')).toBe(false);
+    // The replacement: the lowest hash among the nodes left.
+    const [replacementId] = chooseCanaries(others().map((n) => n.id), (x) => x, 1);
+    await waitFor('the replacement canary to hold the change', () => nodes.get(replacementId)!.clusters().includes('svc-flaky') || undefined);
+    const r = await waitFor(
+      'every remaining node holding the change',
+      async () => {
+        const current = await report();
+        return current?.connectedNodes === 3 && holding(current, generation) === 3 ? current : undefined;
+      },
+      SOAK_MS + 5000,
+    );
+    expect(r.rejected.flaky).toBeUndefined();
+    expect(r.canary).toMatchObject({ state: 'promoted', generation });
+    for (const n of others()) expect(n.clusters()).toContain('svc-flaky');
   });
 
   it('counts a canary that does not ACK in time as a health drop', async () => {

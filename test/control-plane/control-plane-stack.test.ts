@@ -4,7 +4,7 @@ import * as path from 'path';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as cxapi from 'aws-cdk-lib/cx-api';
-import { CONTROL_PLANE_CONTAINER, controlPlaneHost } from '../../lib/control-plane/control-plane';
+import { CONTROL_PLANE_CONTAINER, controlPlaneHost } from '../../lib/control-plane/control-plane-service';
 import { IMAGE_BUILD_CONTEXT, IMAGE_DOCKERFILE } from '../../lib/control-plane/control-plane-image';
 import { SynthResult, synthEdgeApp, TEST_REGIONS } from '../support/synth';
 import { Resources, asArray, templateHelpers } from '../support/template';

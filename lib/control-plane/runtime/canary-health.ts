@@ -205,10 +205,14 @@ export class RolloutHealth {
   private done = false;
   readonly startedAt = Date.now();
 
+  /** The canaries (a canary that leaves is replaced). */
+  private readonly canaries: string[];
+
   constructor(
     private readonly gate: CanaryHealth,
     private readonly options: RolloutHealthOptions,
   ) {
+    this.canaries = [...options.canaries];
     const empty = options.targets.filter((t) => t.localities.length === 0);
     if (empty.length > 0) {
       const reason = `canary health: ${empty.map((t) => `${describeTarget(t)} has no endpoints at all`).join('; ')}`;
@@ -223,19 +227,19 @@ export class RolloutHealth {
 
   /** Sends the specifier to a canary with an open HDS stream. */
   ask(nodeId: string): void {
-    if (this.done || !this.options.canaries.includes(nodeId)) return;
+    if (this.done || !this.canaries.includes(nodeId)) return;
     const peer = this.gate.peer(nodeId);
     if (peer && peer.send(healthCheckSpecifier(this.options.targets, this.gate.settings))) this.asked.add(nodeId);
   }
 
   /** The canaries whose health counts: every canary when HDS is required, else those asked over HDS. */
   private gated(): string[] {
-    return this.gate.settings.mode === 'required' ? [...this.options.canaries] : this.options.canaries.filter((id) => this.asked.has(id));
+    return this.gate.settings.mode === 'required' ? [...this.canaries] : this.canaries.filter((id) => this.asked.has(id));
   }
 
   /** Records a canary's report; promotes a rollout waiting on health once it is healthy. */
   reported(nodeId: string, report: EndpointHealthReport): void {
-    if (this.done || !this.options.canaries.includes(nodeId)) return;
+    if (this.done || !this.canaries.includes(nodeId)) return;
     this.asked.add(nodeId);
     const clusters: ClusterHealth = new Map();
     for (const cluster of report.cluster_endpoints_health ?? []) {
@@ -307,8 +311,19 @@ export class RolloutHealth {
     for (const id of this.asked) this.gate.peer(id)?.send({ cluster_health_checks: [], interval: duration(reportIntervalMs(this.gate.settings)) });
   }
 
+  /** A canary left and another took its place: the one that left no longer counts, the new one is asked. */
+  replace(left: string, replacement: string): void {
+    if (this.done) return;
+    const at = this.canaries.indexOf(left);
+    if (at >= 0) this.canaries.splice(at, 1);
+    this.asked.delete(left);
+    this.reports.delete(left);
+    if (!this.canaries.includes(replacement)) this.canaries.push(replacement);
+    this.ask(replacement);
+  }
+
   includes(nodeId: string): boolean {
-    return this.options.canaries.includes(nodeId);
+    return this.canaries.includes(nodeId);
   }
 }
 

@@ -48,7 +48,10 @@ export const RESTART_CANARY_WAIT_MS = 10_000;
 /** A new snapshot of a profile on its way out: served to `canaries` only until promoted. */
 export interface Rollout {
   generation: number;
-  readonly canaries: ReadonlySet<NodeRecord>;
+  /** Set on a follower of the region's leader: no canary here, promoted once the leader promoted the generation. */
+  readonly follows?: string;
+  /** The canaries: a canary that leaves is replaced by another node of the profile. */
+  readonly canaries: Set<NodeRecord>;
   readonly startedAt: string;
   state: 'waiting-for-acks' | 'soaking';
   timer?: NodeJS.Timeout;
@@ -78,8 +81,32 @@ export interface ProfileState {
   heldBack?: Readonly<Record<ResourceKind, string>>;
   /** Ends the wait of a candidate for a canary after a restart (see RESTART_CANARY_WAIT_MS). */
   canaryWait?: NodeJS.Timeout;
+  /**
+   * Set when the context changed while a rollout was under way: the rollout keeps its fixed
+   * candidate, and the changes board the next train (rendered when the rollout ends).
+   */
+  nextTrain?: boolean;
+  /** When a node last used the profile (connected, left or polled): idle profiles are dropped. */
+  lastUsedAt: number;
   readonly sessions: Set<Session>;
 }
+
+/** What this task knows of the region's rollout (from the convergence reports; see convergence-reporter.ts). */
+export interface RegionRollout {
+  readonly leader: boolean;
+  readonly leaderTaskId: string;
+  /** The leader's stable generation: a follower promotes candidates up to it. */
+  readonly leaderStable: number;
+  /** The leader's rejections: a follower quarantines them too. */
+  readonly leaderRejected: Readonly<Record<string, RejectedChange>>;
+  /** ADS nodes connected to the region's tasks (fresh reports, this one included). */
+  readonly regionNodes: number;
+}
+
+/** A profile no node has used for this long is dropped (rendered again if a node of it comes back). */
+export const PROFILE_IDLE_MS = 5 * 60_000;
+/** Past this many profiles, the idle ones are dropped first, longest idle first. */
+export const MAX_PROFILES = 64;
 
 export interface ControlPlaneOptions {
   readonly region: string;
@@ -101,6 +128,10 @@ export interface ControlPlaneOptions {
   readonly canaryHealth?: CanaryHealthSettings;
   /** Default RESTART_CANARY_WAIT_MS. */
   readonly restartCanaryWaitMs?: number;
+  /** Default PROFILE_IDLE_MS. */
+  readonly profileIdleMs?: number;
+  /** Default MAX_PROFILES. */
+  readonly maxProfiles?: number;
   /** The cdn origin secret (cdn-origin.ts), also one of `sources`; unset: cdn hosts refuse every request. */
   readonly cdnOrigin?: CdnOriginSource;
   /** The tenant rules' fleet CIDRs and loopback waiver (tenant-rules.ts; default: no fleet CIDRs, loopback refused). */
@@ -149,6 +180,8 @@ export class ControlPlane {
   private readonly promoted = new Map<string, { current: RouteDocument; prior?: RouteDocument }>();
   /** How the last canary rollout ended (shown until the next starts). */
   lastCanary?: CanaryState;
+  /** The region's rollout as the reports last showed it (unset: this task decides alone). */
+  private region_?: RegionRollout;
   private readonly changeListeners = new Set<() => void>();
   /** HDS streams of the nodes and the health gates of rollouts (see canary-health.ts). */
   readonly canaryHealth: CanaryHealth;
@@ -300,10 +333,28 @@ export class ControlPlane {
     return out;
   }
 
+  /**
+   * Drops the profiles no node has used for PROFILE_IDLE_MS, and, to make room for `adding`
+   * more within MAX_PROFILES, the longest idle ones (a profile with a node connected is kept).
+   */
+  private dropIdleProfiles(adding = 0): void {
+    const now = Date.now();
+    const idle = [...this.profiles.values()].filter((p) => p.sessions.size === 0 && !p.rollout).sort((a, b) => a.lastUsedAt - b.lastUsedAt);
+    let excess = this.profiles.size + adding - (this.options.maxProfiles ?? MAX_PROFILES);
+    for (const profile of idle) {
+      if (excess <= 0 && now - profile.lastUsedAt < (this.options.profileIdleMs ?? PROFILE_IDLE_MS)) continue;
+      clearTimeout(profile.canaryWait);
+      this.profiles.delete(profile.key);
+      excess--;
+      this.logger.log('info', 'idle profile dropped', { profile: profile.key, idleSeconds: Math.round((now - profile.lastUsedAt) / 1000) });
+    }
+  }
+
   /** Re-renders every known profile from the sources' current context. */
   rebuild(): void {
     const context = this.buildContext();
     if (!context) return;
+    this.dropIdleProfiles();
     this.context = context;
     this.contextOrigin = 'sources';
     let anyOk = false;
@@ -314,6 +365,12 @@ export class ControlPlane {
   /** Renders one profile; on failure the profile keeps its last good snapshot. */
   private renderProfile(profile: ProfileState): boolean {
     if (!this.context) return false;
+    if (profile.rollout) {
+      // A rollout runs to its end on its fixed candidate; what changed meanwhile boards the next train.
+      profile.nextTrain = true;
+      return true;
+    }
+    profile.nextTrain = false;
     profile.renderer.prune(this.context);
     const outcome = profile.renderer.render(this.context, profile.snapshot);
     this.metrics.renders++;
@@ -351,8 +408,7 @@ export class ControlPlane {
       // Nothing to push; keep the shared encodings, refresh what is reported.
       profile.snapshot = { ...profile.snapshot!, excluded: snapshot.excluded, warnings: snapshot.warnings, generation: snapshot.generation };
       profile.rendered = this.context;
-      if (profile.rollout) profile.rollout.generation = snapshot.generation;
-      else if (!waiting) this.promote(profile);
+      if (!waiting) this.promote(profile);
       return true;
     }
     // The first snapshot of a profile; after a restart the persisted snapshot is the stable one.
@@ -375,15 +431,16 @@ export class ControlPlane {
   }
 
   /**
-   * Starts (or restarts) the canary rollout of a profile's new snapshot. Promoted at once:
-   * the first snapshot, a snapshot equal to the stable one, canary off, or no ADS node
-   * connected. A newer snapshot during a rollout replaces the candidate and restarts it
-   * (canaries chosen again, ACKs and soak from scratch).
+   * Starts the canary rollout of a profile's new snapshot (a train). Promoted at once: the
+   * first snapshot, a snapshot equal to the stable one, canary off, or no ADS node connected.
+   * No newer snapshot replaces the candidate of a rollout under way (renderProfile defers it
+   * to the next train).
    */
   private rollOut(profile: ProfileState, first: boolean): void {
     const candidate = profile.snapshot!;
     const nodes = [...profile.sessions].map((s) => s.record).filter((r) => r.protocol !== 'rest');
-    const count = canaryCount(nodes.length, this.options.canary?.fraction ?? 0);
+    // One canary subset per region: the leader's share is the fraction of the region's nodes.
+    const count = Math.min(nodes.length, canaryCount(Math.max(nodes.length, this.region_?.regionNodes ?? 0), this.options.canary?.fraction ?? 0));
     const same = profile.stable !== undefined && sameVersions(candidate, versionsOf(profile.stable));
     const waitMs = this.startedAt + (this.options.restartCanaryWaitMs ?? RESTART_CANARY_WAIT_MS) - Date.now();
     if (!first && !same && count === 0 && profile.stableOrigin === 'persisted' && (this.options.canary?.fraction ?? 0) > 0 && waitMs > 0) {
@@ -412,9 +469,16 @@ export class ControlPlane {
       this.promote(profile);
       return;
     }
-    const folded = profile.rollout !== undefined;
     clearTimeout(profile.rollout?.timer);
     profile.rollout?.health?.cancel();
+    if (this.region_ && !this.region_.leader) {
+      // A follower: the region's leader canaries the change; this task promotes once the leader did.
+      profile.rollout = { generation: candidate.generation, follows: this.region_.leaderTaskId, canaries: new Set(), startedAt: new Date().toISOString(), state: 'waiting-for-acks' };
+      this.lastCanary = undefined;
+      this.logger.log('info', "candidate waits for the region leader's canary", { profile: profile.key, generation: candidate.generation, leader: this.region_.leaderTaskId });
+      this.followLeader(profile);
+      return;
+    }
     const canaries = new Set(chooseCanaries(nodes, (r) => r.node.id, count));
     const rollout: Rollout = { generation: candidate.generation, canaries, startedAt: new Date().toISOString(), state: 'waiting-for-acks' };
     profile.rollout = rollout;
@@ -425,20 +489,83 @@ export class ControlPlane {
         if (profile.rollout === rollout && !this.stopped) this.healthDrop(profile, reason, instanceIds);
       },
     });
-    // A canary that never answers is as unhealthy as one that leaves.
-    const ackTimeoutMs = this.options.canary?.ackTimeoutMs ?? (this.options.canary?.soakMs ?? 0) + CANARY_ACK_GRACE_MS;
-    rollout.timer = setTimeout(() => {
-      if (profile.rollout === rollout && rollout.state === 'waiting-for-acks' && !this.stopped) {
-        const silent = [...canaries].filter((r) => !this.isCurrent(r, profile.snapshot)).map((r) => r.node.id);
-        this.healthDrop(profile, `canary proxies did not ACK the candidate within ${ackTimeoutMs / 1000} s: ${silent.slice(0, 5).join(', ')}`);
-      }
-    }, ackTimeoutMs);
+    this.awaitAcks(profile, rollout);
     this.lastCanary = undefined;
-    this.logger.log('info', folded ? 'newer snapshot folded into the canary rollout; rollout restarted' : 'canary rollout started', {
+    this.logger.log('info', 'canary rollout started', {
       profile: profile.key,
       generation: candidate.generation,
       canaries: [...canaries].map((r) => r.node.id).slice(0, 20),
       nodes: nodes.length,
+    });
+    // Canaries that subscribe to none of the changed resources hold the candidate already.
+    this.checkAcks(profile, rollout);
+  }
+
+  /** Waits for every canary's ACK; a canary that never answers is as unhealthy as a rejection. */
+  private awaitAcks(profile: ProfileState, rollout: Rollout): void {
+    clearTimeout(rollout.timer);
+    rollout.state = 'waiting-for-acks';
+    const ackTimeoutMs = this.options.canary?.ackTimeoutMs ?? (this.options.canary?.soakMs ?? 0) + CANARY_ACK_GRACE_MS;
+    rollout.timer = setTimeout(() => {
+      if (profile.rollout === rollout && rollout.state === 'waiting-for-acks' && !this.stopped) {
+        const silent = [...rollout.canaries].filter((r) => !this.isCurrent(r, profile.snapshot)).map((r) => r.node.id);
+        this.healthDrop(profile, `canary proxies did not ACK the candidate within ${ackTimeoutMs / 1000} s: ${silent.slice(0, 5).join(', ')}`);
+      }
+    }, ackTimeoutMs);
+  }
+
+  /** This task's part in the region's rollouts, for its report. */
+  regionRole(): { role: 'leader' | 'follower'; leader: string } | undefined {
+    return this.region_ ? { role: this.region_.leader ? 'leader' : 'follower', leader: this.region_.leaderTaskId } : undefined;
+  }
+
+  /**
+   * Takes the region's rollout as the reports show it. A follower quarantines the changes the
+   * leader's canaries rejected, and promotes the candidates the leader has promoted; a task
+   * that becomes leader canaries its pending candidate itself.
+   */
+  followRegion(view: RegionRollout): void {
+    if (this.stopped) return;
+    this.region_ = view;
+    let rejected = false;
+    if (!view.leader) {
+      const routes = new Map((this.context?.routes ?? []).map((r) => [r.instanceId, r]));
+      for (const [id, change] of Object.entries(view.leaderRejected)) {
+        if (change.source === 'validation') continue;
+        const route = routes.get(id);
+        const mine = this.rejections.get(id);
+        if (!route || route.generation !== change.generation || (mine && mine.generation === change.generation)) continue;
+        this.reject([route], change.source, `${change.reason} (on the canary of task ${view.leaderTaskId})`);
+        rejected = true;
+      }
+    }
+    for (const profile of this.profiles.values()) {
+      const rollout = profile.rollout;
+      if (!rollout?.follows) continue;
+      if (view.leader || rollout.follows !== view.leaderTaskId || rejected) {
+        // Rendered again at once (as the next train), canaried here or following the new leader.
+        profile.nextTrain = true;
+        this.rollBack(profile, view.leader ? 'this task now leads the region' : 'the region leader changed or rejected a change');
+      } else this.followLeader(profile);
+    }
+    if (rejected) this.rebuild();
+    this.changed();
+  }
+
+  /** Promotes a follower's candidate once the leader's stable generation reached it. */
+  private followLeader(profile: ProfileState): void {
+    const rollout = profile.rollout;
+    if (!rollout?.follows || !this.region_ || this.region_.leaderStable < rollout.generation) return;
+    this.logger.log('info', 'the region leader promoted the generation; promoted here too', { profile: profile.key, generation: rollout.generation, leader: rollout.follows });
+    this.promote(profile);
+  }
+
+  /** Renders the changes that boarded the next train once the rollout before them has ended. */
+  private boardNextTrain(profile: ProfileState): void {
+    if (!profile.nextTrain) return;
+    setImmediate(() => {
+      if (this.stopped || profile.rollout || !profile.nextTrain || !this.context) return;
+      if (this.renderProfile(profile)) this.schedulePersist();
     });
   }
 
@@ -462,6 +589,7 @@ export class ControlPlane {
     this.logger.log('info', 'canary soak passed; snapshot promoted to every node', { profile: profile.key, generation: rollout.generation, canaries: rollout.canaries.size });
     for (const session of profile.sessions) session.onSnapshot();
     this.changed();
+    this.boardNextTrain(profile);
   }
 
   /** Halts a rollout: the canaries go back to the stable snapshot. */
@@ -478,6 +606,7 @@ export class ControlPlane {
     profile.snapshotOrigin = profile.stableOrigin;
     this.logger.log('warn', 'canary rollout halted; canaries rolled back to the stable snapshot', { profile: profile.key, generation: rollout.generation, reason });
     for (const session of profile.sessions) session.onSnapshot();
+    this.boardNextTrain(profile);
   }
 
   private canaryState(profile: ProfileState, rollout: Rollout): CanaryState {
@@ -521,7 +650,13 @@ export class ControlPlane {
     this.changed();
     const profile = this.profiles.get(record.profile);
     const rollout = profile?.rollout;
-    if (!profile || !rollout || rollout.state !== 'waiting-for-acks' || !rollout.canaries.has(record)) return;
+    if (!profile || !rollout || !rollout.canaries.has(record)) return;
+    this.checkAcks(profile, rollout);
+  }
+
+  /** Moves a rollout waiting for its canaries' ACKs to its soak once every canary holds the candidate. */
+  private checkAcks(profile: ProfileState, rollout: Rollout): void {
+    if (rollout.state !== 'waiting-for-acks' || rollout.follows) return;
     if (![...rollout.canaries].every((r) => this.isCurrent(r, profile.snapshot))) return;
     rollout.state = 'soaking';
     clearTimeout(rollout.timer);
@@ -536,9 +671,12 @@ export class ControlPlane {
   }
 
   /**
-   * A node NACKed a response: the instances changed in what it was sent (narrowed to those
-   * the error_detail names, when it names any) are rejected and quarantined, a rollout is
-   * rolled back, and the profile re-rendered so the fleet returns to its last good config.
+   * A node NACKed a response. Blame is per resource: the changed instances the error_detail
+   * names; else the owners of the resources of the rejected type that changed in what the node
+   * was sent. A canary's rejection no changed instance explains is a render fault (held back).
+   * The blamed changes are rejected and quarantined, a rollout carrying them rolled back, and
+   * the profile re-rendered. A NACK that blames nothing (a node that never held a snapshot in
+   * full rejecting what the fleet runs: the node's problem) leaves a rollout under way alone.
    */
   nacked(record: NodeRecord, message: string): void {
     if (this.stopped) return;
@@ -550,16 +688,28 @@ export class ControlPlane {
     const stableGenerations = new Map((profile.stableContext?.routes ?? []).map((r) => [r.instanceId, r.generation]));
     const candidates = (context?.routes ?? []).filter((r) => (canary ? stableGenerations.get(r.instanceId) !== r.generation : held === undefined || r.generation > held));
     const named = candidates.filter((r) => new RegExp(`${resourceBaseName(r.instanceId)}(?![a-z0-9])`).test(message));
-    // A node that never held a snapshot in full rejecting what the fleet runs is the node's problem, not a change's.
-    const blamed = !canary && held === undefined ? [] : named.length > 0 ? named : candidates;
-    if (canary && profile.rollout && candidates.length === 0) {
-      this.renderFault(profile, `NACK from ${record.node.id}: ${message}`);
-      this.changed();
-      return;
+    let blamed: RouteDocument[];
+    if (canary) {
+      const kind = record.lastNack?.kind;
+      const owners = new Set<string>();
+      if (kind && profile.snapshot) {
+        for (const res of profile.snapshot.types[kind].resources.values())
+          if (profile.stable?.types[kind].resources.get(res.name)?.version !== res.version) for (const id of res.instanceIds) owners.add(id);
+      }
+      blamed = named.length > 0 ? named : candidates.filter((r) => owners.has(r.instanceId));
+      if (profile.rollout && blamed.length === 0) {
+        this.renderFault(profile, `NACK from ${record.node.id}: ${message}`);
+        this.changed();
+        return;
+      }
+    } else {
+      blamed = held === undefined ? [] : named.length > 0 ? named : candidates;
     }
     this.reject(blamed, 'nack', message);
-    if (profile.rollout) this.rollBack(profile, `NACK from ${record.node.id}: ${message}`);
-    if (blamed.length > 0) this.rebuild();
+    if (blamed.length > 0) {
+      if (profile.rollout) this.rollBack(profile, `NACK from ${record.node.id}: ${message}`);
+      this.rebuild();
+    }
     this.changed();
   }
 
@@ -587,8 +737,10 @@ export class ControlPlane {
   profileFor(node: NodeInfo): ProfileState {
     const key = this.registry.profileOf(node);
     let profile = this.profiles.get(key);
+    if (profile) profile.lastUsedAt = Date.now();
     if (!profile) {
-      profile = { key, node, renderer: new SnapshotRenderer(this.registry, key, node), sessions: new Set() };
+      this.dropIdleProfiles(1);
+      profile = { key, node, renderer: new SnapshotRenderer(this.registry, key, node), sessions: new Set(), lastUsedAt: Date.now() };
       this.profiles.set(key, profile);
       if (this.context) {
         this.renderProfile(profile);
@@ -601,6 +753,7 @@ export class ControlPlane {
   attach(session: Session, profile: ProfileState): void {
     this.sessions.add(session);
     profile.sessions.add(session);
+    profile.lastUsedAt = Date.now();
     // A candidate waiting for a canary (after a restart) rolls out to the first ADS node to connect.
     if (session.record.protocol !== 'rest' && this.waitingForCanary(profile) && !this.stopped) this.rollOut(profile, false);
     this.changed();
@@ -611,15 +764,38 @@ export class ControlPlane {
     return !profile.rollout && profile.stable !== undefined && profile.snapshot !== undefined && profile.snapshot !== profile.stable;
   }
 
-  /** A node left; a canary leaving during its rollout is a health drop: rolled back and its changes rejected. */
+  /**
+   * A node left. A canary leaving during its rollout (a restart, a scale-in) says nothing
+   * about the candidate: it is replaced by another node of the profile, which must ACK the
+   * candidate (and soak it) before the rollout goes on; with no node left, nobody canaries it.
+   */
   detach(session: Session): void {
     this.sessions.delete(session);
     const profile = this.profiles.get(session.record.profile);
     profile?.sessions.delete(session);
+    if (profile) profile.lastUsedAt = Date.now();
     this.changed();
     const rollout = profile?.rollout;
     if (this.stopped || !profile || !rollout?.canaries.has(session.record)) return;
-    this.healthDrop(profile, `canary proxy ${session.record.node.id} disconnected during the rollout (${rollout.state})`);
+    rollout.canaries.delete(session.record);
+    const spare = [...profile.sessions].filter((s) => s.record.protocol !== 'rest' && !rollout.canaries.has(s.record));
+    const [replacement] = chooseCanaries(spare, (s) => s.record.node.id, 1);
+    this.logger.log('info', replacement ? 'canary left during the rollout; replaced' : 'canary left during the rollout; no node to replace it', {
+      profile: profile.key,
+      generation: rollout.generation,
+      left: session.record.node.id,
+      replacement: replacement?.record.node.id,
+    });
+    if (replacement) {
+      rollout.canaries.add(replacement.record);
+      rollout.health?.replace(session.record.node.id, replacement.record.node.id);
+      this.awaitAcks(profile, rollout);
+      replacement.onSnapshot();
+    } else if (rollout.canaries.size === 0) {
+      this.promote(profile);
+      return;
+    }
+    this.checkAcks(profile, rollout);
   }
 
   /**
@@ -737,7 +913,7 @@ export class ControlPlane {
         for (const r of kinds[kind] ?? []) resources.set(r.name, encodeResource(kind, r.name, r.json, r.template, r.instanceIds));
         types[kind] = typeSnapshot(kind, resources);
       }
-      const profile: ProfileState = { key, node, renderer: new SnapshotRenderer(this.registry, key, node), sessions: new Set(), snapshotOrigin: 'persisted' };
+      const profile: ProfileState = { key, node, renderer: new SnapshotRenderer(this.registry, key, node), sessions: new Set(), snapshotOrigin: 'persisted', lastUsedAt: Date.now() };
       profile.snapshot = { profile: key, seq: 0, createdAt: state.savedAt, generation: state.context.generation ?? 0, types, excluded: [], warnings: [] };
       // The persisted snapshot is the stable one: the first render after the restart is a canary rollout against it.
       profile.stable = profile.snapshot;

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { ConvergenceReport, RejectedChange, TTL_ATTRIBUTE, convergenceKey } from '../../model';
-import { ControlPlane } from './control-plane';
+import { DeleteCommand, DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { CONVERGENCE_PARTITION, CONVERGENCE_REPORT_TTL_SECONDS, ConvergenceReport, RejectedChange, TTL_ATTRIBUTE, convergenceKey } from '../../model';
+import { ControlPlane, RegionRollout } from './control-plane';
 
 export interface ReporterTimings {
   /** Least time between two writes when the report changes (default 1000 ms; 200 ms locally). */
@@ -79,6 +79,49 @@ export class ConvergenceReporter {
       this.heartbeat = setTimeout(beat, this.timings.heartbeatMs);
     };
     beat();
+    const poll = () => {
+      void this.readRegion().finally(() => {
+        if (!this.stopped) this.regionPoll = setTimeout(poll, this.timings.debounceMs);
+      });
+    };
+    poll();
+  }
+
+  private regionPoll?: NodeJS.Timeout;
+
+  /**
+   * Reads the region's fresh reports and tells the control plane its part in the region's
+   * rollouts: the leader is the lowest task id among the tasks with nodes (this one as it is
+   * now, the others as last reported); with no other task, this one decides alone.
+   */
+  private async readRegion(): Promise<void> {
+    if (this.stopped || !this.cp.ready()) return;
+    try {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :sk)',
+          ExpressionAttributeValues: { ':pk': CONVERGENCE_PARTITION, ':sk': `REGION#${this.cp.region}#TASK#` },
+        }),
+      );
+      if (this.stopped) return;
+      const fresh = Date.now() - CONVERGENCE_REPORT_TTL_SECONDS * 1000;
+      const others = ((out.Items ?? []) as ConvergenceReport[]).filter((r) => r.taskId !== this.taskId && Date.parse(r.reportedAt) >= fresh);
+      const own = this.report();
+      const candidates = [own, ...others].filter((r) => r.connectedNodes > 0).sort((a, b) => (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : 0));
+      const leader = candidates[0] ?? own;
+      const view: RegionRollout = {
+        leader: leader.taskId === this.taskId,
+        leaderTaskId: leader.taskId,
+        leaderStable: leader.stableGeneration,
+        leaderRejected: leader.rejected ?? {},
+        regionNodes: [own, ...others].reduce((n, r) => n + (r.connectedNodes ?? 0), 0),
+      };
+      this.cp.followRegion(view);
+    } catch (err) {
+      if ((err as Error).message !== this.lastError) this.cp.logger.log('warn', "could not read the region's convergence reports", { error: (err as Error).message });
+      this.lastError = (err as Error).message;
+    }
   }
 
   /** Stops writing and deletes the report (it would go stale within CONVERGENCE_REPORT_TTL_SECONDS anyway). */
@@ -87,6 +130,7 @@ export class ConvergenceReporter {
     this.unsubscribe?.();
     clearTimeout(this.heartbeat);
     clearTimeout(this.debounce);
+    clearTimeout(this.regionPoll);
     await this.writing;
     try {
       await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: convergenceKey(this.cp.region, this.taskId) }));
@@ -166,6 +210,7 @@ export class ConvergenceReporter {
       canary: this.cp.canary(),
       rejected,
       pinned: this.pinned(),
+      rollout: this.cp.regionRole(),
     };
   }
 

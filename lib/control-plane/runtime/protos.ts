@@ -36,10 +36,12 @@ export const TYPE_URLS = {
   routes: `${TYPE_URL_PREFIX}envoy.config.route.v3.RouteConfiguration`,
   clusters: `${TYPE_URL_PREFIX}envoy.config.cluster.v3.Cluster`,
   endpoints: `${TYPE_URL_PREFIX}envoy.config.endpoint.v3.ClusterLoadAssignment`,
+  /** VHDS: the virtual hosts of a route configuration whose `vhds` asks for them (Delta xDS only). */
+  virtualHosts: `${TYPE_URL_PREFIX}envoy.config.route.v3.VirtualHost`,
 } as const;
 
 export type ResourceKind = keyof typeof TYPE_URLS;
-export const RESOURCE_KINDS: readonly ResourceKind[] = ['listeners', 'routes', 'clusters', 'endpoints'];
+export const RESOURCE_KINDS: readonly ResourceKind[] = ['listeners', 'routes', 'clusters', 'endpoints', 'virtualHosts'];
 
 export function kindOfTypeUrl(typeUrl: string): ResourceKind | undefined {
   return RESOURCE_KINDS.find((kind) => TYPE_URLS[kind] === typeUrl);

@@ -28,8 +28,14 @@ export interface TypeSnapshot {
   readonly resources: ReadonlyMap<string, EncodedResource>;
   /** What changed from the previous snapshot of the same profile (for partial RDS/EDS pushes). */
   readonly previous?: { readonly version: string; readonly changed: ReadonlySet<string>; readonly removed: readonly string[] };
-  /** Encoded response bodies shared by every node (key: what was asked). */
-  readonly cache: Map<string, Buffer>;
+  /** Encoded responses shared by every node (key: what was asked). */
+  readonly cache: Map<string, SharedResponse>;
+}
+
+/** A DiscoveryResponse encoded once, nonce included, written as it is to every stream it is for. */
+export interface SharedResponse {
+  readonly body: Buffer;
+  readonly nonce: string;
 }
 
 export interface RenderProblem {
@@ -72,14 +78,38 @@ function encodeDeltaEntry(name: string, version: string, any: Uint8Array): Uint8
 let snapshotSeq = 0;
 
 /** Builds a TypeSnapshot from encoded resources, diffing against the previous one. */
+/** Two 32-bit words of sha256(name:version), once per encoded resource. */
+const mixes = new WeakMap<EncodedResource, readonly [number, number]>();
+function mixOf(res: EncodedResource): readonly [number, number] {
+  let mix = mixes.get(res);
+  if (!mix) {
+    const digest = createHash('sha256').update(`${res.name}:${res.version}`).digest();
+    mix = [digest.readUInt32BE(0), digest.readUInt32BE(4)];
+    mixes.set(res, mix);
+  }
+  return mix;
+}
+
+/**
+ * Builds a TypeSnapshot from encoded resources, diffing against the previous one. Its version
+ * is a content hash of the resources' names and versions that does not depend on their order
+ * (sums of per-resource hashes), so a render of ten thousand resources needs no sort.
+ */
 export function typeSnapshot(kind: ResourceKind, resources: Map<string, EncodedResource>, previous?: TypeSnapshot): TypeSnapshot {
-  const names = [...resources.keys()].sort();
-  const version = hash(names.map((n) => `${n}:${resources.get(n)!.version}`).join('\n'));
+  let a = 0;
+  let b = 0;
+  for (const res of resources.values()) {
+    const [x, y] = mixOf(res);
+    a = (a + x) >>> 0;
+    b = (b + y) >>> 0;
+  }
+  const version = hash(`${resources.size}:${a.toString(16)}:${b.toString(16)}`);
   let diff: TypeSnapshot['previous'];
   if (previous) {
     const changed = new Set<string>();
     for (const [name, res] of resources) if (previous.resources.get(name)?.version !== res.version) changed.add(name);
-    const removed = [...previous.resources.keys()].filter((n) => !resources.has(n));
+    const removed: string[] = [];
+    if (changed.size > 0 || previous.resources.size !== resources.size) for (const n of previous.resources.keys()) if (!resources.has(n)) removed.push(n);
     diff = { version: previous.version, changed, removed };
   }
   return { kind, typeUrl: TYPE_URLS[kind], version, resources, previous: diff, cache: new Map() };
@@ -103,6 +133,21 @@ interface CachedEncoding {
   readonly encoded: EncodedResource;
 }
 
+type Warning = { instanceId?: string; template: string; message: string };
+type Route = RenderContext['routes'][number];
+
+/**
+ * One instance rendered alone by every template of the profile and validated: its problems,
+ * and (when valid) the resources of the per-instance templates, reused by every render until
+ * the instance's revision, the settings or its served hostnames change.
+ */
+interface Unit {
+  readonly key: string;
+  readonly problems: readonly RenderProblem[];
+  readonly resources: ReadonlyArray<{ readonly kind: ResourceKind; readonly res: EncodedResource }>;
+  readonly warnings: readonly Warning[];
+}
+
 /**
  * Renders the templates of one node profile, validates every resource strictly against
  * Envoy's protos and protoc-gen-validate rules, checks references, and produces a
@@ -110,15 +155,32 @@ interface CachedEncoding {
  *
  * Per-instance isolation: each instance is first rendered alone and validated; when an
  * instance's newest generation is invalid, its last good generation keeps being served
- * (or, if it never had one, it is left out), it is reported, and the others move on. Results are cached by instance generation and settings, and encodings by resource text,
- * so a change re-validates only what changed.
+ * (or, if it never had one, it is left out), it is reported, and the others move on.
+ *
+ * Render what changed: that render of an instance alone is its unit, cached by revision,
+ * settings and served hostnames; the resources of per-instance templates (clusters,
+ * endpoints, VHDS virtual hosts) come from the units, so a change renders, validates and
+ * encodes one instance. Only the templates that aggregate instances (listeners, an inline
+ * route table) render over every instance, their encodings cached by resource text.
  */
 export class SnapshotRenderer {
-  /** Per instance: the generation and settings it was last checked with, and the outcome. */
-  private readonly instanceChecks = new Map<string, { generation: number; settings: string; problems: RenderProblem[] }>();
+  /** Per instance: the unit of its newest revision (valid or not). */
+  private readonly checks = new Map<string, Unit>();
+  /** Per instance: the unit of the revision last served (valid). */
+  private readonly units = new Map<string, Unit>();
   private readonly encodings = new Map<string, CachedEncoding>();
   /** The last generation of each instance that was served. */
-  private readonly lastGood = new Map<string, RenderContext['routes'][number]>();
+  private readonly lastGood = new Map<string, Route>();
+  /**
+   * The last render's assembly: the unit of each instance served, the resources (units' and
+   * shared templates'), and the names the shared templates rendered. A render starts from it
+   * and swaps only the units that changed.
+   */
+  private assembled?: { units: Map<string, Unit>; resources: Record<ResourceKind, Map<string, EncodedResource>>; shared: Array<[ResourceKind, string]> };
+  /** The route object each instance's unit was last taken for (an unchanged route needs no key). */
+  private readonly unitRoutes = new WeakMap<Route, { settings: string; unit: Unit }>();
+  /** References each resource makes (computed once per encoded resource). */
+  private readonly refs = new WeakMap<EncodedResource, Array<{ key: string; value: string; path: string }>>();
 
   constructor(
     private readonly registry: TemplateRegistry,
@@ -129,32 +191,87 @@ export class SnapshotRenderer {
   render(context: RenderContext, previous?: Snapshot): RenderOutcome {
     const started = performance.now();
     const templates = this.registry.forNode(this.node);
+    const unitTemplates = new Set(templates.filter((t) => t.perInstance).map((t) => t.id));
+    const shared = templates.filter((t) => !t.perInstance);
+    // Envoy refuses a domain in two virtual hosts of a route table: with per-instance virtual
+    // hosts, a hostname an earlier instance (by id) serves is taken off the later ones.
+    const exclusive = templates.find((t) => t.perInstance && t.kind === 'virtualHosts');
+    const claimed = new Set<string>();
     const excluded: Array<{ instanceId: string; generation: number; problems: RenderProblem[]; servedGeneration?: number }> = [];
-    const good: RenderContext['routes'][number][] = [];
-    // An instance's check depends on its route and on the platform settings (templates are fixed per process).
-    const settings = JSON.stringify(context.settings);
+    const good: Route[] = [];
+    const used: Unit[] = [];
+    const warnings: Warning[] = [];
+    // An instance's unit depends on its route and on the rest of the context: the platform
+    // settings and whatever else sources add (the cdn origin secret...); templates are fixed per process.
+    const { routes: _routes, generation: _generation, ...rest } = context;
+    const settings = hash(JSON.stringify(rest));
+    const served = (route: Route): Route => {
+      if (!exclusive) return route;
+      const domains = route.spec.hostnames.filter((h) => !claimed.has(h));
+      for (const h of route.spec.hostnames)
+        if (claimed.has(h)) warnings.push({ instanceId: route.instanceId, template: exclusive.id, message: `hostname ${h} is already served by another instance; not served for this one` });
+      return domains.length === route.spec.hostnames.length ? route : { ...route, spec: { ...route.spec, hostnames: domains } };
+    };
+    const claim = (route: Route) => {
+      if (exclusive) for (const h of route.spec.hostnames) claimed.add(h);
+    };
     for (const route of context.routes) {
-      const problems = this.checkInstance(templates, context, settings, route);
-      if (problems.length === 0) {
+      const newest = served(route);
+      const seen = this.unitRoutes.get(newest);
+      const check = seen && seen.settings === settings ? seen.unit : this.unit(this.checks, templates, unitTemplates, context, settings, newest);
+      this.unitRoutes.set(newest, { settings, unit: check });
+      if (check.problems.length === 0) {
+        this.units.set(route.instanceId, check);
         good.push(route);
+        used.push(check);
+        claim(newest);
         continue;
       }
       // Keep serving the instance's last good generation, if it had one; otherwise leave it out.
       const held = this.lastGood.get(route.instanceId);
-      excluded.push({ instanceId: route.instanceId, generation: route.generation, problems, servedGeneration: held?.generation });
-      if (held) good.push(held);
+      excluded.push({ instanceId: route.instanceId, generation: route.generation, problems: [...check.problems], servedGeneration: held?.generation });
+      if (!held) continue;
+      const heldServed = served(held);
+      const unit = this.unit(this.units, templates, unitTemplates, context, settings, heldServed);
+      if (unit.problems.length > 0) continue;
+      good.push(held);
+      used.push(unit);
+      claim(heldServed);
     }
-    const warnings: Array<{ instanceId?: string; template: string; message: string }> = [];
-    const full = this.renderAll(templates, { ...context, routes: good }, warnings, true);
+    // Start from the last assembly (copied: it stays as it was if this render fails) and swap the units that changed.
+    const prev = this.assembled;
+    const resources = Object.fromEntries(RESOURCE_KINDS.map((kind) => [kind, new Map(prev?.resources[kind])])) as Record<ResourceKind, Map<string, EncodedResource>>;
+    for (const [kind, name] of prev?.shared ?? []) resources[kind].delete(name);
+    const problems: RenderProblem[] = [];
+    const units = new Map<string, Unit>();
+    good.forEach((route, i) => units.set(route.instanceId, used[i]));
+    const drop = (unit: Unit) => {
+      for (const { kind, res } of unit.resources) if (resources[kind].get(res.name) === res) resources[kind].delete(res.name);
+    };
+    for (const [id, old] of prev?.units ?? []) if (units.get(id) !== old) drop(old);
+    for (const [id, unit] of units) {
+      warnings.push(...unit.warnings);
+      if (prev?.units.get(id) === unit) continue;
+      for (const { kind, res } of unit.resources) {
+        if (resources[kind].has(res.name)) problems.push({ template: res.template, resource: res.name, field: 'name', message: `another template already rendered a ${kind} resource with this name` });
+        else resources[kind].set(res.name, res);
+      }
+    }
+    const sharedNames: Array<[ResourceKind, string]> = [];
+    problems.push(...this.renderAll(shared, { ...context, routes: good }, warnings, true, resources, sharedNames));
+    // A unit's own references were checked when it rendered alone; the shared templates' are checked against everything.
+    const sharedIds = new Set(shared.map((t) => t.id));
+    problems.push(...checkReferences(resources, templates, (res) => this.refsOf(res), (res) => sharedIds.has(res.template)));
     const renderMs = performance.now() - started;
-    if (!full.ok) return { ok: false, problems: full.problems, renderMs };
+    if (problems.length > 0) return { ok: false, problems, renderMs };
+    this.assembled = { units, resources, shared: sharedNames };
     for (const route of good) this.lastGood.set(route.instanceId, route);
     const types = {} as Record<ResourceKind, TypeSnapshot>;
-    for (const kind of RESOURCE_KINDS) types[kind] = typeSnapshot(kind, full.resources[kind], previous?.types[kind]);
+    for (const kind of RESOURCE_KINDS) types[kind] = typeSnapshot(kind, resources[kind], previous?.types[kind]);
     let transitionalClusters: TypeSnapshot | undefined;
     const removedClusters = types.clusters.previous?.removed ?? [];
     if (previous && removedClusters.length > 0) {
-      const union = new Map(full.resources.clusters);
+      const union = new Map(resources.clusters);
       for (const name of removedClusters) union.set(name, previous.types.clusters.resources.get(name)!);
       transitionalClusters = typeSnapshot('clusters', union, previous.types.clusters);
     }
@@ -171,13 +288,31 @@ export class SnapshotRenderer {
     return { ok: true, snapshot, renderMs: performance.now() - started };
   }
 
-  private checkInstance(templates: readonly Template[], context: RenderContext, settings: string, route: RenderContext['routes'][number]): RenderProblem[] {
-    const cached = this.instanceChecks.get(route.instanceId);
-    if (cached && cached.generation === route.generation && cached.settings === settings) return cached.problems;
-    const outcome = this.renderAll(templates, { ...context, routes: [route] }, [], false);
-    const problems = outcome.ok ? [] : outcome.problems.map((p) => ({ ...p, instanceId: route.instanceId }));
-    this.instanceChecks.set(route.instanceId, { generation: route.generation, settings, problems });
-    return problems;
+  /** The unit of one instance revision, from `cache` when its key is unchanged, else rendered alone and validated. */
+  private unit(cache: Map<string, Unit>, templates: readonly Template[], unitTemplates: ReadonlySet<string>, context: RenderContext, settings: string, route: Route): Unit {
+    const key = `${route.generation}|${settings}|${route.spec.hostnames.join(',')}`;
+    const cached = cache.get(route.instanceId);
+    if (cached && cached.key === key) return cached;
+    const resources = { listeners: new Map(), routes: new Map(), clusters: new Map(), endpoints: new Map(), virtualHosts: new Map() } as Record<ResourceKind, Map<string, EncodedResource>>;
+    const warnings: Warning[] = [];
+    const found = this.renderAll(templates, { ...context, routes: [route] }, warnings, false, resources);
+    found.push(...checkReferences(resources, templates, (res) => this.refsOf(res)));
+    const problems = found.map((p) => ({ ...p, instanceId: route.instanceId }));
+    const mine: Array<{ kind: ResourceKind; res: EncodedResource }> = [];
+    if (problems.length === 0) for (const kind of RESOURCE_KINDS) for (const res of resources[kind].values()) if (unitTemplates.has(res.template)) mine.push({ kind, res });
+    const unit: Unit = { key, problems, resources: mine, warnings: warnings.filter((w) => unitTemplates.has(w.template)) };
+    cache.set(route.instanceId, unit);
+    return unit;
+  }
+
+  private refsOf(res: EncodedResource): Array<{ key: string; value: string; path: string }> {
+    let refs = this.refs.get(res);
+    if (!refs) {
+      refs = [];
+      collect(res.json, REF_KEYS, '', refs);
+      this.refs.set(res, refs);
+    }
+    return refs;
   }
 
   /** Seeds the last good generations (from a persisted snapshot's context). */
@@ -188,18 +323,19 @@ export class SnapshotRenderer {
   /** Forgets instances that no longer exist (bounded caches). */
   prune(context: RenderContext): void {
     const ids = new Set(context.routes.map((r) => r.instanceId));
-    for (const id of this.instanceChecks.keys()) if (!ids.has(id)) this.instanceChecks.delete(id);
-    for (const id of this.lastGood.keys()) if (!ids.has(id)) this.lastGood.delete(id);
+    for (const cache of [this.checks, this.units, this.lastGood]) for (const id of cache.keys()) if (!ids.has(id)) cache.delete(id);
   }
 
+  /** Renders `templates` into `resources`; returns the problems found (names taken twice, invalid resources, failing templates). */
   private renderAll(
     templates: readonly Template[],
     context: RenderContext,
-    warnings: Array<{ instanceId?: string; template: string; message: string }>,
+    warnings: Warning[],
     useCache: boolean,
-  ): { ok: true; resources: Record<ResourceKind, Map<string, EncodedResource>> } | { ok: false; problems: RenderProblem[] } {
+    resources: Record<ResourceKind, Map<string, EncodedResource>>,
+    added?: Array<[ResourceKind, string]>,
+  ): RenderProblem[] {
     const problems: RenderProblem[] = [];
-    const resources = { listeners: new Map(), routes: new Map(), clusters: new Map(), endpoints: new Map() } as Record<ResourceKind, Map<string, EncodedResource>>;
     const nextEncodings = useCache ? new Map<string, CachedEncoding>() : undefined;
     for (const template of templates) {
       let rendered: RenderedResource[];
@@ -226,19 +362,18 @@ export class SnapshotRenderer {
             cached && cached.text === text ? cached.encoded : encodeResource(template.kind, item.name, item.resource, template.id, item.instanceIds ?? []);
           nextEncodings?.set(key, { text, encoded });
           target.set(item.name, encoded);
+          added?.push([template.kind, item.name]);
         } catch (err) {
           if (!(err instanceof StrictJsonError)) throw err;
           for (const p of err.problems) problems.push({ template: template.id, resource: item.name, field: p.field, message: p.message });
         }
       }
     }
-    problems.push(...checkReferences(resources, templates));
-    if (problems.length > 0) return { ok: false, problems };
-    if (nextEncodings) {
+    if (nextEncodings && problems.length === 0) {
       this.encodings.clear();
       for (const [k, v] of nextEncodings) this.encodings.set(k, v);
     }
-    return { ok: true, resources };
+    return problems;
   }
 }
 
@@ -258,30 +393,43 @@ function collect(value: unknown, keys: ReadonlySet<string>, path: string, out: A
 
 const CLUSTER_REFS = new Set(['cluster', 'cluster_name']);
 const ROUTE_REFS = new Set(['route_config_name']);
+const REF_KEYS = new Set([...CLUSTER_REFS, ...ROUTE_REFS]);
 
-/** Routes and listeners may only name clusters and route configurations that exist; EDS clusters need endpoints. */
-export function checkReferences(resources: Record<ResourceKind, Map<string, EncodedResource>>, templates: readonly Template[]): RenderProblem[] {
+type Refs = (res: EncodedResource) => Array<{ key: string; value: string; path: string }>;
+
+const allRefs: Refs = (res) => {
+  const out: Array<{ key: string; value: string; path: string }> = [];
+  collect(res.json, REF_KEYS, '', out);
+  return out;
+};
+
+/** Routes, virtual hosts and listeners may only name clusters and route configurations that exist; EDS clusters need endpoints. */
+export function checkReferences(
+  resources: Record<ResourceKind, Map<string, EncodedResource>>,
+  templates: readonly Template[],
+  refsOf: Refs = allRefs,
+  only: (res: EncodedResource) => boolean = () => true,
+): RenderProblem[] {
   const problems: RenderProblem[] = [];
   const clusterNames = resources.clusters;
   // Clusters from other sources (e.g. the bootstrap's xds_cluster) are not ours to check; only rendered kinds that this profile renders.
   const rendersClusters = templates.some((t) => t.kind === 'clusters');
   const rendersRoutes = templates.some((t) => t.kind === 'routes');
-  for (const kind of ['listeners', 'routes'] as const) {
+  for (const kind of ['listeners', 'routes', 'virtualHosts'] as const) {
     for (const res of resources[kind].values()) {
-      const refs: Array<{ key: string; value: string; path: string }> = [];
-      collect(res.json, kind === 'listeners' ? new Set([...CLUSTER_REFS, ...ROUTE_REFS]) : CLUSTER_REFS, '', refs);
-      for (const ref of refs) {
+      if (!only(res)) continue;
+      for (const ref of refsOf(res)) {
         // The ext_authz placeholder is named on purpose and never rendered (authz-override.ts).
         if (CLUSTER_REFS.has(ref.key) && rendersClusters && !clusterNames.has(ref.value) && ref.value !== AUTHZ_PLACEHOLDER_CLUSTER)
           problems.push({ template: res.template, resource: res.name, field: ref.path, message: `names cluster ${ref.value}, which does not exist` });
-        if (ROUTE_REFS.has(ref.key) && rendersRoutes && !resources.routes.has(ref.value))
+        if (kind === 'listeners' && ROUTE_REFS.has(ref.key) && rendersRoutes && !resources.routes.has(ref.value))
           problems.push({ template: res.template, resource: res.name, field: ref.path, message: `names route configuration ${ref.value}, which does not exist` });
       }
     }
   }
   if (templates.some((t) => t.kind === 'endpoints')) {
     for (const cluster of clusterNames.values()) {
-      if (cluster.json.type === 'EDS' && !resources.endpoints.has(cluster.name))
+      if (only(cluster) && cluster.json.type === 'EDS' && !resources.endpoints.has(cluster.name))
         problems.push({ template: cluster.template, resource: cluster.name, field: 'eds_cluster_config', message: 'EDS cluster without endpoints (ClusterLoadAssignment)' });
     }
   }

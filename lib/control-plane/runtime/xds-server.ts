@@ -6,12 +6,29 @@ import { addHdsService } from './hds-server';
 import { ControlPlane, NodeRecord, ProfileState, Session } from './control-plane';
 import { RawNode, nodeFromProto } from './node-info';
 import { ResourceKind, kindOfTypeUrl, messageType } from './protos';
-import { Snapshot, TypeSnapshot } from './snapshot';
+import { SharedResponse, Snapshot, TypeSnapshot } from './snapshot';
 
 /** Make-before-break: clusters and endpoints before the listeners and routes that use them. */
-const PUSH_ORDER: readonly ResourceKind[] = ['clusters', 'endpoints', 'listeners', 'routes'];
+const PUSH_ORDER: readonly ResourceKind[] = ['clusters', 'endpoints', 'listeners', 'routes', 'virtualHosts'];
 /** Types whose SotW responses must hold the complete state (the rest may carry only changes). */
 const COMPLETE_STATE: ReadonlySet<ResourceKind> = new Set(['listeners', 'clusters']);
+/**
+ * Delta types whose first request with no names subscribes to everything: LDS/CDS (legacy
+ * wildcard), and VHDS, which older Envoys start with no names (newer ones name the route
+ * configuration, see `wantedVirtualHost`).
+ */
+const DELTA_WILDCARD: ReadonlySet<ResourceKind> = new Set(['listeners', 'clusters', 'virtualHosts']);
+
+/**
+ * Whether a Delta stream subscribed to a VHDS virtual host: by its own name, or by the name of
+ * its route configuration (Envoy's VHDS subscription starts with the route configuration's
+ * name; resources are named `<route configuration name>/<host entry>`, to be matched from the
+ * right since a route configuration name may hold slashes).
+ */
+function wantedVirtualHost(names: ReadonlySet<string>, name: string): boolean {
+  const slash = name.lastIndexOf('/');
+  return slash > 0 && names.has(name.slice(0, slash));
+}
 
 interface DiscoveryRequest {
   version_info?: string;
@@ -131,19 +148,24 @@ function subscriptionFor(request: DiscoveryRequest, legacyWildcard: boolean): Su
   return sub;
 }
 
-function nonceField(nonce: string): Buffer {
-  return Buffer.from(Writer.create().uint32(42).string(nonce).finish());
-}
+let responseSeq = 0;
 
-/** Encodes a DiscoveryResponse without its nonce (shared between nodes; the nonce is appended per stream). */
-function encodeSotwBody(ts: TypeSnapshot, names: Iterable<string>): Buffer {
+/**
+ * Encodes a whole DiscoveryResponse, nonce included, shared by every stream it is sent on. The
+ * nonce only has to tell a stream's responses apart (xDS protocol: it pairs a request with the
+ * response it answers); two streams sent the same bytes may share it, and a stream sent the same
+ * body twice is sent the same resources at the same version, so either reply answers both.
+ */
+function encodeSotwResponse(ts: TypeSnapshot, names: Iterable<string>): SharedResponse {
+  const nonce = (++responseSeq).toString(36);
   const writer = Writer.create().uint32(10).string(ts.version);
   for (const name of names) {
     const res = ts.resources.get(name);
     if (res) writer.uint32(18).bytes(res.any);
   }
   writer.uint32(34).string(ts.typeUrl);
-  return Buffer.from(writer.finish());
+  writer.uint32(42).string(nonce);
+  return { body: Buffer.from(writer.finish()), nonce };
 }
 
 const identity = (value: Buffer) => value;
@@ -196,7 +218,7 @@ function reportReply(cp: ControlPlane, record: NodeRecord, outcome: Outcome | un
  */
 function clustersTarget(snapshot: Snapshot, types: ReadonlyMap<ResourceKind, { pending: boolean; sentTs?: TypeSnapshot }>): TypeSnapshot {
   if (!snapshot.transitionalClusters) return snapshot.types.clusters;
-  const settled = (['listeners', 'routes'] as const).every((k) => {
+  const settled = (['listeners', 'routes', 'virtualHosts'] as const).every((k) => {
     const s = types.get(k);
     return !s || (!s.pending && s.sentTs?.version === snapshot.types[k].version);
   });
@@ -209,6 +231,9 @@ interface SotwTypeState {
   digest: string;
   sentTs?: TypeSnapshot;
   sentSub?: Subscription;
+  /** What the node last acknowledged (partial responses are computed from it, never from a NACKed one). */
+  ackedTs?: TypeSnapshot;
+  ackedSub?: Subscription;
   nonce?: string;
   pending: boolean;
 }
@@ -216,7 +241,6 @@ interface SotwTypeState {
 /** One state-of-the-world ADS stream. */
 class SotwSession implements Session {
   readonly types = new Map<ResourceKind, SotwTypeState>();
-  private nonces = 0;
   constructor(
     readonly record: NodeRecord,
     readonly profile: ProfileState,
@@ -230,25 +254,51 @@ class SotwSession implements Session {
     let state = this.types.get(kind);
     const nonce = request.response_nonce ?? '';
     let outcome: Outcome | undefined;
-    if (nonce) {
-      if (!state || nonce !== state.nonce) {
+    // The first request of a type on a stream is a fresh request whatever nonce it carries: after a
+    // reconnection Envoy may still send the last nonce of the earlier stream, which means nothing
+    // here (go-control-plane and java-control-plane do the same).
+    if (nonce && state) {
+      if (nonce !== state.nonce) {
         // A reply to a response that was superseded: ignore it (xDS protocol, "stale nonces").
         this.cp.metrics.staleNonces++;
         return;
       }
       state.pending = false;
       outcome = recordReply(this.cp, this.record, kind, request.error_detail, request.version_info ?? '');
+      // The node holds what it acknowledged; after a NACK it still holds what it had before.
+      if (outcome === 'ack') {
+        state.ackedTs = state.sentTs;
+        state.ackedSub = state.sentSub;
+      }
     }
     const wildcardType = COMPLETE_STATE.has(kind) && (!state || state.sub.wildcard);
     if (!state) {
       state = { sub: subscriptionFor(request, wildcardType), digest: request.namesDigest, pending: false };
       this.types.set(kind, state);
+      if (this.holdsCurrent(kind, state, request.version_info ?? '')) outcome = recordReply(this.cp, this.record, kind, undefined, request.version_info!);
     } else if (state.digest !== request.namesDigest) {
       state.sub = subscriptionFor(request, wildcardType);
       state.digest = request.namesDigest;
     }
     this.pump();
     reportReply(this.cp, this.record, outcome);
+  }
+
+  /**
+   * A new stream's first request of a type that names the version the node is to be served
+   * holds it already: nothing is resent (xDS protocol: the server sends the resources "that
+   * have changed since the last resource type instance version that the client indicated", and
+   * "should only send updates ... when the resources ... have changed").
+   */
+  private holdsCurrent(kind: ResourceKind, state: SotwTypeState, version: string): boolean {
+    const snapshot = version ? this.cp.servedSnapshot(this.record) : undefined;
+    if (!snapshot) return false;
+    const ts = kind === 'clusters' ? clustersTarget(snapshot, this.types) : snapshot.types[kind];
+    if (ts.version !== version) return false;
+    state.sentTs = state.ackedTs = ts;
+    state.sentSub = state.ackedSub = state.sub;
+    this.record.sent[kind] = ts.version;
+    return true;
   }
 
   onSnapshot(): void {
@@ -272,41 +322,98 @@ class SotwSession implements Session {
 
   private send(kind: ResourceKind, state: SotwTypeState, ts: TypeSnapshot): void {
     const sub = state.sub;
-    const incremental = !COMPLETE_STATE.has(kind) && state.sentSub === sub && state.sentTs !== undefined && ts.previous?.version === state.sentTs.version;
+    const base = state.ackedTs;
+    const incremental = !COMPLETE_STATE.has(kind) && state.ackedSub === sub && base !== undefined && ts.previous?.version === base.version;
     const key = `${incremental ? 'diff' : 'full'}|${sub.id}`;
-    let body = ts.cache.get(key);
-    if (!body) {
+    let response = ts.cache.get(key);
+    if (!response) {
       let names: Iterable<string>;
       if (incremental) names = [...ts.previous!.changed].filter((n) => sub.wildcard || sub.names.has(n));
       else names = sub.wildcard ? [...ts.resources.keys()].sort() : [...sub.names];
-      body = encodeSotwBody(ts, names);
-      ts.cache.set(key, body);
+      response = encodeSotwResponse(ts, names);
+      ts.cache.set(key, response);
     }
-    const nonce = (++this.nonces).toString(36);
-    state.nonce = nonce;
+    state.nonce = response.nonce;
     state.pending = true;
     state.sentTs = ts;
     state.sentSub = sub;
     this.record.sent[kind] = ts.version;
     this.cp.metrics.pushes++;
-    this.call.write(Buffer.concat([body, nonceField(nonce)]));
+    // One body for every stream sent the same response: no per-stream copy.
+    this.call.write(response.body);
   }
 }
 
+/**
+ * A Delta subscription, interned: nodes that send the same requests share one object. A
+ * change (names subscribed and unsubscribed) is memoised per subscription, so thousands of
+ * nodes asking for the same ten thousand names build the set once.
+ */
+interface DeltaSubscription {
+  readonly id: number;
+  readonly wildcard: boolean;
+  readonly names: ReadonlySet<string>;
+  readonly next: Map<string, DeltaSubscription>;
+}
+
+const DELTA_EMPTY: DeltaSubscription = { id: 0, wildcard: false, names: new Set(), next: new Map() };
+const DELTA_ALL: DeltaSubscription = { id: -1, wildcard: true, names: new Set(), next: new Map() };
+let deltaSubscriptionIds = 0;
+
+function changeSubscription(sub: DeltaSubscription, subscribe: readonly string[], unsubscribe: readonly string[]): DeltaSubscription {
+  if (subscribe.length === 0 && unsubscribe.length === 0) return sub;
+  const key = createHash('sha1').update(subscribe.join('\n')).update('\u0000').update(unsubscribe.join('\n')).digest('base64');
+  let next = sub.next.get(key);
+  if (!next) {
+    const names = new Set(sub.names);
+    let wildcard = sub.wildcard;
+    for (const name of subscribe) if (name === '*') wildcard = true;
+    else names.add(name);
+    for (const name of unsubscribe) if (name === '*') wildcard = false;
+    else names.delete(name);
+    next = { id: ++deltaSubscriptionIds, wildcard, names, next: new Map() };
+    if (sub.next.size > 1000) sub.next.clear();
+    sub.next.set(key, next);
+  }
+  return next;
+}
+
+function wants(kind: ResourceKind, sub: DeltaSubscription, name: string): boolean {
+  return sub.wildcard || sub.names.has(name) || (kind === 'virtualHosts' && wantedVirtualHost(sub.names, name));
+}
+
 interface DeltaTypeState {
-  wildcard: boolean;
-  names: Set<string>;
-  /** What the node holds: name -> version. */
-  known: Map<string, string>;
+  sub: DeltaSubscription;
+  /**
+   * What the node holds, shared with every node in the same state: the resources of `heldTs`
+   * that `heldSub` wants, at their versions. `known` instead, name -> version, when the node
+   * said what it holds itself (initial_resource_versions, after a reconnection).
+   */
+  heldTs?: TypeSnapshot;
+  heldSub?: DeltaSubscription;
+  known?: Map<string, string>;
+  /** The type snapshot the node was last brought to (what clustersTarget reads). */
+  sentTs?: TypeSnapshot;
   nonce?: string;
   pending: boolean;
-  sentTs?: TypeSnapshot;
+}
+
+let deltaResponseSeq = 0;
+
+/** Encodes a DeltaDiscoveryResponse, nonce included (shared by every stream that is sent the same change). */
+function encodeDeltaResponse(ts: TypeSnapshot, updates: readonly Uint8Array[], removed: readonly string[]): SharedResponse {
+  const nonce = `d${(++deltaResponseSeq).toString(36)}`;
+  const writer = Writer.create().uint32(10).string(ts.version);
+  for (const entry of updates) writer.uint32(18).bytes(entry);
+  writer.uint32(34).string(ts.typeUrl);
+  writer.uint32(42).string(nonce);
+  for (const name of removed) writer.uint32(50).string(name);
+  return { body: Buffer.from(writer.finish()), nonce };
 }
 
 /** One incremental (Delta) ADS stream. */
 class DeltaSession implements Session {
   readonly types = new Map<ResourceKind, DeltaTypeState>();
-  private nonces = 0;
   constructor(
     readonly record: NodeRecord,
     readonly profile: ProfileState,
@@ -321,10 +428,11 @@ class DeltaSession implements Session {
     const subscribe = request.resource_names_subscribe ?? [];
     const unsubscribe = request.resource_names_unsubscribe ?? [];
     if (!state) {
-      // Legacy wildcard: the first request for LDS/CDS with no names.
-      state = { wildcard: COMPLETE_STATE.has(kind) && subscribe.length === 0, names: new Set(), known: new Map(), pending: false };
+      // Legacy wildcard: the first request for LDS/CDS (and VHDS) with no names.
+      state = { sub: DELTA_WILDCARD.has(kind) && subscribe.length === 0 ? DELTA_ALL : DELTA_EMPTY, pending: false };
       this.types.set(kind, state);
-      for (const [name, version] of Object.entries(request.initial_resource_versions ?? {})) state.known.set(name, version);
+      const initial = Object.entries(request.initial_resource_versions ?? {});
+      if (initial.length > 0) state.known = new Map(initial);
     }
     const nonce = request.response_nonce ?? '';
     let outcome: Outcome | undefined;
@@ -336,17 +444,8 @@ class DeltaSession implements Session {
       }
     }
     // Subscription changes count whatever the nonce: each Delta request carries only changes.
-    for (const name of subscribe) {
-      if (name === '*') state.wildcard = true;
-      else state.names.add(name);
-    }
-    for (const name of unsubscribe) {
-      if (name === '*') state.wildcard = false;
-      else {
-        state.names.delete(name);
-        state.known.delete(name);
-      }
-    }
+    state.sub = changeSubscription(state.sub, subscribe, unsubscribe);
+    if (unsubscribe.length > 0 && state.known) for (const name of unsubscribe) state.known.delete(name);
     this.pump();
     reportReply(this.cp, this.record, outcome);
   }
@@ -363,42 +462,78 @@ class DeltaSession implements Session {
       if (!state) continue;
       if (state.pending) return;
       const ts = kind === 'clusters' ? clustersTarget(snapshot, this.types) : snapshot.types[kind];
-      const wanted = (name: string) => state.wildcard || state.names.has(name);
-      const updates: Uint8Array[] = [];
-      const removed: string[] = [];
-      for (const [name, res] of ts.resources) {
-        if (wanted(name) && state.known.get(name) !== res.version) {
-          updates.push(res.deltaEntry);
-          state.known.set(name, res.version);
-        }
+      if (state.heldTs === ts && state.heldSub === state.sub && !state.known) continue;
+      const response = this.changeFor(kind, state, ts);
+      state.heldTs = state.sentTs = ts;
+      state.heldSub = state.sub;
+      state.known = undefined;
+      if (!response) continue;
+      // Envoy clears the VHDS virtual hosts of a route configuration it is sent again: all are resent.
+      if (kind === 'routes' && this.types.get('virtualHosts')) {
+        const vh = this.types.get('virtualHosts')!;
+        vh.heldTs = undefined;
+        vh.known = undefined;
       }
-      for (const name of [...state.known.keys()]) {
-        if (!ts.resources.has(name)) {
-          removed.push(name);
-          state.known.delete(name);
-        }
-      }
-      state.sentTs = ts;
-      if (updates.length === 0 && removed.length === 0) continue;
-      const writer = Writer.create().uint32(10).string(ts.version);
-      for (const entry of updates) writer.uint32(18).bytes(entry);
-      writer.uint32(34).string(ts.typeUrl);
-      for (const name of removed) writer.uint32(50).string(name);
-      const nonce = (++this.nonces).toString(36);
-      writer.uint32(42).string(nonce);
-      state.nonce = nonce;
+      state.nonce = response.nonce;
       state.pending = true;
       this.record.sent[kind] = ts.version;
       this.cp.metrics.pushes++;
-      this.call.write(Buffer.from(writer.finish()));
+      this.call.write(response.body);
       return;
     }
   }
+
+  /** What the node must be sent to hold `ts` for its subscription (undefined: nothing). */
+  private changeFor(kind: ResourceKind, state: DeltaTypeState, ts: TypeSnapshot): SharedResponse | undefined {
+    const sub = state.sub;
+    const wanted = (name: string) => wants(kind, sub, name);
+    const held = state.heldTs;
+    // The common case, shared by every node of the profile: one snapshot behind, same subscription.
+    if (held && !state.known && state.heldSub === sub && ts.previous?.version === held.version) {
+      const key = `delta|${held.version}|${sub.id}`;
+      let response = ts.cache.get(key);
+      if (!response) {
+        const updates = [...ts.previous.changed].filter(wanted).map((n) => ts.resources.get(n)!.deltaEntry);
+        const removed = ts.previous.removed.filter(wanted);
+        response = updates.length + removed.length > 0 ? encodeDeltaResponse(ts, updates, removed) : EMPTY_RESPONSE;
+        ts.cache.set(key, response);
+      }
+      return response === EMPTY_RESPONSE ? undefined : response;
+    }
+    // A node that holds nothing yet (a new node): one full response per subscription, shared.
+    if (!held && !state.known) {
+      const key = `delta-full|${sub.id}`;
+      let response = ts.cache.get(key);
+      if (!response) {
+        const updates = [...ts.resources.values()].filter((r) => wanted(r.name)).map((r) => r.deltaEntry);
+        response = updates.length > 0 ? encodeDeltaResponse(ts, updates, []) : EMPTY_RESPONSE;
+        ts.cache.set(key, response);
+      }
+      return response === EMPTY_RESPONSE ? undefined : response;
+    }
+    const version = (name: string): string | undefined => {
+      if (state.known) return state.known.get(name);
+      if (!held || !state.heldSub || !wants(kind, state.heldSub, name)) return undefined;
+      return held.resources.get(name)?.version;
+    };
+    const updates: Uint8Array[] = [];
+    for (const [name, res] of ts.resources) if (wanted(name) && version(name) !== res.version) updates.push(res.deltaEntry);
+    const removed: string[] = [];
+    const holds = state.known ? [...state.known.keys()] : held && state.heldSub ? [...held.resources.keys()].filter((n) => wants(kind, state.heldSub!, n)) : [];
+    for (const name of holds) if (!ts.resources.has(name) && wanted(name)) removed.push(name);
+    if (updates.length === 0 && removed.length === 0) return undefined;
+    return encodeDeltaResponse(ts, updates, removed);
+  }
 }
+
+const EMPTY_RESPONSE: SharedResponse = { body: Buffer.alloc(0), nonce: '' };
 
 /** Opens a session for the first request of a stream, or refuses it. */
 function openSession<T extends { node?: RawNode }>(cp: ControlPlane, call: Stream<T>, first: T, protocol: 'sotw' | 'delta'): { record: NodeRecord; profile: ProfileState } | undefined {
-  const { node, token } = nodeFromProto(first.node, cp.region);
+  const parsed = nodeFromProto(first.node, cp.region);
+  const token = parsed.token;
+  // A Delta node is served its virtual hosts over VHDS (Delta only), so it has a profile of its own.
+  const node = protocol === 'delta' ? { ...parsed.node, deltaXds: true } : parsed.node;
   if (!admitStream(cp, call as unknown as grpc.ServerDuplexStream<unknown, Buffer>, token, 'discovery stream refused', { node: node.id, protocol })) return undefined;
   const profile = cp.profileFor(node);
   const record: NodeRecord = { node, protocol, connectedAt: new Date().toISOString(), profile: profile.key, acked: {}, sent: {} };

@@ -76,6 +76,7 @@ export const edgeClusters: Template = {
   kind: 'clusters',
   description: 'Envoy upstream clusters: health checks, outlier detection, circuit breakers, upstream TLS with SNI, HTTP/2 for h2/grpc',
   appliesTo: isEnvoy,
+  perInstance: true,
   render({ context, node }): RenderedResource[] {
     const out: RenderedResource[] = [];
     for (const route of context.routes) {

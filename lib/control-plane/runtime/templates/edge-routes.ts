@@ -2,7 +2,7 @@ import { resourceBaseName } from '../../../model';
 import { RouteRule } from '../../../model';
 import { RenderContext, ServedRoute } from '../context';
 import { virtualHostHeadersToRemove, virtualHostRbac } from '../cdn-origin';
-import { ANY, EDGE_HTTPS_ROUTES, clusterName, compact, headersToAdd, seconds } from './common';
+import { ADS_SOURCE, ANY, EDGE_HTTPS_ROUTES, clusterName, compact, headersToAdd, seconds } from './common';
 import { virtualHostAuthz } from '../authz-override';
 import { RenderedResource, Template, isEnvoy } from './types';
 
@@ -92,16 +92,19 @@ export function edgeVirtualHost(route: ServedRoute, domains: readonly string[], 
   });
 }
 
+/** TLS ended at the NLB: what reaches the backend arrived over https. */
+const FORWARDED_PROTO = [{ header: { key: 'x-forwarded-proto', value: 'https' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }];
+
 /**
- * The https listener's route table: one virtual host per instance (its hostnames), so
- * the Host header picks the instance. A hostname claimed twice is served once (first
- * instance id wins) and reported.
+ * The https listener's route table for nodes on SotW ADS or REST: one virtual host per
+ * instance (its hostnames), inline, so the Host header picks the instance. A hostname claimed
+ * twice is served once (first instance id wins) and reported.
  */
 export const edgeRoutes: Template = {
   id: 'edge-routes',
   kind: 'routes',
   description: 'Envoy edge route table: a virtual host per instance with its routes, rewrites, headers, retries and per-instance filters',
-  appliesTo: isEnvoy,
+  appliesTo: (node) => isEnvoy(node) && !node.deltaXds,
   render(input): RenderedResource[] {
     const claimed = new Set<string>();
     const virtualHosts: unknown[] = [];
@@ -121,11 +124,52 @@ export const edgeRoutes: Template = {
         name: EDGE_HTTPS_ROUTES,
         resource: {
           name: EDGE_HTTPS_ROUTES,
-          // TLS ended at the NLB: what reaches the backend arrived over https.
-          request_headers_to_add: [{ header: { key: 'x-forwarded-proto', value: 'https' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' }],
+          request_headers_to_add: FORWARDED_PROTO,
           virtual_hosts: virtualHosts,
         },
       },
     ];
+  },
+};
+
+/** The VHDS resource name of an instance's virtual host: `<route configuration name>/<name>` (Envoy's VHDS naming). */
+export const vhdsName = (route: ServedRoute): string => `${EDGE_HTTPS_ROUTES}/${resourceBaseName(route.instanceId)}`;
+
+/**
+ * The https listener's route table for nodes on Delta ADS: no virtual host inline, `vhds`
+ * instead (Envoy fetches them over the same ADS stream, which must be DELTA_GRPC). It never
+ * changes with the routes: Envoy clears its VHDS virtual hosts whenever the route
+ * configuration changes (docs: configuration/http/http_conn_man/vhds).
+ */
+export const edgeRoutesVhds: Template = {
+  id: 'edge-routes-vhds',
+  kind: 'routes',
+  description: 'Envoy edge route table for Delta xDS nodes: virtual hosts over VHDS, one resource per instance',
+  appliesTo: (node) => isEnvoy(node) && node.deltaXds === true,
+  render(): RenderedResource[] {
+    return [{ name: EDGE_HTTPS_ROUTES, resource: { name: EDGE_HTTPS_ROUTES, request_headers_to_add: FORWARDED_PROTO, vhds: { config_source: ADS_SOURCE } } }];
+  },
+};
+
+/**
+ * The virtual hosts of the https route table over VHDS: one VirtualHost resource per
+ * instance, named `edge-https/svc-<id>`, so a change to one instance sends that resource
+ * alone. Hostnames claimed by an earlier instance were already taken off the route by the
+ * renderer (see SnapshotRenderer), as Envoy refuses a domain in two virtual hosts.
+ */
+export const edgeVirtualHosts: Template = {
+  id: 'edge-virtual-hosts',
+  kind: 'virtualHosts',
+  description: 'Envoy edge virtual hosts over VHDS (Delta xDS nodes): one per instance with its routes, rewrites, headers, retries and per-instance filters',
+  appliesTo: (node) => isEnvoy(node) && node.deltaXds === true,
+  perInstance: true,
+  render(input): RenderedResource[] {
+    const out: RenderedResource[] = [];
+    for (const route of input.context.routes) {
+      if (route.spec.hostnames.length === 0) continue;
+      const name = vhdsName(route);
+      out.push({ name, instanceIds: [route.instanceId], resource: { ...edgeVirtualHost(route, route.spec.hostnames, input.context.cdnOrigin), name } });
+    }
+    return out;
   },
 };

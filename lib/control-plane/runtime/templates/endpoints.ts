@@ -12,6 +12,7 @@ export const endpoints: Template = {
   kind: 'endpoints',
   description: 'ClusterLoadAssignments with localities by backend region and per-backend weights',
   appliesTo: () => true,
+  perInstance: true,
   render({ context, node }): RenderedResource[] {
     return context.routes.filter(usesEds).map((route) => ({
       name: clusterName(route),

@@ -1,6 +1,6 @@
 import { edgeClusters, grpcClusters, rateLimitServiceCluster } from './clusters';
 import { edgeListeners } from './edge-listeners';
-import { edgeRoutes } from './edge-routes';
+import { edgeRoutes, edgeRoutesVhds, edgeVirtualHosts } from './edge-routes';
 import { endpoints } from './endpoints';
 import { grpcListeners, grpcRoutes } from './grpc';
 import { NodeInfo, Template } from './types';
@@ -14,6 +14,8 @@ export * from './types';
 export const DEFAULT_TEMPLATES: readonly Template[] = [
   edgeListeners,
   edgeRoutes,
+  edgeRoutesVhds,
+  edgeVirtualHosts,
   edgeClusters,
   rateLimitServiceCluster,
   endpoints,
@@ -43,6 +45,6 @@ export class TemplateRegistry {
   profileOf(node: NodeInfo): string {
     return `${node.region}|${this.forNode(node)
       .map((t) => t.id)
-      .join(',')}`;
+      .join(',')}${node.deltaXds ? '|delta' : ''}`;
   }
 }

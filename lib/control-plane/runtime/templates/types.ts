@@ -14,6 +14,11 @@ export interface NodeInfo {
   readonly version?: { readonly major: number; readonly minor: number; readonly patch: number };
   /** node.metadata without `auth`. */
   readonly metadata: Readonly<Record<string, unknown>>;
+  /**
+   * Set for a node on Delta ADS: it is served its virtual hosts over VHDS, one resource per
+   * instance (VHDS is Delta only). Nodes on SotW ADS or REST get them inline in RDS.
+   */
+  readonly deltaXds?: boolean;
 }
 
 /** A rendered resource: canonical proto3 JSON (snake_case, "5s" durations, Any with "@type"), without its own "@type". */
@@ -43,6 +48,12 @@ export interface Template {
   readonly description: string;
   appliesTo(node: NodeInfo): boolean;
   render(input: TemplateInput): RenderedResource[];
+  /**
+   * Set when the template renders each instance on its own (what it renders for several
+   * routes is what it renders for each alone, concatenated): its resources are rendered,
+   * validated and encoded once per instance revision and settings, and reused until they change.
+   */
+  readonly perInstance?: boolean;
 }
 
 export const isEnvoy = (node: NodeInfo): boolean => node.userAgentName === 'envoy';

@@ -1,0 +1,502 @@
+/**
+ * Scale benchmark (`npm run bench:scale -- --services N --nodes M --rate R`). Figures, not a test.
+ *
+ * Provisions N services through the table (as the broker's worker writes routes, without the
+ * OSB API, to be quick), starts the control plane in this process (canary on, a 1 s soak) and
+ * connects M simulated Envoy nodes on Delta ADS in a child process. Each node subscribes the
+ * way Envoy does: LDS and CDS wildcard, then the EDS names of the EDS clusters it receives,
+ * the route configurations its listeners name, and the VHDS virtual hosts of the route
+ * configurations that ask for them; it ACKs every response.
+ *
+ * Then: one service's route change, several times (bytes each node receives, render and
+ * validation time, the wave from the change being read to every node holding it less the
+ * soak, the control plane's peak memory above idle), and R changes a second for
+ * --churn-seconds (how many were promoted to every node, and the p99 of change written to
+ * every node holding it). Ends with one line that tools read:
+ *   scale: services=N nodes=M change_bytes_per_node=B render_ms=R wave_ms=W peak_extra_mb=P churn_rate=R churn_promoted=X/Y churn_p99_ms=Q
+ */
+import { ChildProcess, fork } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import * as grpc from '@grpc/grpc-js';
+import { Reader, Writer } from 'protobufjs';
+import { BatchWriteCommand, DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ensureBrokerTable, localClientConfig, startEmulators } from '../lib/local/emulators';
+import { ROUTE_INDEX_PARTITION, RouteDocument, keys, resourceBaseName } from '../lib/model';
+import { startLocalControlPlane } from '../lib/control-plane/runtime/local';
+import { silentLogger } from '../lib/control-plane/runtime/logger';
+import { TYPE_URLS, messageType } from '../lib/control-plane/runtime/protos';
+import { wholeNumber } from './args';
+
+const REGION = 'us-east-1';
+const TOKEN = 'bench-token';
+const TABLE = 'edge-broker';
+/** Streams per simulated HTTP/2 connection, and nodes connected at a time (each gets the full config). */
+const STREAMS_PER_CONNECTION = 50;
+const CONNECT_BATCH = 50;
+
+const log = (message: string) => process.stdout.write(`[scale] ${message}\n`);
+const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
+const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length === 0 ? NaN : sorted[Math.floor((sorted.length - 1) / 2)];
+}
+function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+/** --name value flags over the defaults; a bad value names the flag. */
+function flags(argv: readonly string[]) {
+  const raw = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) throw new Error(`unexpected argument "${arg}" (flags: --services N --nodes M --rate R --churn-seconds S --soak-ms MS --changes K)`);
+    const [name, inline] = arg.slice(2).split('=', 2);
+    raw.set(name, inline ?? argv[++i]);
+  }
+  const known = ['services', 'nodes', 'rate', 'churn-seconds', 'soak-ms', 'changes'];
+  for (const name of raw.keys()) if (!known.includes(name)) throw new Error(`--${name}: unknown flag (flags: ${known.map((k) => `--${k}`).join(' ')})`);
+  return {
+    services: wholeNumber('--services', raw.get('services'), 10_000, 1),
+    nodes: wholeNumber('--nodes', raw.get('nodes'), 2000, 1),
+    rate: wholeNumber('--rate', raw.get('rate'), 2, 0),
+    churnSeconds: wholeNumber('--churn-seconds', raw.get('churn-seconds'), 60, 1),
+    soakMs: wholeNumber('--soak-ms', raw.get('soak-ms'), 1000, 0),
+    changes: wholeNumber('--changes', raw.get('changes'), 5, 1),
+  };
+}
+
+// ---------------------------------------------------------------- services
+
+const instanceId = (i: number) => `scale-${String(i).padStart(5, '0')}`;
+
+/** A typical tenant: 2 hostnames, 3 route rules, two backends. `revision` changes a route rule. */
+function spec(i: number, revision = 0): RouteDocument['spec'] {
+  return {
+    hostnames: [`svc-${i}.edge.example.com`, `www.svc-${i}.edge.example.com`],
+    backends: [
+      { address: `10.${(i >> 8) & 255}.${i & 255}.1`, port: 8080, protocol: 'http', region: REGION },
+      { address: `10.${(i >> 8) & 255}.${i & 255}.2`, port: 8080, protocol: 'http', region: 'eu-west-1', weight: 2 },
+    ],
+    health_check: { path: '/healthz' },
+    routes: [
+      { match: { prefix: '/api' }, timeout_seconds: 15 + revision, retries: { attempts: 2 } },
+      { match: { prefix: '/static' }, response_headers_to_add: { 'cache-control': 'max-age=60' } },
+      { match: { prefix: '/' } },
+    ],
+    regions: [REGION],
+  };
+}
+
+// ---------------------------------------------------------------- simulated Envoy nodes (child process)
+
+const TYPES = { cds: TYPE_URLS.clusters, eds: TYPE_URLS.endpoints, lds: TYPE_URLS.listeners, rds: TYPE_URLS.routes, vhds: TYPE_URLS.virtualHosts };
+
+interface DeltaResource {
+  name: string;
+  version: string;
+  value?: Uint8Array;
+}
+
+function parseDelta(buffer: Buffer): { typeUrl: string; nonce: string; resources: DeltaResource[]; removed: string[] } {
+  const reader = Reader.create(buffer);
+  const out = { typeUrl: '', nonce: '', resources: [] as DeltaResource[], removed: [] as string[] };
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    switch (tag >>> 3) {
+      case 2: {
+        const r = Reader.create(reader.bytes());
+        const res: DeltaResource = { name: '', version: '' };
+        while (r.pos < r.len) {
+          const t = r.uint32();
+          if (t >>> 3 === 3) res.name = r.string();
+          else if (t >>> 3 === 1) res.version = r.string();
+          else if (t >>> 3 === 2) {
+            const any = Reader.create(r.bytes());
+            while (any.pos < any.len) {
+              const a = any.uint32();
+              if (a >>> 3 === 2) res.value = any.bytes();
+              else any.skipType(a & 7);
+            }
+          } else r.skipType(t & 7);
+        }
+        out.resources.push(res);
+        break;
+      }
+      case 4:
+        out.typeUrl = reader.string();
+        break;
+      case 5:
+        out.nonce = reader.string();
+        break;
+      case 6:
+        out.removed.push(reader.string());
+        break;
+      default:
+        reader.skipType(tag & 7);
+    }
+  }
+  return out;
+}
+
+function deltaRequest(typeUrl: string, opts: { node?: Uint8Array; subscribe?: readonly string[]; unsubscribe?: readonly string[]; nonce?: string }): Buffer {
+  const writer = Writer.create();
+  if (opts.node) writer.uint32(10).bytes(opts.node);
+  writer.uint32(18).string(typeUrl);
+  for (const name of opts.subscribe ?? []) writer.uint32(26).string(name);
+  for (const name of opts.unsubscribe ?? []) writer.uint32(34).string(name);
+  if (opts.nonce) writer.uint32(50).string(opts.nonce);
+  return Buffer.from(writer.finish());
+}
+
+/** What a node follows from a resource (decoded once per resource version, shared by every node). */
+const follows = new Map<string, { eds?: boolean; routeConfigs?: string[]; vhds?: boolean }>();
+function followOf(typeUrl: string, res: DeltaResource): { eds?: boolean; routeConfigs?: string[]; vhds?: boolean } {
+  const key = `${typeUrl}|${res.name}|${res.version}`;
+  let f = follows.get(key);
+  if (f) return f;
+  const type = messageType(typeUrl);
+  const value = type.toObject(type.decode(res.value ?? new Uint8Array()), { defaults: false, enums: String }) as Record<string, unknown>;
+  if (typeUrl === TYPES.cds) f = { eds: value.type === 'EDS' || value.eds_cluster_config !== undefined };
+  else if (typeUrl === TYPES.lds) {
+    const hcm = messageType('envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager');
+    const names: string[] = [];
+    for (const chain of (value.filter_chains as Array<{ filters?: Array<{ typed_config?: { type_url: string; value: Uint8Array } }> }>) ?? []) {
+      for (const filter of chain.filters ?? []) {
+        if (!filter.typed_config?.type_url.endsWith('HttpConnectionManager')) continue;
+        const config = hcm.toObject(hcm.decode(filter.typed_config.value), { defaults: false }) as { rds?: { route_config_name?: string } };
+        if (config.rds?.route_config_name) names.push(config.rds.route_config_name);
+      }
+    }
+    f = { routeConfigs: names };
+  } else if (typeUrl === TYPES.rds) f = { vhds: value.vhds !== undefined };
+  else f = {};
+  follows.set(key, f);
+  return f;
+}
+
+interface SimNode {
+  bytes: number;
+  vhdsResponses: number;
+  markBytes: number;
+}
+
+async function runNodes(port: number, count: number): Promise<void> {
+  const send = (message: unknown) => process.send!(message);
+  const nodeType = messageType('envoy.config.core.v3.Node');
+  const channels: grpc.Client[] = [];
+  const nodes: SimNode[] = [];
+  /** Watched VHDS names -> nodes that received a new version since the watch began, and when the last did. */
+  const watched = new Map<string, { nodes: number; at: number }>();
+
+  const open = (index: number) => {
+    const channelIndex = Math.floor(index / STREAMS_PER_CONNECTION);
+    channels[channelIndex] ??= new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+      'grpc.use_local_subchannel_pool': 1,
+      'grpc.max_receive_message_length': -1,
+      // A node's first responses are megabytes: a wide HTTP/2 window instead of 64 KB round trips.
+      'grpc-node.flow_control_window': 64 * 1024 * 1024,
+      channelIndex,
+    });
+    const call = channels[channelIndex].makeBidiStreamRequest(
+      '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources',
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+    );
+    const node: SimNode = { bytes: 0, vhdsResponses: 0, markBytes: 0 };
+    nodes.push(node);
+    const routeConfigs = new Set<string>();
+    const vhdsFor = new Set<string>();
+    call.on('data', (buffer: Buffer) => {
+      node.bytes += buffer.length;
+      const response = parseDelta(buffer);
+      // ACK first (Envoy applies, then ACKs; the order of our own requests does not matter here).
+      call.write(deltaRequest(response.typeUrl, { nonce: response.nonce }));
+      if (response.typeUrl === TYPES.cds) {
+        const eds = response.resources.filter((r) => followOf(TYPES.cds, r).eds).map((r) => r.name);
+        if (eds.length > 0 || response.removed.length > 0) call.write(deltaRequest(TYPES.eds, { subscribe: eds, unsubscribe: response.removed }));
+      } else if (response.typeUrl === TYPES.lds) {
+        const names = response.resources.flatMap((r) => followOf(TYPES.lds, r).routeConfigs ?? []).filter((n) => !routeConfigs.has(n));
+        for (const n of names) routeConfigs.add(n);
+        if (names.length > 0) call.write(deltaRequest(TYPES.rds, { subscribe: names }));
+      } else if (response.typeUrl === TYPES.rds) {
+        // Envoy's VHDS subscription starts with the route configuration's name.
+        const names = response.resources.filter((r) => followOf(TYPES.rds, r).vhds && !vhdsFor.has(r.name)).map((r) => r.name);
+        for (const n of names) vhdsFor.add(n);
+        if (names.length > 0) call.write(deltaRequest(TYPES.vhds, { subscribe: names }));
+      } else if (response.typeUrl === TYPES.vhds) {
+        node.vhdsResponses++;
+        for (const r of response.resources) {
+          const watch = watched.get(r.name);
+          if (watch) {
+            watch.nodes++;
+            watch.at = nowMs();
+          }
+        }
+      }
+    });
+    call.on('error', () => {});
+    const nodeBytes = nodeType
+      .encode(
+        nodeType.fromObject({
+          id: `i-${String(index).padStart(6, '0')}`,
+          cluster: 'edge-fleet-us-east-1',
+          locality: { region: REGION, zone: 'us-east-1a' },
+          user_agent_name: 'envoy',
+          metadata: { fields: { auth: { stringValue: TOKEN } } },
+        }),
+      )
+      .finish();
+    call.write(deltaRequest(TYPES.cds, { node: nodeBytes }));
+    call.write(deltaRequest(TYPES.lds, {}));
+  };
+
+  process.on('message', (message: { cmd: string; names?: string[] }) => {
+    if (message.cmd === 'watch') {
+      for (const node of nodes) node.markBytes = node.bytes;
+      for (const name of message.names ?? []) watched.set(name, { nodes: 0, at: 0 });
+      send({ cmd: 'watching' });
+    } else if (message.cmd === 'status') {
+      const done: Record<string, number> = {};
+      for (const [name, w] of watched) if (w.nodes >= count) done[name] = w.at;
+      send({ cmd: 'status', done, bytes: nodes.map((n) => n.bytes - n.markBytes) });
+    } else if (message.cmd === 'unwatch') {
+      watched.clear();
+    } else if (message.cmd === 'stop') {
+      for (const c of channels) c?.close();
+      process.exit(0);
+    }
+  });
+
+  const started = Date.now();
+  for (let i = 0; i < count; i += CONNECT_BATCH) {
+    const batch = Math.min(CONNECT_BATCH, count - i);
+    for (let k = 0; k < batch; k++) open(i + k);
+    // Every node of the batch holds its virtual hosts before the next batch connects.
+    while (nodes.slice(i, i + batch).some((n) => n.vhdsResponses === 0) && Date.now() - started < 900_000) await sleep(20);
+    send({ cmd: 'progress', connected: i + batch });
+  }
+  send({ cmd: 'ready', connected: nodes.filter((n) => n.vhdsResponses > 0).length, bytes: median(nodes.map((n) => n.bytes)) });
+}
+
+// ---------------------------------------------------------------- parent
+
+function gcFunction(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+function next<T>(child: ChildProcess, cmd: string): Promise<T> {
+  return new Promise((resolve) => {
+    const handler = (m: { cmd: string }) => {
+      if (m.cmd === cmd) {
+        child.off('message', handler);
+        resolve(m as T);
+      }
+    };
+    child.on('message', handler);
+  });
+}
+
+async function main(): Promise<void> {
+  const opts = flags(process.argv.slice(2));
+  const gc = gcFunction();
+  log(`services=${opts.services} nodes=${opts.nodes} rate=${opts.rate}/s for ${opts.churnSeconds} s, soak ${opts.soakMs} ms; ${cpus().length} cores, load ${loadavg().map((l) => round(l, 2)).join(' ')}`);
+
+  log('starting the table emulator and provisioning services through the table...');
+  const emulators = await startEmulators();
+  const client = new DynamoDBClient(localClientConfig(emulators.dynamodbEndpoint));
+  await ensureBrokerTable(client, TABLE);
+  const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  const counter = await doc.send(
+    new UpdateCommand({ TableName: TABLE, Key: keys.routeCounter(), UpdateExpression: 'ADD #v :n', ExpressionAttributeNames: { '#v': 'value' }, ExpressionAttributeValues: { ':n': opts.services }, ReturnValues: 'UPDATED_NEW' }),
+  );
+  const base = Number(counter.Attributes!.value) - opts.services;
+  const batches: number[] = [];
+  for (let i = 0; i < opts.services; i += 25) batches.push(i);
+  for (let b = 0; b < batches.length; b += 8) {
+    await Promise.all(
+      batches.slice(b, b + 8).map((i) =>
+        doc.send(
+          new BatchWriteCommand({
+            RequestItems: {
+              [TABLE]: Array.from({ length: Math.min(25, opts.services - i) }, (_, k) => {
+                const n = i + k;
+                const route: RouteDocument = { instanceId: instanceId(n), plan: 'standard', generation: base + n + 1, deleted: false, spec: spec(n), updatedAt: new Date().toISOString() };
+                return { PutRequest: { Item: { ...keys.route(route.instanceId), gsi1pk: ROUTE_INDEX_PARTITION, ...route } } };
+              }),
+            },
+          }),
+        ),
+      ),
+    );
+    if (b % 80 === 0) log(`  ${Math.min(opts.services, (b + 8) * 25)}/${opts.services} services written`);
+  }
+  /** A route change as the broker's worker writes it: advance the counter, then put. */
+  const revisions = new Map<number, number>();
+  const change = async (i: number): Promise<number> => {
+    const c = await doc.send(new UpdateCommand({ TableName: TABLE, Key: keys.routeCounter(), UpdateExpression: 'ADD #v :one', ExpressionAttributeNames: { '#v': 'value' }, ExpressionAttributeValues: { ':one': 1 }, ReturnValues: 'UPDATED_NEW' }));
+    const generation = Number(c.Attributes!.value);
+    const revision = (revisions.get(i) ?? 0) + 1;
+    revisions.set(i, revision);
+    const route: RouteDocument = { instanceId: instanceId(i), plan: 'standard', generation, deleted: false, spec: spec(i, revision), updatedAt: new Date().toISOString() };
+    await doc.send(new PutCommand({ TableName: TABLE, Item: { ...keys.route(route.instanceId), gsi1pk: ROUTE_INDEX_PARTITION, ...route } }));
+    return generation;
+  };
+
+  const cp = await startLocalControlPlane({
+    xdsPort: 0,
+    restPort: 0,
+    region: REGION,
+    tableName: TABLE,
+    dynamodbEndpoint: emulators.dynamodbEndpoint,
+    authToken: TOKEN,
+    domain: 'edge.example.com',
+    routesRefreshMs: 50,
+    settleMs: 1000,
+    convergenceReportMs: 0,
+    canary: { fraction: 0.05, soakMs: opts.soakMs },
+    canaryHealth: { mode: 'off' },
+    logger: silentLogger,
+  });
+  const core = cp.running.controlPlane;
+  const started = Date.now();
+  while (core.currentContext()?.routes.length !== opts.services && Date.now() - started < 300_000) await sleep(100);
+  log(`control plane serving ${core.currentContext()?.routes.length ?? 0} services`);
+
+  gc();
+  const heapBefore = process.memoryUsage().heapUsed;
+  log(`connecting ${opts.nodes} simulated Envoy nodes (Delta ADS, ${CONNECT_BATCH} at a time)...`);
+  const connectStarted = nowMs();
+  const child = fork(__filename, ['--nodes-child', String(cp.xdsPort), String(opts.nodes)], { stdio: 'inherit', execArgv: ['--max-old-space-size=8192', ...process.execArgv] });
+  // Heap per node: measured from the first batch on, so that the profile's first render is not counted.
+  let firstBatch: { nodes: number; heap: number } | undefined;
+  child.on('message', (m: { cmd: string; connected?: number }) => {
+    if (m.cmd !== 'progress') return;
+    if (!firstBatch && m.connected! < opts.nodes) {
+      gc();
+      firstBatch = { nodes: m.connected!, heap: process.memoryUsage().heapUsed };
+    }
+    if (m.connected! % 500 === 0 || m.connected === opts.nodes) log(`  ${m.connected}/${opts.nodes} nodes hold the full config`);
+  });
+  const ready = await next<{ connected: number; bytes: number }>(child, 'ready');
+  log(`${ready.connected} nodes connected in ${round((nowMs() - connectStarted) / 1000)} s (initial config ${round(ready.bytes / 1024 / 1024, 2)} MB per node)`);
+  await sleep(1000);
+  gc();
+  const heapPerNodeKb = firstBatch
+    ? (process.memoryUsage().heapUsed - firstBatch.heap) / (opts.nodes - firstBatch.nodes) / 1024
+    : (process.memoryUsage().heapUsed - heapBefore) / opts.nodes / 1024;
+  log(`control plane heap per node: ${round(heapPerNodeKb, 2)} KB`);
+
+  const status = async () => {
+    child.send({ cmd: 'status' });
+    return next<{ done: Record<string, number>; bytes: number[] }>(child, 'status');
+  };
+  const vhost = (i: number) => `edge-https/${resourceBaseName(instanceId(i))}`;
+
+  // One service's route change, several times.
+  const bytes: number[] = [];
+  const renders: number[] = [];
+  const waves: number[] = [];
+  const peaks: number[] = [];
+  for (let n = 0; n < opts.changes; n++) {
+    const i = (n * 7919 + 13) % opts.services;
+    gc();
+    const idle = process.memoryUsage().rss;
+    let peak = idle;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
+    child.send({ cmd: 'watch', names: [vhost(i)] });
+    await next(child, 'watching');
+    const rendersBefore = core.metrics.renders;
+    const generation = await change(i);
+    while ((core.currentContext()?.generation ?? 0) < generation) await sleep(1);
+    const readAt = nowMs();
+    let done: { done: Record<string, number>; bytes: number[] } | undefined;
+    while (!(done = await status()).done[vhost(i)] && nowMs() - readAt < 120_000) await sleep(5);
+    clearInterval(sampler);
+    const allAt = done.done[vhost(i)];
+    child.send({ cmd: 'unwatch' });
+    if (!allAt) {
+      log(`  change ${n + 1}: not every node held it within 120 s`);
+      continue;
+    }
+    bytes.push(median(done.bytes));
+    if (core.metrics.renders > rendersBefore) renders.push(core.metrics.lastRenderMs);
+    waves.push(allAt - readAt - opts.soakMs);
+    peaks.push((peak - idle) / 1024 / 1024);
+    log(`  change ${n + 1}/${opts.changes}: ${median(done.bytes)} B per node, render ${round(core.metrics.lastRenderMs)} ms, wave ${round(allAt - readAt - opts.soakMs)} ms (less the soak), peak +${round((peak - idle) / 1024 / 1024)} MB`);
+    await sleep(300);
+  }
+
+  // Sustained churn: R changes a second for S seconds, each to another service.
+  const churn: Array<{ name: string; writtenAt: number; generation: number }> = [];
+  if (opts.rate > 0) {
+    log(`churn: ${opts.rate} changes a second for ${opts.churnSeconds} s...`);
+    const total = opts.rate * opts.churnSeconds;
+    const names = Array.from({ length: total }, (_, k) => vhost((k * 104729 + 101) % opts.services));
+    child.send({ cmd: 'watch', names });
+    await next(child, 'watching');
+    const churnStart = nowMs();
+    for (let k = 0; k < total; k++) {
+      const due = churnStart + (k * 1000) / opts.rate;
+      if (due > nowMs()) await sleep(due - nowMs());
+      const writtenAt = nowMs();
+      const generation = await change((k * 104729 + 101) % opts.services);
+      churn.push({ name: names[k], writtenAt, generation });
+      if ((k + 1) % (opts.rate * 10) === 0) log(`  ${k + 1}/${total} changes written; stable generation ${core.canary()?.generation ?? '-'}`);
+    }
+    const deadline = nowMs() + 30_000 + opts.soakMs;
+    let done = await status();
+    while (churn.some((c) => !done.done[c.name]) && nowMs() < deadline) {
+      await sleep(200);
+      done = await status();
+    }
+    const latencies = churn.filter((c) => done.done[c.name]).map((c) => done.done[c.name] - c.writtenAt);
+    (churn as unknown as { latencies: number[] }).latencies = latencies;
+  }
+  const churnLatencies = (churn as unknown as { latencies?: number[] }).latencies ?? [];
+
+  child.send({ cmd: 'stop' });
+  await new Promise((resolve) => child.once('exit', resolve));
+  await cp.stop();
+  client.destroy();
+  await emulators.stop();
+
+  const figures = {
+    services: opts.services,
+    nodes: opts.nodes,
+    change_bytes_per_node: Math.round(median(bytes)),
+    render_ms: round(median(renders)),
+    wave_ms: Math.round(median(waves)),
+    peak_extra_mb: round(median(peaks)),
+    churn_rate: opts.rate,
+    churn_promoted: `${churnLatencies.length}/${churn.length}`,
+    churn_p99_ms: Math.round(percentile(churnLatencies, 99)),
+  };
+  mkdirSync('bench-results', { recursive: true });
+  writeFileSync(
+    join('bench-results', 'scale.json'),
+    `${JSON.stringify({ ...figures, heapPerNodeKb: round(heapPerNodeKb, 2), soakMs: opts.soakMs, churnSeconds: opts.churnSeconds, samples: { bytes, renders, waves, peaks }, cpus: cpus().length, node: process.version, at: new Date().toISOString() }, null, 2)}\n`,
+  );
+  log(`heap per node ${round(heapPerNodeKb, 2)} KB; wrote bench-results/scale.json`);
+  process.stdout.write(`scale: ${Object.entries(figures).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
+}
+
+if (process.argv[2] === '--nodes-child') {
+  void runNodes(Number(process.argv[3]), Number(process.argv[4]));
+} else {
+  main().then(
+    () => process.exit(0),
+    (err: Error) => {
+      process.stderr.write(`${err.stack ?? err.message}\n`);
+      process.exit(1);
+    },
+  );
+}
