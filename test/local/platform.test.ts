@@ -149,6 +149,17 @@ describe('npm start (tsx lib/local/start.ts)', () => {
       expect(run.stderr).toContain('stopped cleanly');
       expect(run.stdout.split('\n').filter(Boolean)).toHaveLength(1);
       for (const port of [broker, xds, rest]) expect(await listening(port)).toBe(false);
+      // One log shape on stderr: apart from the `edge: ` progress lines (for a person), every
+      // line is a JSON object with the broker's (Powertools) field names, whoever wrote it.
+      const logs = run.stderr.split('\n').filter((line) => line && !line.startsWith('edge: '));
+      const records = logs.map((line) => JSON.parse(line) as Record<string, unknown>);
+      for (const record of records) {
+        expect(record).toEqual(expect.objectContaining({ level: expect.stringMatching(/^(DEBUG|INFO|WARN|ERROR)$/), message: expect.any(String), timestamp: expect.any(String), service: expect.any(String) }));
+        expect(Object.keys(record).slice(0, 4)).toEqual(['level', 'message', 'timestamp', 'service']);
+        expect(record).not.toHaveProperty('time');
+      }
+      // both components wrote (the control plane on start, the broker on the catalog request)
+      expect(new Set(records.map((r) => r.service))).toEqual(new Set(['control-plane', 'edge-broker']));
     } finally {
       run.child.kill('SIGKILL');
     }
