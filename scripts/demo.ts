@@ -202,7 +202,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       if (typeof running.region === 'string') endpoints = { ...endpoints, region: running.region };
       log(`using the running platform: broker ${endpoints.brokerUrl}, xDS ${endpoints.xdsAddress}, control plane ${endpoints.controlPlaneUrl}`);
     } else {
-      log('starting the local platform on free ports');
+      log(`starting a platform of its own on free ports (to use a running \`npm start\` instead: EDGE_BROKER_URL=http://127.0.0.1:${settings.brokerPort} npm run demo)`);
       const platform: LocalPlatform = await withTimeout(
         startLocalPlatform({ ...settings, brokerPort: 0, xdsPort: 0, controlPlanePort: 0, dynamodbPort: 0, sqsPort: 0, dataDir: undefined }, { quiet: true, controlPlane: { routesRefreshMs: 200 } }),
         20_000,

@@ -10,7 +10,7 @@
 import './process-env';
 import { ConfigError, loadConfig } from '../config';
 import { PlatformError, readyLine, startLocalPlatform } from './platform';
-import { SettingsError, readLocalSettings } from './settings';
+import { LOCAL_DEFAULTS, SettingsError, readLocalSettings } from './settings';
 
 const writeStdout = process.stdout.write.bind(process.stdout);
 /** How long after a stop signal another one is taken as a copy of it (see requestStop). */
@@ -23,6 +23,15 @@ const progress = (line: string) => process.stderr.write(`edge: ${line}\n`);
  */
 function routeLogsToStderr(): void {
   process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
+}
+
+/**
+ * Where the credentials are: the built-in defaults are printed (they are in the README); a value
+ * set in the environment is not, only the variable that holds it.
+ */
+function credentialsLine(env: NodeJS.ProcessEnv): string {
+  const value = (name: string, fallback: string) => (env[name] ? `from ${name}` : `${fallback} (default; set ${name} to change)`);
+  return `broker user ${value('EDGE_BROKER_USER', LOCAL_DEFAULTS.brokerUser)}, password ${value('EDGE_BROKER_PASSWORD', LOCAL_DEFAULTS.brokerPassword)}; discovery token ${value('EDGE_XDS_AUTH_TOKEN', LOCAL_DEFAULTS.xdsAuthToken)}`;
 }
 
 /** One line a person can act on (a config error's list of problems joined), a stack only for the unexpected. */
@@ -85,7 +94,7 @@ async function main(): Promise<void> {
   if (stopRequested) return stop();
   onStop.run = () => void stop().catch(fail);
 
-  progress(`started in ${Math.round(performance.now() - started)} ms; discovery token: EDGE_XDS_AUTH_TOKEN, broker password: EDGE_BROKER_PASSWORD`);
+  progress(`started in ${Math.round(performance.now() - started)} ms; ${credentialsLine(process.env)}`);
   writeStdout(`${readyLine(platform)}\n`);
 }
 

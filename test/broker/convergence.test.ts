@@ -59,8 +59,8 @@ async function report(b: LocalBroker, region: string, taskId: string, fields: Re
   await b.store.doc.send(new PutCommand({ TableName: b.store.tableName, Item: { ...convergenceKey(region, taskId), kind: 'convergence', ...item } }));
 }
 
-async function provision(call: OsbCall, id: string, hostnames: string[], extra: Record<string, unknown> = {}): Promise<string> {
-  const reply = await call('PUT', `/v2/service_instances/${id}${ASYNC}`, { body: provisionBody(hostnames, extra) });
+async function provision(call: OsbCall, id: string, hostnames: string[], extra: Record<string, unknown> = {}, plan: string = STANDARD): Promise<string> {
+  const reply = await call('PUT', `/v2/service_instances/${id}${ASYNC}`, { body: provisionBody(hostnames, extra, plan) });
   expect(reply.status).toBe(202);
   return reply.body.operation as string;
 }
@@ -106,7 +106,9 @@ test('a provision succeeds only once every connected proxy holds its generation,
   await report(b, 'eu-west-1', 'task-b', { connected: 2, acked: [[generation + 3, 2]] });
   const done = await waitForOperation(call, 'gated', operationId);
   expect(done.body.state).toBe('succeeded');
-  expect(done.body.description).toMatch(/^provisioned: gated\.edge\.example\.com served by the edge in 3 region\(s\) on the standard plan; the edge: accepted by 4 of 4 proxies in 3 regions; no proxies connected in us-east-1, ap-southeast-2$/);
+  expect(done.body.description).toBe(
+    'provisioned: gated.edge.example.com on the standard plan for 3 regions; accepted by 4 of 4 proxies in eu-west-1; no proxies connected yet in us-east-1, ap-southeast-2 (they get it when they connect)',
+  );
   const operation = await b.store.getOperation('gated', operationId);
   expect(operation).toMatchObject({ routeGeneration: generation, completedSteps: ['validate', 'claim-hostnames', 'write-route', 'dns-records', 'converge'] });
   expect(await b.store.getRoute('gated')).toMatchObject({ generation, deleted: false });
@@ -131,7 +133,10 @@ test('fraction 0.5: half of the connected proxies (rounded up) are enough', asyn
 test('empty regions: "pass" counts them as converged, "wait" waits for proxies to connect', async () => {
   const passing = await broker({ emptyRegion: 'pass' });
   const passed = await waitForOperation(passing.call, 'lonely', await provision(passing.call, 'lonely', ['lonely.edge.example.com']));
-  expect(passed.body).toMatchObject({ state: 'succeeded', description: expect.stringMatching(/on the standard plan; the edge: no proxies connected in us-east-1, eu-west-1, ap-southeast-2$/) });
+  expect(passed.body).toMatchObject({
+    state: 'succeeded',
+    description: 'provisioned: lonely.edge.example.com on the standard plan for 3 regions; no proxy is connected in any of them yet (proxies get it when they connect)',
+  });
 
   const { b, call } = await broker({ emptyRegion: 'wait' });
   const operationId = await provision(call, 'patient', ['patient.edge.example.com'], { regions: ['ap-southeast-2'] });
@@ -342,8 +347,25 @@ test('a deprovision waits until the edge holds the tombstone', async () => {
     acked: [[tombstone!.generation, 2]],
     rejected: { gone: { generation: tombstone!.generation, source: 'nack', reason: 'ignored', nodes: 1 } },
   });
-  expect((await waitForOperation(call, 'gone', reply.body.operation)).body.state).toBe('succeeded');
+  expect((await waitForOperation(call, 'gone', reply.body.operation)).body).toMatchObject({
+    state: 'succeeded',
+    description: 'deprovisioned: the DNS records, the route and the hostname claims are removed',
+  });
   expect((await call('GET', '/v2/service_instances/gone/last_operation')).status).toBe(200);
+});
+
+test('a cdn deprovision says its CloudFront distribution and certificate are removed (and a standard one does not)', async () => {
+  const { call } = await broker({ emptyRegion: 'pass' });
+  const provisionId = await provision(call, 'fronted', ['fronted.edge.example.com'], { regions: ['eu-west-1'] }, CDN);
+  expect((await waitForOperation(call, 'fronted', provisionId)).body).toMatchObject({
+    state: 'succeeded',
+    description: 'provisioned: fronted.edge.example.com on the cdn plan for 1 region; no proxy is connected in any of them yet (proxies get it when they connect)',
+  });
+  const reply = await call('DELETE', `/v2/service_instances/fronted?accepts_incomplete=true&service_id=${SERVICE_ID}&plan_id=${CDN}`);
+  expect((await waitForOperation(call, 'fronted', reply.body.operation)).body).toMatchObject({
+    state: 'succeeded',
+    description: 'deprovisioned: the DNS records, the CloudFront distribution and its certificate, the route and the hostname claims are removed',
+  });
 });
 
 test('a broker restarted while the gate waits resumes the wait, and the timeout still counts from the first look', async () => {

@@ -11,6 +11,8 @@ describe('npm run demo', () => {
     expect(result.httpClusters).toEqual([expect.stringMatching(/^svc-demo-http-/)]);
     expect(result.connectedNodes).toBeGreaterThanOrEqual(1);
     expect(result.ms).toBeLessThan(60_000);
+    // Without EDGE_BROKER_URL it starts a platform of its own, and says how to use a running one.
+    expect(output).toContain('starting a platform of its own on free ports (to use a running `npm start` instead: EDGE_BROKER_URL=http://127.0.0.1:8080 npm run demo)');
     expect(output).toContain('provision grpc: succeeded');
     expect(output).toContain('provision http: succeeded');
     expect(output).toMatch(/virtual host svc-demo-http-\S+: domains web-\S+\.edge\.example\.com/);

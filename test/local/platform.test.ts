@@ -138,6 +138,10 @@ describe('npm start (tsx lib/local/start.ts)', () => {
       expect(run.stdout).toBe(`edge platform ready: broker http://127.0.0.1:${broker} xds grpc://127.0.0.1:${xds} control-plane http://127.0.0.1:${rest}\n`);
       expect(run.stderr).toContain('edge: broker: OSB API on');
       expect(run.stderr).toContain('edge: control plane: region us-east-1');
+      // Where to read the credentials: the defaults themselves, each with its variable.
+      expect(run.stderr).toContain(
+        'broker user broker (default; set EDGE_BROKER_USER to change), password edge-local-password (default; set EDGE_BROKER_PASSWORD to change); discovery token edge-local-token (default; set EDGE_XDS_AUTH_TOKEN to change)',
+      );
       const catalog = await osbClient(`http://127.0.0.1:${broker}`, { user: 'broker', password: 'edge-local-password' })('GET', '/v2/catalog');
       expect(catalog.status).toBe(200);
       run.child.kill('SIGINT');
@@ -145,15 +149,29 @@ describe('npm start (tsx lib/local/start.ts)', () => {
       expect(run.stderr).toContain('stopped cleanly');
       expect(run.stdout.split('\n').filter(Boolean)).toHaveLength(1);
       for (const port of [broker, xds, rest]) expect(await listening(port)).toBe(false);
+      // One log shape on stderr: apart from the `edge: ` progress lines (for a person), every
+      // line is a JSON object with the broker's (Powertools) field names, whoever wrote it.
+      const logs = run.stderr.split('\n').filter((line) => line && !line.startsWith('edge: '));
+      const records = logs.map((line) => JSON.parse(line) as Record<string, unknown>);
+      for (const record of records) {
+        expect(record).toEqual(expect.objectContaining({ level: expect.stringMatching(/^(DEBUG|INFO|WARN|ERROR)$/), message: expect.any(String), timestamp: expect.any(String), service: expect.any(String) }));
+        expect(Object.keys(record).slice(0, 4)).toEqual(['level', 'message', 'timestamp', 'service']);
+        expect(record).not.toHaveProperty('time');
+      }
+      // both components wrote (the control plane on start, the broker on the catalog request)
+      expect(new Set(records.map((r) => r.service))).toEqual(new Set(['control-plane', 'edge-broker']));
     } finally {
       run.child.kill('SIGKILL');
     }
   });
 
   it('stops cleanly on SIGTERM too', async () => {
-    const run = startProcess({ EDGE_BROKER_PORT: '0', EDGE_XDS_PORT: '0', EDGE_CONTROL_PLANE_PORT: '0' });
+    const run = startProcess({ EDGE_BROKER_PORT: '0', EDGE_XDS_PORT: '0', EDGE_CONTROL_PLANE_PORT: '0', EDGE_BROKER_PASSWORD: 'not-for-logs' });
     try {
       await waitFor('the ready line', () => run.stdout.includes('\n'), 30_000);
+      // A password set in the environment is not printed: only where it comes from.
+      expect(run.stderr).toContain('password from EDGE_BROKER_PASSWORD;');
+      expect(run.stderr).not.toContain('not-for-logs');
       run.child.kill('SIGTERM');
       expect(await exitCode(run)).toBe(0);
       expect(run.stderr).toContain('SIGTERM: stopping');

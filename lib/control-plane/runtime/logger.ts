@@ -11,7 +11,9 @@ export function jsonLogger(minimum: LogLevel = 'info', write: (line: string) => 
   return {
     log(level, message, fields) {
       if (ORDER[level] < ORDER[minimum]) return;
-      write(JSON.stringify({ time: new Date().toISOString(), level, service: 'control-plane', message, ...fields }));
+      // The broker's shape (Powertools Logger: level in capitals, message, timestamp, service), so
+      // that the local platform's stderr, where both write, has one shape.
+      write(JSON.stringify({ level: level.toUpperCase(), message, timestamp: new Date().toISOString(), service: 'control-plane', ...fields }));
     },
   };
 }

@@ -39,6 +39,21 @@ export function requiredProxies(connected: number, fraction: number): number {
   return Math.ceil(fraction * connected - 1e-9);
 }
 
+/** What the edge did with a change that passed the gate, for the operation's final description. */
+function convergedSummary(progress: readonly RegionProgress[], accepted: number, connected: number, empty: readonly string[], settings: ConvergenceSettings): string {
+  const notes: string[] = [];
+  if (connected) {
+    const serving = progress.filter((p) => p.connected > 0).map((p) => p.region);
+    const where = empty.length ? regionList(serving) : plural(serving.length, 'region', 'regions');
+    notes.push(`accepted by ${count(accepted)} of ${plural(connected, 'proxy', 'proxies')} in ${where}`);
+    if (settings.fraction < 1) notes.push(`${Math.round(settings.fraction * 1000) / 10}% needed per region`);
+  }
+  if (empty.length && settings.emptyRegion === 'pass') {
+    notes.push(connected ? `no proxies connected yet in ${regionList(empty)} (they get it when they connect)` : 'no proxy is connected in any of them yet (proxies get it when they connect)');
+  }
+  return notes.join('; ') || 'no regions to wait for';
+}
+
 /**
  * The convergence gate, as a pure function of the reports: rejected if any region's
  * fresh reports reject the instance's change at or after `generation`; converged once
@@ -73,7 +88,7 @@ export function judgeConvergence(question: GateQuestion, reports: readonly Conve
   const notes: string[] = connected ? [`accepted by ${count(accepted)} of ${plural(connected, 'proxy', 'proxies')} in ${plural(question.regions.length, 'region', 'regions')}`] : [];
   if (settings.fraction < 1) notes.push(`${Math.round(settings.fraction * 1000) / 10}% needed per region`);
   if (empty.length && settings.emptyRegion === 'pass') notes.push(`no proxies connected in ${regionList(empty)}`);
-  if (!lagging.length) return { kind: 'converged', summary: notes.join('; ') || 'no regions to wait for' };
+  if (!lagging.length) return { kind: 'converged', summary: convergedSummary(progress, accepted, connected, empty, settings) };
   notes.push(lagging.length <= 3 ? `waiting on ${lagging.join(', ')}` : `${count(lagging.length)} regions lagging`);
   return { kind: 'waiting', progress: notes.join('; ') };
 }

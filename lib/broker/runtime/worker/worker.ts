@@ -206,12 +206,17 @@ async function handleStepError(
 }
 
 function summary(operation: OperationRecord, instance: InstanceRecord, settings: BrokerSettings): string {
-  if (operation.type === 'deprovision') return 'deprovisioned: DNS records, CloudFront resources, the route and the hostname claims are removed';
+  if (operation.type === 'deprovision') {
+    // Only the cdn plan has CloudFront resources (a move to standard already removed them).
+    const cdn = instance.plan === 'cdn' ? 'the CloudFront distribution and its certificate, ' : '';
+    return `deprovisioned: the DNS records, ${cdn}the route and the hostname claims are removed`;
+  }
   const t = operation.target ?? instance;
   const regions = t.parameters.regions?.length ? t.parameters.regions.length : settings.regions.length;
   const verb = operation.type === 'provision' ? 'provisioned' : 'updated';
-  const edge = operation.edgeSummary ? `; the edge: ${operation.edgeSummary}` : '';
-  return `${verb}: ${t.parameters.hostnames.join(', ')} served by the edge in ${regions} region(s) on the ${t.plan} plan${edge}`;
+  // What the edge did is the gate's summary (judgeConvergence), which names the regions with no proxies.
+  const edge = operation.edgeSummary ? `; ${operation.edgeSummary}` : '';
+  return `${verb}: ${t.parameters.hostnames.join(', ')} on the ${t.plan} plan for ${regions} ${regions === 1 ? 'region' : 'regions'}${edge}`;
 }
 
 async function succeed(ctx: WorkerContext, operation: OperationRecord, instance: InstanceRecord, logger: Logger): Promise<void> {
