@@ -3,7 +3,8 @@
  *
  * stdout carries exactly one line, `edge platform ready: ...` naming the three endpoints,
  * so that scripts can wait for it; progress and the components' JSON logs go to stderr.
- * Ctrl-C or SIGTERM stops everything and exits 0; a second Ctrl-C exits at once (1).
+ * Ctrl-C or SIGTERM stops everything and exits 0; a second Ctrl-C (half a second or more after the
+ * first: copies of one Ctrl-C arrive together) exits at once (1).
  * A bad setting or a port in use prints one line naming the variable and exits 1.
  */
 import './process-env';
@@ -12,6 +13,8 @@ import { PlatformError, readyLine, startLocalPlatform } from './platform';
 import { SettingsError, readLocalSettings } from './settings';
 
 const writeStdout = process.stdout.write.bind(process.stdout);
+/** How long after a stop signal another one is taken as a copy of it (see requestStop). */
+const ECHO_WINDOW_MS = 500;
 const progress = (line: string) => process.stderr.write(`edge: ${line}\n`);
 
 /**
@@ -46,13 +49,21 @@ async function main(): Promise<void> {
   routeLogsToStderr();
 
   let stopRequested: string | undefined;
+  let stopRequestedAt = 0;
   const onStop: { run?: () => void } = {};
   const requestStop = (signal: string) => {
     if (stopRequested) {
+      // One Ctrl-C reaches this process more than once: the terminal signals the whole process
+      // group, npm passes its copy on to its child (@npmcli/run-script's signal-manager), and
+      // the tsx CLI relays its own copy when this process has not told it within 30 ms that it
+      // got one (privatenumber/tsx src/cli.ts, relaySignals). Copies within ECHO_WINDOW_MS are
+      // the same Ctrl-C; a later one is the person asking to force.
+      if (performance.now() - stopRequestedAt < ECHO_WINDOW_MS) return;
       progress(`${signal} again: exiting without a clean stop`);
       process.exit(1);
     }
     stopRequested = signal;
+    stopRequestedAt = performance.now();
     progress(`${signal}: stopping (press Ctrl-C again to force)`);
     onStop.run?.();
   };

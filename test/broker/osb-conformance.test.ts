@@ -263,14 +263,12 @@ describe('lifecycle', () => {
   }
 
   test('provision: 202, then succeeded with a description; the route, claims and DNS exist', async () => {
-    const started = Date.now();
     const put = await call('PUT', `${instancePath(id)}${ASYNC}`, { body });
     expect(put.status).toBe(202);
     await proveControl(live, id, ['api.shop.example.org']);
     const done = await waitForOperation(call, id, put.body.operation);
     expect(done.body).toEqual({ state: 'succeeded', description: expect.stringContaining('provisioned: shop.edge.example.com, api.shop.example.org') });
     expect(done.headers.get('retry-after')).toBeNull();
-    expect(Date.now() - started).toBeLessThan(5000);
 
     const route = await live.store.getRoute(id);
     expect(route).toMatchObject({ instanceId: id, plan: 'standard', deleted: false, spec: { hostnames, regions: live.settings.regions } });

@@ -16,6 +16,7 @@ import {
   isPublicSuffix,
   registrableDomain,
   reversedName,
+  shownHostname,
 } from '../../lib/model';
 
 const PLATFORM = { domain: 'edge.example.com', regions: ['us-east-1', 'eu-west-1'] };
@@ -132,5 +133,83 @@ describe('coverage', () => {
     expect(reversedName('a.b.example.org')).toBe('org.example.b.a');
     expect(isPublicSuffix('com')).toBe(true);
     expect(isPublicSuffix('example.com')).toBe(false);
+  });
+});
+
+/**
+ * What the mutation run (npm run mutate, group `hostnames`) found unchecked: the words at the
+ * edges of the syntax rules, and how a schema problem about a hostname is rewritten. Expected
+ * values are written out by hand.
+ */
+describe('syntax and rules at their edges (from the mutation run)', () => {
+  const long = (n: number) => `${'a'.repeat(n - '.example.com'.length)}.example.com`;
+
+  test.each([
+    ['shop.example.com..', 'ends with a dot: drop the trailing dot (shop.example.com)'],
+    ['.', 'ends with a dot: drop the trailing dot (shop.example.com)'],
+    ['1.2.3.4', 'is an IP address or has a port: give a hostname'],
+    ['1.22.3.44', 'is an IP address or has a port: give a hostname'],
+    ['a1.2.3.4', 'has a last label ("4", the top-level domain) that does not start with a letter'],
+    ['shop.c', 'has a one-letter last label ("c", the top-level domain)'],
+    [`${'a'.repeat(45)}_b.example.com`, `has a label ("${'a'.repeat(37)}...") with "_": labels are lowercase letters, digits and hyphens, 63 characters at most`],
+    [long(254), 'is 254 characters long; a hostname has at most 253'],
+    [`${'a'.repeat(39)}_.example.com`, `has a label ("${'a'.repeat(39)}_") with "_": labels are lowercase letters, digits and hyphens, 63 characters at most`],
+  ])('%s %s', (name, words) => {
+    expect(hostnameSyntaxProblem(name)).toBe(words);
+  });
+
+  test('well formed at the limits: 253 characters, a dotted-quad prefix of a longer name, a 40-character label', () => {
+    expect(hostnameSyntaxProblem('1.2.3.4.com')).toBeUndefined();
+    expect(hostnameSyntaxProblem(`${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`)).toBeUndefined();
+    expect(`${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`).toHaveLength(253);
+  });
+
+  test('the rules against the platform, word for word', () => {
+    expect(hostnameRuleProblem('shop.edge.example.com', PLATFORM)).toBeUndefined();
+    expect(hostnameRuleProblem('*.edge.example.com', PLATFORM)).toBe("a wildcard at or above the platform domain edge.example.com would capture the platform's own names and every name under it");
+    expect(hostnameRuleProblem('*.example.com', PLATFORM)).toBe("a wildcard at or above the platform domain edge.example.com would capture the platform's own names and every name under it");
+    expect(hostnameRuleProblem('xds.internal.edge.example.com', PLATFORM)).toBe("is reserved for the platform (the control planes' private names under internal.edge.example.com)");
+    expect(hostnameRuleProblem('eu-west-1.edge.example.com', PLATFORM)).toBe('is reserved for the platform (eu-west-1.edge.example.com is the eu-west-1 edge)');
+  });
+
+  test('custom names: neither under the platform domain nor the domain itself', () => {
+    expect(customNames(['edge.example.com', '*.edge.example.com', 'shop.edge.example.com', 'shop.example.org'], 'edge.example.com')).toEqual(['shop.example.org']);
+  });
+});
+
+describe('a schema problem about a hostname, in words', () => {
+  const failed = (...problems: Array<{ field: string; message: string }>) => ({ ok: false as const, problems, description: '' });
+  const problemsOf = (check: ReturnType<typeof explainHostnameProblems>) => (check.ok ? [] : check.problems);
+
+  test('the item the field names is explained; the field is matched whole (hostnames[N], any N)', () => {
+    const hostnames = Array.from({ length: 13 }, (_, i) => `host${i}.example.org`);
+    hostnames[12] = 'Shop.example.org';
+    const check = explainHostnameProblems(failed({ field: 'hostnames[12]', message: 'must match pattern' }, { field: 'hostnames[12].x', message: 'other' }, { field: 'x.hostnames[12]', message: 'other' }), { hostnames });
+    expect(check).toEqual({
+      ok: false,
+      problems: [
+        { field: 'hostnames[12]', message: '"Shop.example.org" has upper-case letters: use lowercase (shop.example.org)' },
+        { field: 'hostnames[12].x', message: 'other' },
+        { field: 'x.hostnames[12]', message: 'other' },
+      ],
+      description: 'Invalid parameters: hostnames[12]: "Shop.example.org" has upper-case letters: use lowercase (shop.example.org); hostnames[12].x: other; x.hostnames[12]: other',
+    });
+  });
+
+  test('hostnames that are not a list of strings are left to the schema', () => {
+    const problem = { field: 'hostnames[0]', message: 'must be string' };
+    expect(problemsOf(explainHostnameProblems(failed(problem), { hostnames: { 0: 'Shop.example.org' } }))).toEqual([problem]);
+    expect(problemsOf(explainHostnameProblems(failed(problem), {}))).toEqual([problem]);
+    expect(problemsOf(explainHostnameProblems(failed(problem), { hostnames: [7] }))).toEqual([problem]);
+  });
+
+  test('the same problem twice is said once', () => {
+    const problem = { field: 'hostnames[0]', message: 'must match pattern' };
+    expect(problemsOf(explainHostnameProblems(failed(problem, problem), { hostnames: ['Shop.example.org'] }))).toHaveLength(1);
+  });
+
+  test('a long name is shown cut at 77 characters; 80 are shown whole', () => {
+    expect(shownHostname('a'.repeat(80))).toBe(JSON.stringify('a'.repeat(80)));
+    expect(shownHostname('a'.repeat(81))).toBe(JSON.stringify(`${'a'.repeat(77)}...`));
   });
 });

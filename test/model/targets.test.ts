@@ -6,7 +6,7 @@
  * by hand, never computed by the module under test.
  */
 import fc from 'fast-check';
-import { TargetPolicy, checkTarget, parseInetAton, parseIpv6, targetProblems } from '../../lib/model/targets';
+import { TargetPolicy, checkTarget, parseInetAton, parseIpv4Cidr, parseIpv6, targetProblems } from '../../lib/model/targets';
 
 const POLICY: TargetPolicy = { domain: 'edge.example.com', fleetCidrs: ['10.1.0.0/16', '10.7.0.0/16'], allowLoopbackBackends: false };
 const LOCAL: TargetPolicy = { ...POLICY, allowLoopbackBackends: true };
@@ -71,6 +71,7 @@ describe('the proxy host itself', () => {
     expect(parseInetAton('169.254.43518')).toBe(0xa9fea9fe);
     expect(parseInetAton('256.0.0.1')).toBeUndefined();
     expect(parseInetAton('1.2.3.4.5')).toBeUndefined();
+    expect(parseInetAton('1.2.3.4.0')).toBeUndefined();
     expect(parseInetAton('08.1')).toBeUndefined(); // 8 is not an octal digit
     expect(parseInetAton('4294967296')).toBeUndefined();
   });
@@ -261,4 +262,94 @@ describe('property: no spelling of a refused IPv4 address gets through', () => {
 
 test('a policy whose fleet CIDR cannot be read throws rather than let every target through', () => {
   expect(() => checkTarget('8.8.8.8', 'backend', { ...POLICY, fleetCidrs: ['10.1.0.0'] })).toThrow('target policy: fleet CIDR "10.1.0.0" is not an IPv4 CIDR');
+});
+
+/**
+ * What the mutation run (npm run mutate, group `targets`) found unchecked: the words of each
+ * refusal, and the edges of the parsers. Expected values are written out by hand.
+ */
+describe('the refusals say why, in words (each reason in full)', () => {
+  test.each([
+    ['0.0.0.0', 'unspecified', '"0.0.0.0" is an unspecified address (0.0.0.0/8: Linux connects it to the proxy host itself)'],
+    ['127.0.0.1', 'loopback', '"127.0.0.1" is a loopback address (the proxy host itself: its admin interface and local services)'],
+    ['224.0.0.1', 'multicast', '"224.0.0.1" is a multicast address (224.0.0.0/4)'],
+    ['240.0.0.1', 'reserved', '"240.0.0.1" is a reserved or broadcast address (240.0.0.0/4)'],
+    ['::', 'unspecified', '"::" is the unspecified address (::, the proxy host itself)'],
+    ['::1', 'loopback', '"::1" is the loopback address (::1, the proxy host itself: its admin interface and local services)'],
+    ['fe80::1', 'link-local', '"fe80::1" is a link-local address (fe80::/10)'],
+    ['fd00:ec2::254', 'aws-instance-service', '"fd00:ec2::254" is an address of the instance\'s AWS services (fd00:ec2::/32: metadata ::254, DNS ::253, time ::123)'],
+    ['ff02::1', 'multicast', '"ff02::1" is a multicast address (ff00::/8)'],
+    ['localhost6', 'loopback', '"localhost6" is a loopback name (the proxy host itself: its admin interface and local services)'],
+    ['localhost4.localdomain4', 'loopback', '"localhost4.localdomain4" is a loopback name (the proxy host itself: its admin interface and local services)'],
+    ['ip6-loopback', 'loopback', '"ip6-loopback" is a loopback name (the proxy host itself: its admin interface and local services)'],
+    ['ip6-localhost', 'loopback', '"ip6-localhost" is a loopback name (the proxy host itself: its admin interface and local services)'],
+    ['localhost6.localdomain6', 'loopback', '"localhost6.localdomain6" is a loopback name (the proxy host itself: its admin interface and local services)'],
+    ['shop.edge.example.com', 'platform-name', '"shop.edge.example.com" is a platform name (edge.example.com and every name under it is the edge itself: a request loop)'],
+    ['ip-10-1-0-5.eu-west-1.compute.internal', 'host-name', '"ip-10-1-0-5.eu-west-1.compute.internal" is an EC2 private name (compute.internal: the hosts of the fleet\'s network)'],
+    ['db', 'single-label', '"db" is a single-label name (the resolver would look it up in the proxy host\'s search domains); give a fully qualified name'],
+    [' 10.0.0.1', 'not-an-address', '" 10.0.0.1" is not an IP address or a DNS name'],
+    ['', 'not-an-address', '"" is not an IP address or a DNS name'],
+    ['a..example.org', 'not-an-address', '"a..example.org" is not an IP address or a DNS name'],
+    ['fe80::1%eth0', 'ipv6-zone', '"fe80::1%eth0" has an IPv6 zone id (an interface of the proxy host); give a global address'],
+    ['[2001:db8::1]', 'not-an-address', '"[2001:db8::1]": give the IPv6 address without brackets'],
+    ['2001:db8::1]', 'not-an-address', '"2001:db8::1]": give the IPv6 address without brackets'],
+    ['[2001:db8::1', 'not-an-address', '"[2001:db8::1": give the IPv6 address without brackets'],
+    ['2001:db8::g', 'not-an-address', '"2001:db8::g" is not an IPv6 address'],
+    ['::ffff:127.0.0.1', 'loopback', '"::ffff:127.0.0.1" is the IPv4-mapped form of 127.0.0.1 is a loopback address (the proxy host itself: its admin interface and local services)'],
+    ['host.256', 'numeric-name', '"host.256" ends in a numeric label, so it is not a DNS name, and not an IPv4 address either'],
+  ])('%s: %s', (address, rule, reason) => {
+    expect(checkTarget(address, 'backend', POLICY)).toEqual({ rule, reason });
+  });
+
+  test('a field of targetProblems carries the reason and the rule', () => {
+    expect(targetProblems({ backends: [{ address: 'db', port: 80, protocol: 'http' }] }, POLICY)).toEqual([
+      { field: 'backends[0].address', message: '"db" is a single-label name (the resolver would look it up in the proxy host\'s search domains); give a fully qualified name; the edge may not reach it (rule: single-label)' },
+    ]);
+    expect(targetProblems({} as Parameters<typeof targetProblems>[0], POLICY)).toEqual([]);
+  });
+
+  test('a name whose last label only starts with digits is a name, not a numeric label', () => {
+    expect(checkTarget('host.1abc', 'backend', POLICY)).toBeUndefined();
+  });
+
+  test('a policy domain is read without its case or a trailing dot', () => {
+    expect(checkTarget('shop.edge.example.com', 'backend', { ...POLICY, domain: 'Edge.Example.COM.' })?.rule).toBe('platform-name');
+  });
+});
+
+describe('the parsers, at their edges', () => {
+  test('inet_aton: one to four parts, each anchored decimal, octal or hex; every byte but the last at most 255', () => {
+    expect(parseInetAton('1.2.3.4.5')).toBeUndefined();
+    expect(parseInetAton('1.2.3.4.0')).toBeUndefined();
+    expect(parseInetAton('0x')).toBe(0);
+    expect(parseInetAton('0x.0x.0x.0x1')).toBe(1);
+    expect(parseInetAton('a0x1')).toBeUndefined();
+    expect(parseInetAton('000x1')).toBeUndefined();
+    expect(parseInetAton('0x1g')).toBeUndefined();
+    expect(parseInetAton('019')).toBeUndefined();
+    expect(parseInetAton('12 ')).toBeUndefined();
+    expect(parseInetAton('255.1')).toBe(0xff000001);
+    expect(parseInetAton('256.1')).toBeUndefined();
+  });
+
+  test('a fleet CIDR: a canonical address and a prefix of 0 to 32 digits', () => {
+    expect(parseIpv4Cidr('10.0.0.0/32')).toEqual({ base: 0x0a000000, prefix: 32 });
+    expect(parseIpv4Cidr('10.0.0.0/33')).toBeUndefined();
+    expect(parseIpv4Cidr('10.0.0.0/x8')).toBeUndefined();
+    expect(parseIpv4Cidr('10.0.0.0/8x')).toBeUndefined();
+    expect(parseIpv4Cidr('10.0.0.0')).toBeUndefined();
+    // /0 is every address: a policy naming it refuses every IPv4 target.
+    expect(checkTarget('8.8.8.8', 'backend', { ...POLICY, fleetCidrs: ['0.0.0.0/0'] })?.rule).toBe('fleet-network');
+  });
+
+  test('IPv6: only hex digits, colons and a dotted tail; at most one "::"; groups of one to four digits; at most seven groups around "::"', () => {
+    expect(parseIpv6('g::1')).toBeUndefined();
+    expect(parseIpv6('::1g')).toBeUndefined();
+    expect(parseIpv6('1.2.3.4')).toBeUndefined();
+    expect(parseIpv6('1:2:3:4:5:6:7:8::9::1')).toBeUndefined();
+    expect(parseIpv6('12345::1')).toBeUndefined();
+    expect(parseIpv6('x1::1')).toBeUndefined();
+    expect(parseIpv6('1:2:3:4:5:6:7::')).toBe(0x0001000200030004000500060007_0000n);
+    expect(parseIpv6('1:2:3:4:5:6:7::8')).toBeUndefined();
+  });
 });

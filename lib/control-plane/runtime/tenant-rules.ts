@@ -19,7 +19,7 @@
  * never from a context source, so a source cannot switch the rule off.
  */
 import { RouteDocument } from '../../model';
-import { envoyLimitProblems } from '../../model/envoy-limits';
+import { envoyLimitProblems, regexProblem } from '../../model/envoy-limits';
 import { hostnameRuleProblem } from '../../model/hostnames';
 import { TargetPolicy, TargetRule, checkTarget, parseIpv4Cidr } from '../../model/targets';
 import { Logger } from './logger';
@@ -56,6 +56,20 @@ function envoyRule(field: string): TenantRule {
   return 'envoy-header-name';
 }
 
+const REGEX_CACHE_LIMIT = 10_000;
+const regexProblems = new Map<string, string | null>();
+
+/** `regexProblem` (envoy-limits.ts), remembered by pattern: a pure function of the pattern. */
+function cachedRegexProblem(pattern: string): string | undefined {
+  let problem = regexProblems.get(pattern);
+  if (problem === undefined) {
+    if (regexProblems.size >= REGEX_CACHE_LIMIT) regexProblems.clear();
+    problem = regexProblem(pattern) ?? null;
+    regexProblems.set(pattern, problem);
+  }
+  return problem ?? undefined;
+}
+
 /** Every tenant rule the route breaks, each naming the field and the rule; empty when it may be rendered. */
 export function tenantRuleProblems(route: RouteDocument, policy: TenantRulePolicy): TenantRuleProblem[] {
   const problems: TenantRuleProblem[] = [];
@@ -70,7 +84,13 @@ export function tenantRuleProblems(route: RouteDocument, policy: TenantRulePolic
       const refusal = checkTarget(authz.address, 'ext_authz', policy);
       if (refusal) problems.push({ field: 'auth.ext_authz.address', rule: refusal.rule, message: refusal.reason });
     }
-    for (const problem of envoyLimitProblems(spec)) problems.push({ field: problem.field, rule: envoyRule(problem.field), message: problem.message });
+    // RE2 is asked once per distinct pattern (about 1 ms each); the rest of Envoy's limits as the broker checks them.
+    const withoutRegexes = { ...spec, routes: spec.routes?.map((rule) => ({ ...rule, match: { ...rule.match, safe_regex: undefined } })) };
+    for (const problem of envoyLimitProblems(withoutRegexes)) problems.push({ field: problem.field, rule: envoyRule(problem.field), message: problem.message });
+    spec.routes?.forEach((rule, i) => {
+      const problem = rule.match?.safe_regex === undefined ? undefined : cachedRegexProblem(rule.match.safe_regex);
+      if (problem) problems.push({ field: `routes[${i}].match.safe_regex`, rule: 'envoy-regex', message: problem });
+    });
     const platform = { domain: policy.domain, regions: [policy.region] };
     spec.hostnames.forEach((name, i) => {
       const problem = typeof name === 'string' ? hostnameRuleProblem(name.toLowerCase(), platform) : 'is not a string';
