@@ -450,7 +450,7 @@ async function main(): Promise<void> {
       const writtenAt = nowMs();
       const generation = await change((k * 104729 + 101) % opts.services);
       churn.push({ name: names[k], writtenAt, generation });
-      if ((k + 1) % (opts.rate * 10) === 0) log(`  ${k + 1}/${total} changes written; stable generation ${core.canary()?.generation ?? '-'}`);
+      if ((k + 1) % (opts.rate * 10) === 0) log(`  ${k + 1}/${total} changes written; canary generation ${core.canary()?.generation ?? '-'}`);
     }
     const deadline = nowMs() + 30_000 + opts.soakMs;
     let done = await status();

@@ -11,6 +11,7 @@ import { NodeInfo, TemplateRegistry } from './templates';
 import { CdnOriginSource } from './cdn-origin';
 import { DiscoveryTokens } from './discovery-token';
 import { upstreamTls } from './templates/common';
+import { Quarantine } from './rollout/quarantine';
 import { TenantRulePolicy, TenantRules } from './tenant-rules';
 import { SYSTEM_TRUST_STORE, unverifiedUpstreamTls } from './upstream-tls';
 
@@ -172,12 +173,8 @@ export class ControlPlane {
   private persisting: Promise<void> = Promise.resolve();
   private readonly reportedExclusions = new Set<string>();
   lastRender?: { at: string; ms: number; ok: boolean };
-  /** Changes the proxies rejected (NACK, canary health), by instance; validation rejections are in the snapshots' `excluded`. */
-  readonly rejections = new Map<string, RejectedChange>();
-  /** Instance generations held back after a rejection: the instance's last promoted generation is served instead (or nothing). */
-  private readonly quarantine = new Map<string, number>();
-  /** The route of each instance in the last promoted context, and the one before it. */
-  private readonly promoted = new Map<string, { current: RouteDocument; prior?: RouteDocument }>();
+  /** Rejected changes and what is served instead (rollout/quarantine.ts). */
+  private readonly quarantine = new Quarantine();
   /** How the last canary rollout ended (shown until the next starts). */
   lastCanary?: CanaryState;
   /** The region's rollout as the reports last showed it (unset: this task decides alone). */
@@ -302,35 +299,7 @@ export class ControlPlane {
     if (primary) for (const route of primary.routes()) routes.set(route.instanceId, route);
     const served = [...routes.values()].filter((r) => isServedIn(r, this.region)).sort((a, b) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0));
     const generation = Math.max(0, ...this.options.sources.map((source) => source.generation?.() ?? 0));
-    return { settings, routes: this.applyQuarantine(this.tenantRules.admit(served)), generation, cdnOrigin: this.options.cdnOrigin?.origin() };
-  }
-
-  /**
-   * Serves the last promoted generation of each quarantined instance (or leaves it out);
-   * a newer generation of the instance lifts its quarantine, and its old rejection.
-   */
-  private applyQuarantine(served: readonly RouteDocument[]): RouteDocument[] {
-    const ids = new Set(served.map((r) => r.instanceId));
-    for (const id of [...this.quarantine.keys()]) if (!ids.has(id)) this.quarantine.delete(id);
-    for (const [id, rejection] of [...this.rejections]) {
-      const route = served.find((r) => r.instanceId === id);
-      if (!route || route.generation > rejection.generation) this.rejections.delete(id);
-    }
-    for (const id of [...this.promoted.keys()]) if (!ids.has(id)) this.promoted.delete(id);
-    const out: RouteDocument[] = [];
-    for (const route of served) {
-      const held = this.quarantine.get(route.instanceId);
-      if (held === undefined) out.push(route);
-      else if (route.generation > held) {
-        this.quarantine.delete(route.instanceId);
-        out.push(route);
-      } else {
-        const promoted = this.promoted.get(route.instanceId);
-        const fallback = [promoted?.current, promoted?.prior].find((r) => r !== undefined && r.generation < held);
-        if (fallback) out.push(fallback);
-      }
-    }
-    return out;
+    return { settings, routes: this.quarantine.apply(this.tenantRules.admit(served)), generation, cdnOrigin: this.options.cdnOrigin?.origin() };
   }
 
   /**
@@ -580,10 +549,7 @@ export class ControlPlane {
     profile.stableOrigin = profile.snapshotOrigin;
     profile.heldBack = undefined;
     this.schedulePersist();
-    for (const route of profile.rendered?.routes ?? []) {
-      const held = this.promoted.get(route.instanceId);
-      if (!held || held.current.generation !== route.generation) this.promoted.set(route.instanceId, { current: route, prior: held?.current });
-    }
+    this.quarantine.promote(profile.rendered?.routes ?? []);
     if (!rollout) return;
     this.lastCanary = { ...this.canaryState(profile, rollout), state: 'promoted' };
     this.logger.log('info', 'canary soak passed; snapshot promoted to every node', { profile: profile.key, generation: rollout.generation, canaries: rollout.canaries.size });
@@ -715,12 +681,14 @@ export class ControlPlane {
 
   private reject(routes: readonly RouteDocument[], source: RejectedChange['source'], reason: string): void {
     for (const route of routes) {
-      const prior = this.rejections.get(route.instanceId);
-      const nodes = prior && prior.generation === route.generation ? prior.nodes + 1 : 1;
-      this.rejections.set(route.instanceId, { generation: route.generation, source, reason, nodes });
-      this.quarantine.set(route.instanceId, route.generation);
+      this.quarantine.reject(route, source, reason);
       this.logger.log('warn', 'change rejected by the proxies; quarantined (its last good generation is served)', { instanceId: route.instanceId, generation: route.generation, source, reason });
     }
+  }
+
+  /** Changes the proxies rejected (NACK, canary health), by instance; validation rejections are in the snapshots' `excluded`. */
+  get rejections(): ReadonlyMap<string, RejectedChange> {
+    return this.quarantine.rejections;
   }
 
   /** Calls `listener` whenever what the convergence report says may have changed. */
@@ -923,7 +891,7 @@ export class ControlPlane {
       this.profiles.set(key, profile);
     }
     // A change quarantined after the restart falls back to its persisted generation.
-    for (const route of state.context.routes) this.promoted.set(route.instanceId, { current: route });
+    this.quarantine.remember(state.context.routes);
     this.logger.log('info', 'serving the persisted last good snapshot until the sources answer', { savedAt: state.savedAt, profiles: this.profiles.size });
   }
 

@@ -206,7 +206,7 @@ export class SnapshotRenderer {
     const { routes: _routes, generation: _generation, ...rest } = context;
     const settings = hash(JSON.stringify(rest));
     const served = (route: Route): Route => {
-      if (!exclusive) return route;
+      if (!exclusive || !route.spec.hostnames.some((h) => claimed.has(h))) return route;
       const domains = route.spec.hostnames.filter((h) => !claimed.has(h));
       for (const h of route.spec.hostnames)
         if (claimed.has(h)) warnings.push({ instanceId: route.instanceId, template: exclusive.id, message: `hostname ${h} is already served by another instance; not served for this one` });
@@ -218,8 +218,9 @@ export class SnapshotRenderer {
     for (const route of context.routes) {
       const newest = served(route);
       const seen = this.unitRoutes.get(newest);
-      const check = seen && seen.settings === settings ? seen.unit : this.unit(this.checks, templates, unitTemplates, context, settings, newest);
-      this.unitRoutes.set(newest, { settings, unit: check });
+      const reuse = seen !== undefined && seen.settings === settings;
+      const check = reuse ? seen.unit : this.unit(this.checks, templates, unitTemplates, context, settings, newest);
+      if (!reuse) this.unitRoutes.set(newest, { settings, unit: check });
       if (check.problems.length === 0) {
         this.units.set(route.instanceId, check);
         good.push(route);
@@ -250,7 +251,7 @@ export class SnapshotRenderer {
     };
     for (const [id, old] of prev?.units ?? []) if (units.get(id) !== old) drop(old);
     for (const [id, unit] of units) {
-      warnings.push(...unit.warnings);
+      if (unit.warnings.length > 0) warnings.push(...unit.warnings);
       if (prev?.units.get(id) === unit) continue;
       for (const { kind, res } of unit.resources) {
         if (resources[kind].has(res.name)) problems.push({ template: res.template, resource: res.name, field: 'name', message: `another template already rendered a ${kind} resource with this name` });
