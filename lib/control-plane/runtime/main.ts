@@ -103,6 +103,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: Error) => {
-  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'error', service: 'control-plane', message: 'failed to start', error: err.message })}\n`);
+  jsonLogger().log('error', 'failed to start', { error: err.message });
   process.exit(1);
 });
