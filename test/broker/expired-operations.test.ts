@@ -80,3 +80,23 @@ test('a failed update reads failed (usable, repeatable) after its record expired
   // the earlier, failed update's id is no longer the last operation: unknown (expired) is a 400
   expect((await call('GET', `/v2/service_instances/upd-exp/last_operation?operation=${updating.body.operation}`)).status).toBe(400);
 });
+
+test('a deprovision reads succeeded only once the instance is gone (the operation and the instance are two writes)', async () => {
+  // The worker marks the operation succeeded, then the instance deleted. Between the two (or after
+  // a crash between them, repaired on redelivery) the operation is not over: a "succeeded" then
+  // would let the platform GET an instance that still answers 200 (OSB: succeeded means gone).
+  const b = await fixture.start({});
+  const call = osbClient(b.url);
+  const created = await call('PUT', `/v2/service_instances/half${ASYNC}`, { body: provisionBody(['half.edge.example.com']) });
+  expect((await waitForOperation(call, 'half', created.body.operation)).body.state).toBe('succeeded');
+  const held = await fixture.start({ tableName: b.settings.tableName, queueName: 'edge-expired-ops-held', worker: { enabled: false }, sweeper: { enabled: false } });
+  const callHeld = osbClient(held.url);
+  const deleting = await callHeld('DELETE', `/v2/service_instances/half${DEPROVISION}`);
+  expect(deleting.status).toBe(202);
+  // The first of the worker's two writes, and no second.
+  expect(await held.store.updateOperation('half', deleting.body.operation, { state: 'succeeded', description: 'deprovisioned', step: 'done' })).toBe(true);
+  for (const path of ['last_operation', `last_operation?operation=${deleting.body.operation}`]) {
+    const reply = await callHeld('GET', `/v2/service_instances/half/${path}`);
+    expect({ path, status: reply.status, state: reply.body.state }).toEqual({ path, status: 200, state: 'in progress' });
+  }
+});

@@ -330,6 +330,13 @@ export async function lastOperation(ctx: ApiContext, request: OsbRequest, instan
       body: instance.state === 'failed' ? { state: 'failed', description: 'provisioning failed' } : { state: 'succeeded', description: `instance is ${instance.state}` },
     };
   }
+  // The worker ends an operation in two writes: the operation, then the instance. Until the
+  // instance no longer names it as current (or after a crash between them, until redelivery
+  // finishes it), the operation is not over: a deprovision's "succeeded" would have the platform
+  // find an instance that still answers 200.
+  if (operation.state !== 'in progress' && instance.currentOperationId === operation.operationId) {
+    return { status: 200, body: { state: 'in progress', description: `${operation.type}: finishing` }, headers: { 'retry-after': String(ctx.retryAfterSeconds) } };
+  }
   const headers: Record<string, string> = operation.state === 'in progress' ? { 'retry-after': String(ctx.retryAfterSeconds) } : {};
   return { status: 200, body: operationBody(operation), headers };
 }
