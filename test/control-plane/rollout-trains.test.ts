@@ -78,10 +78,13 @@ describe('rollouts as trains', () => {
   it('keeps the candidate when a node that is not a canary rejects what it runs (the node, not the change, is at fault)', async () => {
     const generation = await writeRoute(table.doc, 'steady', { hostnames: ['steady.edge.example.com'], backends: [backend(8201)] });
     await waitFor('the canary holding the change', () => nodes.get(canaryId)!.clusters().includes('svc-steady') || undefined);
-    // A new node that rejects everything it is sent joins during the rollout. Its id is one the
-    // next trains would not pick as a canary either (2 canaries of 5 nodes), so only a
-    // non-canary's NACK is in play.
-    const id = ['train-grumpy-1', 'train-grumpy-2', 'train-grumpy-3', 'train-grumpy-4', 'train-grumpy-5'].find((x) => !chooseCanaries([...IDS, x], (y) => y, 2).includes(x))!;
+    // A new node that rejects everything it is sent joins during the rollout. Its id ranks after
+    // every other node's, so no later train and no replacement of a canary picks it while any
+    // other node is there (a canary's NACK would rightly reject the change): only a non-canary's
+    // NACK is in play.
+    const names = Array.from({ length: 64 }, (_, i) => `train-grumpy-${i + 1}`);
+    const id = names.find((x) => !chooseCanaries([...IDS, x], (y) => y, IDS.length).includes(x))!;
+    expect(id).toBeDefined();
     const grumpy = new SimEnvoy(cp.xdsPort, id, () => 'this node rejects everything');
     try {
       await waitFor('the newcomer NACKing', () => grumpy.latest.get(TYPE.clusters)?.acked === false || undefined);
