@@ -50,6 +50,8 @@ module.exports = {
       'lib/control-plane/runtime/rollout/blame.ts',
       'lib/control-plane/runtime/rollout/quarantine.ts',
       'lib/control-plane/runtime/render/render-stage.ts',
+      'lib/control-plane/runtime/render/resource-map.ts',
+      'lib/control-plane/runtime/render/shared-units.ts',
       'lib/control-plane/runtime/snapshot.ts',
     ],
     tests: [
@@ -60,6 +62,7 @@ module.exports = {
       'test/control-plane/quarantine.test.ts',
       'test/control-plane/validation.test.ts',
       'test/control-plane/per-service.test.ts',
+      'test/control-plane/render-diff.test.ts',
       'test/control-plane/edge-gate.test.ts',
     ],
   },

@@ -14,7 +14,7 @@ import { RenderStage } from './render/render-stage';
 import { Reporter } from './report/status';
 import { Quarantine } from './rollout/quarantine';
 import { RegionRollout, RolloutStage } from './rollout/rollout';
-import { buildContext } from './sources/merge';
+import { ContextRevisions, buildContext } from './sources/merge';
 import { SourceSupervisor } from './sources/supervisor';
 
 import { ControlPlaneOptions } from './options';
@@ -42,6 +42,8 @@ export class ControlPlane {
   readonly tokens: DiscoveryTokens;
   private readonly state: CoreState = { stopped: false, startedAt: Date.now() };
   private readonly quarantine = new Quarantine();
+  /** Which instances changed from one context to the next, handed down to the render. */
+  private readonly revisions = new ContextRevisions();
   private readonly supervisor: SourceSupervisor;
   private readonly renderer: RenderStage;
   private readonly cache: SnapshotCache;
@@ -124,8 +126,9 @@ export class ControlPlane {
 
   /** Re-renders every known profile from the sources' current context. */
   rebuild(): void {
-    const context = buildContext({ ...this.options, quarantine: this.quarantine, tenantRules: this.tenantRules });
-    if (!context) return;
+    const merged = buildContext({ ...this.options, quarantine: this.quarantine, tenantRules: this.tenantRules });
+    if (!merged) return;
+    const context = this.revisions.stamp(merged);
     this.cache.dropIdleProfiles();
     this.state.context = context;
     this.state.contextOrigin = 'sources';

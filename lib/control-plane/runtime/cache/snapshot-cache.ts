@@ -1,6 +1,7 @@
 import { Logger } from '../logger';
 import { RESOURCE_KINDS, ResourceKind } from '../protos';
 import { Snapshot, SnapshotRenderer } from '../snapshot';
+import { SharedUnits } from '../render/shared-units';
 import { NodeInfo, TemplateRegistry } from '../templates';
 import { NodeRecord, ProfileState, Session } from './types';
 
@@ -27,6 +28,8 @@ export interface SnapshotCacheOptions {
 export class SnapshotCache {
   readonly profiles = new Map<string, ProfileState>();
   readonly sessions = new Set<Session>();
+  /** What the profiles' renderers share (render/shared-units.ts). */
+  private readonly shared = new SharedUnits();
 
   constructor(private readonly options: SnapshotCacheOptions) {}
 
@@ -45,7 +48,7 @@ export class SnapshotCache {
 
   /** A new, empty profile (in the cache). */
   create(key: string, node: NodeInfo): ProfileState {
-    const profile: ProfileState = { key, node, renderer: new SnapshotRenderer(this.options.registry, key, node), sessions: new Set(), lastUsedAt: Date.now() };
+    const profile: ProfileState = { key, node, renderer: new SnapshotRenderer(this.options.registry, key, node, this.shared), sessions: new Set(), lastUsedAt: Date.now() };
     this.profiles.set(key, profile);
     return profile;
   }

@@ -36,7 +36,6 @@ export class RenderStage {
   ) {}
 
   render(profile: ProfileState, context: RenderContext): RenderStageOutcome {
-    profile.renderer.prune(context);
     const outcome = profile.renderer.render(context, profile.snapshot);
     this.metrics.renders++;
     this.metrics.lastRenderMs = outcome.renderMs;

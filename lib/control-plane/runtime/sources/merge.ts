@@ -1,6 +1,6 @@
 import { RouteDocument } from '../../../model';
 import { CdnOriginSource } from '../cdn-origin';
-import { ContextSource, PlatformSettings, RenderContext, isServedIn } from '../context';
+import { ContextRevision, ContextSource, PlatformSettings, RenderContext, isServedIn } from '../context';
 import { Quarantine } from '../rollout/quarantine';
 import { TenantRules } from '../tenant-rules';
 
@@ -38,3 +38,56 @@ export function buildContext(inputs: MergeInputs): RenderContext | undefined {
   return { settings, routes: inputs.quarantine.apply(inputs.tenantRules.admit(served)), generation, cdnOrigin: inputs.cdnOrigin?.origin() };
 }
 
+/** How many merges back a render may be and still revisit only what changed. */
+const REVISIONS_KEPT = 64;
+/** Past this many changed instances, a render revisits every instance anyway. */
+const MAX_CHANGED = 4096;
+
+/**
+ * The per-instance diff the merge hands down to the render: each context it builds gets a
+ * revision that knows which instances' routes changed since an earlier revision of the same
+ * merge (by object identity: the sources, tenant rules and quarantine keep a route's object
+ * while it is unchanged). Comparing the routes costs one map lookup per instance here, outside
+ * the render; the render then revisits the changed instances only.
+ */
+export class ContextRevisions {
+  private seq = 0;
+  private last?: ReadonlyMap<string, RouteDocument>;
+  /** The instances changed by each of the last REVISIONS_KEPT revisions (undefined: too many to list). */
+  private readonly log: Array<{ seq: number; ids?: ReadonlySet<string> }> = [];
+  private readonly mine = new WeakSet<ContextRevision>();
+
+  /** The context with its revision. */
+  stamp(context: RenderContext): RenderContext {
+    const byId = new Map(context.routes.map((r) => [r.instanceId, r]));
+    const last = this.last;
+    let ids: Set<string> | undefined = new Set<string>();
+    if (last) {
+      for (const [id, route] of byId) if (last.get(id) !== route) ids.add(id);
+      for (const id of last.keys()) if (!byId.has(id)) ids.add(id);
+      if (ids.size > MAX_CHANGED) ids = undefined;
+    } else ids = undefined;
+    const seq = ++this.seq;
+    this.last = byId;
+    this.log.push({ seq, ids });
+    if (this.log.length > REVISIONS_KEPT) this.log.shift();
+    const revision: ContextRevision = { seq, byId, changedSince: (since) => this.changedSince(since, seq) };
+    this.mine.add(revision);
+    return { ...context, revision };
+  }
+
+  /** The union of the changes of the revisions after `since`, up to `upTo`. */
+  private changedSince(since: ContextRevision, upTo: number): ReadonlySet<string> | undefined {
+    if (!this.mine.has(since) || since.seq > upTo) return undefined;
+    if (since.seq === upTo) return new Set();
+    const entries = this.log.filter((e) => e.seq > since.seq && e.seq <= upTo);
+    if (entries.length !== upTo - since.seq) return undefined;
+    const union = new Set<string>();
+    for (const entry of entries) {
+      if (!entry.ids) return undefined;
+      for (const id of entry.ids) union.add(id);
+      if (union.size > MAX_CHANGED) return undefined;
+    }
+    return union;
+  }
+}
