@@ -111,7 +111,9 @@ export class DeltaSession extends StreamSession<DeltaTypeState, DeltaDiscoveryRe
     const unsubscribe = request.resource_names_unsubscribe ?? [];
     if (!state) {
       // Legacy wildcard: the first request for LDS/CDS (and VHDS) with no names.
-      state = { sub: DELTA_WILDCARD.has(kind) && subscribe.length === 0 ? DELTA_ALL : DELTA_EMPTY, pending: false };
+      // Every field set here, so that the state keeps them in the object itself (no property array).
+      const sub = DELTA_WILDCARD.has(kind) && subscribe.length === 0 ? DELTA_ALL : DELTA_EMPTY;
+      state = { sub, pending: false, nonce: undefined, sentTs: undefined, heldTs: undefined, heldSub: undefined, known: undefined };
       this.types.set(kind, state);
       const initial = Object.entries(request.initial_resource_versions ?? {});
       if (initial.length > 0) state.known = new Map(initial);

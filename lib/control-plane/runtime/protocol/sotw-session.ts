@@ -160,7 +160,9 @@ export class SotwSession extends StreamSession<SotwTypeState, DiscoveryRequest> 
     }
     const wildcardType = COMPLETE_STATE.has(kind) && (!state || state.sub.wildcard);
     if (!state) {
-      state = { sub: subscriptionFor(request, wildcardType), digest: request.namesDigest, pending: false };
+      // Every field set here, so that the state keeps them in the object itself (no property array).
+      const sub = subscriptionFor(request, wildcardType);
+      state = { sub, digest: request.namesDigest, pending: false, nonce: undefined, sentTs: undefined, sentSub: undefined, ackedTs: undefined, ackedSub: undefined };
       this.types.set(kind, state);
       if (this.holdsCurrent(kind, state, request.version_info ?? '')) outcome = recordReply(this.cp, this.record, kind, undefined, request.version_info!);
     } else if (state.digest !== request.namesDigest) {

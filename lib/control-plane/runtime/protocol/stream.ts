@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { admitStream, onStreamEnd } from '../grpc-streams';
 import { ControlPlane, NodeRecord, ProfileState, Session } from '../control-plane';
 import { RawNode, nodeFromProto } from '../node-info';
+import { internNode } from './node-intern';
 import { ResourceKind, kindOfTypeUrl } from '../protos';
 import { SharedResponse, Snapshot, TypeSnapshot } from '../snapshot';
 
@@ -145,7 +146,7 @@ function openSession<R extends StreamRequest>(cp: ControlPlane, call: Call<R>, f
   const parsed = nodeFromProto(first.node, cp.region);
   const token = parsed.token;
   // A Delta node is served its virtual hosts over VHDS (Delta only), so it has a profile of its own.
-  const node = protocol === 'delta' ? { ...parsed.node, deltaXds: true } : parsed.node;
+  const node = internNode(protocol === 'delta' ? { ...parsed.node, deltaXds: true } : parsed.node);
   if (!admitStream(cp, call as unknown as Call<unknown>, token, 'discovery stream refused', { node: node.id, protocol })) return undefined;
   const profile = cp.profileFor(node);
   const record: NodeRecord = { node, protocol, connectedAt: new Date().toISOString(), profile: profile.key, acked: {}, sent: {} };
