@@ -24,8 +24,8 @@ import { CONVERGENCE_PARTITION, RejectedChange } from '../../lib/model';
 import { LocalEmulators, ensureBrokerTable, localClientConfig, startEmulators } from '../../lib/local/emulators';
 
 const DOMAIN = 'edge.example.com';
-const STANDARD = PLANS.standard.id;
-const CDN = PLANS.cdn.id;
+const STANDARD: string = PLANS.standard.id;
+const CDN: string = PLANS.cdn.id;
 const TABLE = 'worker-steps';
 const ASYNC = { accepts_incomplete: 'true' };
 const logger = new Logger({ logLevel: 'SILENT' });
