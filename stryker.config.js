@@ -12,6 +12,9 @@ for (const name of picked) {
 }
 const mutate = [...new Set(picked.flatMap((g) => groups[g].mutate))];
 const tests = [...new Set(picked.flatMap((g) => groups[g].tests))];
+// perTest runs only the tests that reached a mutant; a group whose code caches what a mutant
+// changes (the compiled parameters schema) asks for 'all' instead.
+const coverageAnalysis = picked.some((g) => groups[g].coverageAnalysis === 'all') ? 'all' : 'perTest';
 // The jest config of the sandbox reads the tests to run from here.
 process.env.EDGE_MUTATE_TESTS = tests.join(',');
 // The TypeScript checker compiles only the mutated files and what they import: with the whole
@@ -28,7 +31,7 @@ module.exports = {
   tsconfigFile: CHECKER_TSCONFIG,
   typescriptChecker: { prioritizePerformanceOverAccuracy: true },
   mutate,
-  coverageAnalysis: 'perTest',
+  coverageAnalysis,
   reporters: ['json', 'html', 'clear-text', 'progress'],
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
   htmlReporter: { fileName: 'reports/mutation/mutation.html' },

@@ -29,6 +29,9 @@ module.exports = {
   parameters: {
     mutate: ['lib/model/service-parameters.ts', 'lib/model/validate-parameters.ts'],
     // Pure functions: the schema rule by rule (service-parameters.test.ts) and the rules it calls.
+    // The validator compiles the schema once per mode and regions and keeps it, so per-test
+    // coverage would give every schema mutant to the first test that compiled it: run them all.
+    coverageAnalysis: 'all',
     tests: ['test/model/service-parameters.test.ts', 'test/model/envoy-limits.test.ts', 'test/model/hostnames.test.ts', 'test/model/targets.test.ts'],
   },
   /** The OSB handlers' rules: what each request may do, and what it answers. */
