@@ -40,10 +40,21 @@ module.exports = {
     // handleOsbRequest in-process on the DynamoDB emulator (started once for the file), no worker.
     tests: ['test/broker/osb-handlers.test.ts'],
   },
-  /** The worker's steps: what a provision, update and deprovision do, in order. */
+  /**
+   * The worker's steps: what a provision, update and deprovision do, in order
+   * (workOnOperation in-process on the DynamoDB emulator with the LocalCloud).
+   */
   worker: {
-    mutate: ['lib/broker/runtime/worker/steps.ts', 'lib/broker/runtime/worker/step-kit.ts', 'lib/broker/runtime/worker/worker.ts'],
-    // workOnOperation in-process on the DynamoDB emulator with the LocalCloud: every step, wait and failure.
+    mutate: ['lib/broker/runtime/worker/steps.ts', 'lib/broker/runtime/worker/step-kit.ts'],
+    tests: ['test/broker/worker-steps.test.ts'],
+  },
+  /**
+   * The worker's run of an operation: step claims, leases, retries, failure descriptions and
+   * the final writes. Every test of worker-steps.test.ts passes through it, so each mutant
+   * runs the file: a group of its own (about as long as `worker`).
+   */
+  workerRuns: {
+    mutate: ['lib/broker/runtime/worker/worker.ts'],
     tests: ['test/broker/worker-steps.test.ts'],
   },
   /** The control plane's rollout (canary), quarantine and render stages. */
