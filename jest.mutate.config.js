@@ -11,4 +11,6 @@ module.exports = {
   testMatch: tests.length ? tests.map((t) => `<rootDir>/${t}`) : base.testMatch,
   ci: true,
   bail: 1,
+  // Within a file, the first failed test skips the rest (test/support/bail-environment.cjs).
+  testEnvironment: '<rootDir>/test/support/bail-environment.cjs',
 };
