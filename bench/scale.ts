@@ -12,14 +12,23 @@
  * validation time, the wave from the change being read to every node holding it less the
  * soak, the control plane's peak memory above idle), and R changes a second for
  * --churn-seconds (how many were promoted to every node, and the p99 of change written to
- * every node holding it). Ends with one line that tools read:
+ * every node holding it). Heap per node: what the control plane frees when half the nodes
+ * disconnect, at the end (and, as before, its heap growth per node while they connected).
+ *
+ * Setup speed: 50 nodes receive their first configuration at a time, one more connecting as
+ * each one holds it (no batch barrier); a node reads only the nonce of a response it was sent
+ * before (responses are encoded once, nonce included, for every stream), so the ~8 MB first
+ * configuration is decoded once, not once per node. Every node still receives every byte and
+ * subscribes as before. SCALE_HEAP_SNAPSHOT=<prefix> writes heap snapshots around the disconnect.
+ *
+ * Ends with one line that tools read:
  *   scale: services=N nodes=M change_bytes_per_node=B render_ms=R wave_ms=W peak_extra_mb=P churn_rate=R churn_promoted=X/Y churn_p99_ms=Q
  */
 import { ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
+import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import * as grpc from '@grpc/grpc-js';
 import { Reader, Writer } from 'protobufjs';
@@ -35,9 +44,9 @@ import { wholeNumber } from './args';
 const REGION = 'us-east-1';
 const TOKEN = 'bench-token';
 const TABLE = 'edge-broker';
-/** Streams per simulated HTTP/2 connection, and nodes connected at a time (each gets the full config). */
+/** Streams per simulated HTTP/2 connection, and nodes receiving their first (full) configuration at a time. */
 const STREAMS_PER_CONNECTION = 50;
-const CONNECT_BATCH = 50;
+const CONNECT_WINDOW = 50;
 
 const log = (message: string) => process.stdout.write(`[scale] ${message}\n`);
 const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
@@ -188,6 +197,50 @@ interface SimNode {
   markBytes: number;
 }
 
+/** A response as a node acts on it: what it names, not the resources themselves. */
+interface Summary {
+  typeUrl: string;
+  nonce: string;
+  removed: string[];
+  /** The names of the resources it carries. */
+  names: string[];
+  /** CDS: the EDS clusters; LDS: the route configurations named; RDS: the route configurations with VHDS. */
+  follow: string[];
+}
+
+/**
+ * The nonce of a response, read by skipping over its resources (a length-delimited field is
+ * skipped without being read). The control plane encodes each response once, nonce included, for
+ * every stream it sends it on, so a nonce names the bytes.
+ */
+function nonceOf(buffer: Buffer): string {
+  const reader = Reader.create(buffer);
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    if (tag >>> 3 === 5) return reader.string();
+    reader.skipType(tag & 7);
+  }
+  return '';
+}
+
+/** Responses already read, by nonce: thousands of nodes receive the same bytes, read once. */
+const summaries = new Map<string, Summary>();
+function summaryOf(buffer: Buffer): Summary {
+  const nonce = nonceOf(buffer);
+  let summary = summaries.get(nonce);
+  if (summary) return summary;
+  const response = parseDelta(buffer);
+  const names = response.resources.map((r) => r.name);
+  let follow: string[] = [];
+  if (response.typeUrl === TYPES.cds) follow = response.resources.filter((r) => followOf(TYPES.cds, r).eds).map((r) => r.name);
+  else if (response.typeUrl === TYPES.lds) follow = response.resources.flatMap((r) => followOf(TYPES.lds, r).routeConfigs ?? []);
+  else if (response.typeUrl === TYPES.rds) follow = response.resources.filter((r) => followOf(TYPES.rds, r).vhds).map((r) => r.name);
+  summary = { typeUrl: response.typeUrl, nonce: response.nonce, removed: response.removed, names, follow };
+  if (summaries.size > 2000) summaries.clear();
+  summaries.set(nonce, summary);
+  return summary;
+}
+
 async function runNodes(port: number, count: number): Promise<void> {
   const send = (message: unknown) => process.send!(message);
   const nodeType = messageType('envoy.config.core.v3.Node');
@@ -195,6 +248,9 @@ async function runNodes(port: number, count: number): Promise<void> {
   const nodes: SimNode[] = [];
   /** Watched VHDS names -> nodes that received a new version since the watch began, and when the last did. */
   const watched = new Map<string, { nodes: number; at: number }>();
+  let connected = 0;
+  let opened = 0;
+  let inFlight = 0;
 
   const open = (index: number) => {
     const channelIndex = Math.floor(index / STREAMS_PER_CONNECTION);
@@ -216,25 +272,24 @@ async function runNodes(port: number, count: number): Promise<void> {
     const vhdsFor = new Set<string>();
     call.on('data', (buffer: Buffer) => {
       node.bytes += buffer.length;
-      const response = parseDelta(buffer);
+      const response = summaryOf(buffer);
       // ACK first (Envoy applies, then ACKs; the order of our own requests does not matter here).
       call.write(deltaRequest(response.typeUrl, { nonce: response.nonce }));
       if (response.typeUrl === TYPES.cds) {
-        const eds = response.resources.filter((r) => followOf(TYPES.cds, r).eds).map((r) => r.name);
-        if (eds.length > 0 || response.removed.length > 0) call.write(deltaRequest(TYPES.eds, { subscribe: eds, unsubscribe: response.removed }));
+        if (response.follow.length > 0 || response.removed.length > 0) call.write(deltaRequest(TYPES.eds, { subscribe: response.follow, unsubscribe: response.removed }));
       } else if (response.typeUrl === TYPES.lds) {
-        const names = response.resources.flatMap((r) => followOf(TYPES.lds, r).routeConfigs ?? []).filter((n) => !routeConfigs.has(n));
+        const names = response.follow.filter((n) => !routeConfigs.has(n));
         for (const n of names) routeConfigs.add(n);
         if (names.length > 0) call.write(deltaRequest(TYPES.rds, { subscribe: names }));
       } else if (response.typeUrl === TYPES.rds) {
         // Envoy's VHDS subscription starts with the route configuration's name.
-        const names = response.resources.filter((r) => followOf(TYPES.rds, r).vhds && !vhdsFor.has(r.name)).map((r) => r.name);
+        const names = response.follow.filter((n) => !vhdsFor.has(n));
         for (const n of names) vhdsFor.add(n);
         if (names.length > 0) call.write(deltaRequest(TYPES.vhds, { subscribe: names }));
       } else if (response.typeUrl === TYPES.vhds) {
-        node.vhdsResponses++;
-        for (const r of response.resources) {
-          const watch = watched.get(r.name);
+        if (node.vhdsResponses++ === 0) holdsFullConfig();
+        for (const name of response.names) {
+          const watch = watched.get(name);
           if (watch) {
             watch.nodes++;
             watch.at = nowMs();
@@ -258,7 +313,22 @@ async function runNodes(port: number, count: number): Promise<void> {
     call.write(deltaRequest(TYPES.lds, {}));
   };
 
-  process.on('message', (message: { cmd: string; names?: string[] }) => {
+  /** Keeps CONNECT_WINDOW nodes receiving their first configuration at a time: one more as each one holds it. */
+  const openMore = () => {
+    while (inFlight < CONNECT_WINDOW && opened < count) {
+      inFlight++;
+      open(opened++);
+    }
+  };
+  const holdsFullConfig = () => {
+    inFlight--;
+    connected++;
+    if (connected % 50 === 0 || connected === count) send({ cmd: 'progress', connected });
+    if (connected === count) send({ cmd: 'ready', connected, bytes: median(nodes.map((n) => n.bytes)) });
+    openMore();
+  };
+
+  process.on('message', (message: { cmd: string; names?: string[]; connections?: number }) => {
     if (message.cmd === 'watch') {
       for (const node of nodes) node.markBytes = node.bytes;
       for (const name of message.names ?? []) watched.set(name, { nodes: 0, at: 0 });
@@ -269,21 +339,18 @@ async function runNodes(port: number, count: number): Promise<void> {
       send({ cmd: 'status', done, bytes: nodes.map((n) => n.bytes - n.markBytes) });
     } else if (message.cmd === 'unwatch') {
       watched.clear();
+    } else if (message.cmd === 'drop') {
+      // Closes the first connections (and every stream on them).
+      const closing = channels.slice(0, message.connections);
+      for (const c of closing) c?.close();
+      send({ cmd: 'dropped', nodes: Math.min(count, closing.length * STREAMS_PER_CONNECTION) });
     } else if (message.cmd === 'stop') {
       for (const c of channels) c?.close();
       process.exit(0);
     }
   });
 
-  const started = Date.now();
-  for (let i = 0; i < count; i += CONNECT_BATCH) {
-    const batch = Math.min(CONNECT_BATCH, count - i);
-    for (let k = 0; k < batch; k++) open(i + k);
-    // Every node of the batch holds its virtual hosts before the next batch connects.
-    while (nodes.slice(i, i + batch).some((n) => n.vhdsResponses === 0) && Date.now() - started < 900_000) await sleep(20);
-    send({ cmd: 'progress', connected: i + batch });
-  }
-  send({ cmd: 'ready', connected: nodes.filter((n) => n.vhdsResponses > 0).length, bytes: median(nodes.map((n) => n.bytes)) });
+  openMore();
 }
 
 // ---------------------------------------------------------------- parent
@@ -373,7 +440,7 @@ async function main(): Promise<void> {
 
   gc();
   const heapBefore = process.memoryUsage().heapUsed;
-  log(`connecting ${opts.nodes} simulated Envoy nodes (Delta ADS, ${CONNECT_BATCH} at a time)...`);
+  log(`connecting ${opts.nodes} simulated Envoy nodes (Delta ADS, ${CONNECT_WINDOW} at a time)...`);
   const connectStarted = nowMs();
   const child = fork(__filename, ['--nodes-child', String(cp.xdsPort), String(opts.nodes)], { stdio: 'inherit', execArgv: ['--max-old-space-size=8192', ...process.execArgv] });
   // Heap per node: measured from the first batch on, so that the profile's first render is not counted.
@@ -393,7 +460,7 @@ async function main(): Promise<void> {
   const heapPerNodeKb = firstBatch
     ? (process.memoryUsage().heapUsed - firstBatch.heap) / (opts.nodes - firstBatch.nodes) / 1024
     : (process.memoryUsage().heapUsed - heapBefore) / opts.nodes / 1024;
-  log(`control plane heap per node: ${round(heapPerNodeKb, 2)} KB`);
+  log(`control plane heap growth per node while connecting: ${round(heapPerNodeKb, 2)} KB`);
 
   const status = async () => {
     child.send({ cmd: 'status' });
@@ -463,6 +530,27 @@ async function main(): Promise<void> {
   }
   const churnLatencies = (churn as unknown as { latencies?: number[] }).latencies ?? [];
 
+  // Heap per node, measured as what the control plane frees when half the nodes disconnect (its
+  // session state, gRPC's and HTTP/2's): unlike the growth while connecting, it does not count
+  // what changed meanwhile elsewhere in the process (a render's working set, the in-process table
+  // emulator).
+  const dropConnections = Math.floor(opts.nodes / STREAMS_PER_CONNECTION / 2);
+  let freedPerNodeKb = NaN;
+  if (dropConnections > 0) {
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    if (process.env.SCALE_HEAP_SNAPSHOT) log(`heap snapshot: ${writeHeapSnapshot(`${process.env.SCALE_HEAP_SNAPSHOT}-connected.heapsnapshot`)}`);
+    child.send({ cmd: 'drop', connections: dropConnections });
+    const dropped = await next<{ nodes: number }>(child, 'dropped');
+    const deadline = Date.now() + 60_000;
+    while (core.sessions.size > opts.nodes - dropped.nodes && Date.now() < deadline) await sleep(50);
+    await sleep(500);
+    gc();
+    freedPerNodeKb = (before - process.memoryUsage().heapUsed) / dropped.nodes / 1024;
+    if (process.env.SCALE_HEAP_SNAPSHOT) log(`heap snapshot: ${writeHeapSnapshot(`${process.env.SCALE_HEAP_SNAPSHOT}-dropped.heapsnapshot`)}`);
+    log(`control plane heap freed per node when ${dropped.nodes} nodes disconnect: ${round(freedPerNodeKb, 2)} KB`);
+  }
+
   child.send({ cmd: 'stop' });
   await new Promise((resolve) => child.once('exit', resolve));
   await cp.stop();
@@ -483,9 +571,9 @@ async function main(): Promise<void> {
   mkdirSync('bench-results', { recursive: true });
   writeFileSync(
     join('bench-results', 'scale.json'),
-    `${JSON.stringify({ ...figures, heapPerNodeKb: round(heapPerNodeKb, 2), soakMs: opts.soakMs, churnSeconds: opts.churnSeconds, samples: { bytes, renders, waves, peaks }, cpus: cpus().length, node: process.version, at: new Date().toISOString() }, null, 2)}\n`,
+    `${JSON.stringify({ ...figures, heapPerNodeKb: round(heapPerNodeKb, 2), heapFreedPerNodeKb: round(freedPerNodeKb, 2), soakMs: opts.soakMs, churnSeconds: opts.churnSeconds, samples: { bytes, renders, waves, peaks }, cpus: cpus().length, node: process.version, at: new Date().toISOString() }, null, 2)}\n`,
   );
-  log(`heap per node ${round(heapPerNodeKb, 2)} KB; wrote bench-results/scale.json`);
+  log(`heap per node ${round(freedPerNodeKb, 2)} KB freed on disconnect (${round(heapPerNodeKb, 2)} KB growth while connecting); wrote bench-results/scale.json`);
   process.stdout.write(`scale: ${Object.entries(figures).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
 }
 

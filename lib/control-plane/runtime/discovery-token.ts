@@ -22,6 +22,18 @@ import { SecretVersions, acceptedValues } from './secret-versions';
 
 const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
 
+/** One digest Buffer per token value for all the streams that present it (thousands of nodes, one token). */
+const trackedDigests = new Map<string, Buffer>();
+function sharedDigest(value: string): Buffer {
+  const d = digest(value);
+  const key = d.toString('base64');
+  const known = trackedDigests.get(key);
+  if (known) return known;
+  if (trackedDigests.size >= 16) trackedDigests.clear();
+  trackedDigests.set(key, d);
+  return d;
+}
+
 interface Tracked {
   readonly digest: Buffer;
   readonly node: string;
@@ -71,7 +83,7 @@ export class DiscoveryTokens {
   /** Remembers an admitted stream, to end it if its token stops being accepted. */
   track(call: grpc.ServerDuplexStream<unknown, Buffer>, token: string, node: string): void {
     const tracked: Tracked = {
-      digest: digest(token),
+      digest: sharedDigest(token),
       node,
       end: (details) => call.emit('error', { code: grpc.status.PERMISSION_DENIED, details } as Partial<grpc.StatusObject>),
     };
