@@ -732,6 +732,11 @@ describe('the region: one canary subset per region, on the leader', () => {
     // Fewer region nodes than its own (a stale report): its own count.
     const s = setup({ canary: { fraction: 0.25, soakMs: 1000 } });
     s.stage.followRegion(view({ leader: true, leaderTaskId: 'me', regionNodes: 1 }));
+    // More canaries than it has nodes: all of its own.
+    const m = setup({ canary: { fraction: 0.25, soakMs: 1000 } });
+    m.stage.followRegion(view({ leader: true, leaderTaskId: 'me', regionNodes: 40 }));
+    startRollout(m);
+    expect(m.canaries()).toHaveLength(4);
     startRollout(s);
     expect(s.canaries()).toHaveLength(1);
   });
@@ -866,3 +871,124 @@ describe('canary()', () => {
   });
 });
 
+
+describe('what promotion and rollback leave behind', () => {
+  it('promotion takes the candidate as stable, with its origin, and clears a held-back render fault', () => {
+    const h = setup();
+    h.profile.heldBack = versionsOf(h.stable);
+    h.profile.snapshotOrigin = 'persisted';
+    h.stage.start(h.profile, true);
+    expect(h.profile.stableOrigin).toBe('persisted');
+    expect(h.profile.heldBack).toBeUndefined();
+  });
+
+  it('rollback serves the stable snapshot again, with its origin', () => {
+    const h = setup();
+    h.profile.stableOrigin = 'persisted';
+    h.profile.snapshotOrigin = 'rendered';
+    startRollout(h);
+    h.stage.nacked(h.node(h.canaries()[0]), 'svc-a');
+    expect(h.profile.snapshotOrigin).toBe('persisted');
+  });
+
+  it('a render fault reports when, which templates, which resources and why', () => {
+    const h = setup();
+    startRollout(h);
+    const [c1] = h.canaries();
+    h.stage.nacked(h.node(c1), 'no name here');
+    expect(h.profile.lastFailure).toEqual({
+      at: new Date().toISOString(),
+      problems: [
+        {
+          template: 'listeners.tpl, clusters.tpl',
+          resource: 'listeners/main, clusters/svc-a',
+          field: '',
+          message: `${RENDER_FAULT_PREFIX} with no route change to blame (a template or settings fault); every node keeps the stable snapshot until the routes, settings or templates change: NACK from ${c1}: no name here`,
+        },
+      ],
+    });
+  });
+
+  it('the ACK timeout names at most five silent canaries', () => {
+    const ids = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7'];
+    const h = setup({ nodes: ids, canary: { fraction: 1, soakMs: 0 } });
+    startRollout(h);
+    jest.advanceTimersByTime(30_000);
+    const reason = h.quarantine.rejections.get('a')?.reason ?? '';
+    const named = reason.replace('canary proxies did not ACK the candidate within 30 s: ', '').split(', ');
+    expect(named).toHaveLength(5);
+    for (const id of named) expect(ids).toContain(id);
+  });
+
+  it('a healthy report after stop promotes nothing', () => {
+    const h = setup({ health: true });
+    startRollout(h);
+    for (const id of h.canaries()) h.ack(id);
+    jest.advanceTimersByTime(1000);
+    h.state.stopped = true;
+    h.healths[0].awaitHealthy.mock.calls[0][0]();
+    expect(h.profile.stable).toBe(h.stable);
+  });
+
+  it('a follower\'s rollout ending with an equal render leaves no stale canary state', () => {
+    const h = setup();
+    startRollout(h);
+    h.stage.nacked(h.node(h.canaries()[0]), 'svc-a');
+    expect(h.stage.canary()).toMatchObject({ state: 'rolled-back' });
+    h.stage.followRegion({ leader: false, leaderTaskId: 't0', leaderStable: 1, leaderRejected: {}, regionNodes: 4 });
+    h.profile.snapshot = snapshot(3, { clusters: [['svc-a', '3', ['a']], ['svc-b', '1', ['b']]] });
+    h.profile.rendered = context(['a', 3], ['b', 1]);
+    startRollout(h);
+    expect(h.profile.rollout?.follows).toBe('t0');
+    h.profile.snapshot = STABLE();
+    startRollout(h);
+    expect(h.stage.canary()).toBeUndefined();
+  });
+});
+
+describe('after a restart: more', () => {
+  function restarted(opts: Setup = {}) {
+    const h = setup({ nodes: [], ...opts });
+    h.profile.stableOrigin = 'persisted';
+    return h;
+  }
+
+  it('the first snapshot of a profile does not wait for a canary', () => {
+    const h = restarted();
+    h.stage.start(h.profile, true);
+    expect(h.profile.canaryWait).toBeUndefined();
+    expect(h.profile.stable).toBe(h.profile.snapshot);
+  });
+
+  it('the end of the wait tells every node of the profile', () => {
+    const h = restarted();
+    const poller = h.add('poller', 'rest');
+    startRollout(h);
+    jest.advanceTimersByTime(10_000);
+    expect(poller.onSnapshot).toHaveBeenCalled();
+  });
+
+  it('stop clears the wait', () => {
+    const h = restarted();
+    startRollout(h);
+    h.stage.stop();
+    jest.advanceTimersByTime(10_000);
+    expect(h.profile.stable).toBe(h.stable);
+    expect(h.hooks.changed).not.toHaveBeenCalled();
+  });
+
+  it('a rollout whose nodes are gone ends when the next candidate waits for a canary', () => {
+    const h = restarted({ nodes: ['n1'], health: true });
+    startRollout(h);
+    expect(h.canaries()).toEqual(['n1']);
+    h.profile.sessions.clear();
+    h.profile.snapshot = snapshot(3, { clusters: [['svc-a', '3', ['a']], ['svc-b', '1', ['b']]] });
+    startRollout(h);
+    expect(h.profile.rollout).toBeUndefined();
+    expect(h.healths[0].cancel).toHaveBeenCalled();
+    // Its ACK timer went with it: no health drop later.
+    jest.advanceTimersByTime(9_000);
+    expect(h.quarantine.rejections.size).toBe(0);
+    expect(h.metrics.canaryRollbacks).toBe(0);
+  });
+});
