@@ -18,8 +18,10 @@
  * Setup speed: 50 nodes receive their first configuration at a time, one more connecting as
  * each one holds it (no batch barrier); a node reads only the nonce of a response it was sent
  * before (responses are encoded once, nonce included, for every stream), so the ~8 MB first
- * configuration is decoded once, not once per node. Every node still receives every byte and
- * subscribes as before. SCALE_HEAP_SNAPSHOT=<prefix> writes heap snapshots around the disconnect.
+ * configuration is decoded once, not once per node. The nodes are plain HTTP/2 clients speaking
+ * gRPC (5-byte length prefix per message), which read a response as the chunks that hold it; a
+ * gRPC client library joins every message into one buffer (8 MB per node). Every node still
+ * receives every byte and subscribes as before. SCALE_HEAP_SNAPSHOT=<prefix> writes heap snapshots around the disconnect.
  *
  * Ends with one line that tools read:
  *   scale: services=N nodes=M change_bytes_per_node=B render_ms=R wave_ms=W peak_extra_mb=P churn_rate=R churn_promoted=X/Y churn_p99_ms=Q
@@ -30,7 +32,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import * as grpc from '@grpc/grpc-js';
+import * as http2 from 'node:http2';
 import { Reader, Writer } from 'protobufjs';
 import { BatchWriteCommand, DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -208,28 +210,95 @@ interface Summary {
   follow: string[];
 }
 
+/** Reads the top-level fields of a message held in several chunks, without joining them. */
+class ChunkReader {
+  private chunk = 0;
+  private pos = 0;
+  private left: number;
+  constructor(
+    private readonly chunks: readonly Buffer[],
+    length: number,
+  ) {
+    this.left = length;
+  }
+  get done(): boolean {
+    return this.left <= 0;
+  }
+  private byte(): number {
+    while (this.pos >= this.chunks[this.chunk].length) {
+      this.chunk++;
+      this.pos = 0;
+    }
+    this.left--;
+    return this.chunks[this.chunk][this.pos++];
+  }
+  varint(): number {
+    let value = 0;
+    for (let shift = 0; ; shift += 7) {
+      const b = this.byte();
+      value += (b & 127) * 2 ** shift;
+      if (b < 128) return value;
+    }
+  }
+  skip(n: number): void {
+    this.left -= n;
+    while (n > 0) {
+      const here = Math.min(n, this.chunks[this.chunk].length - this.pos);
+      this.pos += here;
+      n -= here;
+      if (n > 0) {
+        this.chunk++;
+        this.pos = 0;
+      }
+    }
+  }
+  string(n: number): string {
+    const parts: Buffer[] = [];
+    let rest = n;
+    while (rest > 0) {
+      while (this.pos >= this.chunks[this.chunk].length) {
+        this.chunk++;
+        this.pos = 0;
+      }
+      const here = Math.min(rest, this.chunks[this.chunk].length - this.pos);
+      parts.push(this.chunks[this.chunk].subarray(this.pos, this.pos + here));
+      this.pos += here;
+      rest -= here;
+    }
+    this.left -= n;
+    return Buffer.concat(parts).toString('utf8');
+  }
+}
+
 /**
  * The nonce of a response, read by skipping over its resources (a length-delimited field is
  * skipped without being read). The control plane encodes each response once, nonce included, for
  * every stream it sends it on, so a nonce names the bytes.
  */
-function nonceOf(buffer: Buffer): string {
-  const reader = Reader.create(buffer);
-  while (reader.pos < reader.len) {
-    const tag = reader.uint32();
-    if (tag >>> 3 === 5) return reader.string();
-    reader.skipType(tag & 7);
+function nonceOf(chunks: readonly Buffer[], length: number): string {
+  const reader = new ChunkReader(chunks, length);
+  while (!reader.done) {
+    const tag = reader.varint();
+    const wire = tag & 7;
+    if (wire === 0) reader.varint();
+    else if (wire === 1) reader.skip(8);
+    else if (wire === 5) reader.skip(4);
+    else if (wire === 2) {
+      const n = reader.varint();
+      if (tag >>> 3 === 5) return reader.string(n);
+      reader.skip(n);
+    } else throw new Error(`unexpected wire type ${wire} in a DeltaDiscoveryResponse`);
   }
   return '';
 }
 
 /** Responses already read, by nonce: thousands of nodes receive the same bytes, read once. */
 const summaries = new Map<string, Summary>();
-function summaryOf(buffer: Buffer): Summary {
-  const nonce = nonceOf(buffer);
+function summaryOf(chunks: readonly Buffer[], length: number): Summary {
+  const nonce = nonceOf(chunks, length);
   let summary = summaries.get(nonce);
   if (summary) return summary;
-  const response = parseDelta(buffer);
+  const response = parseDelta(Buffer.concat(chunks, length));
   const names = response.resources.map((r) => r.name);
   let follow: string[] = [];
   if (response.typeUrl === TYPES.cds) follow = response.resources.filter((r) => followOf(TYPES.cds, r).eds).map((r) => r.name);
@@ -241,10 +310,54 @@ function summaryOf(buffer: Buffer): Summary {
   return summary;
 }
 
+/**
+ * gRPC length-prefixed messages out of HTTP/2 DATA chunks (gRPC over HTTP/2: a 1-byte
+ * compressed flag, a 4-byte big-endian length, the message). A message is handed on as the
+ * chunks that hold it, not joined.
+ */
+function grpcMessages(onMessage: (chunks: Buffer[], length: number) => void): (data: Buffer) => void {
+  let header = Buffer.alloc(0);
+  let length = -1;
+  let parts: Buffer[] = [];
+  let have = 0;
+  return (data: Buffer) => {
+    let at = 0;
+    while (at < data.length) {
+      if (length < 0) {
+        const need = 5 - header.length;
+        header = Buffer.concat([header, data.subarray(at, at + need)]);
+        at += Math.min(need, data.length - at);
+        if (header.length < 5) return;
+        length = header.readUInt32BE(1);
+        header = Buffer.alloc(0);
+        parts = [];
+        have = 0;
+      }
+      const take = Math.min(length - have, data.length - at);
+      if (take > 0) parts.push(data.subarray(at, at + take));
+      have += take;
+      at += take;
+      if (have === length) {
+        const done = parts;
+        const size = length;
+        length = -1;
+        onMessage(done, size);
+      }
+    }
+  };
+}
+
+/** A gRPC message: the 5-byte prefix (not compressed, length) and the message. */
+function grpcFrame(message: Buffer): Buffer {
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt32BE(message.length, 1);
+  return Buffer.concat([prefix, message]);
+}
+
 async function runNodes(port: number, count: number): Promise<void> {
   const send = (message: unknown) => process.send!(message);
   const nodeType = messageType('envoy.config.core.v3.Node');
-  const channels: grpc.Client[] = [];
+  const sessions: http2.ClientHttp2Session[] = [];
   const nodes: SimNode[] = [];
   /** Watched VHDS names -> nodes that received a new version since the watch began, and when the last did. */
   const watched = new Map<string, { nodes: number; at: number }>();
@@ -253,50 +366,60 @@ async function runNodes(port: number, count: number): Promise<void> {
   let inFlight = 0;
 
   const open = (index: number) => {
-    const channelIndex = Math.floor(index / STREAMS_PER_CONNECTION);
-    channels[channelIndex] ??= new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
-      'grpc.use_local_subchannel_pool': 1,
-      'grpc.max_receive_message_length': -1,
-      // A node's first responses are megabytes: a wide HTTP/2 window instead of 64 KB round trips.
-      'grpc-node.flow_control_window': 64 * 1024 * 1024,
-      channelIndex,
-    });
-    const call = channels[channelIndex].makeBidiStreamRequest(
-      '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources',
-      (b: Buffer) => b,
-      (b: Buffer) => b,
+    const sessionIndex = Math.floor(index / STREAMS_PER_CONNECTION);
+    // A plain HTTP/2 client speaking gRPC (the bytes on the wire are gRPC's): it reads a response
+    // as the chunks that hold it, where a gRPC client library joins every message into one buffer.
+    if (!sessions[sessionIndex]) {
+      // A node's first responses are megabytes: wide HTTP/2 windows instead of 64 KB round trips.
+      const session = http2.connect(`http://127.0.0.1:${port}`, { settings: { initialWindowSize: 64 * 1024 * 1024 } });
+      session.on('connect', () => session.setLocalWindowSize(256 * 1024 * 1024));
+      session.on('error', () => {});
+      sessions[sessionIndex] = session;
+    }
+    const call = sessions[sessionIndex].request(
+      {
+        ':method': 'POST',
+        ':path': '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      },
+      { endStream: false },
     );
+    const write = (message: Buffer) => call.write(grpcFrame(message));
     const node: SimNode = { bytes: 0, vhdsResponses: 0, markBytes: 0 };
     nodes.push(node);
     const routeConfigs = new Set<string>();
     const vhdsFor = new Set<string>();
-    call.on('data', (buffer: Buffer) => {
-      node.bytes += buffer.length;
-      const response = summaryOf(buffer);
-      // ACK first (Envoy applies, then ACKs; the order of our own requests does not matter here).
-      call.write(deltaRequest(response.typeUrl, { nonce: response.nonce }));
-      if (response.typeUrl === TYPES.cds) {
-        if (response.follow.length > 0 || response.removed.length > 0) call.write(deltaRequest(TYPES.eds, { subscribe: response.follow, unsubscribe: response.removed }));
-      } else if (response.typeUrl === TYPES.lds) {
-        const names = response.follow.filter((n) => !routeConfigs.has(n));
-        for (const n of names) routeConfigs.add(n);
-        if (names.length > 0) call.write(deltaRequest(TYPES.rds, { subscribe: names }));
-      } else if (response.typeUrl === TYPES.rds) {
-        // Envoy's VHDS subscription starts with the route configuration's name.
-        const names = response.follow.filter((n) => !vhdsFor.has(n));
-        for (const n of names) vhdsFor.add(n);
-        if (names.length > 0) call.write(deltaRequest(TYPES.vhds, { subscribe: names }));
-      } else if (response.typeUrl === TYPES.vhds) {
-        if (node.vhdsResponses++ === 0) holdsFullConfig();
-        for (const name of response.names) {
-          const watch = watched.get(name);
-          if (watch) {
-            watch.nodes++;
-            watch.at = nowMs();
+    call.on(
+      'data',
+      grpcMessages((chunks, length) => {
+        node.bytes += length;
+        const response = summaryOf(chunks, length);
+        // ACK first (Envoy applies, then ACKs; the order of our own requests does not matter here).
+        write(deltaRequest(response.typeUrl, { nonce: response.nonce }));
+        if (response.typeUrl === TYPES.cds) {
+          if (response.follow.length > 0 || response.removed.length > 0) write(deltaRequest(TYPES.eds, { subscribe: response.follow, unsubscribe: response.removed }));
+        } else if (response.typeUrl === TYPES.lds) {
+          const names = response.follow.filter((n) => !routeConfigs.has(n));
+          for (const n of names) routeConfigs.add(n);
+          if (names.length > 0) write(deltaRequest(TYPES.rds, { subscribe: names }));
+        } else if (response.typeUrl === TYPES.rds) {
+          // Envoy's VHDS subscription starts with the route configuration's name.
+          const names = response.follow.filter((n) => !vhdsFor.has(n));
+          for (const n of names) vhdsFor.add(n);
+          if (names.length > 0) write(deltaRequest(TYPES.vhds, { subscribe: names }));
+        } else if (response.typeUrl === TYPES.vhds) {
+          if (node.vhdsResponses++ === 0) holdsFullConfig();
+          for (const name of response.names) {
+            const watch = watched.get(name);
+            if (watch) {
+              watch.nodes++;
+              watch.at = nowMs();
+            }
           }
         }
-      }
-    });
+      }),
+    );
     call.on('error', () => {});
     const nodeBytes = nodeType
       .encode(
@@ -309,8 +432,8 @@ async function runNodes(port: number, count: number): Promise<void> {
         }),
       )
       .finish();
-    call.write(deltaRequest(TYPES.cds, { node: nodeBytes }));
-    call.write(deltaRequest(TYPES.lds, {}));
+    write(deltaRequest(TYPES.cds, { node: nodeBytes }));
+    write(deltaRequest(TYPES.lds, {}));
   };
 
   /** Keeps CONNECT_WINDOW nodes receiving their first configuration at a time: one more as each one holds it. */
@@ -341,11 +464,11 @@ async function runNodes(port: number, count: number): Promise<void> {
       watched.clear();
     } else if (message.cmd === 'drop') {
       // Closes the first connections (and every stream on them).
-      const closing = channels.slice(0, message.connections);
-      for (const c of closing) c?.close();
+      const closing = sessions.slice(0, message.connections);
+      for (const c of closing) c?.destroy();
       send({ cmd: 'dropped', nodes: Math.min(count, closing.length * STREAMS_PER_CONNECTION) });
     } else if (message.cmd === 'stop') {
-      for (const c of channels) c?.close();
+      for (const c of sessions) c?.destroy();
       process.exit(0);
     }
   });
