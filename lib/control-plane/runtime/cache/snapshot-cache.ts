@@ -115,7 +115,9 @@ export class SnapshotCache {
     return (
       snapshot !== undefined &&
       kinds.length > 0 &&
-      kinds.every((k) => record.acked[k] === snapshot.types[k].version || (k === 'clusters' && record.acked[k] === snapshot.transitionalClusters?.version))
+      // A type never ACKed holds nothing: with no transitional clusters, `transitionalClusters?.version`
+      // is undefined like the unacked version, which made a node that only NACKed clusters "current".
+      kinds.every((k) => record.acked[k] !== undefined && (record.acked[k] === snapshot.types[k].version || (k === 'clusters' && record.acked[k] === snapshot.transitionalClusters?.version)))
     );
   }
 
