@@ -16,10 +16,11 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import * as grpc from '@grpc/grpc-js';
 import { Reader, Writer } from 'protobufjs';
-import { BatchWriteCommand, DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ensureBrokerTable, localClientConfig, startEmulators } from '../lib/local/emulators';
-import { ROUTE_INDEX_PARTITION, RouteDocument, keys } from '../lib/model';
+import { RouteDocument } from '../lib/model';
+import { putRoutes, reserveGenerations, routeWriter } from '../test/support/routes';
 import { startLocalControlPlane } from '../lib/control-plane/runtime/local';
 import { silentLogger } from '../lib/control-plane/runtime/logger';
 import { SnapshotRenderer } from '../lib/control-plane/runtime/snapshot';
@@ -295,22 +296,13 @@ async function main(): Promise<void> {
   const client = new DynamoDBClient(localClientConfig(emulators.dynamodbEndpoint));
   await ensureBrokerTable(client, TABLE);
   const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-  const counter = await doc.send(
-    new UpdateCommand({ TableName: TABLE, Key: keys.routeCounter(), UpdateExpression: 'ADD #v :n', ExpressionAttributeNames: { '#v': 'value' }, ExpressionAttributeValues: { ':n': ROUTES }, ReturnValues: 'UPDATED_NEW' }),
-  );
-  const base = Number(counter.Attributes!.value) - ROUTES;
-  for (let i = 0; i < ROUTES; i += 25) {
-    const items = Array.from({ length: Math.min(25, ROUTES - i) }, (_, k) => {
-      const r = routeDoc(i + k, base + i + k + 1);
-      return { PutRequest: { Item: { ...keys.route(r.instanceId), gsi1pk: ROUTE_INDEX_PARTITION, ...r } } };
-    });
-    await doc.send(new BatchWriteCommand({ RequestItems: { [TABLE]: items } }));
-  }
-  /** A change as the broker writes it: counter, then conditional put. */
+  const first = await reserveGenerations(doc, TABLE, ROUTES);
+  await putRoutes(doc, TABLE, Array.from({ length: ROUTES }, (_, i) => routeDoc(i, first + i)));
+  /** A change as the broker writes it (BrokerStore.writeRoute: counter, then conditional put). */
+  const writeRoute = routeWriter(client, TABLE);
   const change = async (i: number, port: number) => {
-    const c = await doc.send(new UpdateCommand({ TableName: TABLE, Key: keys.routeCounter(), UpdateExpression: 'ADD #v :one', ExpressionAttributeNames: { '#v': 'value' }, ExpressionAttributeValues: { ':one': 1 }, ReturnValues: 'UPDATED_NEW' }));
-    const r = { ...routeDoc(i, Number(c.Attributes!.value)), spec: spec(i, port) };
-    await doc.send(new BatchWriteCommand({ RequestItems: { [TABLE]: [{ PutRequest: { Item: { ...keys.route(r.instanceId), gsi1pk: ROUTE_INDEX_PARTITION, ...r } } }] } }));
+    const { instanceId, plan } = routeDoc(i, 0);
+    await writeRoute({ instanceId, plan, deleted: false, spec: spec(i, port) });
   };
 
   const cp = await startLocalControlPlane({

@@ -33,6 +33,8 @@
  * Finished operations carry `expiresAt` (epoch seconds, DynamoDB TTL). TTL deletes
  * lazily, so readers treat an item past `expiresAt` as gone.
  */
+import type { RouteDocument } from './route';
+
 export const TABLE_KEYS = { partitionKey: 'pk', sortKey: 'sk' } as const;
 export const GENERATION_INDEX = { name: 'byGeneration', partitionKey: 'gsi1pk', sortKey: 'generation' } as const;
 /** Attribute holding the epoch-seconds expiry of finished operations (DynamoDB TTL). */
@@ -52,3 +54,12 @@ export const keys = {
   /** An operator's pin of a region's control planes to their last good config (lib/model/convergence.ts RegionPin). */
   pin: (region: string) => ({ pk: 'PIN', sk: `REGION#${region}` }),
 } as const;
+
+/**
+ * The table item of a route document: its key, the generation index's partition, the
+ * document. The one shape of a route item: the broker's store writes it, and tests and
+ * benchmarks seed routes with it (test/support/routes.ts).
+ */
+export function routeItem(route: RouteDocument): Record<string, unknown> {
+  return { ...keys.route(route.instanceId), gsi1pk: ROUTE_INDEX_PARTITION, ...route };
+}

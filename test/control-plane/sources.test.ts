@@ -3,22 +3,17 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { ROUTE_INDEX_PARTITION, keys } from '../../lib/model';
 import { localClientConfig } from '../../lib/local/emulators';
 import { LocalControlPlane } from '../../lib/control-plane/runtime/local';
 import { DynamoRouteSource } from '../../lib/control-plane/runtime/sources';
+import { putRoutes } from '../support/routes';
 import { REGION, TABLE, TOKEN, TestTable, startTable, startTestControlPlane, waitFor } from './support';
 
-const spec = (host: string) => ({ hostnames: [host], backends: [{ address: '10.0.0.1', port: 80, protocol: 'http' }], regions: [REGION] });
+const spec = (host: string) => ({ hostnames: [host], backends: [{ address: '10.0.0.1', port: 80, protocol: 'http' as const }], regions: [REGION] });
 
+/** A route at a generation of the test's choosing (a write committed late). */
 async function putAt(table: TestTable, instanceId: string, generation: number, deleted = false) {
-  await table.doc.send(
-    new PutCommand({
-      TableName: TABLE,
-      Item: { ...keys.route(instanceId), gsi1pk: ROUTE_INDEX_PARTITION, instanceId, plan: 'standard', generation, deleted, spec: spec(`${instanceId}.edge.example.com`), updatedAt: new Date().toISOString() },
-    }),
-  );
+  await putRoutes(table.doc, TABLE, [{ instanceId, plan: 'standard', generation, deleted, spec: spec(`${instanceId}.edge.example.com`), updatedAt: new Date().toISOString() }]);
 }
 
 describe('context sources', () => {

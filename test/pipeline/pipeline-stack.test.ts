@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { ConfigError, loadConfig, resolveConfig } from '../../lib/config';
 import { SYNTH_COMMANDS } from '../../lib/pipeline/pipeline-stack';
 import { synthEdgeApp, SynthResult } from '../support/synth';
+import { Resources, ofType, only } from '../support/template';
 
 // One synth for the file: three fleet regions in two waves from the config, cdk-nag and
 // aws-cdk-lib's CloudFormation validation on (as `cdk synth` runs them).
@@ -25,8 +26,6 @@ interface PipelineStage {
   Name: string;
   Actions: Action[];
 }
-type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
-
 let resources: Resources;
 let stages: PipelineStage[];
 
@@ -41,7 +40,7 @@ beforeAll(() => {
   });
   assembly = synth.app.synth();
   resources = synth.template('edge-pipeline').toJSON().Resources;
-  const pipeline = Object.values(resources).find((r) => r.Type === 'AWS::CodePipeline::Pipeline')!;
+  const [, pipeline] = only(resources, 'AWS::CodePipeline::Pipeline');
   stages = pipeline.Properties.Stages as PipelineStage[];
   delete process.env.CDK_DOCKER;
 });
@@ -121,7 +120,7 @@ describe('edge-pipeline', () => {
   });
 
   test('the gate steps may read alarms and the stacks they verify, nothing more', () => {
-    const policies = Object.entries(resources).filter(([id, r]) => r.Type === 'AWS::IAM::Policy' && /Verifyuswest1/.test(id));
+    const policies = ofType(resources, 'AWS::IAM::Policy').filter(([id]) => /Verifyuswest1/.test(id));
     expect(policies).toHaveLength(1);
     const statements = (policies[0][1].Properties.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] }).Statement;
     const actions = statements.flatMap((s) => [s.Action].flat()).filter((a) => !/^(logs|codebuild|s3):/.test(a));
@@ -131,7 +130,7 @@ describe('edge-pipeline', () => {
   });
 
   test('cross-region artifacts go through each region’s CDK bootstrap bucket: no support stacks, no account needed at synth', () => {
-    const pipeline = Object.values(resources).find((r) => r.Type === 'AWS::CodePipeline::Pipeline')!;
+    const [, pipeline] = only(resources, 'AWS::CodePipeline::Pipeline');
     const stores = pipeline.Properties.ArtifactStores as { Region: string; ArtifactStore: { Location: unknown } }[];
     expect(stores.map((s) => s.Region).sort()).toEqual(['ap-northeast-1', 'us-east-1', 'us-west-1']);
     expect(JSON.stringify(stores.find((s) => s.Region === 'us-west-1')!.ArtifactStore.Location)).toBe(JSON.stringify({ 'Fn::Join': ['', ['cdk-hnb659fds-assets-', { Ref: 'AWS::AccountId' }, '-us-west-1']] }));

@@ -25,6 +25,24 @@ export interface RenderContext {
   readonly generation?: number;
   /** The origin header values cdn hosts accept (cdn-origin.ts); unset: not read yet, cdn hosts refuse everything. */
   readonly cdnOrigin?: { readonly values: readonly string[] };
+  /**
+   * Set by the context merge (sources/merge.ts): the routes by instance, and which instances'
+   * routes changed since an earlier context, so a render revisits only those. Not rendered
+   * from, not persisted; unset (contexts built by hand, the persisted one): a render revisits every instance.
+   */
+  readonly revision?: ContextRevision;
+}
+
+/** Where a context stands among the contexts the merge built (see RenderContext.revision). */
+export interface ContextRevision {
+  readonly seq: number;
+  /** The context's routes, by instance id. */
+  readonly byId: ReadonlyMap<string, ServedRoute>;
+  /**
+   * The instances whose route is not the same object as in the context of revision `since`
+   * (added, changed or removed); undefined when not known (another merge, or too far back).
+   */
+  changedSince(since: ContextRevision): ReadonlySet<string> | undefined;
 }
 
 /** The JSON document an S3 object or a local file may hold. */

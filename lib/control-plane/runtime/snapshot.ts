@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import { Writer } from 'protobufjs';
-import { RenderContext } from './context';
+import { ContextRevision, RenderContext } from './context';
 import { AUTHZ_PLACEHOLDER_CLUSTER } from './authz-override';
 import { StrictJsonError, strictFromJson } from './proto-json';
 import { RESOURCE_KINDS, ResourceKind, TYPE_URLS, messageType } from './protos';
 import { NodeInfo, RenderedResource, Template, TemplateRegistry } from './templates';
+import { ResourceMap, ResourceMapEditor } from './render/resource-map';
+import { SharedUnits } from './render/shared-units';
 
 /** One resource, validated and encoded once, shared by every node that receives it. */
 export interface EncodedResource {
@@ -77,10 +79,9 @@ function encodeDeltaEntry(name: string, version: string, any: Uint8Array): Uint8
 
 let snapshotSeq = 0;
 
-/** Builds a TypeSnapshot from encoded resources, diffing against the previous one. */
 /** Two 32-bit words of sha256(name:version), once per encoded resource. */
 const mixes = new WeakMap<EncodedResource, readonly [number, number]>();
-function mixOf(res: EncodedResource): readonly [number, number] {
+export function mixOf(res: EncodedResource): readonly [number, number] {
   let mix = mixes.get(res);
   if (!mix) {
     const digest = createHash('sha256').update(`${res.name}:${res.version}`).digest();
@@ -93,24 +94,31 @@ function mixOf(res: EncodedResource): readonly [number, number] {
 /**
  * Builds a TypeSnapshot from encoded resources, diffing against the previous one. Its version
  * is a content hash of the resources' names and versions that does not depend on their order
- * (sums of per-resource hashes), so a render of ten thousand resources needs no sort.
+ * (sums of per-resource hashes), so a render of ten thousand resources needs no sort. With a
+ * ResourceMap (render/resource-map.ts) the sums are kept per shard and the diff skips the
+ * shards the two snapshots share: the cost is that of what changed.
  */
-export function typeSnapshot(kind: ResourceKind, resources: Map<string, EncodedResource>, previous?: TypeSnapshot): TypeSnapshot {
+export function typeSnapshot(kind: ResourceKind, resources: ReadonlyMap<string, EncodedResource>, previous?: TypeSnapshot): TypeSnapshot {
   let a = 0;
   let b = 0;
-  for (const res of resources.values()) {
-    const [x, y] = mixOf(res);
-    a = (a + x) >>> 0;
-    b = (b + y) >>> 0;
-  }
+  if (resources instanceof ResourceMap) [a, b] = resources.sums();
+  else
+    for (const res of resources.values()) {
+      const [x, y] = mixOf(res);
+      a = (a + x) >>> 0;
+      b = (b + y) >>> 0;
+    }
   const version = hash(`${resources.size}:${a.toString(16)}:${b.toString(16)}`);
   let diff: TypeSnapshot['previous'];
   if (previous) {
-    const changed = new Set<string>();
-    for (const [name, res] of resources) if (previous.resources.get(name)?.version !== res.version) changed.add(name);
-    const removed: string[] = [];
-    if (changed.size > 0 || previous.resources.size !== resources.size) for (const n of previous.resources.keys()) if (!resources.has(n)) removed.push(n);
-    diff = { version: previous.version, changed, removed };
+    if (resources instanceof ResourceMap) diff = { version: previous.version, ...(resources as ResourceMap<EncodedResource>).diff(previous.resources) };
+    else {
+      const changed = new Set<string>();
+      for (const [name, res] of resources) if (previous.resources.get(name)?.version !== res.version) changed.add(name);
+      const removed: string[] = [];
+      if (changed.size > 0 || previous.resources.size !== resources.size) for (const n of previous.resources.keys()) if (!resources.has(n)) removed.push(n);
+      diff = { version: previous.version, changed, removed };
+    }
   }
   return { kind, typeUrl: TYPE_URLS[kind], version, resources, previous: diff, cache: new Map() };
 }
@@ -135,6 +143,9 @@ interface CachedEncoding {
 
 type Warning = { instanceId?: string; template: string; message: string };
 type Route = RenderContext['routes'][number];
+type Excluded = { instanceId: string; generation: number; problems: RenderProblem[]; servedGeneration?: number };
+/** Where a render writes resources: a plain map (a unit) or a ResourceMap editor (the assembly). */
+type Target = { has(name: string): boolean; get(name: string): EncodedResource | undefined; set(name: string, value: EncodedResource): void };
 
 /**
  * One instance rendered alone by every template of the profile and validated: its problems,
@@ -148,6 +159,34 @@ interface Unit {
   readonly warnings: readonly Warning[];
 }
 
+/** What one instance contributes to a render: the unit served (of its newest or its last good route), whether it is excluded, its warnings. */
+interface InstanceState {
+  readonly entry?: { readonly unit: Unit; readonly route: Route };
+  readonly excluded?: Excluded;
+  readonly warnings: readonly Warning[];
+  /** The hostnames of its newest and its last good route (to tell whether a change touches another instance's hostnames). */
+  readonly hosts: readonly string[];
+}
+
+/**
+ * The persistent per-instance assembly of the last good render: each instance's state, the
+ * hostname index, the resources (ResourceMaps: a render copies only the shards it changes, so
+ * the stable snapshot's maps stay as they were), and the names the shared templates rendered.
+ */
+interface Assembly {
+  revision?: ContextRevision;
+  settings: string;
+  readonly instances: Map<string, InstanceState>;
+  /** Instances with a state that is excluded, or has warnings (reported every render). */
+  readonly reported: Set<string>;
+  /** Hostname -> the instances whose newest or last good route lists it. */
+  readonly hostOwners: Map<string, Set<string>>;
+  resources: Record<ResourceKind, ResourceMap<EncodedResource>>;
+  shared: Array<[ResourceKind, string]>;
+}
+
+const byInstanceId = (a: { instanceId: string }, b: { instanceId: string }) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0);
+
 /**
  * Renders the templates of one node profile, validates every resource strictly against
  * Envoy's protos and protoc-gen-validate rules, checks references, and produces a
@@ -159,9 +198,14 @@ interface Unit {
  *
  * Render what changed: that render of an instance alone is its unit, cached by revision,
  * settings and served hostnames; the resources of per-instance templates (clusters,
- * endpoints, VHDS virtual hosts) come from the units, so a change renders, validates and
- * encodes one instance. Only the templates that aggregate instances (listeners, an inline
- * route table) render over every instance, their encodings cached by resource text.
+ * endpoints, VHDS virtual hosts) come from the units. A render starts from the last good
+ * assembly and revisits only the instances whose route changed since (the context's
+ * revision, handed down by the merge): a one-service change looks up, validates, swaps and
+ * diffs that service alone. It revisits every instance when the rest of the context changed
+ * (settings, the cdn origin), when the context has no revision, or when a changed instance
+ * shares a hostname with another (which one serves it depends on the others). Only the
+ * templates that aggregate instances (listeners, an inline route table) render over every
+ * instance, their encodings cached by resource text.
  */
 export class SnapshotRenderer {
   /** Per instance: the unit of its newest revision (valid or not). */
@@ -171,21 +215,20 @@ export class SnapshotRenderer {
   private readonly encodings = new Map<string, CachedEncoding>();
   /** The last generation of each instance that was served. */
   private readonly lastGood = new Map<string, Route>();
-  /**
-   * The last render's assembly: the unit of each instance served, the resources (units' and
-   * shared templates'), and the names the shared templates rendered. A render starts from it
-   * and swaps only the units that changed.
-   */
-  private assembled?: { units: Map<string, Unit>; resources: Record<ResourceKind, Map<string, EncodedResource>>; shared: Array<[ResourceKind, string]> };
+  private assembled?: Assembly;
   /** The route object each instance's unit was last taken for (an unchanged route needs no key). */
   private readonly unitRoutes = new WeakMap<Route, { settings: string; unit: Unit }>();
   /** References each resource makes (computed once per encoded resource). */
   private readonly refs = new WeakMap<EncodedResource, Array<{ key: string; value: string; path: string }>>();
+  /** How the last render went: how many instances it revisited (tests of the diff; /status). */
+  lastPass?: { readonly kind: 'all' | 'changed'; readonly instances: number };
 
   constructor(
     private readonly registry: TemplateRegistry,
     readonly profile: string,
     private readonly node: NodeInfo,
+    /** Rendered resources shared with the other profiles of the control plane (render/shared-units.ts). */
+    private readonly shared: SharedUnits = new SharedUnits(),
   ) {}
 
   render(context: RenderContext, previous?: Snapshot): RenderOutcome {
@@ -196,85 +239,101 @@ export class SnapshotRenderer {
     // Envoy refuses a domain in two virtual hosts of a route table: with per-instance virtual
     // hosts, a hostname an earlier instance (by id) serves is taken off the later ones.
     const exclusive = templates.find((t) => t.perInstance && t.kind === 'virtualHosts');
-    const claimed = new Set<string>();
-    const excluded: Array<{ instanceId: string; generation: number; problems: RenderProblem[]; servedGeneration?: number }> = [];
-    const good: Route[] = [];
-    const used: Unit[] = [];
-    const warnings: Warning[] = [];
     // An instance's unit depends on its route and on the rest of the context: the platform
     // settings and whatever else sources add (the cdn origin secret...); templates are fixed per process.
-    const { routes: _routes, generation: _generation, ...rest } = context;
+    const { routes: _routes, generation: _generation, revision, ...rest } = context;
     const settings = hash(JSON.stringify(rest));
-    const served = (route: Route): Route => {
-      if (!exclusive || !route.spec.hostnames.some((h) => claimed.has(h))) return route;
-      const domains = route.spec.hostnames.filter((h) => !claimed.has(h));
-      for (const h of route.spec.hostnames)
-        if (claimed.has(h)) warnings.push({ instanceId: route.instanceId, template: exclusive.id, message: `hostname ${h} is already served by another instance; not served for this one` });
-      return domains.length === route.spec.hostnames.length ? route : { ...route, spec: { ...route.spec, hostnames: domains } };
-    };
-    const claim = (route: Route) => {
-      if (exclusive) for (const h of route.spec.hostnames) claimed.add(h);
-    };
-    for (const route of context.routes) {
-      const newest = served(route);
-      const seen = this.unitRoutes.get(newest);
-      const reuse = seen !== undefined && seen.settings === settings;
-      const check = reuse ? seen.unit : this.unit(this.checks, templates, unitTemplates, context, settings, newest);
-      if (!reuse) this.unitRoutes.set(newest, { settings, unit: check });
-      if (check.problems.length === 0) {
-        this.units.set(route.instanceId, check);
-        good.push(route);
-        used.push(check);
-        claim(newest);
-        continue;
-      }
-      // Keep serving the instance's last good generation, if it had one; otherwise leave it out.
-      const held = this.lastGood.get(route.instanceId);
-      excluded.push({ instanceId: route.instanceId, generation: route.generation, problems: [...check.problems], servedGeneration: held?.generation });
-      if (!held) continue;
-      const heldServed = served(held);
-      const unit = this.unit(this.units, templates, unitTemplates, context, settings, heldServed);
-      if (unit.problems.length > 0) continue;
-      good.push(held);
-      used.push(unit);
-      claim(heldServed);
-    }
-    // Start from the last assembly (copied: it stays as it was if this render fails) and swap the units that changed.
     const prev = this.assembled;
-    const resources = Object.fromEntries(RESOURCE_KINDS.map((kind) => [kind, new Map(prev?.resources[kind])])) as Record<ResourceKind, Map<string, EncodedResource>>;
-    for (const [kind, name] of prev?.shared ?? []) resources[kind].delete(name);
+
+    // The instances to revisit: those the merge says changed since the last good assembly, else all.
+    let changed = prev && prev.settings === settings && prev.revision && revision ? revision.changedSince(prev.revision) : undefined;
+    if (changed && exclusive && prev && this.sharesHostnames(changed, revision!.byId, prev)) changed = undefined;
+    const next = new Map<string, InstanceState | undefined>();
+    if (changed) {
+      const byId = revision!.byId;
+      for (const id of changed) {
+        const route = byId.get(id);
+        if (route) next.set(id, this.instance(route, (r) => r, () => undefined, templates, unitTemplates, context, settings));
+        else {
+          next.set(id, undefined);
+          for (const cache of [this.checks, this.units, this.lastGood]) cache.delete(id);
+          this.shared.forget(id);
+        }
+      }
+    } else {
+      this.prune(context);
+      const claimed = new Set<string>();
+      const served = (route: Route, warnings: Warning[]): Route => {
+        if (!exclusive || !route.spec.hostnames.some((h) => claimed.has(h))) return route;
+        const domains = route.spec.hostnames.filter((h) => !claimed.has(h));
+        for (const h of route.spec.hostnames)
+          if (claimed.has(h)) warnings.push({ instanceId: route.instanceId, template: exclusive.id, message: `hostname ${h} is already served by another instance; not served for this one` });
+        return domains.length === route.spec.hostnames.length ? route : { ...route, spec: { ...route.spec, hostnames: domains } };
+      };
+      const claim = (route: Route) => {
+        if (exclusive) for (const h of route.spec.hostnames) claimed.add(h);
+      };
+      for (const route of context.routes) next.set(route.instanceId, this.instance(route, served, claim, templates, unitTemplates, context, settings));
+      for (const id of prev?.instances.keys() ?? []) if (!next.has(id)) next.set(id, undefined);
+    }
+    this.lastPass = { kind: changed ? 'changed' : 'all', instances: next.size };
+
+    // Start from the last assembly (copy on write: it stays as it was if this render fails) and swap the units that changed.
+    const editors = Object.fromEntries(RESOURCE_KINDS.map((kind) => [kind, (prev?.resources[kind] ?? ResourceMap.empty(mixOf)).edit()])) as Record<ResourceKind, ResourceMapEditor<EncodedResource>>;
+    for (const [kind, name] of prev?.shared ?? []) editors[kind].delete(name);
     const problems: RenderProblem[] = [];
-    const units = new Map<string, Unit>();
-    good.forEach((route, i) => units.set(route.instanceId, used[i]));
-    const drop = (unit: Unit) => {
-      for (const { kind, res } of unit.resources) if (resources[kind].get(res.name) === res) resources[kind].delete(res.name);
-    };
-    for (const [id, old] of prev?.units ?? []) if (units.get(id) !== old) drop(old);
-    for (const [id, unit] of units) {
-      if (unit.warnings.length > 0) warnings.push(...unit.warnings);
-      if (prev?.units.get(id) === unit) continue;
+    const unitOf = (id: string) => prev?.instances.get(id)?.entry?.unit;
+    for (const [id, state] of next) {
+      const old = unitOf(id);
+      if (old && old !== state?.entry?.unit) for (const { kind, res } of old.resources) if (editors[kind].get(res.name) === res) editors[kind].delete(res.name);
+    }
+    for (const [id, state] of next) {
+      const unit = state?.entry?.unit;
+      if (!unit || unitOf(id) === unit) continue;
       for (const { kind, res } of unit.resources) {
-        if (resources[kind].has(res.name)) problems.push({ template: res.template, resource: res.name, field: 'name', message: `another template already rendered a ${kind} resource with this name` });
-        else resources[kind].set(res.name, res);
+        if (editors[kind].has(res.name)) problems.push({ template: res.template, resource: res.name, field: 'name', message: `another template already rendered a ${kind} resource with this name` });
+        else editors[kind].set(res.name, res);
       }
     }
+    // The routes served: the context's, unless an instance is excluded (its last good route, or none).
+    const stateOf = (id: string) => (next.has(id) ? next.get(id) : prev?.instances.get(id));
+    let anyExcluded = false;
+    for (const id of prev?.reported ?? []) if (!next.has(id) && prev!.instances.get(id)?.excluded) anyExcluded = true;
+    for (const state of next.values()) if (state?.excluded) anyExcluded = true;
+    const good = anyExcluded ? context.routes.map((r) => stateOf(r.instanceId)?.entry?.route).filter((r): r is Route => r !== undefined) : context.routes;
+    const sharedWarnings: Warning[] = [];
     const sharedNames: Array<[ResourceKind, string]> = [];
-    problems.push(...this.renderAll(shared, { ...context, routes: good }, warnings, true, resources, sharedNames));
+    problems.push(...this.renderAll(shared, { ...context, routes: good }, sharedWarnings, true, editors, sharedNames));
     // A unit's own references were checked when it rendered alone; the shared templates' are checked against everything.
-    const sharedIds = new Set(shared.map((t) => t.id));
-    problems.push(...checkReferences(resources, templates, (res) => this.refsOf(res), (res) => sharedIds.has(res.template)));
+    for (const [kind, name] of sharedNames) problems.push(...referenceProblems(kind, editors[kind].get(name)!, editors, templates, (res) => this.refsOf(res)));
     const renderMs = performance.now() - started;
     if (problems.length > 0) return { ok: false, problems, renderMs };
-    this.assembled = { units, resources, shared: sharedNames };
-    for (const route of good) this.lastGood.set(route.instanceId, route);
+
+    const resources = Object.fromEntries(RESOURCE_KINDS.map((kind) => [kind, editors[kind].seal()])) as Record<ResourceKind, ResourceMap<EncodedResource>>;
+    const assembly: Assembly = prev ?? { settings, instances: new Map(), reported: new Set(), hostOwners: new Map(), resources, shared: [] };
+    this.commit(assembly, next);
+    assembly.revision = revision;
+    assembly.settings = settings;
+    assembly.resources = resources;
+    assembly.shared = sharedNames;
+    this.assembled = assembly;
+
+    const excluded: Excluded[] = [];
+    const warnings: Warning[] = [];
+    for (const id of [...assembly.reported].sort()) {
+      const state = assembly.instances.get(id)!;
+      if (state.excluded) excluded.push(state.excluded);
+      warnings.push(...state.warnings);
+    }
+    warnings.push(...sharedWarnings);
     const types = {} as Record<ResourceKind, TypeSnapshot>;
     for (const kind of RESOURCE_KINDS) types[kind] = typeSnapshot(kind, resources[kind], previous?.types[kind]);
     let transitionalClusters: TypeSnapshot | undefined;
     const removedClusters = types.clusters.previous?.removed ?? [];
     if (previous && removedClusters.length > 0) {
-      const union = new Map(resources.clusters);
+      const union = resources.clusters.edit();
       for (const name of removedClusters) union.set(name, previous.types.clusters.resources.get(name)!);
-      transitionalClusters = typeSnapshot('clusters', union, previous.types.clusters);
+      transitionalClusters = typeSnapshot('clusters', union.seal(), previous.types.clusters);
     }
     const snapshot: Snapshot = {
       profile: this.profile,
@@ -283,10 +342,85 @@ export class SnapshotRenderer {
       generation: context.generation ?? 0,
       types,
       transitionalClusters,
-      excluded,
+      excluded: excluded.sort(byInstanceId),
       warnings,
     };
     return { ok: true, snapshot, renderMs: performance.now() - started };
+  }
+
+  /** One instance's state: its newest route's unit if valid, else its last good route's (if any). */
+  private instance(
+    route: Route,
+    served: (route: Route, warnings: Warning[]) => Route,
+    claim: (route: Route) => void,
+    templates: readonly Template[],
+    unitTemplates: ReadonlySet<string>,
+    context: RenderContext,
+    settings: string,
+  ): InstanceState {
+    const warnings: Warning[] = [];
+    const held = this.lastGood.get(route.instanceId);
+    const hosts = [...new Set([...route.spec.hostnames, ...(held?.spec.hostnames ?? [])])];
+    const newest = served(route, warnings);
+    const seen = this.unitRoutes.get(newest);
+    const reuse = seen !== undefined && seen.settings === settings;
+    const check = reuse ? seen.unit : this.unit(this.checks, templates, unitTemplates, context, settings, newest);
+    if (!reuse) this.unitRoutes.set(newest, { settings, unit: check });
+    if (check.problems.length === 0) {
+      this.units.set(route.instanceId, check);
+      claim(newest);
+      return { entry: { unit: check, route }, warnings: [...warnings, ...check.warnings], hosts };
+    }
+    // Keep serving the instance's last good generation, if it had one; otherwise leave it out.
+    const excluded: Excluded = { instanceId: route.instanceId, generation: route.generation, problems: [...check.problems], servedGeneration: held?.generation };
+    if (!held) return { excluded, warnings, hosts };
+    const heldServed = served(held, warnings);
+    const unit = this.unit(this.units, templates, unitTemplates, context, settings, heldServed);
+    if (unit.problems.length > 0) return { excluded, warnings, hosts };
+    claim(heldServed);
+    return { entry: { unit, route: held }, excluded, warnings: [...warnings, ...unit.warnings], hosts };
+  }
+
+  /** Whether a changed instance's hostnames (newest, last good, as assembled) are listed by another instance. */
+  private sharesHostnames(changed: ReadonlySet<string>, byId: ReadonlyMap<string, Route>, prev: Assembly): boolean {
+    const mine = new Map<string, string>();
+    for (const id of changed) {
+      const hosts = new Set([...(byId.get(id)?.spec.hostnames ?? []), ...(this.lastGood.get(id)?.spec.hostnames ?? []), ...(prev.instances.get(id)?.hosts ?? [])]);
+      for (const h of hosts) {
+        const owners = prev.hostOwners.get(h);
+        if (owners && (owners.size > 1 || !owners.has(id))) return true;
+        const other = mine.get(h);
+        if (other !== undefined && other !== id) return true;
+        mine.set(h, id);
+      }
+    }
+    return false;
+  }
+
+  /** Takes the instances' new states into the assembly (after a good render). */
+  private commit(assembly: Assembly, next: ReadonlyMap<string, InstanceState | undefined>): void {
+    for (const [id, state] of next) {
+      const old = assembly.instances.get(id);
+      for (const h of old?.hosts ?? []) {
+        const owners = assembly.hostOwners.get(h);
+        owners?.delete(id);
+        if (owners?.size === 0) assembly.hostOwners.delete(h);
+      }
+      if (!state) {
+        assembly.instances.delete(id);
+        assembly.reported.delete(id);
+        continue;
+      }
+      assembly.instances.set(id, state);
+      if (state.excluded || state.warnings.length > 0) assembly.reported.add(id);
+      else assembly.reported.delete(id);
+      for (const h of state.hosts) {
+        let owners = assembly.hostOwners.get(h);
+        if (!owners) assembly.hostOwners.set(h, (owners = new Set()));
+        owners.add(id);
+      }
+      if (state.entry) this.lastGood.set(id, state.entry.route);
+    }
   }
 
   /** The unit of one instance revision, from `cache` when its key is unchanged, else rendered alone and validated. */
@@ -296,7 +430,7 @@ export class SnapshotRenderer {
     if (cached && cached.key === key) return cached;
     const resources = { listeners: new Map(), routes: new Map(), clusters: new Map(), endpoints: new Map(), virtualHosts: new Map() } as Record<ResourceKind, Map<string, EncodedResource>>;
     const warnings: Warning[] = [];
-    const found = this.renderAll(templates, { ...context, routes: [route] }, warnings, false, resources);
+    const found = this.renderAll(templates, { ...context, routes: [route] }, warnings, false, resources, undefined, { instanceId: route.instanceId, key });
     found.push(...checkReferences(resources, templates, (res) => this.refsOf(res)));
     const problems = found.map((p) => ({ ...p, instanceId: route.instanceId }));
     const mine: Array<{ kind: ResourceKind; res: EncodedResource }> = [];
@@ -321,9 +455,10 @@ export class SnapshotRenderer {
     for (const route of routes) this.lastGood.set(route.instanceId, route);
   }
 
-  /** Forgets instances that no longer exist (bounded caches). */
+  /** Forgets instances that no longer exist (bounded caches); a render does it for the instances it revisits. */
   prune(context: RenderContext): void {
     const ids = new Set(context.routes.map((r) => r.instanceId));
+    for (const id of this.checks.keys()) if (!ids.has(id)) this.shared.forget(id);
     for (const cache of [this.checks, this.units, this.lastGood]) for (const id of cache.keys()) if (!ids.has(id)) cache.delete(id);
   }
 
@@ -333,18 +468,35 @@ export class SnapshotRenderer {
     context: RenderContext,
     warnings: Warning[],
     useCache: boolean,
-    resources: Record<ResourceKind, Map<string, EncodedResource>>,
+    resources: Record<ResourceKind, Target>,
     added?: Array<[ResourceKind, string]>,
+    unit?: { readonly instanceId: string; readonly key: string },
   ): RenderProblem[] {
     const problems: RenderProblem[] = [];
     const nextEncodings = useCache ? new Map<string, CachedEncoding>() : undefined;
     for (const template of templates) {
+      // A per-instance template's render of this instance revision, by another profile of the region: taken as it is.
+      const share = unit && template.perInstance ? this.shared.get(template.id, this.node.region, unit.instanceId, unit.key) : undefined;
+      if (share) {
+        for (const res of share.resources) {
+          if (resources[template.kind].has(res.name))
+            problems.push({ template: template.id, resource: res.name, field: 'name', message: `another template already rendered a ${template.kind} resource with this name` });
+          else resources[template.kind].set(res.name, res);
+        }
+        warnings.push(...share.warnings);
+        continue;
+      }
       let rendered: RenderedResource[];
+      const before = problems.length;
+      const mine: Warning[] = [];
+      const made: EncodedResource[] = [];
       try {
-        rendered = template.render({ context, node: this.node, warn: (instanceId, message) => warnings.push({ instanceId, template: template.id, message }) });
+        rendered = template.render({ context, node: this.node, warn: (instanceId, message) => mine.push({ instanceId, template: template.id, message }) });
       } catch (err) {
         problems.push({ template: template.id, resource: '', field: '', message: `template failed: ${(err as Error).message}` });
         continue;
+      } finally {
+        warnings.push(...mine);
       }
       for (const item of rendered) {
         const target = resources[template.kind];
@@ -363,12 +515,14 @@ export class SnapshotRenderer {
             cached && cached.text === text ? cached.encoded : encodeResource(template.kind, item.name, item.resource, template.id, item.instanceIds ?? []);
           nextEncodings?.set(key, { text, encoded });
           target.set(item.name, encoded);
+          made.push(encoded);
           added?.push([template.kind, item.name]);
         } catch (err) {
           if (!(err instanceof StrictJsonError)) throw err;
           for (const p of err.problems) problems.push({ template: template.id, resource: item.name, field: p.field, message: p.message });
         }
       }
+      if (unit && template.perInstance && problems.length === before) this.shared.set(template.id, this.node.region, unit.instanceId, { key: unit.key, resources: made, warnings: mine });
     }
     if (nextEncodings && problems.length === 0) {
       this.encodings.clear();
@@ -406,33 +560,38 @@ const allRefs: Refs = (res) => {
 
 /** Routes, virtual hosts and listeners may only name clusters and route configurations that exist; EDS clusters need endpoints. */
 export function checkReferences(
-  resources: Record<ResourceKind, Map<string, EncodedResource>>,
+  resources: Record<ResourceKind, ReadonlyMap<string, EncodedResource>>,
   templates: readonly Template[],
   refsOf: Refs = allRefs,
-  only: (res: EncodedResource) => boolean = () => true,
 ): RenderProblem[] {
   const problems: RenderProblem[] = [];
-  const clusterNames = resources.clusters;
-  // Clusters from other sources (e.g. the bootstrap's xds_cluster) are not ours to check; only rendered kinds that this profile renders.
-  const rendersClusters = templates.some((t) => t.kind === 'clusters');
-  const rendersRoutes = templates.some((t) => t.kind === 'routes');
-  for (const kind of ['listeners', 'routes', 'virtualHosts'] as const) {
-    for (const res of resources[kind].values()) {
-      if (!only(res)) continue;
-      for (const ref of refsOf(res)) {
-        // The ext_authz placeholder is named on purpose and never rendered (authz-override.ts).
-        if (CLUSTER_REFS.has(ref.key) && rendersClusters && !clusterNames.has(ref.value) && ref.value !== AUTHZ_PLACEHOLDER_CLUSTER)
-          problems.push({ template: res.template, resource: res.name, field: ref.path, message: `names cluster ${ref.value}, which does not exist` });
-        if (kind === 'listeners' && ROUTE_REFS.has(ref.key) && rendersRoutes && !resources.routes.has(ref.value))
-          problems.push({ template: res.template, resource: res.name, field: ref.path, message: `names route configuration ${ref.value}, which does not exist` });
-      }
+  for (const kind of ['listeners', 'routes', 'virtualHosts', 'clusters'] as const)
+    for (const res of resources[kind].values()) problems.push(...referenceProblems(kind, res, resources, templates, refsOf));
+  return problems;
+}
+
+/** The reference problems of one resource among `resources` (see checkReferences). */
+function referenceProblems(
+  kind: ResourceKind,
+  res: EncodedResource,
+  resources: Record<ResourceKind, { has(name: string): boolean }>,
+  templates: readonly Template[],
+  refsOf: Refs,
+): RenderProblem[] {
+  const problems: RenderProblem[] = [];
+  if (kind === 'listeners' || kind === 'routes' || kind === 'virtualHosts') {
+    // Clusters from other sources (e.g. the bootstrap's xds_cluster) are not ours to check; only rendered kinds that this profile renders.
+    const rendersClusters = templates.some((t) => t.kind === 'clusters');
+    const rendersRoutes = templates.some((t) => t.kind === 'routes');
+    for (const ref of refsOf(res)) {
+      // The ext_authz placeholder is named on purpose and never rendered (authz-override.ts).
+      if (CLUSTER_REFS.has(ref.key) && rendersClusters && !resources.clusters.has(ref.value) && ref.value !== AUTHZ_PLACEHOLDER_CLUSTER)
+        problems.push({ template: res.template, resource: res.name, field: ref.path, message: `names cluster ${ref.value}, which does not exist` });
+      if (kind === 'listeners' && ROUTE_REFS.has(ref.key) && rendersRoutes && !resources.routes.has(ref.value))
+        problems.push({ template: res.template, resource: res.name, field: ref.path, message: `names route configuration ${ref.value}, which does not exist` });
     }
   }
-  if (templates.some((t) => t.kind === 'endpoints')) {
-    for (const cluster of clusterNames.values()) {
-      if (only(cluster) && cluster.json.type === 'EDS' && !resources.endpoints.has(cluster.name))
-        problems.push({ template: cluster.template, resource: cluster.name, field: 'eds_cluster_config', message: 'EDS cluster without endpoints (ClusterLoadAssignment)' });
-    }
-  }
+  if (kind === 'clusters' && templates.some((t) => t.kind === 'endpoints') && res.json.type === 'EDS' && !resources.endpoints.has(res.name))
+    problems.push({ template: res.template, resource: res.name, field: 'eds_cluster_config', message: 'EDS cluster without endpoints (ClusterLoadAssignment)' });
   return problems;
 }

@@ -15,7 +15,6 @@ import {
   CONVERGENCE_PARTITION,
   ConvergenceReport,
   PIN_PARTITION,
-  ROUTE_INDEX_PARTITION,
   RegionPin,
   RouteDocument,
   coveringWildcards,
@@ -24,6 +23,7 @@ import {
   pinFromItem,
   registrableDomain,
   reversedName,
+  routeItem,
   wildcardBase,
 } from '../../../model';
 import { BindingRecord, InstanceRecord, InstanceResources, OperationRecord } from './types';
@@ -487,7 +487,7 @@ export class BrokerStore {
     await this.conditionalWrite(
       new PutCommand({
         TableName: this.tableName,
-        Item: { ...keys.route(route.instanceId), gsi1pk: ROUTE_INDEX_PARTITION, ...route, generation, updatedAt: nowIso() },
+        Item: routeItem({ ...route, generation, updatedAt: nowIso() }),
         ConditionExpression: 'attribute_not_exists(pk) OR generation < :g',
         ExpressionAttributeValues: { ':g': generation },
       }),
