@@ -311,8 +311,9 @@ function summaryOf(chunks: readonly Buffer[], length: number): Summary {
 }
 
 /**
- * gRPC length-prefixed messages out of HTTP/2 DATA chunks (gRPC over HTTP/2: a 1-byte
- * compressed flag, a 4-byte big-endian length, the message). A message is handed on as the
+ * gRPC length-prefixed messages out of HTTP/2 DATA chunks (grpc/doc/PROTOCOL-HTTP2.md,
+ * Length-Prefixed-Message: a 1-byte Compressed-Flag, a 4-byte big-endian Message-Length, the
+ * message). A message is handed on as the
  * chunks that hold it, not joined.
  */
 function grpcMessages(onMessage: (chunks: Buffer[], length: number) => void): (data: Buffer) => void {
@@ -341,6 +342,8 @@ function grpcMessages(onMessage: (chunks: Buffer[], length: number) => void): (d
         const done = parts;
         const size = length;
         length = -1;
+        // Let go of the message once read (a node's last message would otherwise stay held: 4 MB each).
+        parts = [];
         onMessage(done, size);
       }
     }

@@ -53,7 +53,9 @@ describe('region-wide canary', () => {
     await new Promise((resolve) => setTimeout(resolve, SOAK_MS / 2));
     for (const n of nodes.values()) if (n.id !== canaryId) expect(n.everSent().has('svc-first')).toBe(false);
     await waitFor('every node holding the change', () => [...nodes.values()].every((n) => n.clusters().includes('svc-first')) || undefined, SOAK_MS + 8000);
-    expect((await report(follower))!.stableGeneration).toBeGreaterThanOrEqual(generation);
+    // The follower's report is written on its own (debounced) beat, after its nodes ACKed: wait for it.
+    const promoted = await waitFor("the follower's report of the promotion", async () => ((await report(follower))!.stableGeneration >= generation ? true : undefined));
+    expect(promoted).toBe(true);
   });
 
   it("takes the leader's rejection: the follower's nodes never see the rejected change", async () => {

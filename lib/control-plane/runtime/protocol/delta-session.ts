@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Writer } from 'protobufjs';
+import { Reader, Writer } from 'protobufjs';
 import { ResourceKind, messageType } from '../protos';
 import { SharedResponse, TypeSnapshot } from '../snapshot';
 import { StreamRequest, StreamSession, TypeState } from './stream';
@@ -12,17 +12,93 @@ import { StreamRequest, StreamSession, TypeState } from './stream';
 const DELTA_WILDCARD: ReadonlySet<ResourceKind> = new Set(['listeners', 'clusters', 'virtualHosts']);
 
 export interface DeltaDiscoveryRequest extends StreamRequest {
-  resource_names_subscribe?: string[];
-  resource_names_unsubscribe?: string[];
   initial_resource_versions?: Record<string, string>;
+  /** How many names resource_names_subscribe and resource_names_unsubscribe hold. */
+  subscribeCount: number;
+  unsubscribeCount: number;
+  /**
+   * A digest of the bytes of both lists ('' when both are empty): equal digests, equal changes.
+   * Every Envoy of a fleet subscribes to the same thousands of EDS names; the names are decoded
+   * only for a change not seen before.
+   */
+  changeDigest: string;
+  subscribe(): string[];
+  unsubscribe(): string[];
 }
 
-const deltaRequestType = () => messageType('envoy.service.discovery.v3.DeltaDiscoveryRequest');
+const strings = (buffer: Buffer, slices: ReadonlyArray<readonly [number, number]>) => () => slices.map(([start, end]) => Reader.create(buffer.subarray(start, end)).string());
 
-/** Decodes a DeltaDiscoveryRequest (small: a Delta request carries only changes). */
+/**
+ * Decodes a DeltaDiscoveryRequest by hand (field numbers of envoy.service.discovery.v3.DeltaDiscoveryRequest:
+ * node 1, type_url 2, resource_names_subscribe 3, resource_names_unsubscribe 4,
+ * initial_resource_versions 5, response_nonce 6, error_detail 7). The two name lists are only
+ * fingerprinted; resource locators (8, 9: xdstp:// names) are not served and are skipped.
+ */
 export function decodeDeltaRequest(buffer: Buffer): DeltaDiscoveryRequest {
-  const type = deltaRequestType();
-  return type.toObject(type.decode(buffer), { longs: Number, enums: String, defaults: false, arrays: true }) as DeltaDiscoveryRequest;
+  const reader = Reader.create(buffer);
+  const subscribe: Array<[number, number]> = [];
+  const unsubscribe: Array<[number, number]> = [];
+  /** The byte ranges of fields 3 and 4, tags included, adjacent ones merged (a repeated field is one run). */
+  const spans: Array<[number, number]> = [];
+  const request: DeltaDiscoveryRequest = { subscribeCount: 0, unsubscribeCount: 0, changeDigest: '', subscribe: () => [], unsubscribe: () => [] };
+  while (reader.pos < reader.len) {
+    const at = reader.pos;
+    const tag = reader.uint32();
+    const field = tag >>> 3;
+    if ((field === 3 || field === 4) && (tag & 7) === 2) {
+      const start = reader.pos;
+      reader.skipType(2);
+      (field === 3 ? subscribe : unsubscribe).push([start, reader.pos]);
+      const last = spans[spans.length - 1];
+      if (last && last[1] === at) last[1] = reader.pos;
+      else spans.push([at, reader.pos]);
+      continue;
+    }
+    switch (field) {
+      case 1: {
+        const type = messageType('envoy.config.core.v3.Node');
+        request.node = type.toObject(type.decode(reader.bytes()), { longs: Number, enums: String, defaults: false }) as StreamRequest['node'];
+        break;
+      }
+      case 2:
+        request.type_url = reader.string();
+        break;
+      case 5: {
+        // map<string, string>: entries of key 1, value 2.
+        const end = reader.uint32() + reader.pos;
+        let key = '';
+        let value = '';
+        while (reader.pos < end) {
+          const t = reader.uint32();
+          if (t >>> 3 === 1) key = reader.string();
+          else if (t >>> 3 === 2) value = reader.string();
+          else reader.skipType(t & 7);
+        }
+        (request.initial_resource_versions ??= {})[key] = value;
+        break;
+      }
+      case 6:
+        request.response_nonce = reader.string();
+        break;
+      case 7: {
+        const type = messageType('google.rpc.Status');
+        request.error_detail = type.toObject(type.decode(reader.bytes()), { defaults: false }) as { code?: number; message?: string };
+        break;
+      }
+      default:
+        reader.skipType(tag & 7);
+    }
+  }
+  if (spans.length > 0) {
+    const hash = createHash('sha1');
+    for (const [start, end] of spans) hash.update(buffer.subarray(start, end));
+    request.subscribeCount = subscribe.length;
+    request.unsubscribeCount = unsubscribe.length;
+    request.changeDigest = `${subscribe.length}:${unsubscribe.length}:${hash.digest('base64')}`;
+    request.subscribe = strings(buffer, subscribe);
+    request.unsubscribe = strings(buffer, unsubscribe);
+  }
+  return request;
 }
 
 /**
@@ -52,20 +128,20 @@ const DELTA_EMPTY: DeltaSubscription = { id: 0, wildcard: false, names: new Set(
 const DELTA_ALL: DeltaSubscription = { id: -1, wildcard: true, names: new Set(), next: new Map() };
 let deltaSubscriptionIds = 0;
 
-function changeSubscription(sub: DeltaSubscription, subscribe: readonly string[], unsubscribe: readonly string[]): DeltaSubscription {
-  if (subscribe.length === 0 && unsubscribe.length === 0) return sub;
-  const key = createHash('sha1').update(subscribe.join('\n')).update('\u0000').update(unsubscribe.join('\n')).digest('base64');
-  let next = sub.next.get(key);
+/** The subscription after a request's changes (memoised per subscription and change). */
+function changeSubscription(sub: DeltaSubscription, request: DeltaDiscoveryRequest): DeltaSubscription {
+  if (request.changeDigest === '') return sub;
+  let next = sub.next.get(request.changeDigest);
   if (!next) {
     const names = new Set(sub.names);
     let wildcard = sub.wildcard;
-    for (const name of subscribe) if (name === '*') wildcard = true;
+    for (const name of request.subscribe()) if (name === '*') wildcard = true;
     else names.add(name);
-    for (const name of unsubscribe) if (name === '*') wildcard = false;
+    for (const name of request.unsubscribe()) if (name === '*') wildcard = false;
     else names.delete(name);
     next = { id: ++deltaSubscriptionIds, wildcard, names, next: new Map() };
     if (sub.next.size > 1000) sub.next.clear();
-    sub.next.set(key, next);
+    sub.next.set(request.changeDigest, next);
   }
   return next;
 }
@@ -107,12 +183,10 @@ export class DeltaSession extends StreamSession<DeltaTypeState, DeltaDiscoveryRe
     const kind = this.kindOf(request);
     if (!kind) return;
     let state = this.types.get(kind);
-    const subscribe = request.resource_names_subscribe ?? [];
-    const unsubscribe = request.resource_names_unsubscribe ?? [];
     if (!state) {
       // Legacy wildcard: the first request for LDS/CDS (and VHDS) with no names.
       // Every field set here, so that the state keeps them in the object itself (no property array).
-      const sub = DELTA_WILDCARD.has(kind) && subscribe.length === 0 ? DELTA_ALL : DELTA_EMPTY;
+      const sub = DELTA_WILDCARD.has(kind) && request.subscribeCount === 0 ? DELTA_ALL : DELTA_EMPTY;
       state = { sub, pending: false, nonce: undefined, sentTs: undefined, heldTs: undefined, heldSub: undefined, known: undefined };
       this.types.set(kind, state);
       const initial = Object.entries(request.initial_resource_versions ?? {});
@@ -120,8 +194,8 @@ export class DeltaSession extends StreamSession<DeltaTypeState, DeltaDiscoveryRe
     }
     const outcome = this.reply(kind, state, request, this.record.sent[kind] ?? '');
     // Subscription changes count whatever the nonce: each Delta request carries only changes.
-    state.sub = changeSubscription(state.sub, subscribe, unsubscribe);
-    if (unsubscribe.length > 0 && state.known) for (const name of unsubscribe) state.known.delete(name);
+    state.sub = changeSubscription(state.sub, request);
+    if (request.unsubscribeCount > 0 && state.known) for (const name of request.unsubscribe()) state.known.delete(name);
     this.settle(outcome === 'stale' ? undefined : outcome);
   }
 
