@@ -169,6 +169,7 @@ describe('routing and the rules every endpoint shares', () => {
     for (const bad of ['2.12', '1.17', '3.17', '2.17.1', 'v2.17', '2.17x', '2', '.17']) {
       const reply = await version(bad);
       expect(reply.status).toBe(412);
+      expect(reply.body.error).toBe('PreconditionFailed');
       expect(reply.body.description).toBe(`X-Broker-API-Version ${JSON.stringify(bad)} is not supported; send 2.13 or later (2.17 preferred).`);
     }
     for (const good of ['2.13', '2.17', ' 2.14 ', '2.99']) expect((await version(good)).status).toBe(200);
@@ -186,6 +187,17 @@ describe('routing and the rules every endpoint shares', () => {
     expect((await call('GET', `/v2/service_instances/${'a'.repeat(128)}/last_operation`)).status).toBe(404);
     expect((await call('GET', '/v2/service_instances/x/service_bindings/b%2Fc')).body.description).toMatch(/^binding_id: must be/);
     expect((await call('GET', '/v2/service_instances/Ab.9_~-x/service_bindings/b')).status).toBe(404);
+  });
+
+  test('every endpoint names the id that is wrong', async () => {
+    const bad = 'a%20b';
+    const named = async (path: string) => (await call('GET', path)).body.description.split(':')[0];
+    expect(await named(`/v2/service_instances/${bad}`)).toBe('instance_id');
+    expect(await named(`/v2/service_instances/${bad}/last_operation`)).toBe('instance_id');
+    expect(await named(`/v2/service_instances/${bad}/service_bindings/b`)).toBe('instance_id');
+    expect(await named(`/v2/service_instances/i/service_bindings/${bad}`)).toBe('binding_id');
+    expect(await named(`/v2/service_instances/${bad}/service_bindings/b/last_operation`)).toBe('instance_id');
+    expect(await named(`/v2/service_instances/i/service_bindings/${bad}/last_operation`)).toBe('binding_id');
   });
 
   test('a fault of ours: 500 InternalError with the request id, no details', async () => {
@@ -250,6 +262,9 @@ describe('PUT /v2/service_instances/:id (provision)', () => {
     const id2 = newId();
     expect((await provision(id2, ['ctx2.example.org'], { context, space_guid: null })).status).toBe(202);
     expect(await store.getInstance(id2)).toMatchObject({ organizationGuid: 'org-1', spaceGuid: 'space-c' });
+    // A null context or maintenance_info is one not given.
+    const id3 = newId();
+    expect((await provision(id3, ['ctx3.example.org'], { context: null, maintenance_info: null })).status).toBe(202);
   });
 
   const refused: Array<[string, Call, number, string | RegExp]> = [
