@@ -53,6 +53,14 @@ describe('Quarantine', () => {
     expect(served(r, ['a', 4])).toEqual([]);
   });
 
+  it('each promotion moves the fallback on: a rejection of a newer generation serves the last promoted one', () => {
+    const q = new Quarantine();
+    q.promote([route('a', 1)]);
+    q.promote([route('a', 2)]);
+    q.reject(route('a', 3), 'nack', 'bad');
+    expect(served(q, ['a', 3])).toEqual(['a@2']);
+  });
+
   it('promoting the same generation again keeps the one before it', () => {
     const q = new Quarantine();
     q.promote([route('a', 1)]);
