@@ -395,6 +395,18 @@ describe('SnapshotRenderer', () => {
     expect(ok(r.render(ctx([routeDocument('a')]), one)).transitionalClusters).toBeUndefined();
   });
 
+  it('serves a hostname two instances list once, in the virtual host of the first by id, and warns on the other', () => {
+    const both = 'shared.edge.example.com';
+    const a = routeDocument('a', { spec: { hostnames: ['a.edge.example.com', both] } });
+    const b = routeDocument('b', { spec: { hostnames: ['b.edge.example.com', both] } });
+    const s = ok(renderer(delta).render(ctx([a, b])));
+    const domains = (name: string) => (s.types.virtualHosts.resources.get(name)!.json as { domains: string[] }).domains;
+    expect(domains('edge-https/svc-a')).toEqual(expect.arrayContaining(['a.edge.example.com', both]));
+    expect(domains('edge-https/svc-b')).toContain('b.edge.example.com');
+    expect(domains('edge-https/svc-b')).not.toContain(both);
+    expect(s.warnings.filter((w) => w.message.includes(both)).map((w) => w.instanceId)).toEqual(['b']);
+  });
+
   it('renders every instance again when the settings change, and serves them under the new settings', () => {
     const r = renderer(sotw);
     const before = ok(r.render(ctx([routeDocument('a')])));
