@@ -78,6 +78,12 @@ describe('ResourceMap', () => {
     expect([...empty.keys()]).toEqual([]);
     expect(empty.sums()).toEqual([0, 0]);
     expect(empty.has('x')).toBe(false);
+    expect(empty.get('x')).toBeUndefined();
+    const editor = empty.edit();
+    expect(editor.has('x')).toBe(false);
+    expect(editor.get('x')).toBeUndefined();
+    expect(editor.delete('x')).toBe(false);
+    expect(editor.seal().size).toBe(0);
   });
 
   it('sums the mixes modulo 2^32, whatever the order, and takes a replaced or deleted value out', () => {
