@@ -522,6 +522,22 @@ describe('RenderStage', () => {
     expect(stage.render(profile({ ok: true, snapshot: snap('4'), renderMs: 1 }, { snapshot: stable, stable, heldBack: halted, snapshotOrigin: 'rendered' }), context).kind).toBe('candidate');
   });
 
+  it('logs what an operator needs: the profile and the first 20 problems of a rejection, the first 10 of an exclusion, the versions of a candidate', () => {
+    const stage = new RenderStage(new Metrics(), logger);
+    const many = Array.from({ length: 25 }, (_, i) => ({ template: 't', resource: `r${i}`, field: 'f', message: 'm' }));
+    stage.render(profile({ ok: false, problems: many, renderMs: 1 }), context);
+    expect(logs[0].level).toBe('error');
+    expect(logs[0].message).toMatch(/rejected by validation/);
+    expect(logs[0].fields).toEqual({ profile: 'p', problems: many.slice(0, 20) });
+    logs.length = 0;
+    const s = snap('9', [{ instanceId: 'b', generation: 1, problems: many }]);
+    stage.render(profile({ ok: true, snapshot: s, renderMs: 1 }), context);
+    expect(logs[0].fields).toEqual({ profile: 'p', instanceId: 'b', generation: 1, problems: many.slice(0, 10) });
+    expect(logs[1].level).toBe('info');
+    expect(logs[1].message).toMatch(/snapshot rendered/);
+    expect(logs[1].fields).toEqual({ profile: 'p', seq: 1, ms: 1, versions: versionsOf(s), routes: 1, excluded: 1 });
+  });
+
   it('reports an excluded instance once per profile, instance and generation', () => {
     const stage = new RenderStage(new Metrics(), logger);
     const ex = (generation: number) => [{ instanceId: 'b', generation, problems: [] }];
