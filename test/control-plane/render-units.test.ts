@@ -78,6 +78,12 @@ describe('ResourceMap', () => {
     expect([...empty.keys()]).toEqual([]);
     expect(empty.sums()).toEqual([0, 0]);
     expect(empty.has('x')).toBe(false);
+    expect(empty.get('x')).toBeUndefined();
+    const editor = empty.edit();
+    expect(editor.has('x')).toBe(false);
+    expect(editor.get('x')).toBeUndefined();
+    expect(editor.delete('x')).toBe(false);
+    expect(editor.seal().size).toBe(0);
   });
 
   it('sums the mixes modulo 2^32, whatever the order, and takes a replaced or deleted value out', () => {
@@ -395,6 +401,18 @@ describe('SnapshotRenderer', () => {
     expect(ok(r.render(ctx([routeDocument('a')]), one)).transitionalClusters).toBeUndefined();
   });
 
+  it('serves a hostname two instances list once, in the virtual host of the first by id, and warns on the other', () => {
+    const both = 'shared.edge.example.com';
+    const a = routeDocument('a', { spec: { hostnames: ['a.edge.example.com', both] } });
+    const b = routeDocument('b', { spec: { hostnames: ['b.edge.example.com', both] } });
+    const s = ok(renderer(delta).render(ctx([a, b])));
+    const domains = (name: string) => (s.types.virtualHosts.resources.get(name)!.json as { domains: string[] }).domains;
+    expect(domains('edge-https/svc-a')).toEqual(expect.arrayContaining(['a.edge.example.com', both]));
+    expect(domains('edge-https/svc-b')).toContain('b.edge.example.com');
+    expect(domains('edge-https/svc-b')).not.toContain(both);
+    expect(s.warnings.filter((w) => w.message.includes(both)).map((w) => w.instanceId)).toEqual(['b']);
+  });
+
   it('renders every instance again when the settings change, and serves them under the new settings', () => {
     const r = renderer(sotw);
     const before = ok(r.render(ctx([routeDocument('a')])));
@@ -502,6 +520,22 @@ describe('RenderStage', () => {
     expect(stage.render(profile(again, { snapshot: snap('3'), stable, heldBack: halted, snapshotOrigin: 'rendered' }), context).kind).toBe('candidate');
     // Other versions than the halted ones: a candidate.
     expect(stage.render(profile({ ok: true, snapshot: snap('4'), renderMs: 1 }, { snapshot: stable, stable, heldBack: halted, snapshotOrigin: 'rendered' }), context).kind).toBe('candidate');
+  });
+
+  it('logs what an operator needs: the profile and the first 20 problems of a rejection, the first 10 of an exclusion, the versions of a candidate', () => {
+    const stage = new RenderStage(new Metrics(), logger);
+    const many = Array.from({ length: 25 }, (_, i) => ({ template: 't', resource: `r${i}`, field: 'f', message: 'm' }));
+    stage.render(profile({ ok: false, problems: many, renderMs: 1 }), context);
+    expect(logs[0].level).toBe('error');
+    expect(logs[0].message).toMatch(/rejected by validation/);
+    expect(logs[0].fields).toEqual({ profile: 'p', problems: many.slice(0, 20) });
+    logs.length = 0;
+    const s = snap('9', [{ instanceId: 'b', generation: 1, problems: many }]);
+    stage.render(profile({ ok: true, snapshot: s, renderMs: 1 }), context);
+    expect(logs[0].fields).toEqual({ profile: 'p', instanceId: 'b', generation: 1, problems: many.slice(0, 10) });
+    expect(logs[1].level).toBe('info');
+    expect(logs[1].message).toMatch(/snapshot rendered/);
+    expect(logs[1].fields).toEqual({ profile: 'p', seq: 1, ms: 1, versions: versionsOf(s), routes: 1, excluded: 1 });
   });
 
   it('reports an excluded instance once per profile, instance and generation', () => {
