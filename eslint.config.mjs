@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'cdk.out/**', 'cdk.out.*/**', '**/*.js', '**/*.mjs', 'bench-results/**'] },
+  { ignores: ['node_modules/**', 'cdk.out/**', 'cdk.out.*/**', '**/*.js', '**/*.cjs', '**/*.mjs', 'bench-results/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
