@@ -36,4 +36,5 @@ class LogStatementIgnorer {
   }
 }
 
-module.exports = { LogStatementIgnorer, strykerPlugins: [declareClassPlugin(PluginKind.Ignore, 'log-statements', LogStatementIgnorer)] };
+// Stryker imports this file as ESM: Node finds `exports.<name> = ...` assignments, not an object literal's computed values.
+module.exports.strykerPlugins = [declareClassPlugin(PluginKind.Ignore, 'log-statements', LogStatementIgnorer)];

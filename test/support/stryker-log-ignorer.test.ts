@@ -3,6 +3,9 @@
  * uses it: the source parsed by Babel, `shouldIgnore` asked of each node on the way down, and
  * a mutant ignored when the node it changes or one of its ancestors got a reason.
  */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parse } from '@babel/parser';
 import traverse, { NodePath } from '@babel/traverse';
 
@@ -108,4 +111,11 @@ test('calls that are not logging are mutated, even with a log-like name', () => 
     'child logger': false,
     'outside any call': false,
   });
+});
+
+test('Stryker finds the plugin when it imports the file as an ES module', () => {
+  const url = pathToFileURL(join(__dirname, 'stryker-log-ignorer.cjs')).href;
+  const script = `const m = await import(${JSON.stringify(url)}); console.log(JSON.stringify((m.strykerPlugins ?? []).map((p) => [p.kind, p.name])));`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  expect(JSON.parse(out)).toEqual([['Ignore', 'log-statements']]);
 });
