@@ -1,29 +1,40 @@
 /**
  * A Stryker ignorer (https://stryker-mutator.io/docs/stryker-js/disable-mutants/): mutants
- * inside a log statement (`logger.info(...)`, `ctx.logger.warn(...)`, ...) are not run. A log
- * line's words and fields change nothing a tenant or the platform can observe through the
- * API or the table, and the tests run with a silent logger; such mutants would only survive
- * and cost minutes each. Stryker reports them as "Ignored" with the reason below.
+ * inside a log call (`logger.info(...)`, `ctx.logger.warn(...)`, `this.logger.log('info', ...)`,
+ * `log({...})`) are not run. A log line's words and fields change nothing a tenant or the
+ * platform can observe through the API or the table, and the tests run with a silent logger;
+ * such mutants would only survive and cost minutes each. Stryker reports them as "Ignored"
+ * with the reason below.
+ *
+ * Stryker asks `shouldIgnore` of every node on its way down the tree; the first node that gets
+ * a reason ignores every mutant beneath it, however many lines its arguments span.
  */
 const { PluginKind, declareClassPlugin } = require('@stryker-mutator/api/plugin');
 
-const LOG_METHODS = new Set(['debug', 'info', 'warn', 'error']);
+// The Powertools Logger's methods (the broker) and the control plane's `log(level, ...)`.
+const LOG_METHODS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'critical', 'log']);
 
-/** `logger.<method>(...)` or `<anything>.logger.<method>(...)` as a statement of its own. */
-function isLogStatement(path) {
-  if (!path.isExpressionStatement()) return false;
-  const call = path.node.expression;
-  if (call.type !== 'CallExpression' || call.callee.type !== 'MemberExpression') return false;
-  const { object, property } = call.callee;
-  if (property.type !== 'Identifier' || !LOG_METHODS.has(property.name)) return false;
-  if (object.type === 'Identifier') return object.name === 'logger';
-  return object.type === 'MemberExpression' && object.property.type === 'Identifier' && object.property.name === 'logger';
+/** `logger`, or `<anything>.logger` (`this.logger`, `ctx.logger`, `this.options.logger`). */
+function isLogger(node) {
+  if (node.type === 'Identifier') return node.name === 'logger';
+  return node.type === 'MemberExpression' && !node.computed && node.property.type === 'Identifier' && node.property.name === 'logger';
+}
+
+/** `<logger>.<log method>(...)` or a bare `log(...)`, wherever it stands (a statement, an arrow's body, an argument). */
+function isLogCall(node) {
+  if (node.type !== 'CallExpression' && node.type !== 'OptionalCallExpression') return false;
+  const callee = node.callee;
+  if (callee.type === 'Identifier') return callee.name === 'log';
+  if (callee.type !== 'MemberExpression' && callee.type !== 'OptionalMemberExpression') return false;
+  if (callee.computed || callee.property.type !== 'Identifier' || !LOG_METHODS.has(callee.property.name)) return false;
+  return isLogger(callee.object);
 }
 
 class LogStatementIgnorer {
   shouldIgnore(path) {
-    return isLogStatement(path) ? 'a log statement: its words and fields are not behaviour the tests can observe (tests log nothing)' : undefined;
+    return isLogCall(path.node) ? 'a log statement: its words and fields are not behaviour the tests can observe (tests log nothing)' : undefined;
   }
 }
 
+// Stryker imports this file as ESM: Node finds `exports.<name> = ...` assignments, not an object literal's computed values.
 module.exports.strykerPlugins = [declareClassPlugin(PluginKind.Ignore, 'log-statements', LogStatementIgnorer)];
