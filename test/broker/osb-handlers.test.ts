@@ -653,6 +653,17 @@ describe('GET /v2/service_instances/:id', () => {
     await finish(deleted, dop, 'succeeded', { state: 'deleted' });
     expect((await fetchInstance(deleted)).status).toBe(404);
   });
+
+  test('an update ended but not yet written to the instance ("finishing"): still 422, as last_operation says it is in progress', async () => {
+    for (const state of ['succeeded', 'failed'] as const) {
+      const { id } = await provisioned([uniqueName(`fin-${state}`)]);
+      const upd = (await call('PATCH', `/v2/service_instances/${id}`, { query: ASYNC, body: { service_id: SERVICE_ID, parameters: { access_log: { enabled: true } } } })).body.operation;
+      await store.updateOperation(id, upd, { state });
+      expect(await fetchInstance(id)).toMatchObject({ status: 422, body: { error: 'ConcurrencyError' } });
+      await store.finishInstanceOperation(id, upd, {});
+      expect((await fetchInstance(id)).status).toBe(200);
+    }
+  });
 });
 
 // ---- last_operation ---------------------------------------------------------------
