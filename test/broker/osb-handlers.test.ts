@@ -453,6 +453,8 @@ describe('PATCH /v2/service_instances/:id (update)', () => {
     // The merged parameters pass the provision's rules (hostnames included).
     expect(await patch(id, { parameters: { hostnames: [`a.b.${DOMAIN}`] } })).toMatchObject({ status: 400, body: { description: expect.stringMatching(/^parameters: invalid: hostnames\[0\]: a\.b\.edge\.example\.com /) } });
     expect(await patch(newId(), {})).toMatchObject({ status: 404, body: { error: 'NotFound', description: expect.stringMatching(/does not exist$/) } });
+    // A malformed request is a 400 whatever the instance: the plan is checked before the instance is read.
+    expect(await patch(newId(), { plan_id: 'gold' })).toMatchObject({ status: 400, body: { description: expect.stringMatching(/^plan_id: unknown plan "gold"/) } });
     expect(sent).toEqual([]);
   });
 
@@ -497,6 +499,14 @@ describe('PATCH /v2/service_instances/:id (update)', () => {
     const { id: id2 } = await provisioned(two, { plan_id: CDN });
     expect(await patch(id2, { parameters: { hostnames: [two[1], two[0]] } })).toMatchObject({ status: 202 });
     expect((await patch(id, { plan_id: STANDARD, parameters: { hostnames: [uniqueName('std')] } })).status).toBe(202);
+  });
+
+  test('a move from standard to cdn may change the hostnames: only a cdn instance\'s names are bound to it', async () => {
+    const { id } = await provisioned([uniqueName('tocdn')]);
+    const other = uniqueName('tocdn2');
+    const reply = await patch(id, { plan_id: CDN, parameters: { hostnames: [other] } });
+    expect(reply.status).toBe(202);
+    expect((await store.getOperation(id, reply.body.operation))?.target).toMatchObject({ planId: CDN, plan: 'cdn', parameters: { hostnames: [other] } });
   });
 
   test('a name another instance holds: 409; the names it already has are its own', async () => {
