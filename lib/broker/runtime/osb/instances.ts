@@ -146,7 +146,7 @@ export async function provision(ctx: ApiContext, request: OsbRequest, instanceId
     ctx.logger.info('provision accepted', { instanceId, operationId: operation.operationId, plan, originatingIdentity: identity });
     return { status: 202, body: { operation: operation.operationId } };
   }
-  throw concurrencyError('the instance is being changed by another request; retry');
+  throw concurrencyError(`instance ${instanceId} is being changed by another request; retry`);
 }
 
 function contextString(context: Record<string, unknown> | undefined, field: string): string | undefined {
