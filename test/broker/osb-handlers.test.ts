@@ -127,6 +127,23 @@ async function expire(id: string, operationId: string): Promise<void> {
   expect(await store.getOperation(id, operationId)).toBeUndefined();
 }
 
+/**
+ * The context with some of the store's methods replaced: a race the test stages inside the
+ * call (another request's write between this one's read and write), or a store on which this
+ * request always loses. Everything else is the real store.
+ */
+function storeWith(overrides: Partial<Record<keyof BrokerStore, unknown>>): ApiContext {
+  return { ...ctx, store: Object.assign(Object.create(store) as BrokerStore, overrides) };
+}
+
+/** Written by a request that lost the write (docs/broker.md "Races on one instance"): failed, expiring after an hour. */
+function expectSuperseded(operation: OperationRecord | undefined): void {
+  expect(operation).toMatchObject({ state: 'failed', description: 'superseded by a concurrent request' });
+  const left = operation!.expiresAt! - Date.now() / 1000;
+  expect(left).toBeGreaterThan(3500);
+  expect(left).toBeLessThanOrEqual(3600);
+}
+
 // ---- the router -------------------------------------------------------------------
 
 describe('routing and the rules every endpoint shares', () => {
@@ -381,6 +398,54 @@ describe('PUT /v2/service_instances/:id (provision)', () => {
     expect(await store.getInstance(id)).toBeUndefined();
   });
 
+  test('another request creates the instance between our read and our write: answered as for that one, ours failed', async () => {
+    const id = newId();
+    const name = uniqueName('won');
+    let winner: string | undefined;
+    const ours: string[] = [];
+    const racing = storeWith({
+      putOperation: async (operation: OperationRecord) => {
+        ours.push(operation.operationId);
+        return store.putOperation(operation);
+      },
+      createInstance: async (instance: InstanceRecord) => {
+        winner ??= (await provision(id, [name])).body.operation;
+        return store.createInstance(instance);
+      },
+    });
+    const reply = await call('PUT', `/v2/service_instances/${id}`, { query: ASYNC, body: provisionBody([name]), context: racing });
+    expect(reply).toMatchObject({ status: 202, body: { operation: winner } });
+    expect(ours).toHaveLength(1);
+    expectSuperseded(await store.getOperation(id, ours[0]));
+    expect((await store.getInstance(id))?.currentOperationId).toBe(winner);
+    // The winner's own message, and the wake-up of a repeated request; never the loser's operation.
+    expect(sent.map((s) => s.ref)).toEqual([
+      { instanceId: id, operationId: winner },
+      { instanceId: id, operationId: winner },
+    ]);
+  });
+
+  test('losing all three tries: 422 ConcurrencyError, each operation written failed, nothing sent', async () => {
+    const id = newId();
+    const name = uniqueName('lost');
+    await provision(id, [name]);
+    sent.length = 0;
+    const ours: string[] = [];
+    // Every read misses the instance that every write then finds.
+    const blind = storeWith({
+      getInstance: async () => undefined,
+      putOperation: async (operation: OperationRecord) => {
+        ours.push(operation.operationId);
+        return store.putOperation(operation);
+      },
+    });
+    const reply = await call('PUT', `/v2/service_instances/${id}`, { query: ASYNC, body: provisionBody([name]), context: blind });
+    expect(reply).toMatchObject({ status: 422, body: { error: 'ConcurrencyError', description: `instance ${id} is being changed by another request; retry` } });
+    expect(ours).toHaveLength(3);
+    for (const operationId of ours) expectSuperseded(await store.getOperation(id, operationId));
+    expect(sent).toEqual([]);
+  });
+
   test('an id whose deprovision finished can be provisioned again', async () => {
     const id = newId();
     const name = uniqueName('again');
@@ -453,6 +518,8 @@ describe('PATCH /v2/service_instances/:id (update)', () => {
     // The merged parameters pass the provision's rules (hostnames included).
     expect(await patch(id, { parameters: { hostnames: [`a.b.${DOMAIN}`] } })).toMatchObject({ status: 400, body: { description: expect.stringMatching(/^parameters: invalid: hostnames\[0\]: a\.b\.edge\.example\.com /) } });
     expect(await patch(newId(), {})).toMatchObject({ status: 404, body: { error: 'NotFound', description: expect.stringMatching(/does not exist$/) } });
+    // A malformed request is a 400 whatever the instance: the plan is checked before the instance is read.
+    expect(await patch(newId(), { plan_id: 'gold' })).toMatchObject({ status: 400, body: { description: expect.stringMatching(/^plan_id: unknown plan "gold"/) } });
     expect(sent).toEqual([]);
   });
 
@@ -499,6 +566,33 @@ describe('PATCH /v2/service_instances/:id (update)', () => {
     expect((await patch(id, { plan_id: STANDARD, parameters: { hostnames: [uniqueName('std')] } })).status).toBe(202);
   });
 
+  test('a move from standard to cdn may change the hostnames: only a cdn instance\'s names are bound to it', async () => {
+    const { id } = await provisioned([uniqueName('tocdn')]);
+    const other = uniqueName('tocdn2');
+    const reply = await patch(id, { plan_id: CDN, parameters: { hostnames: [other] } });
+    expect(reply.status).toBe(202);
+    expect((await store.getOperation(id, reply.body.operation))?.target).toMatchObject({ planId: CDN, plan: 'cdn', parameters: { hostnames: [other] } });
+  });
+
+  test('another request takes the instance between our read and our write: 422 ConcurrencyError, ours failed, not sent', async () => {
+    const { id, operation: provisionOp } = await provisioned([uniqueName('urace')]);
+    let other: string | undefined;
+    const racing = storeWith({
+      startOperation: async (...args: Parameters<BrokerStore['startOperation']>) => {
+        other = (await patch(id, { parameters: { access_log: { enabled: true } } })).body.operation;
+        return store.startOperation(...args);
+      },
+    });
+    sent.length = 0;
+    const reply = await call('PATCH', `/v2/service_instances/${id}`, { query: ASYNC, body: { service_id: SERVICE_ID, parameters: { access_log: { enabled: false } } }, context: racing });
+    expect(reply).toMatchObject({ status: 422, body: { error: 'ConcurrencyError', description: `instance ${id} is being changed by another request; retry` } });
+    const ours = (await store.operationsOf(id)).filter((o) => ![provisionOp, other].includes(o.operationId));
+    expect(ours).toHaveLength(1);
+    expectSuperseded(ours[0]);
+    expect(await store.getInstance(id)).toMatchObject({ currentOperationId: other, lastOperationId: other });
+    expect(sent.map((s) => s.ref.operationId)).toEqual([other]);
+  });
+
   test('a name another instance holds: 409; the names it already has are its own', async () => {
     const name = uniqueName('mine');
     const { id } = await provisioned([name]);
@@ -516,8 +610,8 @@ describe('PATCH /v2/service_instances/:id (update)', () => {
 // ---- deprovision ------------------------------------------------------------------
 
 describe('DELETE /v2/service_instances/:id (deprovision)', () => {
-  const remove = (id: string, query: Record<string, string | undefined> = DELETE_QUERY, headers: Record<string, string> = {}) =>
-    call('DELETE', `/v2/service_instances/${id}`, { query, headers });
+  const remove = (id: string, query: Record<string, string | undefined> = DELETE_QUERY, headers: Record<string, string> = {}, context?: ApiContext) =>
+    call('DELETE', `/v2/service_instances/${id}`, { query, headers, context });
 
   test('the query names the service and plan, both known; accepts_incomplete is required', async () => {
     const id = newId();
@@ -588,6 +682,41 @@ describe('DELETE /v2/service_instances/:id (deprovision)', () => {
     expect(sent).toEqual([{ ref: { instanceId: id, operationId: first.body.operation }, delaySeconds: undefined }]);
   });
 
+  test('another request starts an update between our read and our write: the deprovision reads again and cancels it', async () => {
+    const { id } = await provisioned([uniqueName('drace')]);
+    let other: string | undefined;
+    const racing = storeWith({
+      startOperation: async (...args: Parameters<BrokerStore['startOperation']>) => {
+        other ??= (await call('PATCH', `/v2/service_instances/${id}`, { query: ASYNC, body: { service_id: SERVICE_ID, parameters: { access_log: { enabled: true } } } })).body.operation;
+        return store.startOperation(...args);
+      },
+    });
+    sent.length = 0;
+    const reply = await call('DELETE', `/v2/service_instances/${id}`, { query: DELETE_QUERY, context: racing });
+    expect(reply.status).toBe(202);
+    const deprovisions = (await store.operationsOf(id)).filter((o) => o.type === 'deprovision');
+    expect(deprovisions).toHaveLength(2);
+    expectSuperseded(deprovisions.find((o) => o.operationId !== reply.body.operation));
+    expect(await store.getOperation(id, reply.body.operation)).toMatchObject({ state: 'in progress', cancelledOperationId: other });
+    expect(await store.getOperation(id, other!)).toMatchObject({ state: 'failed' });
+    expect(sent.map((s) => s.ref.operationId)).toEqual([other, reply.body.operation]);
+  });
+
+  test('losing all three tries: 422 ConcurrencyError, each operation written failed, nothing sent', async () => {
+    const { id, operation } = await provisioned([uniqueName('dlost')]);
+    const losing = storeWith({ startOperation: async () => false });
+    sent.length = 0;
+    expect(await remove(id, DELETE_QUERY, {}, losing)).toMatchObject({
+      status: 422,
+      body: { error: 'ConcurrencyError', description: `instance ${id} is being changed by another request; retry` },
+    });
+    const deprovisions = (await store.operationsOf(id)).filter((o) => o.type === 'deprovision');
+    expect(deprovisions).toHaveLength(3);
+    for (const lost of deprovisions) expectSuperseded(lost);
+    expect(sent).toEqual([]);
+    expect(await store.getInstance(id)).toMatchObject({ state: 'provisioned', lastOperationId: operation });
+  });
+
   test('a failed instance can be deprovisioned; a deleted one is 410', async () => {
     const id = newId();
     const op = (await provision(id, [uniqueName('f')])).body.operation;
@@ -652,6 +781,17 @@ describe('GET /v2/service_instances/:id', () => {
     const dop = (await provision(deleted, [uniqueName('d')])).body.operation;
     await finish(deleted, dop, 'succeeded', { state: 'deleted' });
     expect((await fetchInstance(deleted)).status).toBe(404);
+  });
+
+  test('an update ended but not yet written to the instance ("finishing"): still 422, as last_operation says it is in progress', async () => {
+    for (const state of ['succeeded', 'failed'] as const) {
+      const { id } = await provisioned([uniqueName(`fin-${state}`)]);
+      const upd = (await call('PATCH', `/v2/service_instances/${id}`, { query: ASYNC, body: { service_id: SERVICE_ID, parameters: { access_log: { enabled: true } } } })).body.operation;
+      await store.updateOperation(id, upd, { state });
+      expect(await fetchInstance(id)).toMatchObject({ status: 422, body: { error: 'ConcurrencyError' } });
+      await store.finishInstanceOperation(id, upd, {});
+      expect((await fetchInstance(id)).status).toBe(200);
+    }
   });
 });
 
@@ -833,6 +973,25 @@ describe('bindings (synchronous)', () => {
     expect([a.status, b.status]).toContain(201);
     for (const status of [a.status, b.status]) expect([200, 201]).toContain(status);
     expect(a.body.credentials).toEqual(b.body.credentials);
+  });
+
+  test('a bind that loses the race to create it answers as for the binding that won: 200 if identical, 409 if not', async () => {
+    const { id } = await provisioned([uniqueName('brace')]);
+    for (const [winnerAppGuid, status] of [['app-1', 200], ['app-2', 409]] as const) {
+      const binding = `race-${status}`;
+      let winner: { status: number; body: { credentials: unknown } } | undefined;
+      const racing = storeWith({
+        createBinding: async (...args: Parameters<BrokerStore['createBinding']>) => {
+          winner = await bind(id, binding, { app_guid: winnerAppGuid });
+          return store.createBinding(...args);
+        },
+      });
+      const reply = await call('PUT', bindPath(id, binding), { body: bindBody({ app_guid: 'app-1' }), context: racing });
+      expect(winner?.status).toBe(201);
+      expect(reply.status).toBe(status);
+      if (status === 200) expect(reply.body.credentials).toEqual(winner?.body.credentials);
+      expect(await store.getBinding(id, binding)).toMatchObject({ appGuid: winnerAppGuid });
+    }
   });
 
   test('refusals', async () => {

@@ -146,7 +146,7 @@ export async function provision(ctx: ApiContext, request: OsbRequest, instanceId
     ctx.logger.info('provision accepted', { instanceId, operationId: operation.operationId, plan, originatingIdentity: identity });
     return { status: 202, body: { operation: operation.operationId } };
   }
-  throw concurrencyError('the instance is being changed by another request; retry');
+  throw concurrencyError(`instance ${instanceId} is being changed by another request; retry`);
 }
 
 function contextString(context: Record<string, unknown> | undefined, field: string): string | undefined {
@@ -270,9 +270,10 @@ export async function fetchInstance(ctx: ApiContext, _request: OsbRequest, insta
   if (instance.state === 'provisioning') throw notFound(`instance ${instanceId} is still being provisioned`);
   if (instance.state === 'failed') throw notFound(`instance ${instanceId} failed to provision`);
   // OSB 2.17 "Fetching a Service Instance": 422 ConcurrencyError while it is being updated
-  // (its parameters are changing: the old ones would be a wrong answer).
+  // (its parameters are changing: the old ones would be a wrong answer). That lasts until the
+  // instance no longer names the update, as last_operation answers ("finishing").
   const current = instance.currentOperationId ? await ctx.store.getOperation(instanceId, instance.currentOperationId) : undefined;
-  if (current?.type === 'update' && current.state === 'in progress') {
+  if (current?.type === 'update') {
     throw concurrencyError(`instance ${instanceId} is being updated (operation ${current.operationId}); fetch it when the update has finished`);
   }
   return {
