@@ -13,7 +13,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { PLANS, SERVICE_ID } from '../../lib/broker/runtime/catalog';
 import { LocalCloud } from '../../lib/broker/runtime/cloud/local';
-import { DnsRecord } from '../../lib/broker/runtime/cloud/types';
+import { CertificateRequest, DistributionRequest, DnsRecord } from '../../lib/broker/runtime/cloud/types';
 import { BrokerMetrics } from '../../lib/broker/runtime/metrics';
 import { handleOsbRequest } from '../../lib/broker/runtime/osb/router';
 import { BrokerSettings, DEFAULT_CUSTOM_DOMAINS, OPERATION_TTL_SECONDS } from '../../lib/broker/runtime/settings';
@@ -44,6 +44,36 @@ let counter = 0;
 const unique = (label: string) => `${label}-${++counter}`;
 const nameOf = (label: string) => `${unique(label)}.${DOMAIN}`;
 
+/**
+ * The LocalCloud, refusing what AWS refuses and the LocalCloud lets pass: a call without the
+ * certificate ARN or distribution id it requires (a ValidationException in ACM and CloudFront).
+ */
+class AwsLikeCloud extends LocalCloud {
+  private required(what: string, value: string | undefined): void {
+    if (!value) throw Object.assign(new Error(`${what} is required`), { name: 'ValidationException' });
+  }
+  override async describeCertificate(arn: string) {
+    this.required('CertificateArn', arn);
+    return super.describeCertificate(arn);
+  }
+  override async deleteCertificate(arn: string) {
+    this.required('CertificateArn', arn);
+    return super.deleteCertificate(arn);
+  }
+  override async getDistribution(id: string) {
+    this.required('Id', id);
+    return super.getDistribution(id);
+  }
+  override async disableDistribution(id: string) {
+    this.required('Id', id);
+    return super.disableDistribution(id);
+  }
+  override async deleteDistribution(id: string) {
+    this.required('Id', id);
+    return super.deleteDistribution(id);
+  }
+}
+
 /** One test's world: its own regions, cloud, queue and metrics. */
 function world(options: { regions?: number; cloud?: LocalCloud; emptyRegion?: 'pass' | 'wait'; store?: BrokerStore; maxAttempts?: number } = {}) {
   const regions = Array.from({ length: options.regions ?? 1 }, () => unique('r'));
@@ -65,7 +95,7 @@ function world(options: { regions?: number; cloud?: LocalCloud; emptyRegion?: 'p
   const counted: string[] = [];
   const metrics: BrokerMetrics = { count: (name) => void counted.push(name), gauge() {}, flush() {} };
   const queue = { enqueue: async (ref: OperationRef, delaySeconds?: number) => void sent.push({ ref, delaySeconds }) };
-  const cloud = options.cloud ?? new LocalCloud();
+  const cloud = options.cloud ?? new AwsLikeCloud();
   let stopping = false;
   const ctx: WorkerContext = {
     settings,
@@ -169,7 +199,7 @@ const weekFromNow = (expiresAt: number | undefined) => {
 };
 const NO_PROXIES = 'no proxy is connected in any of them yet (proxies get it when they connect)';
 
-class FailingCloud extends LocalCloud {
+class FailingCloud extends AwsLikeCloud {
   failUpserts?: string;
   override async upsertRecords(records: readonly DnsRecord[]): Promise<void> {
     if (this.failUpserts) throw new Error(this.failUpserts);
@@ -352,7 +382,7 @@ describe('a standard provision', () => {
     expect(await store.hostnameOwner(name)).toBeUndefined();
   });
 
-  test('a retried step shows its own description again; a step back from a wait keeps its progress', async () => {
+  test('a retried step shows its own description again (a step back from a wait: "the run of an operation" below)', async () => {
     const seen: string[] = [];
     const cloud = new (class extends FailingCloud {
       override async upsertRecords(records: readonly DnsRecord[]): Promise<void> {
@@ -523,6 +553,25 @@ describe('the convergence gate', () => {
     await store.updateOperation(ref.instanceId, ref.operationId, { convergeStartedAt: Date.now() - 50_000 });
     await w.run(ref);
     expect(await operationOf(ref)).toMatchObject({ state: 'in progress', step: 'converge' });
+  });
+
+  test('the timeout is the time allowed: a wait of exactly the timeout goes on, a millisecond more withdraws', async () => {
+    const w = world();
+    const ref = await w.provision([nameOf('edge60')]);
+    await w.report(w.regions[0], { connected: 2 });
+    await w.run(ref);
+    const now = Date.now();
+    const clock = jest.spyOn(Date, 'now').mockReturnValue(now);
+    try {
+      await store.updateOperation(ref.instanceId, ref.operationId, { convergeStartedAt: now - 60_000 });
+      await w.run(ref);
+      expect(await operationOf(ref)).toMatchObject({ state: 'in progress', step: 'converge' });
+      await store.updateOperation(ref.instanceId, ref.operationId, { convergeStartedAt: now - 60_001 });
+      await w.run(ref);
+      expect((await operationOf(ref)).withdrawal?.cause).toBe('timeout');
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   test('a tombstoned route that is gone by the withdrawal is left as it is', async () => {
@@ -874,6 +923,22 @@ describe('a deprovision', () => {
     expect(await operationOf(ref)).toMatchObject({ state: 'failed', completedSteps: ['validate'] });
   });
 
+  test('a cancelled step whose lease ends now has run out: the deprovision goes on', async () => {
+    const w = world();
+    const ref = await w.provision([nameOf('leaseend')]);
+    await w.run(ref, 2); // validate done
+    const now = Date.now();
+    const clock = jest.spyOn(Date, 'now').mockReturnValue(now);
+    try {
+      await store.setOperationLease(ref.instanceId, ref.operationId, now);
+      const dep = await w.deprovision(ref.instanceId);
+      await w.run(dep);
+      expect((await operationOf(dep)).completedSteps[0]).toBe('halt-cancelled');
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
   test('the gate: a deprovision waits for its tombstone; past the timeout it fails, to be repeated', async () => {
     const w = world();
     const { instanceId } = await w.provisioned([nameOf('dg')]);
@@ -932,6 +997,31 @@ describe('the run of an operation', () => {
     const ref = await w.provision([nameOf('bare')]);
     expect(await workOnOperation({ ...w.ctx, stopping: undefined, metrics: undefined }, ref, 1)).toEqual({ kind: 'ack' });
     expect((await operationOf(ref)).state).toBe('succeeded');
+  });
+
+  test('its log lines carry the operationId and the instanceId (docs/broker.md "The worker")', async () => {
+    const children: unknown[] = [];
+    const recording = {
+      createChild(options: unknown) {
+        children.push(options);
+        return logger;
+      },
+    } as unknown as Logger;
+    const w = world();
+    const ref = await w.provision([nameOf('logs')]);
+    await workOnOperation({ ...w.ctx, logger: recording }, ref, 1);
+    expect(children).toEqual([{ persistentKeys: { operationId: ref.operationId, instanceId: ref.instanceId } }]);
+  });
+
+  test('a cdn provision with nothing to wait for runs in one delivery: each step sees what the one before recorded', async () => {
+    const w = world();
+    const name = nameOf('onego');
+    const ref = await w.provision([name], {}, CDN);
+    expect(await w.run(ref)).toEqual({ kind: 'ack' });
+    expect(await operationOf(ref)).toMatchObject({ state: 'succeeded', completedSteps: ['validate', 'claim-hostnames', 'write-route', 'certificate', 'distribution', 'dns-records', 'converge'] });
+    expect(w.cloud.records.get(name)?.value).toBe((await store.getInstance(ref.instanceId))!.resources.distributionDomain);
+    expect(w.counted).toEqual(['OperationsSucceeded']);
+    expect(w.sent).toEqual([]);
   });
 
   test('a step back from a wait shows the progress it reported while it runs again', async () => {
@@ -1169,6 +1259,37 @@ describe('more of the steps', () => {
     expect((await store.getInstance(ref.instanceId))!.resources.certificateArn).toBe(certificateArn);
   });
 
+  test('a step back from a wait uses what it recorded: one certificate, one distribution, no validation records written again once issued', async () => {
+    const calls: string[] = [];
+    let dropUpserts = true;
+    const cloud = new (class extends LocalCloud {
+      override async requestCertificate(request: CertificateRequest) {
+        calls.push('request certificate');
+        return super.requestCertificate(request);
+      }
+      override async createDistribution(request: DistributionRequest) {
+        calls.push('create distribution');
+        return super.createDistribution(request);
+      }
+      override async upsertRecords(records: readonly DnsRecord[]): Promise<void> {
+        calls.push('upsert');
+        if (!dropUpserts) return super.upsertRecords(records);
+      }
+    })({ deployPolls: 1 });
+    const w = world({ cloud });
+    const ref = await w.provision([nameOf('once')], {}, CDN);
+    await w.run(ref);
+    expect(await operationOf(ref)).toMatchObject({ step: 'certificate', state: 'in progress' });
+    // The validation records resolve meanwhile (written, seen late): ACM issues the certificate.
+    const { certificateArn } = (await store.getInstance(ref.instanceId))!.resources;
+    for (const record of (await w.cloud.describeCertificate(certificateArn!))!.validationRecords) w.cloud.records.set(record.name, record);
+    dropUpserts = false;
+    await w.run(ref);
+    expect(await operationOf(ref)).toMatchObject({ step: 'distribution', state: 'in progress' });
+    expect((await w.drive(ref)).state).toBe('succeeded');
+    expect(calls).toEqual(['request certificate', 'upsert', 'create distribution', 'upsert']);
+  });
+
   test('with no origin secret configured the distribution is created without the origin header', async () => {
     const w = world();
     (w.settings as { cdnOriginSecretArn?: string }).cdnOriginSecretArn = undefined;
@@ -1208,9 +1329,13 @@ describe('more of the steps', () => {
     const w = world();
     const { instanceId } = await w.provisioned([nameOf('nocert')], {}, CDN);
     const { certificateArn } = (await store.getInstance(instanceId))!.resources;
+    const validation = (await w.cloud.describeCertificate(certificateArn!))!.validationRecords.map((r) => r.name);
     w.cloud.certificates.delete(certificateArn!);
     expect((await w.drive(await w.deprovision(instanceId))).state).toBe('succeeded');
     expect((await store.getInstance(instanceId))!.resources.certificateArn).toBeUndefined();
+    // Its validation records (names nobody claims) are removed all the same.
+    expect(validation.length).toBeGreaterThan(0);
+    for (const v of validation) expect(w.cloud.records.has(v)).toBe(false);
   });
 
   test('a deprovision that cancelled an update also releases the names the update added', async () => {
