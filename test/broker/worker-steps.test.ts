@@ -13,11 +13,11 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { PLANS, SERVICE_ID } from '../../lib/broker/runtime/catalog';
 import { LocalCloud } from '../../lib/broker/runtime/cloud/local';
-import { DnsRecord } from '../../lib/broker/runtime/cloud/types';
+import { CertificateRequest, DistributionRequest, DnsRecord } from '../../lib/broker/runtime/cloud/types';
 import { BrokerMetrics } from '../../lib/broker/runtime/metrics';
 import { handleOsbRequest } from '../../lib/broker/runtime/osb/router';
 import { BrokerSettings, DEFAULT_CUSTOM_DOMAINS, OPERATION_TTL_SECONDS } from '../../lib/broker/runtime/settings';
-import { BrokerStore } from '../../lib/broker/runtime/store/store';
+import { BrokerStore, StepGuard } from '../../lib/broker/runtime/store/store';
 import { OperationRecord, OperationRef } from '../../lib/broker/runtime/store/types';
 import { DEFAULT_WORKER_OPTIONS, WorkerContext, workOnOperation } from '../../lib/broker/runtime/worker/worker';
 import { CONVERGENCE_PARTITION, RejectedChange } from '../../lib/model';
@@ -44,6 +44,36 @@ let counter = 0;
 const unique = (label: string) => `${label}-${++counter}`;
 const nameOf = (label: string) => `${unique(label)}.${DOMAIN}`;
 
+/**
+ * The LocalCloud, refusing what AWS refuses and the LocalCloud lets pass: a call without the
+ * certificate ARN or distribution id it requires (a ValidationException in ACM and CloudFront).
+ */
+class AwsLikeCloud extends LocalCloud {
+  private required(what: string, value: string | undefined): void {
+    if (!value) throw Object.assign(new Error(`${what} is required`), { name: 'ValidationException' });
+  }
+  override async describeCertificate(arn: string) {
+    this.required('CertificateArn', arn);
+    return super.describeCertificate(arn);
+  }
+  override async deleteCertificate(arn: string) {
+    this.required('CertificateArn', arn);
+    return super.deleteCertificate(arn);
+  }
+  override async getDistribution(id: string) {
+    this.required('Id', id);
+    return super.getDistribution(id);
+  }
+  override async disableDistribution(id: string) {
+    this.required('Id', id);
+    return super.disableDistribution(id);
+  }
+  override async deleteDistribution(id: string) {
+    this.required('Id', id);
+    return super.deleteDistribution(id);
+  }
+}
+
 /** One test's world: its own regions, cloud, queue and metrics. */
 function world(options: { regions?: number; cloud?: LocalCloud; emptyRegion?: 'pass' | 'wait'; store?: BrokerStore; maxAttempts?: number } = {}) {
   const regions = Array.from({ length: options.regions ?? 1 }, () => unique('r'));
@@ -65,7 +95,7 @@ function world(options: { regions?: number; cloud?: LocalCloud; emptyRegion?: 'p
   const counted: string[] = [];
   const metrics: BrokerMetrics = { count: (name) => void counted.push(name), gauge() {}, flush() {} };
   const queue = { enqueue: async (ref: OperationRef, delaySeconds?: number) => void sent.push({ ref, delaySeconds }) };
-  const cloud = options.cloud ?? new LocalCloud();
+  const cloud = options.cloud ?? new AwsLikeCloud();
   let stopping = false;
   const ctx: WorkerContext = {
     settings,
@@ -169,7 +199,7 @@ const weekFromNow = (expiresAt: number | undefined) => {
 };
 const NO_PROXIES = 'no proxy is connected in any of them yet (proxies get it when they connect)';
 
-class FailingCloud extends LocalCloud {
+class FailingCloud extends AwsLikeCloud {
   failUpserts?: string;
   override async upsertRecords(records: readonly DnsRecord[]): Promise<void> {
     if (this.failUpserts) throw new Error(this.failUpserts);
@@ -297,7 +327,10 @@ describe('a standard provision', () => {
       new UpdateCommand({ TableName: TABLE, Key: { pk: `INSTANCE#${ref.instanceId}`, sk: `OPERATION#${ref.operationId}` }, UpdateExpression: 'SET #t.#p.backends = :b', ExpressionAttributeNames: { '#t': 'target', '#p': 'parameters' }, ExpressionAttributeValues: { ':b': [{ address: '10.1.2.3', port: 80, protocol: 'http' }] } }),
     );
     await w.run(ref);
-    expect((await operationOf(ref)).description).toMatch(/^provision failed while validating parameters: Invalid parameters: backends\[0\]\.address: .*\. Deprovision the instance to remove what was created\.$/);
+    const description = (await operationOf(ref)).description;
+    expect(description).toMatch(/^provision failed while validating parameters: Invalid parameters: backends\[0\]\.address: .*\. Deprovision the instance to remove what was created\.$/);
+    // It failed at the first step: there are no completed steps to name.
+    expect(description).not.toContain('Completed steps');
     const w2 = world();
     const ref2 = await w2.provision([nameOf('v2')]);
     await store.doc.send(
@@ -349,7 +382,7 @@ describe('a standard provision', () => {
     expect(await store.hostnameOwner(name)).toBeUndefined();
   });
 
-  test('a retried step shows its own description again; a step back from a wait keeps its progress', async () => {
+  test('a retried step shows its own description again (a step back from a wait: "the run of an operation" below)', async () => {
     const seen: string[] = [];
     const cloud = new (class extends FailingCloud {
       override async upsertRecords(records: readonly DnsRecord[]): Promise<void> {
@@ -522,6 +555,25 @@ describe('the convergence gate', () => {
     expect(await operationOf(ref)).toMatchObject({ state: 'in progress', step: 'converge' });
   });
 
+  test('the timeout is the time allowed: a wait of exactly the timeout goes on, a millisecond more withdraws', async () => {
+    const w = world();
+    const ref = await w.provision([nameOf('edge60')]);
+    await w.report(w.regions[0], { connected: 2 });
+    await w.run(ref);
+    const now = Date.now();
+    const clock = jest.spyOn(Date, 'now').mockReturnValue(now);
+    try {
+      await store.updateOperation(ref.instanceId, ref.operationId, { convergeStartedAt: now - 60_000 });
+      await w.run(ref);
+      expect(await operationOf(ref)).toMatchObject({ state: 'in progress', step: 'converge' });
+      await store.updateOperation(ref.instanceId, ref.operationId, { convergeStartedAt: now - 60_001 });
+      await w.run(ref);
+      expect((await operationOf(ref)).withdrawal?.cause).toBe('timeout');
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
   test('a tombstoned route that is gone by the withdrawal is left as it is', async () => {
     const w = world();
     const name = nameOf('tomb');
@@ -668,6 +720,8 @@ describe('the cdn plan', () => {
     expect(originSecretVersion).toBe('v1');
     const created = w.cloud.actions.find((a) => a.action === 'cloudfront:CreateDistribution')!;
     expect(created).toMatchObject({ id: distributionId, aliases: [name], origin: DOMAIN, certificateArn, originHeader: 'x-cdn-origin-verify' });
+    // The CloudFront certificate is tagged purpose=cdn (docs/broker.md, RequestTaggedCertificates), not an edge listener's.
+    expect(w.cloud.actions.find((a) => a.action === 'acm:RequestCertificate')).toMatchObject({ arn: certificateArn, hostnames: [name], purpose: 'cdn' });
     // (the header name of the fleet contract, lib/model/fleet-contract.ts, that the edge checks)
     // The certificate's validation records are the platform's to write (and to remove later).
     const validation = (await w.cloud.describeCertificate(certificateArn!))!.validationRecords.map((r) => r.name);
@@ -817,12 +871,19 @@ describe('a deprovision', () => {
     expect([...w.cloud.records.keys()].filter((n) => n === name || validation.includes(n))).toEqual([]);
   });
 
-  test('a distribution still disabling: the step waits for CloudFront', async () => {
+  test('a distribution still disabling: the step waits for CloudFront, the validation records stay with the certificate', async () => {
     const w = world({ cloud: new LocalCloud({ deployPolls: 1 }) });
-    const { instanceId } = await w.provisioned([nameOf('dis')], {}, CDN);
+    const name = nameOf('dis');
+    const { instanceId } = await w.provisioned([name], {}, CDN);
+    const { certificateArn } = (await store.getInstance(instanceId))!.resources;
+    const validation = (await w.cloud.describeCertificate(certificateArn!))!.validationRecords.map((r) => r.name);
     const ref = await w.deprovision(instanceId);
     await w.run(ref);
     expect(await operationOf(ref)).toMatchObject({ step: 'remove-cdn', description: 'deprovision: removing the CloudFront distribution and certificate: waiting for CloudFront to disable the distribution' });
+    // delete-dns-records removed the name's record; the certificate's validation records go with it, in remove-cdn.
+    expect(w.cloud.records.has(name)).toBe(false);
+    expect(validation.length).toBeGreaterThan(0);
+    for (const v of validation) expect(w.cloud.records.has(v)).toBe(true);
     // The LocalCloud's distribution deploys its change as it is polled.
     const { distributionId } = (await store.getInstance(instanceId))!.resources;
     await w.cloud.getDistribution(distributionId!);
@@ -862,6 +923,22 @@ describe('a deprovision', () => {
     expect(await operationOf(ref)).toMatchObject({ state: 'failed', completedSteps: ['validate'] });
   });
 
+  test('a cancelled step whose lease ends now has run out: the deprovision goes on', async () => {
+    const w = world();
+    const ref = await w.provision([nameOf('leaseend')]);
+    await w.run(ref, 2); // validate done
+    const now = Date.now();
+    const clock = jest.spyOn(Date, 'now').mockReturnValue(now);
+    try {
+      await store.setOperationLease(ref.instanceId, ref.operationId, now);
+      const dep = await w.deprovision(ref.instanceId);
+      await w.run(dep);
+      expect((await operationOf(dep)).completedSteps[0]).toBe('halt-cancelled');
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
   test('the gate: a deprovision waits for its tombstone; past the timeout it fails, to be repeated', async () => {
     const w = world();
     const { instanceId } = await w.provisioned([nameOf('dg')]);
@@ -895,5 +972,405 @@ describe('a deprovision', () => {
     const operation = await w.drive(dep);
     expect(operation.state).toBe('succeeded');
     expect(await store.getRoute(ref.instanceId)).toBeUndefined();
+  });
+});
+
+// ---- the run of an operation: defaults, optional context, writes another worker won ----
+
+/** The real store where another worker's identical write lands just before each of this worker's writes of `state`. */
+const racedTo = (state: OperationRecord['state']): BrokerStore =>
+  storeWith({
+    async updateOperation(instanceId: string, operationId: string, fields: Partial<OperationRecord>, guard?: StepGuard) {
+      if (fields.state === state) await store.updateOperation(instanceId, operationId, fields, guard);
+      return store.updateOperation(instanceId, operationId, fields, guard);
+    },
+  });
+
+describe('the run of an operation', () => {
+  test('defaults in AWS (docs/broker.md "The worker"): polls every 30 s, a 120 s lease, the DLQ on the 5th delivery, backoff 5, 10, 20, 40 s', () => {
+    expect(DEFAULT_WORKER_OPTIONS).toMatchObject({ waitSeconds: 30, leaseSeconds: 120, maxAttempts: 5 });
+    expect([1, 2, 3, 4].map((attempt) => DEFAULT_WORKER_OPTIONS.backoffSeconds(attempt))).toEqual([5, 10, 20, 40]);
+  });
+
+  test('a context with no stopping check and no metrics runs the operation', async () => {
+    const w = world();
+    const ref = await w.provision([nameOf('bare')]);
+    expect(await workOnOperation({ ...w.ctx, stopping: undefined, metrics: undefined }, ref, 1)).toEqual({ kind: 'ack' });
+    expect((await operationOf(ref)).state).toBe('succeeded');
+  });
+
+  test('its log lines carry the operationId and the instanceId (docs/broker.md "The worker")', async () => {
+    const children: unknown[] = [];
+    const recording = {
+      createChild(options: unknown) {
+        children.push(options);
+        return logger;
+      },
+    } as unknown as Logger;
+    const w = world();
+    const ref = await w.provision([nameOf('logs')]);
+    await workOnOperation({ ...w.ctx, logger: recording }, ref, 1);
+    expect(children).toEqual([{ persistentKeys: { operationId: ref.operationId, instanceId: ref.instanceId } }]);
+  });
+
+  test('a cdn provision with nothing to wait for runs in one delivery: each step sees what the one before recorded', async () => {
+    const w = world();
+    const name = nameOf('onego');
+    const ref = await w.provision([name], {}, CDN);
+    expect(await w.run(ref)).toEqual({ kind: 'ack' });
+    expect(await operationOf(ref)).toMatchObject({ state: 'succeeded', completedSteps: ['validate', 'claim-hostnames', 'write-route', 'certificate', 'distribution', 'dns-records', 'converge'] });
+    expect(w.cloud.records.get(name)?.value).toBe((await store.getInstance(ref.instanceId))!.resources.distributionDomain);
+    expect(w.counted).toEqual(['OperationsSucceeded']);
+    expect(w.sent).toEqual([]);
+  });
+
+  test('a step back from a wait shows the progress it reported while it runs again', async () => {
+    const seen: string[] = [];
+    const watching = storeWith({
+      async convergenceReports() {
+        seen.push((await store.getOperation(ref.instanceId, ref.operationId))!.description);
+        return store.convergenceReports();
+      },
+    });
+    const w = world({ store: watching });
+    const ref = await w.provision([nameOf('progress')]);
+    await w.report(w.regions[0], { connected: 2 });
+    await w.run(ref);
+    await w.run(ref);
+    expect(seen).toEqual(['provision: waiting for the edge', `provision: waiting for the edge: accepted by 0 of 2 proxies in 1 region; waiting on ${w.regions[0]} (0 of 2)`]);
+  });
+
+  test('a step that throws something other than an Error: its words are the retry reason', async () => {
+    const failing = storeWith({ writeRoute: async () => Promise.reject('table unreachable') });
+    const w = world({ store: failing });
+    const ref = await w.provision([nameOf('notanerror')]);
+    expect(await w.run(ref, 1)).toEqual({ kind: 'retry', delaySeconds: 10 });
+    expect((await operationOf(ref)).description).toBe('provision: publishing the route to the edge control planes: attempt 1 of 3 failed (table unreachable); retrying in 10s');
+  });
+
+  test('a step that ends waiting after a deprovision cancelled its operation leaves the step and sends nothing', async () => {
+    let dep: OperationRef | undefined;
+    const cloud = new (class extends LocalCloud {
+      override async getDistribution(id: string) {
+        dep ??= await w.deprovision(ref.instanceId);
+        return super.getDistribution(id);
+      }
+    })({ deployPolls: 2 });
+    const w = world({ cloud });
+    const ref = await w.provision([nameOf('cwait')], {}, CDN);
+    expect(await w.run(ref)).toEqual({ kind: 'ack' });
+    expect(dep).toBeDefined();
+    expect(await operationOf(ref)).toMatchObject({ state: 'failed', step: 'distribution', busyUntil: 0 });
+    expect(w.sent).toEqual([]);
+  });
+
+  test('a step that completes after a deprovision cancelled its operation leaves the step and goes no further', async () => {
+    let dep: OperationRef | undefined;
+    const cloud = new (class extends LocalCloud {
+      override async upsertRecords(records: readonly DnsRecord[]): Promise<void> {
+        dep ??= await w.deprovision(ref.instanceId);
+        return super.upsertRecords(records);
+      }
+    })();
+    const w = world({ cloud });
+    const ref = await w.provision([nameOf('cdone')]);
+    expect(await w.run(ref)).toEqual({ kind: 'ack' });
+    expect(dep).toBeDefined();
+    expect(await operationOf(ref)).toMatchObject({ state: 'failed', completedSteps: ['validate', 'claim-hostnames', 'write-route'], busyUntil: 0 });
+    expect(w.sent).toEqual([]);
+    expect(w.counted).toEqual([]);
+  });
+
+  test('an operation whose steps are all recorded as done succeeds at once; with no gate summary the description ends at the regions', async () => {
+    const w = world();
+    const name = nameOf('alldone');
+    const ref = await w.provision([name]);
+    await store.updateOperation(ref.instanceId, ref.operationId, { completedSteps: ['validate', 'claim-hostnames', 'write-route', 'dns-records', 'converge'] });
+    expect(await w.run(ref)).toEqual({ kind: 'ack' });
+    expect(await operationOf(ref)).toMatchObject({ state: 'succeeded', description: `provisioned: ${name} on the standard plan for 1 region` });
+    expect(w.cloud.actions).toEqual([]);
+  });
+
+  test('an operation recorded before the gate (its generation on the instance only) still waits for the edge', async () => {
+    const w = world();
+    const ref = await w.provision([nameOf('legacy')]);
+    await w.report(w.regions[0], { connected: 2 });
+    await w.run(ref);
+    expect(await operationOf(ref)).toMatchObject({ state: 'in progress', step: 'converge' });
+    await store.doc.send(new UpdateCommand({ TableName: TABLE, Key: { pk: `INSTANCE#${ref.instanceId}`, sk: `OPERATION#${ref.operationId}` }, UpdateExpression: 'REMOVE routeGeneration' }));
+    await w.run(ref);
+    expect(await operationOf(ref)).toMatchObject({ state: 'in progress', step: 'converge', description: `provision: waiting for the edge: accepted by 0 of 2 proxies in 1 region; waiting on ${w.regions[0]} (0 of 2)` });
+  });
+});
+
+describe('the metrics count only writes that were applied (docs/broker.md "Metrics")', () => {
+  test('a success another worker recorded first counts nothing here', async () => {
+    const w = world({ store: racedTo('succeeded') });
+    const ref = await w.provision([nameOf('rs')]);
+    expect(await w.run(ref)).toEqual({ kind: 'ack' });
+    expect((await operationOf(ref)).state).toBe('succeeded');
+    expect(w.counted).toEqual([]);
+  });
+
+  test('a failure another worker recorded first counts nothing here', async () => {
+    const w = world({ store: racedTo('failed') });
+    const taken = nameOf('rf');
+    const ref = await w.provision([taken]);
+    await store.claimHostname(taken, 'another-instance');
+    await w.run(ref);
+    expect((await operationOf(ref)).state).toBe('failed');
+    expect(w.counted).toEqual([]);
+  });
+
+  test('a withdrawal another worker recorded first counts neither the failure nor the rejection', async () => {
+    const w = world({ store: racedTo('failed') });
+    const ref = await w.provision([nameOf('rw')]);
+    await w.report(w.regions[0], { connected: 1 });
+    await w.run(ref);
+    const generation = (await store.getRoute(ref.instanceId))!.generation;
+    await w.report(w.regions[0], { connected: 0, rejected: { [ref.instanceId]: { generation, source: 'nack', reason: 'r', nodes: 1 } as RejectedChange } });
+    await w.run(ref);
+    expect(await operationOf(ref)).toMatchObject({ state: 'failed', withdrawal: { cause: 'rejected' } });
+    expect(w.counted).toEqual([]);
+  });
+
+  test('a cancellation or an orphan closed by another worker first counts nothing here', async () => {
+    const w = world({ store: racedTo('failed') });
+    const ref = await w.provision([nameOf('rc')]);
+    await store.doc.send(new UpdateCommand({ TableName: TABLE, Key: { pk: `INSTANCE#${ref.instanceId}`, sk: 'INSTANCE' }, UpdateExpression: 'SET currentOperationId = :o', ExpressionAttributeValues: { ':o': 'op-other' } }));
+    await w.run(ref);
+    expect((await operationOf(ref)).state).toBe('failed');
+    const orphan = { ...(await operationOf(await w.provision([nameOf('ro')]))), instanceId: unique('orphan') };
+    await store.putOperation(orphan);
+    await w.run({ instanceId: orphan.instanceId, operationId: orphan.operationId });
+    expect((await store.getOperation(orphan.instanceId, orphan.operationId))!.state).toBe('failed');
+    expect(w.counted).toEqual([]);
+  });
+});
+
+describe('more operations the worker closes without running steps', () => {
+  test('an update with no step done whose instance is gone fails as such (it is no interrupted provision)', async () => {
+    const w = world();
+    const { instanceId } = await w.provisioned([nameOf('ugone')]);
+    const ref = await w.update(instanceId, { parameters: { hostnames: [nameOf('ugone2')] } });
+    const lost = { ...(await operationOf(ref)), instanceId: unique('lost') };
+    await store.putOperation(lost);
+    expect(await w.run({ instanceId: lost.instanceId, operationId: lost.operationId })).toEqual({ kind: 'ack' });
+    const closed = (await store.getOperation(lost.instanceId, lost.operationId))!;
+    expect(closed.state).toBe('failed');
+    expect(closed.description).toMatch(/^the instance no longer exists\. /);
+  });
+
+  test('a finished operation whose instance is gone: the message is dropped', async () => {
+    const w = world();
+    const ref = await w.provision([nameOf('fgone')]);
+    const finished = { ...(await operationOf(ref)), instanceId: unique('gone'), state: 'succeeded' as const };
+    await store.putOperation(finished);
+    expect(await w.run({ instanceId: finished.instanceId, operationId: finished.operationId })).toEqual({ kind: 'ack' });
+    expect(w.counted).toEqual([]);
+  });
+
+  test('a finished deprovision delivered again changes nothing, not even a binding made since', async () => {
+    const w = world();
+    const { instanceId } = await w.provisioned([nameOf('again')]);
+    const ref = await w.deprovision(instanceId);
+    expect((await w.drive(ref)).state).toBe('succeeded');
+    await store.createBinding({ instanceId, bindingId: 'b2', serviceId: SERVICE_ID, planId: STANDARD, credentials: {}, createdAt: new Date().toISOString() });
+    w.counted.length = 0;
+    expect(await w.run(ref)).toEqual({ kind: 'ack' });
+    expect(await store.getBinding(instanceId, 'b2')).toBeDefined();
+    expect(w.counted).toEqual([]);
+  });
+});
+
+describe('more of the steps', () => {
+  const setTarget = (ref: OperationRef, expression: string, values?: Record<string, unknown>) =>
+    store.doc.send(
+      new UpdateCommand({
+        TableName: TABLE,
+        Key: { pk: `INSTANCE#${ref.instanceId}`, sk: `OPERATION#${ref.operationId}` },
+        UpdateExpression: expression,
+        ExpressionAttributeNames: expression.includes('#p') ? { '#t': 'target', '#p': 'parameters' } : { '#t': 'target' },
+        ExpressionAttributeValues: values,
+      }),
+    );
+
+  test('validate checks the target as a whole configuration: a missing backends list fails it', async () => {
+    const w = world();
+    const ref = await w.provision([nameOf('nob')]);
+    await setTarget(ref, 'REMOVE #t.#p.backends');
+    await w.run(ref);
+    expect(await operationOf(ref)).toMatchObject({ state: 'failed' });
+    expect((await operationOf(ref)).description).toMatch(/^provision failed while validating parameters: Invalid parameters: backends: /);
+  });
+
+  test('validate names every hostname problem', async () => {
+    const w = world();
+    const ref = await w.provision([nameOf('two')]);
+    await setTarget(ref, 'SET #t.#p.hostnames = :h', { ':h': [`a.b.${DOMAIN}`, `c.d.${DOMAIN}`] });
+    await w.run(ref);
+    expect((await operationOf(ref)).description).toMatch(/^provision failed while validating parameters: hostnames\[0\]: a\.b\.edge\.example\.com .*; hostnames\[1\]: c\.d\.edge\.example\.com /);
+  });
+
+  test('an operation with no target configuration fails at once, naming the operation', async () => {
+    const w = world();
+    const ref = await w.provision([nameOf('notarget')]);
+    await setTarget(ref, 'REMOVE #t');
+    expect(await w.run(ref)).toEqual({ kind: 'ack' });
+    const operation = await operationOf(ref);
+    expect(operation.state).toBe('failed');
+    expect(operation.description).toMatch(/^provision failed while validating parameters: /);
+    expect(operation.description).toContain(ref.operationId);
+  });
+
+  test('ACM not yet showing the validation records: the certificate step waits for them', async () => {
+    let hidden = true;
+    const cloud = new (class extends LocalCloud {
+      override async describeCertificate(arn: string) {
+        const state = await super.describeCertificate(arn);
+        return state && hidden ? { ...state, validationRecords: [] } : state;
+      }
+    })();
+    const w = world({ cloud });
+    const ref = await w.provision([nameOf('norecords')], {}, CDN);
+    expect(await w.run(ref)).toEqual({ kind: 'ack' });
+    expect(await operationOf(ref)).toMatchObject({ state: 'in progress', step: 'certificate', description: 'provision: issuing the CloudFront certificate (ACM, DNS validation): waiting for ACM to publish the DNS validation records' });
+    expect(w.sent).toEqual([{ ref, delaySeconds: 11 }]);
+    expect(w.cloud.actions.filter((a) => a.action === 'route53:UPSERT')).toEqual([]);
+    hidden = false;
+    expect((await w.drive(ref)).state).toBe('succeeded');
+  });
+
+  test('a recorded certificate that disappeared loses its record, and the retry requests a new one', async () => {
+    const cloud = new (class extends LocalCloud {
+      override async upsertRecords(): Promise<void> {}
+    })();
+    const w = world({ cloud });
+    const ref = await w.provision([nameOf('lostcert')], {}, CDN);
+    await w.run(ref);
+    expect(await operationOf(ref)).toMatchObject({ step: 'certificate', state: 'in progress' });
+    const { certificateArn } = (await store.getInstance(ref.instanceId))!.resources;
+    w.cloud.certificates.delete(certificateArn!);
+    expect(await w.run(ref, 1)).toEqual({ kind: 'retry', delaySeconds: 10 });
+    expect((await operationOf(ref)).description).toContain(certificateArn!);
+    expect((await store.getInstance(ref.instanceId))!.resources.certificateArn).toBeUndefined();
+    await w.run(ref, 2);
+    expect(w.cloud.actions.filter((a) => a.action === 'acm:RequestCertificate')).toHaveLength(2);
+    expect((await store.getInstance(ref.instanceId))!.resources.certificateArn).toBe(certificateArn);
+  });
+
+  test('a step back from a wait uses what it recorded: one certificate, one distribution, no validation records written again once issued', async () => {
+    const calls: string[] = [];
+    let dropUpserts = true;
+    const cloud = new (class extends LocalCloud {
+      override async requestCertificate(request: CertificateRequest) {
+        calls.push('request certificate');
+        return super.requestCertificate(request);
+      }
+      override async createDistribution(request: DistributionRequest) {
+        calls.push('create distribution');
+        return super.createDistribution(request);
+      }
+      override async upsertRecords(records: readonly DnsRecord[]): Promise<void> {
+        calls.push('upsert');
+        if (!dropUpserts) return super.upsertRecords(records);
+      }
+    })({ deployPolls: 1 });
+    const w = world({ cloud });
+    const ref = await w.provision([nameOf('once')], {}, CDN);
+    await w.run(ref);
+    expect(await operationOf(ref)).toMatchObject({ step: 'certificate', state: 'in progress' });
+    // The validation records resolve meanwhile (written, seen late): ACM issues the certificate.
+    const { certificateArn } = (await store.getInstance(ref.instanceId))!.resources;
+    for (const record of (await w.cloud.describeCertificate(certificateArn!))!.validationRecords) w.cloud.records.set(record.name, record);
+    dropUpserts = false;
+    await w.run(ref);
+    expect(await operationOf(ref)).toMatchObject({ step: 'distribution', state: 'in progress' });
+    expect((await w.drive(ref)).state).toBe('succeeded');
+    expect(calls).toEqual(['request certificate', 'upsert', 'create distribution', 'upsert']);
+  });
+
+  test('with no origin secret configured the distribution is created without the origin header', async () => {
+    const w = world();
+    (w.settings as { cdnOriginSecretArn?: string }).cdnOriginSecretArn = undefined;
+    const ref = await w.provision([nameOf('nosecret')], {}, CDN);
+    expect((await w.drive(ref)).state).toBe('succeeded');
+    const created = w.cloud.actions.find((a) => a.action === 'cloudfront:CreateDistribution')!;
+    expect(created.originHeader).toBeUndefined();
+    expect(w.cloud.secrets.size).toBe(0);
+    expect((await store.getInstance(ref.instanceId))!.resources.originSecretVersion).toBeUndefined();
+  });
+
+  test('a move to cdn: certificate and distribution before DNS, and no remove-cdn', async () => {
+    const w = world();
+    const name = nameOf('tocdn');
+    const { instanceId } = await w.provisioned([name]);
+    const operation = await w.drive(await w.update(instanceId, { plan_id: CDN }));
+    expect(operation.completedSteps).toEqual(['validate', 'claim-hostnames', 'write-route', 'certificate', 'distribution', 'dns-records', 'converge', 'release-old-hostnames']);
+    expect(operation.description).toBe(`updated: ${name} on the cdn plan for 1 region; ${NO_PROXIES}`);
+  });
+
+  test('a withdrawn provision whose route is gone by then says so without a generation', async () => {
+    const w = world({ store: storeWith({ getRoute: async () => undefined }) });
+    const ref = await w.provision([nameOf('noroute')]);
+    await w.report(w.regions[0], { connected: 1 });
+    await w.run(ref);
+    const generation = (await store.getRoute(ref.instanceId))!.generation;
+    await w.report(w.regions[0], { connected: 0, rejected: { [ref.instanceId]: { generation, source: 'nack', reason: 'r', nodes: 1 } as RejectedChange } });
+    await w.run(ref);
+    const operation = await operationOf(ref);
+    expect(operation.state).toBe('failed');
+    expect(operation.withdrawnGeneration).toBeUndefined();
+    expect(operation.description).toContain('The change was withdrawn: the route is removed from the edge, its DNS records are deleted and its hostnames released.');
+    expect((await store.getRoute(ref.instanceId))!).toMatchObject({ deleted: false, generation });
+  });
+
+  test('a certificate already deleted: the deprovision still finishes (every delete tolerates a resource already gone)', async () => {
+    const w = world();
+    const { instanceId } = await w.provisioned([nameOf('nocert')], {}, CDN);
+    const { certificateArn } = (await store.getInstance(instanceId))!.resources;
+    const validation = (await w.cloud.describeCertificate(certificateArn!))!.validationRecords.map((r) => r.name);
+    w.cloud.certificates.delete(certificateArn!);
+    expect((await w.drive(await w.deprovision(instanceId))).state).toBe('succeeded');
+    expect((await store.getInstance(instanceId))!.resources.certificateArn).toBeUndefined();
+    // Its validation records (names nobody claims) are removed all the same.
+    expect(validation.length).toBeGreaterThan(0);
+    for (const v of validation) expect(w.cloud.records.has(v)).toBe(false);
+  });
+
+  test('a deprovision that cancelled an update also releases the names the update added', async () => {
+    const w = world();
+    const kept = nameOf('ck');
+    const added = nameOf('ca');
+    const { instanceId } = await w.provisioned([kept]);
+    const update = await w.update(instanceId, { parameters: { hostnames: [kept, added] } });
+    await w.report(w.regions[0], { connected: 1 });
+    await w.run(update);
+    expect(await store.hostnameOwner(added)).toBe(instanceId);
+    expect(w.cloud.records.has(added)).toBe(true);
+    const dep = await w.deprovision(instanceId);
+    await w.run(dep);
+    expect(await operationOf(dep)).toMatchObject({ step: 'converge', completedSteps: ['halt-cancelled', 'delete-dns-records', 'remove-cdn', 'tombstone-route', 'release-hostnames'] });
+    expect(await store.hostnameOwner(added)).toBeUndefined();
+    expect(await store.hostnameOwner(kept)).toBeUndefined();
+    expect(w.cloud.records.has(added)).toBe(false);
+  });
+
+  test('a deprovision repeated after the gate timed out waits again for the tombstone it finds', async () => {
+    const w = world();
+    const { instanceId } = await w.provisioned([nameOf('rep')]);
+    const first = await w.deprovision(instanceId);
+    await w.report(w.regions[0], { connected: 2 });
+    await w.run(first);
+    await store.updateOperation(first.instanceId, first.operationId, { convergeStartedAt: Date.now() - 61_000 });
+    await w.run(first);
+    expect((await operationOf(first)).state).toBe('failed');
+    const tombstone = (await store.getRoute(instanceId))!;
+    expect(tombstone.deleted).toBe(true);
+    const again = await w.deprovision(instanceId);
+    await w.run(again);
+    expect(await operationOf(again)).toMatchObject({ state: 'in progress', step: 'converge', routeGeneration: tombstone.generation });
+    // Every step is idempotent: the route already tombstoned keeps its generation.
+    expect((await store.getRoute(instanceId))!.generation).toBe(tombstone.generation);
   });
 });
