@@ -18,7 +18,7 @@ import { RenderStage } from '../../lib/control-plane/runtime/render/render-stage
 import { Mixed, ResourceMap, SHARDS } from '../../lib/control-plane/runtime/render/resource-map';
 import { SharedUnits } from '../../lib/control-plane/runtime/render/shared-units';
 import { EncodedResource, RenderOutcome, Snapshot, SnapshotRenderer, checkReferences, encodeResource, mixOf, typeSnapshot } from '../../lib/control-plane/runtime/snapshot';
-import { NodeInfo, TemplateRegistry } from '../../lib/control-plane/runtime/templates';
+import { NodeInfo, Template, TemplateRegistry } from '../../lib/control-plane/runtime/templates';
 import { envoyNode, renderSettings, routeDocument } from '../support/fixtures';
 
 type Item = Mixed & { readonly tag?: string };
@@ -452,6 +452,131 @@ describe('SnapshotRenderer', () => {
     if (!failed.ok) expect(failed.problems).toEqual([{ template: 'edge-listeners', resource: '', field: '', message: 'template failed: kaput' }]);
     const next = ok(r.render(ctx([routeDocument('a')]), first));
     expect(versionsOf(next)).toEqual(versionsOf(first));
+  });
+});
+
+/** A generation Envoy refuses: a local rate limit of 0 requests (token_bucket.max_tokens must be > 0, PGV rule of type/v3/token_bucket.proto). */
+const invalid = (id: string, generation: number) => routeDocument(id, { generation, spec: { rate_limit: { requests_per_unit: 0, unit: 'second' } } });
+const servedOf = (s: Snapshot) => s.excluded.map((e) => [e.instanceId, e.generation, e.servedGeneration]);
+/** A renderer of the default templates of `node` and `extra`. */
+function withTemplates(node: NodeInfo, extra: Template[]) {
+  const registry = new TemplateRegistry([...new TemplateRegistry().forNode(node), ...extra]);
+  return new SnapshotRenderer(registry, registry.profileOf(node), node);
+}
+const fixedCluster = (id: string, name: string, perInstance: boolean, resource: Record<string, unknown> = { name, connect_timeout: '1s', type: 'STATIC' }): Template => ({
+  id,
+  kind: 'clusters',
+  description: 'test',
+  appliesTo: () => true,
+  perInstance,
+  render: () => [{ name, resource }],
+});
+
+describe('SnapshotRenderer: what it keeps between renders, and what it checks', () => {
+  it('serves a remembered generation (the persisted snapshot\'s context) when the first render of the instance is invalid', () => {
+    const r = renderer(delta);
+    r.remember([routeDocument('a', { generation: 4 })]);
+    const s = ok(r.render(ctx([invalid('a', 5), routeDocument('b')])));
+    expect(servedOf(s)).toEqual([['a', 5, 4]]);
+    expect(keys(s, 'clusters')).toEqual(['svc-a', 'svc-b']);
+    expect(keys(s, 'virtualHosts')).toEqual(['edge-https/svc-a', 'edge-https/svc-b']);
+  });
+
+  it('forgets an instance that left the context: back with an invalid generation, it is left out, not served from before', () => {
+    const r = renderer(delta);
+    const both = ok(r.render(ctx([routeDocument('a'), routeDocument('b')])));
+    const gone = ok(r.render(ctx([routeDocument('a')]), both));
+    const back = ok(r.render(ctx([routeDocument('a'), invalid('b', 2)]), gone));
+    expect(servedOf(back)).toEqual([['b', 2, undefined]]);
+    expect(keys(back, 'clusters')).toEqual(['svc-a']);
+  });
+
+  it('reports an excluded instance again in the next render, and no more once it is fixed', () => {
+    const r = renderer(delta);
+    const first = ok(r.render(ctx([routeDocument('a'), invalid('b', 1)])));
+    const again = ok(r.render(ctx([routeDocument('a'), invalid('b', 1)]), first));
+    expect(servedOf(again)).toEqual([['b', 1, undefined]]);
+    const fixed = ok(r.render(ctx([routeDocument('a'), routeDocument('b', { generation: 2 })]), again));
+    expect(fixed.excluded).toEqual([]);
+    expect(keys(fixed, 'clusters')).toEqual(['svc-a', 'svc-b']);
+  });
+
+  it('lists excluded instances by instance id, whatever the order of the routes', () => {
+    const s = ok(renderer(delta).render(ctx([invalid('z', 1), routeDocument('m'), invalid('b', 2), invalid('k', 3)])));
+    expect(servedOf(s)).toEqual([
+      ['b', 2, undefined],
+      ['k', 3, undefined],
+      ['z', 1, undefined],
+    ]);
+    expect(keys(s, 'clusters')).toEqual(['svc-m']);
+  });
+
+  it('lists warnings by instance id, whatever the order of the routes', () => {
+    const both = 'shared.edge.example.com';
+    const host = (id: string) => routeDocument(id, { spec: { hostnames: [`${id}.edge.example.com`, both] } });
+    const s = ok(renderer(delta).render(ctx([host('z'), host('m'), host('b')])));
+    // One of the three serves the shared hostname; the other two are warned, listed by id.
+    const ids = s.warnings.map((w) => w.instanceId);
+    expect(ids).toHaveLength(2);
+    expect(ids).toEqual([...ids].sort());
+    expect(s.warnings.every((w) => w.message === `hostname ${both} is already served by another instance; not served for this one`)).toBe(true);
+  });
+
+  it('carries the context\'s generation, a creation time and a sequence that grows', () => {
+    const r = renderer(sotw);
+    const one = ok(r.render({ ...ctx([routeDocument('a')]), generation: 7 }));
+    expect(one.generation).toBe(7);
+    expect(new Date(one.createdAt).toISOString()).toBe(one.createdAt);
+    const two = ok(r.render({ ...ctx([routeDocument('a')]), generation: 8 }, one));
+    expect(two.generation).toBe(8);
+    expect(two.seq).toBe(one.seq + 1);
+  });
+
+  it('rejects a resource named twice: by two templates of the profile, or by two instances\' units', () => {
+    const dup = { template: 'dup-clusters', resource: 'svc-a', field: 'name', message: 'another template already rendered a clusters resource with this name' };
+    // Seen when the instance renders alone (every template of the profile, its route only): the instance is excluded, the others move on.
+    const alwaysA = withTemplates(sotw, [fixedCluster('dup-clusters', 'svc-a', false)]).render(ctx([routeDocument('a'), routeDocument('b')]));
+    expect(alwaysA.ok && servedOf(alwaysA.snapshot)).toEqual([['a', 1, undefined]]);
+    expect(alwaysA.ok && alwaysA.snapshot.excluded[0].problems).toEqual([{ ...dup, instanceId: 'a' }]);
+    // Seen only over every instance (a cross-instance problem): nothing of the render is served.
+    const overAll: Template = { ...fixedCluster('dup-clusters', 'svc-a', false), render: ({ context }) => (context.routes.length > 1 ? [{ name: 'svc-a', resource: { name: 'svc-a', connect_timeout: '1s', type: 'STATIC' } }] : []) };
+    const twice = withTemplates(sotw, [overAll]).render(ctx([routeDocument('a'), routeDocument('b')]));
+    expect(twice.ok).toBe(false);
+    if (!twice.ok) expect(twice.problems).toEqual([dup]);
+    // A per-instance template that names the same cluster for every instance: each unit is valid alone, the assembly is not.
+    const units = withTemplates(sotw, [fixedCluster('one-name', 'common', true)]).render(ctx([routeDocument('a'), routeDocument('b')]));
+    expect(units.ok).toBe(false);
+    if (!units.ok) expect(units.problems).toEqual([{ template: 'one-name', resource: 'common', field: 'name', message: 'another template already rendered a clusters resource with this name' }]);
+    const alone = withTemplates(sotw, [fixedCluster('one-name', 'common', true)]).render(ctx([routeDocument('a')]));
+    expect(alone.ok).toBe(true);
+  });
+
+  it('rejects a resource whose name is not the name it is served under', () => {
+    const outcome = withTemplates(sotw, [fixedCluster('misnamed', 'served-as', false, { name: 'other', connect_timeout: '1s', type: 'STATIC' })]).render(ctx([routeDocument('a')]));
+    expect(outcome.ok).toBe(false);
+    if (!outcome.ok) expect(outcome.problems).toEqual([{ template: 'misnamed', resource: 'served-as', field: 'name', message: 'does not match the resource name' }]);
+  });
+
+  it('names every invalid field of a shared template\'s resource, and a failing per-instance template excludes its instance only', () => {
+    const bad = withTemplates(sotw, [fixedCluster('bad-cluster', 'odd', false, { name: 'odd', connect_timeout: '1s', type: 'STATIC', lb_policy: 'FASTEST' })]).render(ctx([routeDocument('a')]));
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(bad.problems).toEqual([{ template: 'bad-cluster', resource: 'odd', field: 'lb_policy', message: '"FASTEST" is not a value of enum envoy.config.cluster.v3.Cluster.LbPolicy' }]);
+    const throwing: Template = { ...fixedCluster('picky', 'x', true), render: ({ context }) => (context.routes[0].instanceId === 'b' ? (() => { throw new Error('no b'); })() : []) };
+    const s = ok(withTemplates(sotw, [throwing]).render(ctx([routeDocument('a'), routeDocument('b')])));
+    expect(servedOf(s)).toEqual([['b', 1, undefined]]);
+    expect(s.excluded[0].problems).toEqual([{ template: 'picky', resource: '', field: '', message: 'template failed: no b', instanceId: 'b' }]);
+    expect(keys(s, 'clusters')).toEqual(['svc-a']);
+  });
+
+  it('encodes a shared template\'s unchanged resource once: the next render serves the same object', () => {
+    const r = renderer(sotw);
+    const one = ok(r.render(ctx([routeDocument('a'), routeDocument('b')])));
+    const two = ok(r.render(ctx([routeDocument('a'), routeDocument('b', { generation: 2, spec: { backends: [{ address: '10.0.0.2', port: 80, protocol: 'http' }] } })]), one));
+    expect(two.types.listeners.resources.get('edge-https')).toBe(one.types.listeners.resources.get('edge-https'));
+    expect(two.types.routes.resources.get('edge-https')).toBe(one.types.routes.resources.get('edge-https'));
+    const three = ok(r.render(ctx([routeDocument('a'), routeDocument('b', { generation: 3, spec: { hostnames: ['b2.edge.example.com'] } })]), two));
+    expect(three.types.routes.resources.get('edge-https')).not.toBe(two.types.routes.resources.get('edge-https'));
+    expect(three.types.routes.resources.get('edge-https')!.version).not.toBe(two.types.routes.resources.get('edge-https')!.version);
   });
 });
 
