@@ -568,6 +568,15 @@ describe('SnapshotRenderer: what it keeps between renders, and what it checks', 
     expect(keys(s, 'clusters')).toEqual(['svc-a']);
   });
 
+  it('leaves an instance out when its last good generation no longer renders either (the settings changed), and says none is served', () => {
+    const strict: Template = { ...fixedCluster('strict', 'x', true), render: ({ context }) => (context.settings.platformName === 'strict' ? (() => { throw new Error('strict'); })() : []) };
+    const r = withTemplates(sotw, [strict]);
+    const first = ok(r.render(ctx([routeDocument('a')])));
+    const s = ok(r.render(ctx([routeDocument('a', { generation: 2 })], renderSettings({ platformName: 'strict' })), first));
+    expect(servedOf(s)).toEqual([['a', 2, undefined]]);
+    expect(keys(s, 'clusters')).toEqual([]);
+  });
+
   it('encodes a shared template\'s unchanged resource once: the next render serves the same object', () => {
     const r = renderer(sotw);
     const one = ok(r.render(ctx([routeDocument('a'), routeDocument('b')])));

@@ -372,13 +372,13 @@ export class SnapshotRenderer {
       return { entry: { unit: check, route }, warnings: [...warnings, ...check.warnings], hosts };
     }
     // Keep serving the instance's last good generation, if it had one; otherwise leave it out.
-    const excluded: Excluded = { instanceId: route.instanceId, generation: route.generation, problems: [...check.problems], servedGeneration: held?.generation };
+    const excluded: Excluded = { instanceId: route.instanceId, generation: route.generation, problems: [...check.problems] };
     if (!held) return { excluded, warnings, hosts };
     const heldServed = served(held, warnings);
     const unit = this.unit(this.units, templates, unitTemplates, context, settings, heldServed);
     if (unit.problems.length > 0) return { excluded, warnings, hosts };
     claim(heldServed);
-    return { entry: { unit, route: held }, excluded, warnings: [...warnings, ...unit.warnings], hosts };
+    return { entry: { unit, route: held }, excluded: { ...excluded, servedGeneration: held.generation }, warnings: [...warnings, ...unit.warnings], hosts };
   }
 
   /** Whether a changed instance's hostnames (newest, last good, as assembled) are listed by another instance. */
