@@ -17,6 +17,7 @@ import { RESOURCE_KINDS, TYPE_URLS, messageType } from '../../lib/control-plane/
 import { RenderStage } from '../../lib/control-plane/runtime/render/render-stage';
 import { Mixed, ResourceMap, SHARDS } from '../../lib/control-plane/runtime/render/resource-map';
 import { SharedUnits } from '../../lib/control-plane/runtime/render/shared-units';
+import { ContextRevisions } from '../../lib/control-plane/runtime/sources/merge';
 import { EncodedResource, RenderOutcome, Snapshot, SnapshotRenderer, checkReferences, encodeResource, mixOf, typeSnapshot } from '../../lib/control-plane/runtime/snapshot';
 import { NodeInfo, Template, TemplateRegistry } from '../../lib/control-plane/runtime/templates';
 import { envoyNode, renderSettings, routeDocument } from '../support/fixtures';
@@ -575,6 +576,56 @@ describe('SnapshotRenderer: what it keeps between renders, and what it checks', 
     const s = ok(r.render(ctx([routeDocument('a', { generation: 2 })], renderSettings({ platformName: 'strict' })), first));
     expect(servedOf(s)).toEqual([['a', 2, undefined]]);
     expect(keys(s, 'clusters')).toEqual([]);
+  });
+
+  it('a profile that takes another profile\'s render of an instance gets what rendering it would give: warnings and problems too', () => {
+    let renders = 0;
+    const warner: Template = { ...fixedCluster('warner', 'x', true), render: ({ context, warn }) => (renders++, warn(context.routes[0].instanceId, 'careful'), []) };
+    // Applies to Delta nodes only and renders before the clusters: svc-a is then named twice, with or without a share.
+    const early: Template = { ...fixedCluster('early-dup', 'svc-a', false), appliesTo: (n) => n.deltaXds === true };
+    const registry = new TemplateRegistry([early, ...new TemplateRegistry().forNode(sotw), warner]);
+    const units = new SharedUnits();
+    const context = ctx([routeDocument('a'), routeDocument('b', { generation: 2, spec: { backends: [{ address: '10.0.0.2', port: 70000, protocol: 'http' }] } }), routeDocument('c')]);
+    const s = ok(new SnapshotRenderer(registry, registry.profileOf(sotw), sotw, units).render(context));
+    const d = ok(new SnapshotRenderer(registry, registry.profileOf(delta), delta, units).render(context));
+    expect(renders).toBe(3);
+    const alone = ok(new SnapshotRenderer(registry, registry.profileOf(delta), delta).render(context));
+    const careful = (id: string) => ({ instanceId: id, template: 'warner', message: 'careful' });
+    expect(s.warnings).toEqual([careful('a'), careful('c')]);
+    // In the Delta profile a is excluded (svc-a named twice), b too (its endpoints): c is served, with its warning.
+    expect(d.warnings).toEqual([careful('c')]);
+    expect(d.warnings).toEqual(alone.warnings);
+    // b's endpoints are invalid (port_value lte 65535): no share of them, so each profile finds the same problems.
+    const problemsOf = (snap: Snapshot, id: string) => snap.excluded.find((e) => e.instanceId === id)?.problems;
+    expect(problemsOf(s, 'b')).toEqual(expect.arrayContaining([expect.objectContaining({ template: 'endpoints', field: expect.stringContaining('port_value') })]));
+    expect(problemsOf(d, 'b')).toEqual(problemsOf(s, 'b'));
+    expect(problemsOf(d, 'a')).toEqual([{ template: 'edge-clusters', resource: 'svc-a', field: 'name', message: 'another template already rendered a clusters resource with this name', instanceId: 'a' }]);
+    expect(problemsOf(d, 'a')).toEqual(problemsOf(alone, 'a'));
+  });
+
+  it('forgets the shared render of an instance removed on the changed path', () => {
+    const units = new SharedUnits();
+    const revisions = new ContextRevisions();
+    const r = renderer(sotw, units);
+    const a = routeDocument('a');
+    const first = ok(r.render(revisions.stamp(ctx([a, routeDocument('b')]))));
+    expect(units.size).toBe(2);
+    ok(r.render(revisions.stamp(ctx([a])), first));
+    expect(r.lastPass).toEqual({ kind: 'changed', instances: 1 });
+    expect(units.size).toBe(1);
+  });
+
+  it('frees the hostnames of a removed instance: the instance that lists one next is revisited alone', () => {
+    const revisions = new ContextRevisions();
+    const r = renderer(delta);
+    const extra = 'extra.edge.example.com';
+    const [b, c] = [routeDocument('b'), routeDocument('c')];
+    const first = ok(r.render(revisions.stamp(ctx([routeDocument('a', { spec: { hostnames: ['a.edge.example.com', extra] } }), b, c]))));
+    const second = ok(r.render(revisions.stamp(ctx([b, c])), first));
+    expect(r.lastPass).toEqual({ kind: 'changed', instances: 1 });
+    const third = ok(r.render(revisions.stamp(ctx([b, routeDocument('c', { generation: 2, spec: { hostnames: ['c.edge.example.com', extra] } })])), second));
+    expect(r.lastPass).toEqual({ kind: 'changed', instances: 1 });
+    expect((third.types.virtualHosts.resources.get('edge-https/svc-c')!.json as { domains: string[] }).domains).toContain(extra);
   });
 
   it('encodes a shared template\'s unchanged resource once: the next render serves the same object', () => {
