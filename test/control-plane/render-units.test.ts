@@ -411,7 +411,7 @@ describe('SnapshotRenderer', () => {
     expect(domains('edge-https/svc-a')).toEqual(expect.arrayContaining(['a.edge.example.com', both]));
     expect(domains('edge-https/svc-b')).toContain('b.edge.example.com');
     expect(domains('edge-https/svc-b')).not.toContain(both);
-    expect(s.warnings.filter((w) => w.message.includes(both)).map((w) => w.instanceId)).toEqual(['b']);
+    expect(s.warnings.filter((w) => w.message.includes(both))).toEqual([{ instanceId: 'b', template: 'edge-virtual-hosts', message: `hostname ${both} is already served by another instance; not served for this one` }]);
   });
 
   it('renders every instance again when the settings change, and serves them under the new settings', () => {
@@ -626,6 +626,47 @@ describe('SnapshotRenderer: what it keeps between renders, and what it checks', 
     const third = ok(r.render(revisions.stamp(ctx([b, routeDocument('c', { generation: 2, spec: { hostnames: ['c.edge.example.com', extra] } })])), second));
     expect(r.lastPass).toEqual({ kind: 'changed', instances: 1 });
     expect((third.types.virtualHosts.resources.get('edge-https/svc-c')!.json as { domains: string[] }).domains).toContain(extra);
+  });
+
+  it('revisits every instance after a context without a revision (built by hand, the persisted one), and after the next', () => {
+    const revisions = new ContextRevisions();
+    const r = renderer(delta);
+    const routes = [routeDocument('a'), routeDocument('b')];
+    const first = ok(r.render(revisions.stamp(ctx(routes))));
+    const plain = ok(r.render(ctx(routes), first));
+    expect(r.lastPass).toEqual({ kind: 'all', instances: 2 });
+    ok(r.render(revisions.stamp(ctx(routes)), plain));
+    expect(r.lastPass).toEqual({ kind: 'all', instances: 2 });
+  });
+
+  it('revisits only the instances added or removed, two at a time or one after the other', () => {
+    const revisions = new ContextRevisions();
+    const r = renderer(delta);
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((id) => routeDocument(id));
+    const first = ok(r.render(revisions.stamp(ctx([a, b, c, d]))));
+    const fewer = ok(r.render(revisions.stamp(ctx([a, b])), first));
+    expect(r.lastPass).toEqual({ kind: 'changed', instances: 2 });
+    expect(keys(fewer, 'clusters')).toEqual(['svc-a', 'svc-b']);
+    const e = routeDocument('e');
+    const more = ok(r.render(revisions.stamp(ctx([a, b, e])), fewer));
+    expect(r.lastPass).toEqual({ kind: 'changed', instances: 1 });
+    ok(r.render(revisions.stamp(ctx([a, b, e, routeDocument('f')])), more));
+    expect(r.lastPass).toEqual({ kind: 'changed', instances: 1 });
+    ok(r.render(revisions.stamp(ctx([a, b, e, routeDocument('f'), routeDocument('g'), routeDocument('h')])), more));
+    expect(r.lastPass).toEqual({ kind: 'changed', instances: 3 });
+  });
+
+  it('a rotation of the cdn origin secret changes the cdn virtual hosts only (docs/control-plane.md "The cdn plan\'s origin header")', () => {
+    const r = renderer(delta);
+    const cdn = { ...routeDocument('a'), plan: 'cdn' };
+    const first = ok(r.render({ ...ctx([cdn, routeDocument('b')]), cdnOrigin: { values: ['first-secret'] } }));
+    const rotated = ok(r.render({ ...ctx([cdn, routeDocument('b')]), cdnOrigin: { values: ['second-secret'] } }, first));
+    const text = (s: Snapshot, name: string) => JSON.stringify(s.types.virtualHosts.resources.get(name)!.json);
+    expect(text(first, 'edge-https/svc-a')).toContain('first-secret');
+    expect(text(rotated, 'edge-https/svc-a')).toContain('second-secret');
+    expect(text(rotated, 'edge-https/svc-a')).not.toContain('first-secret');
+    expect([...rotated.types.virtualHosts.previous!.changed]).toEqual(['edge-https/svc-a']);
+    for (const kind of ['clusters', 'endpoints', 'listeners'] as const) expect(rotated.types[kind].version).toBe(first.types[kind].version);
   });
 
   it('encodes a shared template\'s unchanged resource once: the next render serves the same object', () => {
