@@ -185,8 +185,6 @@ interface Assembly {
   shared: Array<[ResourceKind, string]>;
 }
 
-const byInstanceId = (a: { instanceId: string }, b: { instanceId: string }) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0);
-
 /**
  * Renders the templates of one node profile, validates every resource strictly against
  * Envoy's protos and protoc-gen-validate rules, checks references, and produces a
@@ -320,6 +318,7 @@ export class SnapshotRenderer {
 
     const excluded: Excluded[] = [];
     const warnings: Warning[] = [];
+    // By instance id: excluded and warnings are listed in that order.
     for (const id of [...assembly.reported].sort()) {
       const state = assembly.instances.get(id)!;
       if (state.excluded) excluded.push(state.excluded);
@@ -342,7 +341,7 @@ export class SnapshotRenderer {
       generation: context.generation ?? 0,
       types,
       transitionalClusters,
-      excluded: excluded.sort(byInstanceId),
+      excluded,
       warnings,
     };
     return { ok: true, snapshot, renderMs: performance.now() - started };
