@@ -53,11 +53,16 @@ function sent(snapshot: Snapshot): Record<string, Record<string, string>> {
 }
 
 /** The same context rendered whole by a renderer of its own (every instance revisited). */
-function whole(context: RenderContext): Snapshot {
+function whole(context: RenderContext, node: NodeInfo = delta): Snapshot {
   const { revision: _revision, ...plain } = context;
   const registry = new TemplateRegistry();
-  return ok(new SnapshotRenderer(registry, registry.profileOf(delta), delta).render(plain));
+  return ok(new SnapshotRenderer(registry, registry.profileOf(node), node).render(plain));
 }
+
+/** A node whose route table holds the virtual hosts inline (State of the World). */
+const sotw: NodeInfo = { ...delta, deltaXds: undefined };
+/** A generation Envoy refuses: a local rate limit of 0 requests (token_bucket.max_tokens must be > 0). */
+const refused = (id: string, generation: number) => route(id, generation, { rate_limit: { requests_per_unit: 0, unit: 'second' } });
 
 const ROUTES = Array.from({ length: 30 }, (_, i) => route(`svc${String(i).padStart(2, '0')}`, i + 1));
 
@@ -191,6 +196,107 @@ describe('the per-instance diff from the merge to the render', () => {
     expect(renderer.lastPass).toEqual({ kind: 'changed', instances: 1 });
     expect(third.excluded.map((e) => e.instanceId)).toEqual(['svc04']);
     expect(third.types.endpoints.resources.get('svc-svc04')!.version).toBe(first.types.endpoints.resources.get('svc-svc04')!.version);
+  });
+});
+
+describe('the per-instance diff: what each render keeps from the last', () => {
+  it('keeps reporting a warned instance while other instances change', () => {
+    const revisions = new ContextRevisions();
+    const { renderer } = counting();
+    const taken = route('svc05', 70, { hostnames: ['svc05.edge.example.com', 'svc06.edge.example.com'] });
+    const withTaken = ROUTES.map((r) => (r.instanceId === 'svc05' ? taken : r));
+    const first = ok(renderer.render(revisions.stamp({ settings, routes: withTaken })));
+    const warning = expect.objectContaining({ instanceId: 'svc06', message: expect.stringContaining('svc06.edge.example.com is already served') });
+    expect(first.warnings).toEqual([warning]);
+    const moved = withTaken.map((r) => (r.instanceId === 'svc09' ? route('svc09', 90, { backends: [{ address: '10.0.0.9', port: 80, protocol: 'http' }] }) : r));
+    const second = ok(renderer.render(revisions.stamp({ settings, routes: moved }), first));
+    expect(renderer.lastPass).toEqual({ kind: 'changed', instances: 1 });
+    expect(second.warnings).toEqual([warning]);
+    expect(second.types.virtualHosts.resources.has('edge-https/svc-svc06')).toBe(false);
+  });
+
+  it('stops reporting an excluded instance once its next generation is valid, on the changed path', () => {
+    const revisions = new ContextRevisions();
+    const { renderer } = counting();
+    const first = ok(renderer.render(revisions.stamp({ settings, routes: ROUTES.map((r) => (r.instanceId === 'svc04' ? refused('svc04', 80) : r)) })));
+    expect(first.excluded.map((e) => [e.instanceId, e.servedGeneration])).toEqual([['svc04', undefined]]);
+    expect(first.types.clusters.resources.has('svc-svc04')).toBe(false);
+    const fixed = ROUTES.map((r) => (r.instanceId === 'svc04' ? route('svc04', 81) : r));
+    const second = ok(renderer.render(revisions.stamp({ settings, routes: fixed }), first));
+    expect(renderer.lastPass).toEqual({ kind: 'changed', instances: 1 });
+    expect(second.excluded).toEqual([]);
+    expect(second.types.clusters.resources.has('svc-svc04')).toBe(true);
+    expect(sent(second)).toEqual(sent(whole({ settings, routes: fixed })));
+  });
+
+  it('keeps an excluded instance out of the templates over every instance while another instance changes (inline route table)', () => {
+    const revisions = new ContextRevisions();
+    const renderer = new SnapshotRenderer(new TemplateRegistry(), new TemplateRegistry().profileOf(sotw), sotw);
+    const first = ok(renderer.render(revisions.stamp({ settings, routes: ROUTES })));
+    const bad = ROUTES.map((r) => (r.instanceId === 'svc04' ? refused('svc04', 80) : r));
+    const second = ok(renderer.render(revisions.stamp({ settings, routes: bad }), first));
+    expect(second.excluded.map((e) => [e.instanceId, e.generation, e.servedGeneration])).toEqual([['svc04', 80, 5]]);
+    for (const kind of RESOURCE_KINDS) expect(second.types[kind].version).toBe(first.types[kind].version);
+    const other = bad.map((r) => (r.instanceId === 'svc09' ? route('svc09', 90, { backends: [{ address: '10.0.0.9', port: 80, protocol: 'http' }] }) : r));
+    const third = ok(renderer.render(revisions.stamp({ settings, routes: other }), second));
+    expect(renderer.lastPass).toEqual({ kind: 'changed', instances: 1 });
+    expect(third.excluded.map((e) => [e.instanceId, e.generation, e.servedGeneration])).toEqual([['svc04', 80, 5]]);
+    expect(third.types.routes.version).toBe(first.types.routes.version);
+    expect([...third.types.endpoints.previous!.changed]).toEqual(['svc-svc09']);
+  });
+
+  it('forgets an instance removed on the changed path: back with an invalid generation, it is left out', () => {
+    const revisions = new ContextRevisions();
+    const { renderer } = counting();
+    const first = ok(renderer.render(revisions.stamp({ settings, routes: ROUTES })));
+    const without = ROUTES.filter((r) => r.instanceId !== 'svc03');
+    const second = ok(renderer.render(revisions.stamp({ settings, routes: without }), first));
+    expect(renderer.lastPass).toEqual({ kind: 'changed', instances: 1 });
+    const back = [...without, refused('svc03', 60)];
+    const third = ok(renderer.render(revisions.stamp({ settings, routes: back }), second));
+    expect(renderer.lastPass).toEqual({ kind: 'changed', instances: 1 });
+    expect(third.excluded.map((e) => [e.instanceId, e.generation, e.servedGeneration])).toEqual([['svc03', 60, undefined]]);
+    expect(third.types.clusters.resources.has('svc-svc03')).toBe(false);
+  });
+
+  it('revisits every instance when two changed instances ask for the same new hostname: the first by id serves it', () => {
+    const revisions = new ContextRevisions();
+    const { renderer } = counting();
+    const first = ok(renderer.render(revisions.stamp({ settings, routes: ROUTES })));
+    const shared = 'new.edge.example.com';
+    const routes = ROUTES.map((r) => (r.instanceId === 'svc11' || r.instanceId === 'svc12' ? route(r.instanceId, 100, { hostnames: [`${r.instanceId}.edge.example.com`, shared] }) : r));
+    const context = revisions.stamp({ settings, routes });
+    const second = ok(renderer.render(context, first));
+    expect(renderer.lastPass?.kind).toBe('all');
+    const domains = (id: string) => (second.types.virtualHosts.resources.get(`edge-https/svc-${id}`)!.json as { domains: string[] }).domains;
+    expect(domains('svc11')).toContain(shared);
+    expect(domains('svc12')).not.toContain(shared);
+    expect(second.warnings).toEqual([expect.objectContaining({ instanceId: 'svc12', message: expect.stringContaining(`${shared} is already served`) })]);
+    expect(sent(second)).toEqual(sent(whole(context)));
+  });
+
+  it('revisits every instance when a changed instance still lists a hostname another instance serves', () => {
+    const revisions = new ContextRevisions();
+    const { renderer } = counting();
+    const taken = ROUTES.map((r) => (r.instanceId === 'svc05' ? route('svc05', 70, { hostnames: ['svc05.edge.example.com', 'svc06.edge.example.com'] }) : r));
+    const first = ok(renderer.render(revisions.stamp({ settings, routes: taken })));
+    // svc06 changes its backend only: it still lists the hostname svc05 serves, so the change is not its alone.
+    const routes = taken.map((r) => (r.instanceId === 'svc06' ? route('svc06', 71, { backends: [{ address: '10.0.0.6', port: 80, protocol: 'http' }] }) : r));
+    const context = revisions.stamp({ settings, routes });
+    const second = ok(renderer.render(context, first));
+    expect(renderer.lastPass?.kind).toBe('all');
+    expect(sent(second)).toEqual(sent(whole(context)));
+  });
+
+  it('on a node with the virtual hosts inline, a change to a shared hostname re-renders that instance only: the route table is rendered over every instance anyway', () => {
+    const revisions = new ContextRevisions();
+    const renderer = new SnapshotRenderer(new TemplateRegistry(), new TemplateRegistry().profileOf(sotw), sotw);
+    const first = ok(renderer.render(revisions.stamp({ settings, routes: ROUTES })));
+    const routes = ROUTES.map((r) => (r.instanceId === 'svc05' ? route('svc05', 70, { hostnames: ['svc05.edge.example.com', 'svc06.edge.example.com'] }) : r));
+    const context = revisions.stamp({ settings, routes });
+    const second = ok(renderer.render(context, first));
+    expect(renderer.lastPass).toEqual({ kind: 'changed', instances: 1 });
+    expect(sent(second)).toEqual(sent(whole(context, sotw)));
   });
 });
 

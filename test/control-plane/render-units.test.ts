@@ -17,8 +17,9 @@ import { RESOURCE_KINDS, TYPE_URLS, messageType } from '../../lib/control-plane/
 import { RenderStage } from '../../lib/control-plane/runtime/render/render-stage';
 import { Mixed, ResourceMap, SHARDS } from '../../lib/control-plane/runtime/render/resource-map';
 import { SharedUnits } from '../../lib/control-plane/runtime/render/shared-units';
+import { ContextRevisions } from '../../lib/control-plane/runtime/sources/merge';
 import { EncodedResource, RenderOutcome, Snapshot, SnapshotRenderer, checkReferences, encodeResource, mixOf, typeSnapshot } from '../../lib/control-plane/runtime/snapshot';
-import { NodeInfo, TemplateRegistry } from '../../lib/control-plane/runtime/templates';
+import { NodeInfo, Template, TemplateRegistry } from '../../lib/control-plane/runtime/templates';
 import { envoyNode, renderSettings, routeDocument } from '../support/fixtures';
 
 type Item = Mixed & { readonly tag?: string };
@@ -410,7 +411,7 @@ describe('SnapshotRenderer', () => {
     expect(domains('edge-https/svc-a')).toEqual(expect.arrayContaining(['a.edge.example.com', both]));
     expect(domains('edge-https/svc-b')).toContain('b.edge.example.com');
     expect(domains('edge-https/svc-b')).not.toContain(both);
-    expect(s.warnings.filter((w) => w.message.includes(both)).map((w) => w.instanceId)).toEqual(['b']);
+    expect(s.warnings.filter((w) => w.message.includes(both))).toEqual([{ instanceId: 'b', template: 'edge-virtual-hosts', message: `hostname ${both} is already served by another instance; not served for this one` }]);
   });
 
   it('renders every instance again when the settings change, and serves them under the new settings', () => {
@@ -452,6 +453,231 @@ describe('SnapshotRenderer', () => {
     if (!failed.ok) expect(failed.problems).toEqual([{ template: 'edge-listeners', resource: '', field: '', message: 'template failed: kaput' }]);
     const next = ok(r.render(ctx([routeDocument('a')]), first));
     expect(versionsOf(next)).toEqual(versionsOf(first));
+  });
+});
+
+/** A generation Envoy refuses: a local rate limit of 0 requests (token_bucket.max_tokens must be > 0, PGV rule of type/v3/token_bucket.proto). */
+const invalid = (id: string, generation: number) => routeDocument(id, { generation, spec: { rate_limit: { requests_per_unit: 0, unit: 'second' } } });
+const servedOf = (s: Snapshot) => s.excluded.map((e) => [e.instanceId, e.generation, e.servedGeneration]);
+/** A renderer of the default templates of `node` and `extra`. */
+function withTemplates(node: NodeInfo, extra: Template[]) {
+  const registry = new TemplateRegistry([...new TemplateRegistry().forNode(node), ...extra]);
+  return new SnapshotRenderer(registry, registry.profileOf(node), node);
+}
+const fixedCluster = (id: string, name: string, perInstance: boolean, resource: Record<string, unknown> = { name, connect_timeout: '1s', type: 'STATIC' }): Template => ({
+  id,
+  kind: 'clusters',
+  description: 'test',
+  appliesTo: () => true,
+  perInstance,
+  render: () => [{ name, resource }],
+});
+
+describe('SnapshotRenderer: what it keeps between renders, and what it checks', () => {
+  it('serves a remembered generation (the persisted snapshot\'s context) when the first render of the instance is invalid', () => {
+    const r = renderer(delta);
+    r.remember([routeDocument('a', { generation: 4 })]);
+    const s = ok(r.render(ctx([invalid('a', 5), routeDocument('b')])));
+    expect(servedOf(s)).toEqual([['a', 5, 4]]);
+    expect(keys(s, 'clusters')).toEqual(['svc-a', 'svc-b']);
+    expect(keys(s, 'virtualHosts')).toEqual(['edge-https/svc-a', 'edge-https/svc-b']);
+  });
+
+  it('forgets an instance that left the context: back with an invalid generation, it is left out, not served from before', () => {
+    const r = renderer(delta);
+    const both = ok(r.render(ctx([routeDocument('a'), routeDocument('b')])));
+    const gone = ok(r.render(ctx([routeDocument('a')]), both));
+    const back = ok(r.render(ctx([routeDocument('a'), invalid('b', 2)]), gone));
+    expect(servedOf(back)).toEqual([['b', 2, undefined]]);
+    expect(keys(back, 'clusters')).toEqual(['svc-a']);
+  });
+
+  it('reports an excluded instance again in the next render, and no more once it is fixed', () => {
+    const r = renderer(delta);
+    const first = ok(r.render(ctx([routeDocument('a'), invalid('b', 1)])));
+    const again = ok(r.render(ctx([routeDocument('a'), invalid('b', 1)]), first));
+    expect(servedOf(again)).toEqual([['b', 1, undefined]]);
+    const fixed = ok(r.render(ctx([routeDocument('a'), routeDocument('b', { generation: 2 })]), again));
+    expect(fixed.excluded).toEqual([]);
+    expect(keys(fixed, 'clusters')).toEqual(['svc-a', 'svc-b']);
+  });
+
+  it('lists excluded instances by instance id, whatever the order of the routes', () => {
+    const s = ok(renderer(delta).render(ctx([invalid('z', 1), routeDocument('m'), invalid('b', 2), invalid('k', 3)])));
+    expect(servedOf(s)).toEqual([
+      ['b', 2, undefined],
+      ['k', 3, undefined],
+      ['z', 1, undefined],
+    ]);
+    expect(keys(s, 'clusters')).toEqual(['svc-m']);
+  });
+
+  it('lists warnings by instance id, whatever the order of the routes', () => {
+    const both = 'shared.edge.example.com';
+    const host = (id: string) => routeDocument(id, { spec: { hostnames: [`${id}.edge.example.com`, both] } });
+    const s = ok(renderer(delta).render(ctx([host('z'), host('m'), host('b')])));
+    // One of the three serves the shared hostname; the other two are warned, listed by id.
+    const ids = s.warnings.map((w) => w.instanceId);
+    expect(ids).toHaveLength(2);
+    expect(ids).toEqual([...ids].sort());
+    expect(s.warnings.every((w) => w.message === `hostname ${both} is already served by another instance; not served for this one`)).toBe(true);
+  });
+
+  it('carries the context\'s generation, a creation time and a sequence that grows', () => {
+    const r = renderer(sotw);
+    const one = ok(r.render({ ...ctx([routeDocument('a')]), generation: 7 }));
+    expect(one.generation).toBe(7);
+    expect(new Date(one.createdAt).toISOString()).toBe(one.createdAt);
+    const two = ok(r.render({ ...ctx([routeDocument('a')]), generation: 8 }, one));
+    expect(two.generation).toBe(8);
+    expect(two.seq).toBe(one.seq + 1);
+  });
+
+  it('rejects a resource named twice: by two templates of the profile, or by two instances\' units', () => {
+    const dup = { template: 'dup-clusters', resource: 'svc-a', field: 'name', message: 'another template already rendered a clusters resource with this name' };
+    // Seen when the instance renders alone (every template of the profile, its route only): the instance is excluded, the others move on.
+    const alwaysA = withTemplates(sotw, [fixedCluster('dup-clusters', 'svc-a', false)]).render(ctx([routeDocument('a'), routeDocument('b')]));
+    expect(alwaysA.ok && servedOf(alwaysA.snapshot)).toEqual([['a', 1, undefined]]);
+    expect(alwaysA.ok && alwaysA.snapshot.excluded[0].problems).toEqual([{ ...dup, instanceId: 'a' }]);
+    // Seen only over every instance (a cross-instance problem): nothing of the render is served.
+    const overAll: Template = { ...fixedCluster('dup-clusters', 'svc-a', false), render: ({ context }) => (context.routes.length > 1 ? [{ name: 'svc-a', resource: { name: 'svc-a', connect_timeout: '1s', type: 'STATIC' } }] : []) };
+    const twice = withTemplates(sotw, [overAll]).render(ctx([routeDocument('a'), routeDocument('b')]));
+    expect(twice.ok).toBe(false);
+    if (!twice.ok) expect(twice.problems).toEqual([dup]);
+    // A per-instance template that names the same cluster for every instance: each unit is valid alone, the assembly is not.
+    const units = withTemplates(sotw, [fixedCluster('one-name', 'common', true)]).render(ctx([routeDocument('a'), routeDocument('b')]));
+    expect(units.ok).toBe(false);
+    if (!units.ok) expect(units.problems).toEqual([{ template: 'one-name', resource: 'common', field: 'name', message: 'another template already rendered a clusters resource with this name' }]);
+    const alone = withTemplates(sotw, [fixedCluster('one-name', 'common', true)]).render(ctx([routeDocument('a')]));
+    expect(alone.ok).toBe(true);
+  });
+
+  it('rejects a resource whose name is not the name it is served under', () => {
+    const outcome = withTemplates(sotw, [fixedCluster('misnamed', 'served-as', false, { name: 'other', connect_timeout: '1s', type: 'STATIC' })]).render(ctx([routeDocument('a')]));
+    expect(outcome.ok).toBe(false);
+    if (!outcome.ok) expect(outcome.problems).toEqual([{ template: 'misnamed', resource: 'served-as', field: 'name', message: 'does not match the resource name' }]);
+  });
+
+  it('names every invalid field of a shared template\'s resource, and a failing per-instance template excludes its instance only', () => {
+    const bad = withTemplates(sotw, [fixedCluster('bad-cluster', 'odd', false, { name: 'odd', connect_timeout: '1s', type: 'STATIC', lb_policy: 'FASTEST' })]).render(ctx([routeDocument('a')]));
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(bad.problems).toEqual([{ template: 'bad-cluster', resource: 'odd', field: 'lb_policy', message: '"FASTEST" is not a value of enum envoy.config.cluster.v3.Cluster.LbPolicy' }]);
+    const throwing: Template = { ...fixedCluster('picky', 'x', true), render: ({ context }) => (context.routes[0].instanceId === 'b' ? (() => { throw new Error('no b'); })() : []) };
+    const s = ok(withTemplates(sotw, [throwing]).render(ctx([routeDocument('a'), routeDocument('b')])));
+    expect(servedOf(s)).toEqual([['b', 1, undefined]]);
+    expect(s.excluded[0].problems).toEqual([{ template: 'picky', resource: '', field: '', message: 'template failed: no b', instanceId: 'b' }]);
+    expect(keys(s, 'clusters')).toEqual(['svc-a']);
+  });
+
+  it('leaves an instance out when its last good generation no longer renders either (the settings changed), and says none is served', () => {
+    const strict: Template = { ...fixedCluster('strict', 'x', true), render: ({ context }) => (context.settings.platformName === 'strict' ? (() => { throw new Error('strict'); })() : []) };
+    const r = withTemplates(sotw, [strict]);
+    const first = ok(r.render(ctx([routeDocument('a')])));
+    const s = ok(r.render(ctx([routeDocument('a', { generation: 2 })], renderSettings({ platformName: 'strict' })), first));
+    expect(servedOf(s)).toEqual([['a', 2, undefined]]);
+    expect(keys(s, 'clusters')).toEqual([]);
+  });
+
+  it('a profile that takes another profile\'s render of an instance gets what rendering it would give: warnings and problems too', () => {
+    let renders = 0;
+    const warner: Template = { ...fixedCluster('warner', 'x', true), render: ({ context, warn }) => (renders++, warn(context.routes[0].instanceId, 'careful'), []) };
+    // Applies to Delta nodes only and renders before the clusters: svc-a is then named twice, with or without a share.
+    const early: Template = { ...fixedCluster('early-dup', 'svc-a', false), appliesTo: (n) => n.deltaXds === true };
+    const registry = new TemplateRegistry([early, ...new TemplateRegistry().forNode(sotw), warner]);
+    const units = new SharedUnits();
+    const context = ctx([routeDocument('a'), routeDocument('b', { generation: 2, spec: { backends: [{ address: '10.0.0.2', port: 70000, protocol: 'http' }] } }), routeDocument('c')]);
+    const s = ok(new SnapshotRenderer(registry, registry.profileOf(sotw), sotw, units).render(context));
+    const d = ok(new SnapshotRenderer(registry, registry.profileOf(delta), delta, units).render(context));
+    expect(renders).toBe(3);
+    const alone = ok(new SnapshotRenderer(registry, registry.profileOf(delta), delta).render(context));
+    const careful = (id: string) => ({ instanceId: id, template: 'warner', message: 'careful' });
+    expect(s.warnings).toEqual([careful('a'), careful('c')]);
+    // In the Delta profile a is excluded (svc-a named twice), b too (its endpoints): c is served, with its warning.
+    expect(d.warnings).toEqual([careful('c')]);
+    expect(d.warnings).toEqual(alone.warnings);
+    // b's endpoints are invalid (port_value lte 65535): no share of them, so each profile finds the same problems.
+    const problemsOf = (snap: Snapshot, id: string) => snap.excluded.find((e) => e.instanceId === id)?.problems;
+    expect(problemsOf(s, 'b')).toEqual(expect.arrayContaining([expect.objectContaining({ template: 'endpoints', field: expect.stringContaining('port_value') })]));
+    expect(problemsOf(d, 'b')).toEqual(problemsOf(s, 'b'));
+    expect(problemsOf(d, 'a')).toEqual([{ template: 'edge-clusters', resource: 'svc-a', field: 'name', message: 'another template already rendered a clusters resource with this name', instanceId: 'a' }]);
+    expect(problemsOf(d, 'a')).toEqual(problemsOf(alone, 'a'));
+  });
+
+  it('forgets the shared render of an instance removed on the changed path', () => {
+    const units = new SharedUnits();
+    const revisions = new ContextRevisions();
+    const r = renderer(sotw, units);
+    const a = routeDocument('a');
+    const first = ok(r.render(revisions.stamp(ctx([a, routeDocument('b')]))));
+    expect(units.size).toBe(2);
+    ok(r.render(revisions.stamp(ctx([a])), first));
+    expect(r.lastPass).toEqual({ kind: 'changed', instances: 1 });
+    expect(units.size).toBe(1);
+  });
+
+  it('frees the hostnames of a removed instance: the instance that lists one next is revisited alone', () => {
+    const revisions = new ContextRevisions();
+    const r = renderer(delta);
+    const extra = 'extra.edge.example.com';
+    const [b, c] = [routeDocument('b'), routeDocument('c')];
+    const first = ok(r.render(revisions.stamp(ctx([routeDocument('a', { spec: { hostnames: ['a.edge.example.com', extra] } }), b, c]))));
+    const second = ok(r.render(revisions.stamp(ctx([b, c])), first));
+    expect(r.lastPass).toEqual({ kind: 'changed', instances: 1 });
+    const third = ok(r.render(revisions.stamp(ctx([b, routeDocument('c', { generation: 2, spec: { hostnames: ['c.edge.example.com', extra] } })])), second));
+    expect(r.lastPass).toEqual({ kind: 'changed', instances: 1 });
+    expect((third.types.virtualHosts.resources.get('edge-https/svc-c')!.json as { domains: string[] }).domains).toContain(extra);
+  });
+
+  it('revisits every instance after a context without a revision (built by hand, the persisted one), and after the next', () => {
+    const revisions = new ContextRevisions();
+    const r = renderer(delta);
+    const routes = [routeDocument('a'), routeDocument('b')];
+    const first = ok(r.render(revisions.stamp(ctx(routes))));
+    const plain = ok(r.render(ctx(routes), first));
+    expect(r.lastPass).toEqual({ kind: 'all', instances: 2 });
+    ok(r.render(revisions.stamp(ctx(routes)), plain));
+    expect(r.lastPass).toEqual({ kind: 'all', instances: 2 });
+  });
+
+  it('revisits only the instances added or removed, two at a time or one after the other', () => {
+    const revisions = new ContextRevisions();
+    const r = renderer(delta);
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((id) => routeDocument(id));
+    const first = ok(r.render(revisions.stamp(ctx([a, b, c, d]))));
+    const fewer = ok(r.render(revisions.stamp(ctx([a, b])), first));
+    expect(r.lastPass).toEqual({ kind: 'changed', instances: 2 });
+    expect(keys(fewer, 'clusters')).toEqual(['svc-a', 'svc-b']);
+    const e = routeDocument('e');
+    const more = ok(r.render(revisions.stamp(ctx([a, b, e])), fewer));
+    expect(r.lastPass).toEqual({ kind: 'changed', instances: 1 });
+    ok(r.render(revisions.stamp(ctx([a, b, e, routeDocument('f')])), more));
+    expect(r.lastPass).toEqual({ kind: 'changed', instances: 1 });
+    ok(r.render(revisions.stamp(ctx([a, b, e, routeDocument('f'), routeDocument('g'), routeDocument('h')])), more));
+    expect(r.lastPass).toEqual({ kind: 'changed', instances: 3 });
+  });
+
+  it('a rotation of the cdn origin secret changes the cdn virtual hosts only (docs/control-plane.md "The cdn plan\'s origin header")', () => {
+    const r = renderer(delta);
+    const cdn = { ...routeDocument('a'), plan: 'cdn' };
+    const first = ok(r.render({ ...ctx([cdn, routeDocument('b')]), cdnOrigin: { values: ['first-secret'] } }));
+    const rotated = ok(r.render({ ...ctx([cdn, routeDocument('b')]), cdnOrigin: { values: ['second-secret'] } }, first));
+    const text = (s: Snapshot, name: string) => JSON.stringify(s.types.virtualHosts.resources.get(name)!.json);
+    expect(text(first, 'edge-https/svc-a')).toContain('first-secret');
+    expect(text(rotated, 'edge-https/svc-a')).toContain('second-secret');
+    expect(text(rotated, 'edge-https/svc-a')).not.toContain('first-secret');
+    expect([...rotated.types.virtualHosts.previous!.changed]).toEqual(['edge-https/svc-a']);
+    for (const kind of ['clusters', 'endpoints', 'listeners'] as const) expect(rotated.types[kind].version).toBe(first.types[kind].version);
+  });
+
+  it('encodes a shared template\'s unchanged resource once: the next render serves the same object', () => {
+    const r = renderer(sotw);
+    const one = ok(r.render(ctx([routeDocument('a'), routeDocument('b')])));
+    const two = ok(r.render(ctx([routeDocument('a'), routeDocument('b', { generation: 2, spec: { backends: [{ address: '10.0.0.2', port: 80, protocol: 'http' }] } })]), one));
+    expect(two.types.listeners.resources.get('edge-https')).toBe(one.types.listeners.resources.get('edge-https'));
+    expect(two.types.routes.resources.get('edge-https')).toBe(one.types.routes.resources.get('edge-https'));
+    const three = ok(r.render(ctx([routeDocument('a'), routeDocument('b', { generation: 3, spec: { hostnames: ['b2.edge.example.com'] } })]), two));
+    expect(three.types.routes.resources.get('edge-https')).not.toBe(two.types.routes.resources.get('edge-https'));
+    expect(three.types.routes.resources.get('edge-https')!.version).not.toBe(two.types.routes.resources.get('edge-https')!.version);
   });
 });
 

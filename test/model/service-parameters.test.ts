@@ -274,6 +274,9 @@ describe('create and update', () => {
     expect(check({ ...BASE, regions: ['ap-southeast-2'] }).ok).toBe(false);
     expect(check({ ...BASE, regions: ['ap-southeast-2'] }, 'create', ['ap-southeast-2']).ok).toBe(true);
     expect(check({ ...BASE, regions: ['us-east-1'] }, 'create', ['ap-southeast-2']).ok).toBe(false);
+    // Two lists of regions are two fleets, whatever their names run together into.
+    expect(check({ ...BASE, regions: ['ab'] }, 'create', ['a', 'b']).ok).toBe(false);
+    expect(check({ ...BASE, regions: ['ab'] }, 'create', ['ab']).ok).toBe(true);
   });
 
   test('the published schema: draft-07, a title per mode, what a provision requires', () => {
@@ -347,6 +350,16 @@ describe('the words of each problem', () => {
   test('a header name in capitals in a header map is refused by name', () => {
     const problems = problemsOf(route({ request_headers_to_add: { 'X-Team': 'a' } }));
     expect(problems.map((p) => p.field)).toEqual(['routes[0].request_headers_to_add["X-Team"]']);
+  });
+
+  test("a header name against the schema's other rules (lower case, 128 characters): the schema's words, not Envoy's pseudo-header or host words", () => {
+    expect(problemsOf(route({ request_headers_to_add: { 'X-Team': 'a' } }))).toEqual([{ field: 'routes[0].request_headers_to_add["X-Team"]', message: expect.stringMatching(/^must match pattern /) }]);
+    expect(problemsOf(route({ request_headers_to_remove: ['X-Team'] }))).toEqual([{ field: 'routes[0].request_headers_to_remove[0]', message: expect.stringMatching(/^must match pattern /) }]);
+    expect(problemsOf(route({ response_headers_to_remove: ['x'.repeat(129)] }))).toEqual([{ field: 'routes[0].response_headers_to_remove[0]', message: 'must NOT have more than 128 characters' }]);
+  });
+
+  test("a header value over the schema's 1024 characters: the length rule in words, not the literal-value rule", () => {
+    expect(problemsOf(route({ request_headers_to_add: { 'x-a': 'v'.repeat(1025) } }))).toEqual([{ field: 'routes[0].request_headers_to_add.x-a', message: 'must NOT have more than 1024 characters' }]);
   });
 
   test("a header value with '%' or a line break: Envoy's rule in words", () => {

@@ -185,8 +185,6 @@ interface Assembly {
   shared: Array<[ResourceKind, string]>;
 }
 
-const byInstanceId = (a: { instanceId: string }, b: { instanceId: string }) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0);
-
 /**
  * Renders the templates of one node profile, validates every resource strictly against
  * Envoy's protos and protoc-gen-validate rules, checks references, and produces a
@@ -320,6 +318,7 @@ export class SnapshotRenderer {
 
     const excluded: Excluded[] = [];
     const warnings: Warning[] = [];
+    // By instance id: excluded and warnings are listed in that order.
     for (const id of [...assembly.reported].sort()) {
       const state = assembly.instances.get(id)!;
       if (state.excluded) excluded.push(state.excluded);
@@ -342,7 +341,7 @@ export class SnapshotRenderer {
       generation: context.generation ?? 0,
       types,
       transitionalClusters,
-      excluded: excluded.sort(byInstanceId),
+      excluded,
       warnings,
     };
     return { ok: true, snapshot, renderMs: performance.now() - started };
@@ -372,13 +371,13 @@ export class SnapshotRenderer {
       return { entry: { unit: check, route }, warnings: [...warnings, ...check.warnings], hosts };
     }
     // Keep serving the instance's last good generation, if it had one; otherwise leave it out.
-    const excluded: Excluded = { instanceId: route.instanceId, generation: route.generation, problems: [...check.problems], servedGeneration: held?.generation };
+    const excluded: Excluded = { instanceId: route.instanceId, generation: route.generation, problems: [...check.problems] };
     if (!held) return { excluded, warnings, hosts };
     const heldServed = served(held, warnings);
     const unit = this.unit(this.units, templates, unitTemplates, context, settings, heldServed);
     if (unit.problems.length > 0) return { excluded, warnings, hosts };
     claim(heldServed);
-    return { entry: { unit, route: held }, excluded, warnings: [...warnings, ...unit.warnings], hosts };
+    return { entry: { unit, route: held }, excluded: { ...excluded, servedGeneration: held.generation }, warnings: [...warnings, ...unit.warnings], hosts };
   }
 
   /** Whether a changed instance's hostnames (newest, last good, as assembled) are listed by another instance. */
