@@ -992,3 +992,80 @@ describe('after a restart: more', () => {
     expect(h.metrics.canaryRollbacks).toBe(0);
   });
 });
+
+describe('what a callback must not disturb (issue 17)', () => {
+  it('an ACK during the soak does not restart it: promoted soakMs after the last canary first ACKed', () => {
+    const h = setup({ canary: { fraction: 0.5, soakMs: 1000 } });
+    const candidate = h.profile.snapshot!;
+    startRollout(h);
+    for (const id of h.canaries()) h.ack(id);
+    jest.advanceTimersByTime(600);
+    h.ack(h.canaries()[0]);
+    jest.advanceTimersByTime(400);
+    expectPromoted(h, candidate);
+  });
+
+  it('an ADS node opening a stream during a rollout leaves the rollout as it is', () => {
+    const h = setup({ health: true });
+    startRollout(h);
+    const rollout = h.profile.rollout;
+    const canaries = h.canaries();
+    h.stage.opened(h.add('n5'), h.profile);
+    expect(h.profile.rollout).toBe(rollout);
+    expect(h.canaries()).toEqual(canaries);
+    expect(h.canaryHealth.begin).toHaveBeenCalledTimes(1);
+  });
+
+  it('a REST poller opening a stream once the restart wait is over, before its timer ran, is no canary: the wait still ends by telling every node', () => {
+    const h = setup({ nodes: [] });
+    h.profile.stableOrigin = 'persisted';
+    const candidate = h.profile.snapshot!;
+    startRollout(h);
+    const poller = h.add('poller', 'rest');
+    jest.setSystemTime(Date.now() + 10_000);
+    h.stage.opened(poller, h.profile);
+    jest.advanceTimersByTime(10_000);
+    expectPromoted(h, candidate);
+    expect(poller.onSnapshot).toHaveBeenCalled();
+    expect(h.hooks.changed).toHaveBeenCalled();
+  });
+
+  it('a health drop reported after the rollout was promoted holds nothing back', () => {
+    const h = setup({ health: true });
+    const candidate = h.profile.snapshot!;
+    startRollout(h);
+    const [health] = h.healths;
+    for (const id of h.canaries()) h.ack(id);
+    jest.advanceTimersByTime(1000);
+    health.awaitHealthy.mock.calls[0][0]();
+    expectPromoted(h, candidate);
+    health.options.onUnhealthy('late', new Set(['a']));
+    expect(h.profile.heldBack).toBeUndefined();
+    expect(h.profile.lastFailure).toBeUndefined();
+    expect(h.metrics.renderFaultsHeldBack).toBe(0);
+    expect(h.quarantine.rejections.size).toBe(0);
+    expectPromoted(h, candidate);
+  });
+
+  it('a healthy report of a rollout a newer candidate replaced promotes nothing', () => {
+    const h = setup({ health: true });
+    startRollout(h);
+    for (const id of h.canaries()) h.ack(id);
+    jest.advanceTimersByTime(1000);
+    const healthy = h.healths[0].awaitHealthy.mock.calls[0][0];
+    h.profile.snapshot = snapshot(3, { clusters: [['svc-a', '3', ['a']], ['svc-b', '1', ['b']]] });
+    h.profile.rendered = context(['a', 3], ['b', 1]);
+    startRollout(h);
+    const rollout = h.profile.rollout;
+    healthy();
+    expect(h.profile.rollout).toBe(rollout);
+    expect(h.profile.stable).toBe(h.stable);
+  });
+
+  it('a render fault says so in the words of docs/control-plane.md', () => {
+    const h = setup();
+    startRollout(h);
+    h.stage.nacked(h.node(h.canaries()[0]), 'no name here');
+    expect(h.profile.lastFailure?.problems[0].message).toMatch(/^rendered config failed canary health with no route change to blame/);
+  });
+});
