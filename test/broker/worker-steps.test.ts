@@ -44,36 +44,6 @@ let counter = 0;
 const unique = (label: string) => `${label}-${++counter}`;
 const nameOf = (label: string) => `${unique(label)}.${DOMAIN}`;
 
-/**
- * The LocalCloud, refusing what AWS refuses and the LocalCloud lets pass: a call without the
- * certificate ARN or distribution id it requires (a ValidationException in ACM and CloudFront).
- */
-class AwsLikeCloud extends LocalCloud {
-  private required(what: string, value: string | undefined): void {
-    if (!value) throw Object.assign(new Error(`${what} is required`), { name: 'ValidationException' });
-  }
-  override async describeCertificate(arn: string) {
-    this.required('CertificateArn', arn);
-    return super.describeCertificate(arn);
-  }
-  override async deleteCertificate(arn: string) {
-    this.required('CertificateArn', arn);
-    return super.deleteCertificate(arn);
-  }
-  override async getDistribution(id: string) {
-    this.required('Id', id);
-    return super.getDistribution(id);
-  }
-  override async disableDistribution(id: string) {
-    this.required('Id', id);
-    return super.disableDistribution(id);
-  }
-  override async deleteDistribution(id: string) {
-    this.required('Id', id);
-    return super.deleteDistribution(id);
-  }
-}
-
 /** One test's world: its own regions, cloud, queue and metrics. */
 function world(options: { regions?: number; cloud?: LocalCloud; emptyRegion?: 'pass' | 'wait'; store?: BrokerStore; maxAttempts?: number } = {}) {
   const regions = Array.from({ length: options.regions ?? 1 }, () => unique('r'));
@@ -95,7 +65,7 @@ function world(options: { regions?: number; cloud?: LocalCloud; emptyRegion?: 'p
   const counted: string[] = [];
   const metrics: BrokerMetrics = { count: (name) => void counted.push(name), gauge() {}, flush() {} };
   const queue = { enqueue: async (ref: OperationRef, delaySeconds?: number) => void sent.push({ ref, delaySeconds }) };
-  const cloud = options.cloud ?? new AwsLikeCloud();
+  const cloud = options.cloud ?? new LocalCloud();
   let stopping = false;
   const ctx: WorkerContext = {
     settings,
@@ -199,7 +169,7 @@ const weekFromNow = (expiresAt: number | undefined) => {
 };
 const NO_PROXIES = 'no proxy is connected in any of them yet (proxies get it when they connect)';
 
-class FailingCloud extends AwsLikeCloud {
+class FailingCloud extends LocalCloud {
   failUpserts?: string;
   override async upsertRecords(records: readonly DnsRecord[]): Promise<void> {
     if (this.failUpserts) throw new Error(this.failUpserts);
@@ -1372,5 +1342,22 @@ describe('more of the steps', () => {
     expect(await operationOf(again)).toMatchObject({ state: 'in progress', step: 'converge', routeGeneration: tombstone.generation });
     // Every step is idempotent: the route already tombstoned keeps its generation.
     expect((await store.getRoute(instanceId))!.generation).toBe(tombstone.generation);
+  });
+});
+
+describe('the LocalCloud the steps run against', () => {
+  // ACM's CertificateArn and CloudFront's Id are required: a step that lost its ARN or id must
+  // fail here as it would in AWS, not read "not found" and carry on.
+  it('refuses a call without the certificate ARN or distribution id, as ACM and CloudFront do', async () => {
+    const cloud = new LocalCloud();
+    const validation = { name: 'ValidationException' };
+    await expect(cloud.describeCertificate('')).rejects.toMatchObject(validation);
+    await expect(cloud.deleteCertificate(undefined as unknown as string)).rejects.toMatchObject(validation);
+    await expect(cloud.getDistribution('')).rejects.toMatchObject(validation);
+    await expect(cloud.disableDistribution('')).rejects.toMatchObject(validation);
+    await expect(cloud.deleteDistribution('')).rejects.toMatchObject(validation);
+    // A well-formed ARN or id that names nothing is still "not found", not an error.
+    await expect(cloud.describeCertificate('arn:aws:acm:us-east-1:123456789012:certificate/none')).resolves.toBeUndefined();
+    await expect(cloud.getDistribution('ENONE')).resolves.toBeUndefined();
   });
 });

@@ -61,6 +61,16 @@ interface LocalListener {
 }
 
 /**
+ * ACM's CertificateArn and CloudFront's distribution Id are required parameters (ACM
+ * DescribeCertificate/DeleteCertificate: CertificateArn, required, 20 to 2048 characters;
+ * CloudFront GetDistribution/UpdateDistribution/DeleteDistribution: Id, a required URI label):
+ * the real services refuse a call without one instead of answering "not found".
+ */
+function required(what: string, value: string | undefined): void {
+  if (!value) throw Object.assign(new Error(`${what} is required`), { name: 'ValidationException' });
+}
+
+/**
  * A stand-in for Route 53, ACM, CloudFront, the edge listeners (ELB), SSM, Secrets Manager
  * and public DNS: it keeps what it would have created in memory, records every action (in
  * `actions` and optionally a JSON-lines file), and behaves like the real services where the
@@ -73,6 +83,7 @@ interface LocalListener {
  *   otherwise) and at most `listenerCertificateQuota` (TooManyCertificates).
  * - CloudFront: a distribution deploys after a few polls; only a disabled, deployed one
  *   can be deleted.
+ * - ACM and CloudFront refuse a call without the certificate ARN or distribution id (`required`).
  */
 export class LocalCloud implements EdgeCloud {
   /** The platform's hosted zone (Route 53). */
@@ -145,6 +156,7 @@ export class LocalCloud implements EdgeCloud {
   }
 
   async describeCertificate(arn: string): Promise<CertificateState | undefined> {
+    required('CertificateArn', arn);
     const certificate = this.certificates.get(arn);
     if (!certificate) return undefined;
     const domains: DomainValidation[] = certificate.hostnames.map((domain) => {
@@ -168,6 +180,7 @@ export class LocalCloud implements EdgeCloud {
   }
 
   async deleteCertificate(arn: string): Promise<void> {
+    required('CertificateArn', arn);
     // ACM refuses to delete a certificate in use (ResourceInUseException).
     for (const [listenerArn, listener] of this.listeners) {
       if (listener.arns.includes(arn)) throw Object.assign(new Error(`certificate ${arn} is in use by ${listenerArn}`), { name: 'ResourceInUseException' });
@@ -197,6 +210,7 @@ export class LocalCloud implements EdgeCloud {
   }
 
   async getDistribution(id: string): Promise<DistributionState | undefined> {
+    required('Id', id);
     const distribution = this.distributions.get(id);
     if (!distribution) return undefined;
     const state = this.state(id, distribution);
@@ -213,6 +227,7 @@ export class LocalCloud implements EdgeCloud {
   }
 
   async disableDistribution(id: string): Promise<void> {
+    required('Id', id);
     const distribution = this.distributions.get(id);
     if (!distribution || !distribution.enabled) return;
     distribution.enabled = false;
@@ -221,6 +236,7 @@ export class LocalCloud implements EdgeCloud {
   }
 
   async deleteDistribution(id: string): Promise<'deleted' | 'retry-later'> {
+    required('Id', id);
     const distribution = this.distributions.get(id);
     if (!distribution) return 'deleted';
     if (distribution.enabled || distribution.pendingPolls > 0) return 'retry-later';
