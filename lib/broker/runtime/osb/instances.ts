@@ -139,15 +139,26 @@ export async function provision(ctx: ApiContext, request: OsbRequest, instanceId
     });
     if (!created) {
       // Another request created it between our read and write: answer against that one.
-      await ctx.store.updateOperation(instanceId, operation.operationId, { state: 'failed', description: 'superseded by a concurrent request', expiresAt: nowSeconds() + 3600 });
+      await markSuperseded(ctx, instanceId, operation.operationId);
       continue;
     }
     await ctx.queue.enqueue({ instanceId, operationId: operation.operationId });
     ctx.logger.info('provision accepted', { instanceId, operationId: operation.operationId, plan, originatingIdentity: identity });
     return { status: 202, body: { operation: operation.operationId } };
   }
-  throw concurrencyError(`instance ${instanceId} is being changed by another request; retry`);
+  throw changedConcurrently(instanceId);
 }
+
+/**
+ * A request that lost the instance's conditional write to another request: its own operation
+ * fails and expires within the hour (no platform was given its id; left in progress, the
+ * sweeper would re-send it). docs/broker.md, "Races on one instance".
+ */
+async function markSuperseded(ctx: ApiContext, instanceId: string, operationId: string): Promise<void> {
+  await ctx.store.updateOperation(instanceId, operationId, { state: 'failed', description: 'superseded by a concurrent request', expiresAt: nowSeconds() + 3600 });
+}
+
+const changedConcurrently = (instanceId: string) => concurrencyError(`instance ${instanceId} is being changed by another request; retry`);
 
 function contextString(context: Record<string, unknown> | undefined, field: string): string | undefined {
   const value = context?.[field];
@@ -215,8 +226,8 @@ export async function update(ctx: ApiContext, request: OsbRequest, instanceId: s
   });
   await ctx.store.putOperation(operation);
   if (!(await ctx.store.startOperation(instanceId, operation.operationId, undefined, ['provisioned']))) {
-    await ctx.store.updateOperation(instanceId, operation.operationId, { state: 'failed', description: 'superseded by a concurrent request', expiresAt: nowSeconds() + 3600 });
-    throw concurrencyError(`instance ${instanceId} is being changed by another request; retry`);
+    await markSuperseded(ctx, instanceId, operation.operationId);
+    throw changedConcurrently(instanceId);
   }
   await ctx.queue.enqueue({ instanceId, operationId: operation.operationId });
   ctx.logger.info('update accepted', { instanceId, operationId: operation.operationId, plan, originatingIdentity: identity });
@@ -244,7 +255,7 @@ export async function deprovision(ctx: ApiContext, request: OsbRequest, instance
     });
     await ctx.store.putOperation(operation);
     if (!(await ctx.store.startOperation(instanceId, operation.operationId, instance.currentOperationId, ['provisioning', 'provisioned', 'failed']))) {
-      await ctx.store.updateOperation(instanceId, operation.operationId, { state: 'failed', description: 'superseded by a concurrent request', expiresAt: nowSeconds() + 3600 });
+      await markSuperseded(ctx, instanceId, operation.operationId);
       continue;
     }
     if (current) {
@@ -259,7 +270,7 @@ export async function deprovision(ctx: ApiContext, request: OsbRequest, instance
     ctx.logger.info('deprovision accepted', { instanceId, operationId: operation.operationId, cancelled: current?.operationId, originatingIdentity: identity });
     return { status: 202, body: { operation: operation.operationId } };
   }
-  throw concurrencyError(`instance ${instanceId} is being changed by another request; retry`);
+  throw changedConcurrently(instanceId);
 }
 
 // ---- GET /v2/service_instances/:id ------------------------------------------------
