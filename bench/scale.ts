@@ -34,13 +34,14 @@ import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import * as http2 from 'node:http2';
 import { Reader, Writer } from 'protobufjs';
-import { BatchWriteCommand, DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ensureBrokerTable, localClientConfig, startEmulators } from '../lib/local/emulators';
-import { ROUTE_INDEX_PARTITION, RouteDocument, keys, resourceBaseName } from '../lib/model';
+import { RouteDocument, resourceBaseName } from '../lib/model';
 import { startLocalControlPlane } from '../lib/control-plane/runtime/local';
 import { silentLogger } from '../lib/control-plane/runtime/logger';
 import { TYPE_URLS, messageType } from '../lib/control-plane/runtime/protos';
+import { putRoutes, reserveGenerations, routeWriter } from '../test/support/routes';
 import { wholeNumber } from './args';
 
 const REGION = 'us-east-1';
@@ -508,40 +509,21 @@ async function main(): Promise<void> {
   const client = new DynamoDBClient(localClientConfig(emulators.dynamodbEndpoint));
   await ensureBrokerTable(client, TABLE);
   const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-  const counter = await doc.send(
-    new UpdateCommand({ TableName: TABLE, Key: keys.routeCounter(), UpdateExpression: 'ADD #v :n', ExpressionAttributeNames: { '#v': 'value' }, ExpressionAttributeValues: { ':n': opts.services }, ReturnValues: 'UPDATED_NEW' }),
-  );
-  const base = Number(counter.Attributes!.value) - opts.services;
-  const batches: number[] = [];
-  for (let i = 0; i < opts.services; i += 25) batches.push(i);
-  for (let b = 0; b < batches.length; b += 8) {
-    await Promise.all(
-      batches.slice(b, b + 8).map((i) =>
-        doc.send(
-          new BatchWriteCommand({
-            RequestItems: {
-              [TABLE]: Array.from({ length: Math.min(25, opts.services - i) }, (_, k) => {
-                const n = i + k;
-                const route: RouteDocument = { instanceId: instanceId(n), plan: 'standard', generation: base + n + 1, deleted: false, spec: spec(n), updatedAt: new Date().toISOString() };
-                return { PutRequest: { Item: { ...keys.route(route.instanceId), gsi1pk: ROUTE_INDEX_PARTITION, ...route } } };
-              }),
-            },
-          }),
-        ),
-      ),
-    );
-    if (b % 80 === 0) log(`  ${Math.min(opts.services, (b + 8) * 25)}/${opts.services} services written`);
+  const first = await reserveGenerations(doc, TABLE, opts.services);
+  const seeded = (n: number): RouteDocument => ({ instanceId: instanceId(n), plan: 'standard', generation: first + n, deleted: false, spec: spec(n), updatedAt: new Date().toISOString() });
+  // Eight batches of 25 at a time.
+  for (let i = 0; i < opts.services; i += 200) {
+    const starts = Array.from({ length: 8 }, (_, k) => i + k * 25).filter((j) => j < opts.services);
+    await Promise.all(starts.map((j) => putRoutes(doc, TABLE, Array.from({ length: Math.min(25, opts.services - j) }, (_, k) => seeded(j + k)))));
+    if (i % 2000 === 0) log(`  ${Math.min(opts.services, i + 200)}/${opts.services} services written`);
   }
-  /** A route change as the broker's worker writes it: advance the counter, then put. */
+  /** A route change as the broker's worker writes it (BrokerStore.writeRoute: counter, then conditional put). */
+  const writeRoute = routeWriter(client, TABLE);
   const revisions = new Map<number, number>();
   const change = async (i: number): Promise<number> => {
-    const c = await doc.send(new UpdateCommand({ TableName: TABLE, Key: keys.routeCounter(), UpdateExpression: 'ADD #v :one', ExpressionAttributeNames: { '#v': 'value' }, ExpressionAttributeValues: { ':one': 1 }, ReturnValues: 'UPDATED_NEW' }));
-    const generation = Number(c.Attributes!.value);
     const revision = (revisions.get(i) ?? 0) + 1;
     revisions.set(i, revision);
-    const route: RouteDocument = { instanceId: instanceId(i), plan: 'standard', generation, deleted: false, spec: spec(i, revision), updatedAt: new Date().toISOString() };
-    await doc.send(new PutCommand({ TableName: TABLE, Item: { ...keys.route(route.instanceId), gsi1pk: ROUTE_INDEX_PARTITION, ...route } }));
-    return generation;
+    return writeRoute({ instanceId: instanceId(i), plan: 'standard', deleted: false, spec: spec(i, revision) });
   };
 
   const cp = await startLocalControlPlane({

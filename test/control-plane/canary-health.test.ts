@@ -68,7 +68,7 @@ interface Harness {
 
 async function harness(ids: readonly string[], health: Partial<CanaryHealthSettings>, hds: boolean): Promise<Harness> {
   const table = await startTable();
-  await writeRoute(table.doc, 'base', { hostnames: ['base.edge.example.com'], backends: [backend(8000)] });
+  await writeRoute(table, 'base', { hostnames: ['base.edge.example.com'], backends: [backend(8000)] });
   const cp = await startTestControlPlane(table.emulators.dynamodbEndpoint, {
     routesRefreshMs: 100,
     settleMs: 300,
@@ -136,7 +136,7 @@ describe('canary health over HDS', () => {
 
   it('promotes a change whose backend the canary finds healthy, then stops the checks', async () => {
     const name = resourceBaseName('good');
-    const generation = await writeRoute(h.table.doc, 'good', { hostnames: ['good.edge.example.com'], backends: [backend(healthy.port)] });
+    const generation = await writeRoute(h.table, 'good', { hostnames: ['good.edge.example.com'], backends: [backend(healthy.port)] });
     const promoted = await waitFor(
       'the change promoted',
       async () => {
@@ -158,7 +158,7 @@ describe('canary health over HDS', () => {
   it('halts a change whose backend is dead: rolled back, rejected naming the instance, cluster and endpoint', async () => {
     const name = resourceBaseName('dead');
     const deadPort = await freePort();
-    const generation = await writeRoute(h.table.doc, 'dead', { hostnames: ['dead.edge.example.com'], backends: [backend(deadPort)] });
+    const generation = await writeRoute(h.table, 'dead', { hostnames: ['dead.edge.example.com'], backends: [backend(deadPort)] });
     await waitFor('the canary to hold the change', () => canary().holds('clusters', name) || undefined);
     const rejected = await waitFor('the health rejection in the report', async () => (await h.report())?.rejected.dead, 10_000);
     expect(rejected).toEqual({
@@ -177,8 +177,8 @@ describe('canary health over HDS', () => {
   it('blames only the unhealthy change of a rollout: the healthy one folded with it is promoted after', async () => {
     const deadPort = await freePort();
     await Promise.all([
-      writeRoute(h.table.doc, 'broken', { hostnames: ['broken.edge.example.com'], backends: [backend(deadPort)] }),
-      writeRoute(h.table.doc, 'fine', { hostnames: ['fine.edge.example.com'], backends: [backend(healthy.port)] }),
+      writeRoute(h.table, 'broken', { hostnames: ['broken.edge.example.com'], backends: [backend(deadPort)] }),
+      writeRoute(h.table, 'fine', { hostnames: ['fine.edge.example.com'], backends: [backend(healthy.port)] }),
     ]);
     const rejected = await waitFor('the health rejection of the broken change', async () => (await h.report())?.rejected.broken, 10_000);
     expect(rejected.reason).toContain(`instance broken, cluster ${resourceBaseName('broken')} has no healthy endpoint (127.0.0.1:${deadPort} unhealthy)`);
@@ -212,7 +212,7 @@ describe('canaries that do not speak HDS', () => {
   it('keep the ACK + soak behaviour in hds mode: a dead backend is promoted', async () => {
     const h = await harness(IDS, { mode: 'hds' }, false);
     try {
-      const generation = await writeRoute(h.table.doc, 'unchecked', { hostnames: ['unchecked.edge.example.com'], backends: [backend(await freePort())] });
+      const generation = await writeRoute(h.table, 'unchecked', { hostnames: ['unchecked.edge.example.com'], backends: [backend(await freePort())] });
       const r = await waitFor('the change promoted', async () => {
         const report = await h.report();
         return report?.canary?.state === 'promoted' && report.canary.generation >= generation ? report : undefined;
@@ -227,7 +227,7 @@ describe('canaries that do not speak HDS', () => {
     const h = await harness(IDS, { mode: 'required' }, false);
     try {
       const port = await freePort();
-      const generation = await writeRoute(h.table.doc, 'unreported', { hostnames: ['unreported.edge.example.com'], backends: [backend(port)] });
+      const generation = await writeRoute(h.table, 'unreported', { hostnames: ['unreported.edge.example.com'], backends: [backend(port)] });
       const rejected = await waitFor('the health rejection', async () => (await h.report())?.rejected.unreported, 10_000);
       expect(rejected).toMatchObject({
         generation,

@@ -57,7 +57,7 @@ describe('canary rollout', () => {
 
   beforeAll(async () => {
     table = await startTable();
-    await writeRoute(table.doc, 'base', { hostnames: ['base.edge.example.com'], backends: [backend(8000)] });
+    await writeRoute(table, 'base', { hostnames: ['base.edge.example.com'], backends: [backend(8000)] });
     cp = await startTestControlPlane(table.emulators.dynamodbEndpoint, {
       routesRefreshMs: 100,
       settleMs: 500,
@@ -75,7 +75,7 @@ describe('canary rollout', () => {
   });
 
   it('sends a new snapshot to the canary only until the soak ends, then to every node', async () => {
-    const generation = await writeRoute(table.doc, 'first', { hostnames: ['first.edge.example.com'], backends: [backend(8001)] });
+    const generation = await writeRoute(table, 'first', { hostnames: ['first.edge.example.com'], backends: [backend(8001)] });
     await waitFor('the canary to hold the change', () => canary().clusters().includes('svc-first') || undefined);
     const soaking = await waitFor('the canary soaking in the report', async () => {
       const r = await report();
@@ -100,7 +100,7 @@ describe('canary rollout', () => {
   });
 
   it('rolls the canary back on a NACK and reports the change rejected; the others never see it', async () => {
-    const generation = await writeRoute(table.doc, 'poison', { hostnames: ['poison.edge.example.com'], backends: [backend(8002)] });
+    const generation = await writeRoute(table, 'poison', { hostnames: ['poison.edge.example.com'], backends: [backend(8002)] });
     const rejected = await waitFor('the rejection in the report', async () => (await report())?.rejected.poison);
     expect(rejected).toMatchObject({ generation, source: 'nack', reason: 'cluster svc-poison: invalid transport socket', nodes: 1 });
     const r = (await report())!;
@@ -113,7 +113,7 @@ describe('canary rollout', () => {
   });
 
   it('replaces a canary that disconnects during the rollout instead of blaming the change', async () => {
-    const generation = await writeRoute(table.doc, 'flaky', { hostnames: ['flaky.edge.example.com'], backends: [backend(8003)] });
+    const generation = await writeRoute(table, 'flaky', { hostnames: ['flaky.edge.example.com'], backends: [backend(8003)] });
     await waitFor('the canary to hold the change', () => canary().clusters().includes('svc-flaky') || undefined);
     canary().close();
     // The replacement: the lowest hash among the nodes left.
@@ -137,7 +137,7 @@ describe('canary rollout', () => {
     const [stuckId] = chooseCanaries(remaining.map((n) => n.id), (x) => x, 1);
     const stuck = nodes.get(stuckId)!;
     stuck.hold();
-    const generation = await writeRoute(table.doc, 'stuck', { hostnames: ['stuck.edge.example.com'], backends: [backend(8004)] });
+    const generation = await writeRoute(table, 'stuck', { hostnames: ['stuck.edge.example.com'], backends: [backend(8004)] });
     const rejected = await waitFor('the ACK timeout rejection', async () => (await report())?.rejected.stuck, 10000);
     expect(rejected).toMatchObject({ generation, source: 'canary-health', reason: expect.stringContaining(`did not ACK the candidate within 2.5 s: ${stuckId}`) });
     stuck.release();

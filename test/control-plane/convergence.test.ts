@@ -27,7 +27,7 @@ describe('convergence reports', () => {
 
   beforeAll(async () => {
     table = await startTable();
-    await writeRoute(table.doc, 'base', { hostnames: ['base.edge.example.com'], backends: [backend(8000)] });
+    await writeRoute(table, 'base', { hostnames: ['base.edge.example.com'], backends: [backend(8000)] });
     cp = await startTestControlPlane(table.emulators.dynamodbEndpoint, {
       routesRefreshMs: 100,
       settleMs: 500,
@@ -48,7 +48,7 @@ describe('convergence reports', () => {
   it('counts nodes by the generation they ACKed, a slow node at its older one', async () => {
     const slow = nodes[2];
     slow.hold();
-    const generation = await writeRoute(table.doc, 'one', { hostnames: ['one.edge.example.com'], backends: [backend(8001)] });
+    const generation = await writeRoute(table, 'one', { hostnames: ['one.edge.example.com'], backends: [backend(8001)] });
     const partial = await waitFor('two of three nodes holding the new generation', async () => {
       const r = await report();
       return r && r.connectedNodes === 3 && holding(r, generation) === 2 ? r : undefined;
@@ -66,7 +66,7 @@ describe('convergence reports', () => {
 
   it('reports a NACK as a rejection with the error_detail and returns the fleet to its last good config', async () => {
     const before = nodes[0].clusters();
-    const generation = await writeRoute(table.doc, 'bad', { hostnames: ['bad.edge.example.com'], backends: [backend(8002)] });
+    const generation = await writeRoute(table, 'bad', { hostnames: ['bad.edge.example.com'], backends: [backend(8002)] });
     const rejected = await waitFor('the rejection in the report', async () => (await report())?.rejected.bad);
     expect(rejected).toMatchObject({ generation, source: 'nack', reason: 'cluster svc-bad: unknown field in the typed config' });
     expect(rejected.nodes).toBeGreaterThanOrEqual(1);
@@ -90,7 +90,7 @@ describe('convergence reports', () => {
     // The team fixes the instance: a newer generation (not a tombstone, which would lift the
     // quarantine by another branch) that the proxies accept.
     badIsBroken = false;
-    const fixed = await writeRoute(table.doc, 'bad', { hostnames: ['bad.edge.example.com'], backends: [backend(8012)] });
+    const fixed = await writeRoute(table, 'bad', { hostnames: ['bad.edge.example.com'], backends: [backend(8012)] });
     await waitFor('every node serving the fixed instance', () => nodes.every((n) => n.latest.get(TYPE.clusters)?.acked && n.clusters().includes('svc-bad')) || undefined);
     const r = await waitFor('the rejection to clear and all nodes to hold the fix', async () => {
       const current = await report();
@@ -100,8 +100,8 @@ describe('convergence reports', () => {
   });
 
   it('reports an invalid route as rejected by validation while the other instances converge', async () => {
-    const broken = await writeRoute(table.doc, 'broken', { hostnames: ['broken.edge.example.com'], backends: [backend(70000)] });
-    const fine = await writeRoute(table.doc, 'fine', { hostnames: ['fine.edge.example.com'], backends: [backend(8003)] });
+    const broken = await writeRoute(table, 'broken', { hostnames: ['broken.edge.example.com'], backends: [backend(70000)] });
+    const fine = await writeRoute(table, 'fine', { hostnames: ['fine.edge.example.com'], backends: [backend(8003)] });
     const r = await waitFor('the validation rejection and the fine route held by all', async () => {
       const current = await report();
       return current?.rejected.broken && holding(current, fine) === 3 ? current : undefined;

@@ -52,7 +52,7 @@ describe('discovery token rotation with connected ADS nodes', () => {
       return { SecretString: version.value, VersionId: version.id, VersionStages: [input.VersionStage!] };
     });
     table = await startTable();
-    await writeRoute(table.doc, 'first', { hostnames: ['first.edge.example.com'], backends: [{ address: '203.0.113.1', port: 80, protocol: 'http' }] });
+    await writeRoute(table, 'first', { hostnames: ['first.edge.example.com'], backends: [{ address: '203.0.113.1', port: 80, protocol: 'http' }] });
     const secrets = new SecretsManagerClient({ region: REGION, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
     running = await startControlPlaneRuntime({
       settings: { platformName: 'edge', region: REGION, domain: 'edge.example.com', httpsTrafficPort: 8443, httpTrafficPort: 8080, accessLogPath: '/dev/stdout' },
@@ -92,7 +92,7 @@ describe('discovery token rotation with connected ADS nodes', () => {
     expect(await rest('token-b')).toBe(200);
 
     // Every stream is still served: a change reaches all three.
-    await writeRoute(table.doc, 'second', { hostnames: ['second.edge.example.com'], backends: [{ address: '203.0.113.2', port: 80, protocol: 'http' }] });
+    await writeRoute(table, 'second', { hostnames: ['second.edge.example.com'], backends: [{ address: '203.0.113.2', port: 80, protocol: 'http' }] });
     for (const client of [onA, onB, lateA]) {
       const pushed = await client.next(TYPE.clusters, 10_000);
       expect(pushed.resources.map((r) => r.name)).toContain('svc-second');

@@ -184,7 +184,7 @@ describe('canary rollbacks', () => {
 
   beforeAll(async () => {
     table = await startTable();
-    await writeRoute(table.doc, 'base', { hostnames: ['base.edge.example.com'], backends: [backend(8000)] });
+    await writeRoute(table, 'base', { hostnames: ['base.edge.example.com'], backends: [backend(8000)] });
     cp = await startTestControlPlane(table.emulators.dynamodbEndpoint, { routesRefreshMs: 100, settleMs: 500, canary: { fraction: 0.5, soakMs: 60_000 } });
     for (const id of ['edge-1', 'edge-2']) nodes.push(new SimEnvoy(cp.xdsPort, id, refuse));
     await waitFor('every node holding the base route', () => nodes.every((n) => n.clusters().includes('svc-base')) || undefined);
@@ -200,7 +200,7 @@ describe('canary rollbacks', () => {
     const lines: string[] = [];
     const controlPlane = cp.running.controlPlane;
     const publisher = publishControlPlaneMetrics(controlPlane, { platformName: 'edge', sink: (l) => lines.push(l), intervalMs: 3600_000 });
-    await writeRoute(table.doc, 'poison', { hostnames: ['poison.edge.example.com'], backends: [backend(8002)] });
+    await writeRoute(table, 'poison', { hostnames: ['poison.edge.example.com'], backends: [backend(8002)] });
     await waitFor('the rollback', () => controlPlane.lastCanary?.state === 'rolled-back' || undefined);
     publisher.flush();
     const first = validEmf(lines[0]);
@@ -241,7 +241,7 @@ describe('render state gauges on a running control plane (a state, not a count)'
 
   beforeAll(async () => {
     table = await startTable();
-    await writeRoute(table.doc, 'gauge-base', { hostnames: ['gauge-base.edge.example.com'], backends: [{ address: '10.0.0.1', port: 8000, protocol: 'http' }] });
+    await writeRoute(table, 'gauge-base', { hostnames: ['gauge-base.edge.example.com'], backends: [{ address: '10.0.0.1', port: 8000, protocol: 'http' }] });
   });
   afterAll(async () => {
     await table?.stop();
@@ -266,7 +266,7 @@ describe('render state gauges on a running control plane (a state, not a count)'
       switches.broken = true;
       // Three renders fail: a route change, then two rebuilds (as the periodic full resync forces them).
       const before = controlPlane.metrics.renders;
-      await writeRoute(table.doc, 'gauge-broken', { hostnames: ['gauge-broken.edge.example.com'], backends: [{ address: '10.0.0.1', port: 8001, protocol: 'http' }] });
+      await writeRoute(table, 'gauge-broken', { hostnames: ['gauge-broken.edge.example.com'], backends: [{ address: '10.0.0.1', port: 8001, protocol: 'http' }] });
       await waitFor('the failed render of the route change', () => controlPlane.metrics.renders > before || undefined);
       for (const n of [2, 3]) {
         controlPlane.scheduleRebuild();
@@ -280,7 +280,7 @@ describe('render state gauges on a running control plane (a state, not a count)'
       expect(flush()).toMatchObject({ ProfilesRenderFailing: 1 });
 
       switches.broken = false;
-      await writeRoute(table.doc, 'gauge-fixed', { hostnames: ['gauge-fixed.edge.example.com'], backends: [{ address: '10.0.0.1', port: 8100, protocol: 'http' }] });
+      await writeRoute(table, 'gauge-fixed', { hostnames: ['gauge-fixed.edge.example.com'], backends: [{ address: '10.0.0.1', port: 8100, protocol: 'http' }] });
       await waitFor('a good render', () => controlPlane.renderStateGauges().profilesRenderFailing === 0 || undefined);
       expect(flush()).toMatchObject({ ProfilesRenderFailing: 0, ProfilesHeldBack: 0 });
       publisher.stop();

@@ -41,7 +41,7 @@ describe('proxyless gRPC through the control plane', () => {
   const status = async () => (await fetch(`http://127.0.0.1:${cp.restPort}/status`)).json() as Promise<Record<string, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test reads loose JSON
 
   it('resolves xds:///<hostname> and reaches the backend', async () => {
-    const generation = await writeRoute(table.doc, 'echo-1', { hostnames: [HOST], backends: [{ address: '127.0.0.1', port: backendA.port, protocol: 'grpc' }] });
+    const generation = await writeRoute(table, 'echo-1', { hostnames: [HOST], backends: [{ address: '127.0.0.1', port: backendA.port, protocol: 'grpc' }] });
     client = new EchoClient(`xds:///${HOST}`, grpc.credentials.createInsecure());
     const who = await waitFor('an RPC through xds', () => callWho(client, 1000), 20000);
     expect(who).toBe('A');
@@ -59,12 +59,12 @@ describe('proxyless gRPC through the control plane', () => {
   });
 
   it('follows the backend when an update moves it', async () => {
-    await writeRoute(table.doc, 'echo-1', { hostnames: [HOST], backends: [{ address: '127.0.0.1', port: backendB.port, protocol: 'grpc' }] });
+    await writeRoute(table, 'echo-1', { hostnames: [HOST], backends: [{ address: '127.0.0.1', port: backendB.port, protocol: 'grpc' }] });
     await waitFor('the RPC to reach backend B', async () => ((await callWho(client, 1000)) === 'B' ? true : undefined), 15000);
   });
 
   it('rejects an invalid route before serving it and keeps the last good config', async () => {
-    const generation = await writeRoute(table.doc, 'echo-1', { hostnames: [HOST], backends: [{ address: '127.0.0.1', port: 70000, protocol: 'grpc' }] });
+    const generation = await writeRoute(table, 'echo-1', { hostnames: [HOST], backends: [{ address: '127.0.0.1', port: 70000, protocol: 'grpc' }] });
     const s = await waitFor('the invalid generation to be reported', async () => {
       const current = await status();
       const excluded = current.profiles.flatMap((p: { excluded: unknown[] }) => p.excluded) as Array<{ instanceId: string; generation: number; servedGeneration?: number; problems: Array<{ field: string; resource: string; template: string }> }>;
@@ -82,7 +82,7 @@ describe('proxyless gRPC through the control plane', () => {
   });
 
   it('withdraws the service when the instance is deprovisioned (tombstone)', async () => {
-    await writeRoute(table.doc, 'echo-1', { hostnames: [HOST], backends: [{ address: '127.0.0.1', port: backendB.port, protocol: 'grpc' }] }, true);
+    await writeRoute(table, 'echo-1', { hostnames: [HOST], backends: [{ address: '127.0.0.1', port: backendB.port, protocol: 'grpc' }] }, true);
     const err = await waitForRpcFailure(client, 'RPCs to fail after the tombstone');
     expect(err.code).toBe(grpc.status.UNAVAILABLE);
   });

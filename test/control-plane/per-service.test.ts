@@ -135,8 +135,8 @@ describe('VHDS over Delta ADS', () => {
 
   beforeAll(async () => {
     table = await startTable();
-    await writeRoute(table.doc, 'alpha', { hostnames: ['alpha.edge.example.com'], backends: [backend(8001)] });
-    await writeRoute(table.doc, 'beta', { hostnames: ['beta.edge.example.com'], backends: [backend(8002)] });
+    await writeRoute(table, 'alpha', { hostnames: ['alpha.edge.example.com'], backends: [backend(8001)] });
+    await writeRoute(table, 'beta', { hostnames: ['beta.edge.example.com'], backends: [backend(8002)] });
     cp = await startTestControlPlane(table.emulators.dynamodbEndpoint, { routesRefreshMs: 100, settleMs: 300, canary: { fraction: 0 } });
     await waitFor('ready', async () => (await fetch(`http://127.0.0.1:${cp.restPort}/readyz`)).status === 200 || undefined);
   });
@@ -171,7 +171,7 @@ describe('VHDS over Delta ADS', () => {
 
     // A route change of alpha (a rewrite): the node gets alpha's virtual host and nothing else.
     const before = c.responses.length;
-    await writeRoute(table.doc, 'alpha', { hostnames: ['alpha.edge.example.com'], backends: [backend(8001)], routes: [{ match: { prefix: '/' }, rewrite: { prefix: '/v2/' } }] });
+    await writeRoute(table, 'alpha', { hostnames: ['alpha.edge.example.com'], backends: [backend(8001)], routes: [{ match: { prefix: '/' }, rewrite: { prefix: '/v2/' } }] });
     const change = await c.next(VHDS);
     expect(change.resources.map((r) => r.name)).toEqual(['edge-https/svc-alpha']);
     ack(change);
@@ -179,7 +179,7 @@ describe('VHDS over Delta ADS', () => {
     expect(c.responses.slice(before).map((r) => r.type_url)).toEqual([VHDS]);
 
     // Deprovisioning removes the virtual host (before the cluster it routes to).
-    await writeRoute(table.doc, 'beta', { hostnames: ['beta.edge.example.com'], backends: [backend(8002)] }, true);
+    await writeRoute(table, 'beta', { hostnames: ['beta.edge.example.com'], backends: [backend(8002)] }, true);
     const removal: Response[] = [];
     while (!removal.some((r) => r.type_url === TYPE.clusters)) {
       const r = await c.next();

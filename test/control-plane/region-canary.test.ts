@@ -28,7 +28,7 @@ describe('region-wide canary', () => {
 
   beforeAll(async () => {
     table = await startTable();
-    await writeRoute(table.doc, 'base', { hostnames: ['base.edge.example.com'], backends: [backend(8000)] });
+    await writeRoute(table, 'base', { hostnames: ['base.edge.example.com'], backends: [backend(8000)] });
     const options = { routesRefreshMs: 100, settleMs: 300, convergenceReportMs: 50, canary: { fraction: 0.25, soakMs: SOAK_MS, ackTimeoutMs: 5000 } };
     leader = await startTestControlPlane(table.emulators.dynamodbEndpoint, { ...options, taskId: 'task-a' });
     follower = await startTestControlPlane(table.emulators.dynamodbEndpoint, { ...options, taskId: 'task-b' });
@@ -47,7 +47,7 @@ describe('region-wide canary', () => {
 
   it("canaries a change on the leader's canary only, then every node of both tasks holds it", async () => {
     expect((await report(follower))?.rollout).toEqual({ role: 'follower', leader: 'task-a' });
-    const generation = await writeRoute(table.doc, 'first', { hostnames: ['first.edge.example.com'], backends: [backend(8001)] });
+    const generation = await writeRoute(table, 'first', { hostnames: ['first.edge.example.com'], backends: [backend(8001)] });
     await waitFor('the canary holding the change', () => nodes.get(canaryId)!.clusters().includes('svc-first') || undefined);
     // During the soak, no node but the canary (on either task) was sent it: one canary for the region.
     await new Promise((resolve) => setTimeout(resolve, SOAK_MS / 2));
@@ -59,7 +59,7 @@ describe('region-wide canary', () => {
   });
 
   it("takes the leader's rejection: the follower's nodes never see the rejected change", async () => {
-    const generation = await writeRoute(table.doc, 'poison', { hostnames: ['poison.edge.example.com'], backends: [backend(8002)] });
+    const generation = await writeRoute(table, 'poison', { hostnames: ['poison.edge.example.com'], backends: [backend(8002)] });
     const rejected = await waitFor('the rejection in the follower report', async () => (await report(follower))?.rejected.poison);
     expect(rejected).toMatchObject({ generation, source: 'nack', reason: expect.stringContaining('svc-poison') });
     await new Promise((resolve) => setTimeout(resolve, SOAK_MS + 500));

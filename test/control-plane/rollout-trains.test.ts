@@ -26,7 +26,7 @@ describe('rollouts as trains', () => {
 
   beforeAll(async () => {
     table = await startTable();
-    await writeRoute(table.doc, 'base', { hostnames: ['base.edge.example.com'], backends: [backend(8000)] });
+    await writeRoute(table, 'base', { hostnames: ['base.edge.example.com'], backends: [backend(8000)] });
     cp = await startTestControlPlane(table.emulators.dynamodbEndpoint, {
       routesRefreshMs: 50,
       settleMs: 300,
@@ -47,7 +47,7 @@ describe('rollouts as trains', () => {
     const initial = (await waitFor('a first report', report)).stableGeneration;
     let last = 0;
     for (let i = 0; i < 15; i++) {
-      last = await writeRoute(table.doc, 'churn', { hostnames: ['churn.edge.example.com'], backends: [backend(9000 + i)] });
+      last = await writeRoute(table, 'churn', { hostnames: ['churn.edge.example.com'], backends: [backend(9000 + i)] });
       await new Promise((resolve) => setTimeout(resolve, 400));
     }
     // Before: each change restarted the rollout, and the stable generation never moved.
@@ -62,8 +62,8 @@ describe('rollouts as trains', () => {
 
   it('pins a NACK that names no instance on the owner of the rejected resource; the other change of the train is promoted', async () => {
     // Two changes in flight: bad adds a cluster the canary rejects, base only moves its endpoints.
-    const bad = await writeRoute(table.doc, 'bad', { hostnames: ['bad.edge.example.com'], backends: [backend(8101)] });
-    const moved = await writeRoute(table.doc, 'base', { hostnames: ['base.edge.example.com'], backends: [backend(8102)] });
+    const bad = await writeRoute(table, 'bad', { hostnames: ['bad.edge.example.com'], backends: [backend(8101)] });
+    const moved = await writeRoute(table, 'base', { hostnames: ['base.edge.example.com'], backends: [backend(8102)] });
     const rejected = await waitFor('the rejection of bad', async () => (await report())?.rejected.bad);
     expect(rejected).toMatchObject({ generation: bad, source: 'nack', reason: 'cluster rejected: invalid transport socket' });
     // Before: a NACK naming no instance blamed every change of the candidate.
@@ -76,7 +76,7 @@ describe('rollouts as trains', () => {
   });
 
   it('keeps the candidate when a node that is not a canary rejects what it runs (the node, not the change, is at fault)', async () => {
-    const generation = await writeRoute(table.doc, 'steady', { hostnames: ['steady.edge.example.com'], backends: [backend(8201)] });
+    const generation = await writeRoute(table, 'steady', { hostnames: ['steady.edge.example.com'], backends: [backend(8201)] });
     await waitFor('the canary holding the change', () => nodes.get(canaryId)!.clusters().includes('svc-steady') || undefined);
     // A new node that rejects everything it is sent joins during the rollout. Its id ranks after
     // every other node's, so no later train and no replacement of a canary picks it while any

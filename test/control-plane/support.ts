@@ -1,9 +1,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { waitFor } from '../support/wait';
 export { freePort, waitFor } from '../support/wait';
-import { ServiceParameters, keys, ROUTE_INDEX_PARTITION } from '../../lib/model';
+import { RouteDocument, ServiceParameters } from '../../lib/model';
+import { routeWriter } from '../support/routes';
 import { LocalEmulators, ensureBrokerTable, localClientConfig, startEmulators } from '../../lib/local/emulators';
 import { messageType, TYPE_URLS, ResourceKind } from '../../lib/control-plane/runtime/protos';
 import { LocalControlPlane, LocalControlPlaneOptions, startLocalControlPlane } from '../../lib/control-plane/runtime/local';
@@ -63,40 +64,17 @@ export async function startTable(): Promise<TestTable> {
   };
 }
 
-/** Writes a route exactly as the broker's worker does (CONTRACTS.md): advance the counter, then a conditional put. */
-export async function writeRoute(doc: DynamoDBDocumentClient, instanceId: string, spec: Partial<ServiceParameters> & { regions?: string[] }, deleted = false): Promise<number> {
-  const counter = await doc.send(
-    new UpdateCommand({
-      TableName: TABLE,
-      Key: keys.routeCounter(),
-      UpdateExpression: 'ADD #v :one',
-      ExpressionAttributeNames: { '#v': 'value' },
-      ExpressionAttributeValues: { ':one': 1 },
-      ReturnValues: 'UPDATED_NEW',
-    }),
-  );
-  const generation = Number(counter.Attributes!.value);
-  await doc.send(
-    new PutCommand({
-      TableName: TABLE,
-      Item: {
-        ...keys.route(instanceId),
-        gsi1pk: ROUTE_INDEX_PARTITION,
-        instanceId,
-        plan: 'standard',
-        generation,
-        deleted,
-        spec: { regions: [REGION], ...spec },
-        updatedAt: new Date().toISOString(),
-      },
-      ConditionExpression: 'attribute_not_exists(pk) OR generation < :g',
-      ExpressionAttributeValues: { ':g': generation },
-    }),
-  );
-  return generation;
+const writers = new WeakMap<DynamoDBClient, ReturnType<typeof routeWriter>>();
+
+/**
+ * Writes a route as the broker's worker does (test/support/routes.ts: the store's writeRoute),
+ * plan standard, served in the test region unless `spec` says otherwise; returns its generation.
+ */
+export async function writeRoute(table: Pick<TestTable, 'client'>, instanceId: string, spec: Partial<ServiceParameters> & { regions?: string[] }, deleted = false): Promise<number> {
+  let write = writers.get(table.client);
+  if (!write) writers.set(table.client, (write = routeWriter(table.client, TABLE)));
+  return write({ instanceId, plan: 'standard', deleted, spec: { regions: [REGION], ...spec } as RouteDocument['spec'] });
 }
-
-
 
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
 const parse = (b: Buffer) => JSON.parse(b.toString()) as unknown;

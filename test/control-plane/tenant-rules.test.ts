@@ -77,15 +77,15 @@ describe('tenant rules on every render (control plane)', () => {
       logger: { log: (level, message, fields) => logs.push({ level, message, ...fields }) },
     });
     // Straight into the table, as a writer other than the broker would.
-    await writeRoute(table.doc, 'ddb-admin', spec('admin.edge.example.com', [http('127.0.0.1', 9901)]));
-    await writeRoute(table.doc, 'ddb-fleet', spec('fleet.edge.example.com', [http('10.7.3.4', 443)]));
-    await writeRoute(table.doc, 'ddb-authz', { ...spec('authz.edge.example.com'), auth: { ext_authz: { address: 'localhost', port: 9000, protocol: 'grpc' } } });
-    await writeRoute(table.doc, 'ddb-header', {
+    await writeRoute(table, 'ddb-admin', spec('admin.edge.example.com', [http('127.0.0.1', 9901)]));
+    await writeRoute(table, 'ddb-fleet', spec('fleet.edge.example.com', [http('10.7.3.4', 443)]));
+    await writeRoute(table, 'ddb-authz', { ...spec('authz.edge.example.com'), auth: { ext_authz: { address: 'localhost', port: 9000, protocol: 'grpc' } } });
+    await writeRoute(table, 'ddb-header', {
       ...spec('header.edge.example.com'),
       routes: [{ match: { prefix: '/' }, request_headers_to_add: { ':authority': 'x', 'x-env': '%ENVIRONMENT(AWS_SECRET_ACCESS_KEY)%' } }],
     });
-    await writeRoute(table.doc, 'ddb-regex', { ...spec('regex.edge.example.com'), routes: [{ match: { safe_regex: '(a' } }] });
-    await writeRoute(table.doc, 'ddb-good', spec('good.edge.example.com'));
+    await writeRoute(table, 'ddb-regex', { ...spec('regex.edge.example.com'), routes: [{ match: { safe_regex: '(a' } }] });
+    await writeRoute(table, 'ddb-good', spec('good.edge.example.com'));
   }, 60_000);
 
   afterAll(async () => {
@@ -139,7 +139,7 @@ describe('tenant rules on every render (control plane)', () => {
   });
 
   it('a fixed generation is served again and leaves the report', async () => {
-    await writeRoute(table.doc, 'ddb-admin', spec('admin.edge.example.com', [http('203.0.113.20', 8080)]));
+    await writeRoute(table, 'ddb-admin', spec('admin.edge.example.com', [http('203.0.113.20', 8080)]));
     await waitFor('the fixed route to be served', async () => ((await discover('clusters'))?.some((c) => c.name === 'svc-ddb-admin') ? true : undefined));
     expect((await get<Status>('/status')).tenantRules.excluded.map((e) => e.instanceId)).not.toContain('ddb-admin');
   });

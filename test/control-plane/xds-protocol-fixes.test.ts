@@ -24,8 +24,8 @@ describe('xDS protocol fixes', () => {
 
   beforeAll(async () => {
     table = await startTable();
-    await writeRoute(table.doc, 'alpha', { hostnames: ['alpha.edge.example.com'], backends: [backend(8001)] });
-    await writeRoute(table.doc, 'beta', { hostnames: ['beta.edge.example.com'], backends: [backend(8002)] });
+    await writeRoute(table, 'alpha', { hostnames: ['alpha.edge.example.com'], backends: [backend(8001)] });
+    await writeRoute(table, 'beta', { hostnames: ['beta.edge.example.com'], backends: [backend(8002)] });
     cp = await startTestControlPlane(table.emulators.dynamodbEndpoint, { routesRefreshMs: 100, settleMs: 300, canary: { fraction: 0 } });
     await waitFor('ready', async () => (await fetch(`http://127.0.0.1:${cp.restPort}/readyz`)).status === 200 || undefined);
   });
@@ -71,7 +71,7 @@ describe('xDS protocol fixes', () => {
     await second.nothingFor(500);
 
     // The node counts as current, and a later change (beta's endpoints) reaches it as a partial response.
-    await writeRoute(table.doc, 'beta', { hostnames: ['beta.edge.example.com'], backends: [backend(9002)] });
+    await writeRoute(table, 'beta', { hostnames: ['beta.edge.example.com'], backends: [backend(9002)] });
     const changedEds = await second.next(TYPE.endpoints);
     expect(changedEds.resources.map((r) => r.name)).toEqual(['svc-beta']);
     const ports = JSON.stringify(changedEds.resources[0].value);
@@ -90,7 +90,7 @@ describe('xDS protocol fixes', () => {
 
     // A change to alpha: a partial response computed from what was sent would carry alpha
     // only, and the node would ACK a version while never holding beta.
-    await writeRoute(table.doc, 'alpha', { hostnames: ['alpha.edge.example.com'], backends: [backend(9001)] });
+    await writeRoute(table, 'alpha', { hostnames: ['alpha.edge.example.com'], backends: [backend(9001)] });
     const next = await c.next(TYPE.endpoints);
     expect(next.resources.map((r) => r.name).sort()).toEqual(['svc-alpha', 'svc-beta']);
     request(c, TYPE.endpoints, ['svc-alpha', 'svc-beta'], next);
@@ -118,7 +118,7 @@ describe('xDS protocol fixes', () => {
       const cds = await c.next(TYPE.clusters);
       c.send({ type_url: TYPE.clusters, response_nonce: cds.nonce });
     }
-    await writeRoute(table.doc, 'gamma', { hostnames: ['gamma.edge.example.com'], backends: [backend(8003)] });
+    await writeRoute(table, 'gamma', { hostnames: ['gamma.edge.example.com'], backends: [backend(8003)] });
     const [ra, rb] = await Promise.all([a.next(TYPE.clusters), b.next(TYPE.clusters)]);
     expect(ra.resources.map((r) => r.name)).toEqual(['svc-gamma']);
     expect(rb.nonce).toBe(ra.nonce);

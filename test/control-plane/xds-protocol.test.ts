@@ -40,8 +40,8 @@ describe('xDS protocol', () => {
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'edge-cp-'));
     table = await startTable();
-    await writeRoute(table.doc, 'alpha', { hostnames: ['alpha.edge.example.com'], backends: [backend(8001)] });
-    await writeRoute(table.doc, 'beta', { hostnames: ['beta.edge.example.com'], backends: [backend(8002)], regions: ['eu-west-1'] });
+    await writeRoute(table, 'alpha', { hostnames: ['alpha.edge.example.com'], backends: [backend(8001)] });
+    await writeRoute(table, 'beta', { hostnames: ['beta.edge.example.com'], backends: [backend(8002)], regions: ['eu-west-1'] });
     cp = await start(table.emulators.dynamodbEndpoint);
     await waitFor('ready', async () => (await fetch(`http://127.0.0.1:${cp.restPort}/readyz`)).status === 200 || undefined);
   });
@@ -93,7 +93,7 @@ describe('xDS protocol', () => {
     await c.nothingFor(200);
 
     // Addition: the new cluster comes first; routes wait until clusters and endpoints are acknowledged.
-    await writeRoute(table.doc, 'gamma', { hostnames: ['gamma.edge.example.com'], backends: [backend(8003)] });
+    await writeRoute(table, 'gamma', { hostnames: ['gamma.edge.example.com'], backends: [backend(8003)] });
     const first = await c.next();
     expect(first.type_url).toBe(TYPE.clusters);
     expect(first.resources.map((r) => r.name)).toEqual(['svc-alpha', 'svc-gamma']);
@@ -116,7 +116,7 @@ describe('xDS protocol', () => {
     gammaEndpoints = undefined;
 
     // Removal: routes first, the cluster only goes once routes no longer use it.
-    await writeRoute(table.doc, 'gamma', { hostnames: ['gamma.edge.example.com'], backends: [backend(8003)] }, true);
+    await writeRoute(table, 'gamma', { hostnames: ['gamma.edge.example.com'], backends: [backend(8003)] }, true);
     const seen: Response[] = [];
     for (;;) {
       const response = await c.next();
@@ -183,17 +183,17 @@ describe('xDS protocol', () => {
     c.send({ type_url: TYPE.endpoints, response_nonce: eds.nonce });
 
     // Only what changed is sent.
-    await writeRoute(table.doc, 'delta', { hostnames: ['delta.edge.example.com'], backends: [backend(8004)] });
+    await writeRoute(table, 'delta', { hostnames: ['delta.edge.example.com'], backends: [backend(8004)] });
     const added = await c.next(TYPE.clusters);
     expect(added.resources.map((r) => r.name)).toEqual(['svc-delta']);
     c.send({ type_url: TYPE.clusters, response_nonce: added.nonce });
 
     // Unsubscribed names get no updates.
     c.send({ type_url: TYPE.endpoints, resource_names_unsubscribe: ['svc-alpha'] });
-    await writeRoute(table.doc, 'alpha', { hostnames: ['alpha.edge.example.com'], backends: [backend(9001)] });
+    await writeRoute(table, 'alpha', { hostnames: ['alpha.edge.example.com'], backends: [backend(9001)] });
     await c.nothingFor(600);
 
-    await writeRoute(table.doc, 'delta', { hostnames: ['delta.edge.example.com'], backends: [backend(8004)] }, true);
+    await writeRoute(table, 'delta', { hostnames: ['delta.edge.example.com'], backends: [backend(8004)] }, true);
     const removed = await c.next(TYPE.clusters);
     expect(removed.removed_resources).toEqual(['svc-delta']);
     expect(removed.resources).toEqual([]);

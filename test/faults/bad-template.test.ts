@@ -123,7 +123,7 @@ describe('fault: a template renders valid-but-wrong config', () => {
   beforeAll(async () => {
     table = await startTable();
     for (let i = 0; i < ROUTES.length; i++) backends.push(await listeningBackend());
-    for (const [i, id] of ROUTES.entries()) await writeRoute(table.doc, id, { hostnames: [`${id}.edge.example.com`], backends: [{ address: '127.0.0.1', port: backends[i].port, protocol: 'http' }] });
+    for (const [i, id] of ROUTES.entries()) await writeRoute(table, id, { hostnames: [`${id}.edge.example.com`], backends: [{ address: '127.0.0.1', port: backends[i].port, protocol: 'http' }] });
   });
 
   afterAll(async () => {
@@ -201,7 +201,7 @@ describe('fault: a template renders valid-but-wrong config', () => {
     fleet.everBad.clear();
     const extra = await listeningBackend();
     backends.push(extra);
-    const generation = await writeRoute(table.doc, 'tpl-gamma', { hostnames: ['tpl-gamma.edge.example.com'], backends: [{ address: '127.0.0.1', port: extra.port, protocol: 'http' }] });
+    const generation = await writeRoute(table, 'tpl-gamma', { hostnames: ['tpl-gamma.edge.example.com'], backends: [{ address: '127.0.0.1', port: extra.port, protocol: 'http' }] });
     const halted = await waitFor('the new rollout halted', async () => {
       const s = await status(bad);
       return s.canary?.state === 'rolled-back' && s.canary.generation >= generation ? s : undefined;
