@@ -309,6 +309,7 @@ describe('PUT /v2/service_instances/:id (provision)', () => {
     ['no parameters', { query: ASYNC, body: { ...provisionBody(['a.example.org']), parameters: undefined } }, 400, 'parameters: invalid: hostnames: is required; backends: is required'],
     ['a backend the edge may not reach', { query: ASYNC, body: { ...provisionBody(['a.example.org']), parameters: { hostnames: ['a.example.org'], backends: [{ address: '10.1.2.3', port: 80, protocol: 'http' }] } } }, 400, /^parameters: invalid: backends\[0\]\.address: .*10\.1\.0\.0\/16/],
     ['a name two labels under the platform domain', { query: ASYNC, body: provisionBody([`api.shop.${DOMAIN}`]) }, 400, /^parameters: invalid: hostnames\[0\]: api\.shop\.edge\.example\.com .*one label/],
+    ['two names two labels under the platform domain: every problem, each after "; "', { query: ASYNC, body: provisionBody([`api.shop.${DOMAIN}`, `www.blog.${DOMAIN}`]) }, 400, /^parameters: invalid: hostnames\[0\]: api\.shop\.edge\.example\.com .*one label.*, or a domain of your own; hostnames\[1\]: www\.blog\.edge\.example\.com .*one label.*, or a domain of your own$/],
     ['a custom name on the cdn plan', { query: ASYNC, body: { ...provisionBody(['shop.example.org']), plan_id: CDN } }, 400, /^parameters: invalid: hostnames\[0\]: must be under edge\.example\.com on the cdn plan/],
     ['a malformed originating identity', { query: ASYNC, body: provisionBody(['a.example.org']), headers: { 'x-broker-api-originating-identity': 'cloudfoundry' } }, 400, 'X-Broker-API-Originating-Identity: must be "<platform> <base64-encoded JSON>"'],
     ['an originating identity that is not base64 JSON', { query: ASYNC, body: provisionBody(['a.example.org']), headers: { 'x-broker-api-originating-identity': `cf ${Buffer.from('user').toString('base64')}` } }, 400, 'X-Broker-API-Originating-Identity: the value after the platform must be base64-encoded JSON object'],
@@ -563,6 +564,11 @@ describe('PATCH /v2/service_instances/:id (update)', () => {
     const two = [uniqueName('cdn3'), uniqueName('cdn4')];
     const { id: id2 } = await provisioned(two, { plan_id: CDN });
     expect(await patch(id2, { parameters: { hostnames: [two[1], two[0]] } })).toMatchObject({ status: 202 });
+    // Either side may be out of order: names stored unsorted, asked for sorted.
+    const stored = [uniqueName('cdn6'), uniqueName('cdn5')];
+    const { id: id3 } = await provisioned(stored, { plan_id: CDN });
+    expect((await store.getInstance(id3))?.parameters.hostnames).toEqual(stored);
+    expect(await patch(id3, { parameters: { hostnames: [stored[1], stored[0]] } })).toMatchObject({ status: 202 });
     expect((await patch(id, { plan_id: STANDARD, parameters: { hostnames: [uniqueName('std')] } })).status).toBe(202);
   });
 
@@ -849,6 +855,12 @@ describe('GET /v2/service_instances/:id/last_operation', () => {
     const upd = (await call('PATCH', `/v2/service_instances/${id3}`, { query: ASYNC, body: { service_id: SERVICE_ID, parameters: { access_log: { enabled: true } } } })).body.operation;
     await finish(id3, upd, 'succeeded', { state: 'provisioned' }, { description: 'updated' });
     expect((await last(id3, upd)).body).toEqual({ state: 'succeeded', description: 'updated' });
+  });
+
+  test('a deprovision in progress says nothing of the instance being usable (OSB: instance_usable is for a failed update or deprovision)', async () => {
+    const { id } = await provisioned([uniqueName('dip')]);
+    const dep = (await call('DELETE', `/v2/service_instances/${id}`, { query: DELETE_QUERY })).body.operation;
+    expect((await last(id, dep)).body).toEqual({ state: 'in progress', description: 'deprovision: queued' });
   });
 
   test('an unknown instance: 404; an odd operation id: 400', async () => {

@@ -1,7 +1,7 @@
 /**
  * A Stryker ignorer (https://stryker-mutator.io/docs/stryker-js/disable-mutants/): mutants
- * inside a log call (`logger.info(...)`, `ctx.logger.warn(...)`, `this.logger.log('info', ...)`,
- * `log({...})`) are not run. A log line's words and fields change nothing a tenant or the
+ * inside a log call (`logger.info(...)`, `ctx.logger.warn(...)`, `this.logger.log('info', ...)`)
+ * are not run. A log line's words and fields change nothing a tenant or the
  * platform can observe through the API or the table, and the tests run with a silent logger;
  * such mutants would only survive and cost minutes each. Stryker reports them as "Ignored"
  * with the reason below.
@@ -20,11 +20,13 @@ function isLogger(node) {
   return node.type === 'MemberExpression' && !node.computed && node.property.type === 'Identifier' && node.property.name === 'logger';
 }
 
-/** `<logger>.<log method>(...)` or a bare `log(...)`, wherever it stands (a statement, an arrow's body, an argument). */
+/**
+ * `<logger>.<log method>(...)`, wherever it stands (a statement, an arrow's body, an argument).
+ * Only calls on a logger: a bare `log(...)` could be any helper, whose mutants must run.
+ */
 function isLogCall(node) {
   if (node.type !== 'CallExpression' && node.type !== 'OptionalCallExpression') return false;
   const callee = node.callee;
-  if (callee.type === 'Identifier') return callee.name === 'log';
   if (callee.type !== 'MemberExpression' && callee.type !== 'OptionalMemberExpression') return false;
   if (callee.computed || callee.property.type !== 'Identifier' || !LOG_METHODS.has(callee.property.name)) return false;
   return isLogger(callee.object);

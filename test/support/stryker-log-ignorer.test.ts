@@ -46,7 +46,6 @@ test('a log call on one line is ignored, for each shape of logger', () => {
     "logger.info('bare logger', { id: 'bare field' });",
     "ctx.logger.warn('context logger');",
     "this.logger.log('info', 'control plane logger', { profile: 'control plane field' });",
-    "log({ level: 'error', msg: 'log function' });",
   ].join('\n');
   expect(ignoredStrings(code)).toEqual({
     'bare logger': true,
@@ -55,8 +54,6 @@ test('a log call on one line is ignored, for each shape of logger', () => {
     info: true,
     'control plane logger': true,
     'control plane field': true,
-    error: true,
-    'log function': true,
   });
 });
 
@@ -102,6 +99,8 @@ test('calls that are not logging are mutated, even with a log-like name', () => 
     "store.put('table write', { logger: 'a field named logger' });",
     "logger.createChild({ persistentKeys: { requestId: 'child logger' } });",
     "const level = 'outside any call';",
+    // A bare function named log could be any helper (a journal, an audit record): its mutants run.
+    "log({ level: 'error', msg: 'log function' });",
   ].join('\n');
   expect(ignoredStrings(code)).toEqual({
     'journal entry': false,
@@ -110,6 +109,8 @@ test('calls that are not logging are mutated, even with a log-like name', () => 
     'a field named logger': false,
     'child logger': false,
     'outside any call': false,
+    error: false,
+    'log function': false,
   });
 });
 
