@@ -681,7 +681,8 @@ async function main(): Promise<void> {
     join('bench-results', 'scale.json'),
     `${JSON.stringify({ ...figures, heapPerNodeKb: round(heapPerNodeKb, 2), heapFreedPerNodeKb: round(freedPerNodeKb, 2), soakMs: opts.soakMs, churnSeconds: opts.churnSeconds, samples: { bytes, renders, waves, peaks }, cpus: cpus().length, node: process.version, at: new Date().toISOString() }, null, 2)}\n`,
   );
-  log(`heap per node ${round(freedPerNodeKb, 2)} KB freed on disconnect (${round(heapPerNodeKb, 2)} KB growth while connecting); wrote bench-results/scale.json`);
+  const freed = Number.isNaN(freedPerNodeKb) ? `not measured (half the nodes must fill a connection of ${STREAMS_PER_CONNECTION} streams)` : `${round(freedPerNodeKb, 2)} KB freed on disconnect`;
+  log(`heap per node ${freed} (${round(heapPerNodeKb, 2)} KB growth while connecting); wrote bench-results/scale.json`);
   process.stdout.write(`scale: ${Object.entries(figures).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
 }
 
