@@ -558,6 +558,17 @@ describe('SnapshotRenderer: what it keeps between renders, and what it checks', 
     if (!outcome.ok) expect(outcome.problems).toEqual([{ template: 'misnamed', resource: 'served-as', field: 'name', message: 'does not match the resource name' }]);
   });
 
+  it('rejects endpoints whose cluster_name is not the name they are served under', () => {
+    // Envoy's EDS cluster refuses such an update: "Unexpected EDS cluster (expecting <service name>): <cluster_name>"
+    // (EdsClusterImpl::onConfigUpdate, source/extensions/clusters/eds/eds.cc).
+    const endpoints = (id: string, served: string, resource: Record<string, unknown>): Template => ({ ...fixedCluster(id, served, false, resource), kind: 'endpoints' });
+    const wrong = withTemplates(sotw, [endpoints('misnamed-cla', 'svc-x', { cluster_name: 'svc-y', endpoints: [] })]).render(ctx([routeDocument('a')]));
+    expect(wrong.ok).toBe(false);
+    if (!wrong.ok) expect(wrong.problems).toEqual([{ template: 'misnamed-cla', resource: 'svc-x', field: 'cluster_name', message: 'does not match the resource name' }]);
+    // Named right, they pass. (A resource with no name at all is refused by the protos' own rule: name and cluster_name have min_len 1.)
+    expect(withTemplates(sotw, [endpoints('good-cla', 'svc-x', { cluster_name: 'svc-x', endpoints: [] })]).render(ctx([routeDocument('a')])).ok).toBe(true);
+  });
+
   it('names every invalid field of a shared template\'s resource, and a failing per-instance template excludes its instance only', () => {
     const bad = withTemplates(sotw, [fixedCluster('bad-cluster', 'odd', false, { name: 'odd', connect_timeout: '1s', type: 'STATIC', lb_policy: 'FASTEST' })]).render(ctx([routeDocument('a')]));
     expect(bad.ok).toBe(false);

@@ -503,8 +503,9 @@ export class SnapshotRenderer {
           problems.push({ template: template.id, resource: item.name, field: 'name', message: `another template already rendered a ${template.kind} resource with this name` });
           continue;
         }
-        if (item.resource.name !== undefined && item.resource.name !== item.name && item.resource.cluster_name !== item.name) {
-          problems.push({ template: template.id, resource: item.name, field: 'name', message: 'does not match the resource name' });
+        const nameField = NAME_FIELD[template.kind];
+        if (item.resource[nameField] !== item.name) {
+          problems.push({ template: template.id, resource: item.name, field: nameField, message: 'does not match the resource name' });
         }
         try {
           const key = `${template.kind}/${item.name}`;
@@ -544,6 +545,13 @@ function collect(value: unknown, keys: ReadonlySet<string>, path: string, out: A
     else collect(item, keys, itemPath, out);
   }
 }
+
+/**
+ * The field a resource of each kind is named by. A SotW client names each resource it gets by
+ * it, and Envoy's EDS refuses a ClusterLoadAssignment whose `cluster_name` is not the one it
+ * asked for ("Unexpected EDS cluster (expecting ...)", EdsClusterImpl::onConfigUpdate).
+ */
+const NAME_FIELD: Record<ResourceKind, string> = { listeners: 'name', routes: 'name', clusters: 'name', endpoints: 'cluster_name', virtualHosts: 'name' };
 
 const CLUSTER_REFS = new Set(['cluster', 'cluster_name']);
 const ROUTE_REFS = new Set(['route_config_name']);
