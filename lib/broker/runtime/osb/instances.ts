@@ -324,8 +324,7 @@ export async function lastOperation(ctx: ApiContext, request: OsbRequest, instan
   if (asked) checkId(asked, 'operation');
   const operation = await ctx.store.getOperation(instanceId, asked ?? instance.lastOperationId);
   if (instance.state === 'deleted') {
-    // Kept until its TTL: answer what the platform polls for, then 410 (gone).
-    if (operation?.type === 'deprovision' && operation.state === 'succeeded') return { status: 200, body: { state: 'succeeded', description: operation.description } };
+    // The operation is kept until its TTL: answer what the platform polls for, then 410 (gone).
     if (operation) return { status: 200, body: operationBody(operation) };
     return { status: 410, body: {} };
   }
