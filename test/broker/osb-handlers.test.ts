@@ -1041,6 +1041,15 @@ describe('bindings (synchronous)', () => {
     expect((await bind(upd, 'x')).status).toBe(201);
   });
 
+  test('fetching a binding recorded without parameters answers parameters {} (OSB: the binding\'s configuration parameters)', async () => {
+    const { id } = await provisioned([uniqueName('fnp')]);
+    const created = await bind(id, 'b-np');
+    const stored = (await store.getBinding(id, 'b-np'))!;
+    await store.deleteBinding(id, 'b-np');
+    expect(await store.createBinding({ ...stored, parameters: undefined })).toBe(true);
+    expect(await call('GET', bindPath(id, 'b-np'))).toEqual({ status: 200, headers: expect.anything(), body: { credentials: created.body.credentials, endpoints: created.body.endpoints, parameters: {} } });
+  });
+
   test('fetch, unbind, and the binding last_operation', async () => {
     const { id } = await provisioned([uniqueName('fb')]);
     const created = await bind(id, 'b-f');
