@@ -43,6 +43,20 @@ describe('NACK from a canary: the candidate against the stable snapshot', () => 
     expect(ids(nackVerdict(p, canary, 'cluster svc-a1: bad; svc-b.'))).toEqual(['b@2']);
   });
 
+  it("a name is read as the longest instance's base name it starts with: svc-a-b names a-b, not a", () => {
+    const canary = record('n1');
+    const p = canaryProfile(canary);
+    p.rendered = context(['a', 2], ['a-b', 1], ['b', 2], ['c', 1]);
+    expect(ids(nackVerdict(p, canary, 'cluster svc-a-b: bad'))).toEqual(['a-b@1']);
+    // An instance's other resources (docs/control-plane.md): route svc-<id>-<n>, cluster svc-<id>-authz, virtual host edge-https/svc-<id>.
+    expect(ids(nackVerdict(p, canary, 'route svc-a-0: bad'))).toEqual(['a@2']);
+    expect(ids(nackVerdict(p, canary, 'cluster svc-a-authz: bad'))).toEqual(['a@2']);
+    expect(ids(nackVerdict(p, canary, 'virtual host edge-https/svc-a-b: bad'))).toEqual(['a-b@1']);
+    // Ids that share a base name (svc-x-y) are both named.
+    p.rendered = context(['x.y', 1], ['x_y', 1], ['b', 2], ['c', 1]);
+    expect(ids(nackVerdict(p, canary, 'cluster svc-x-y: bad'))).toEqual(['x.y@1', 'x_y@1']);
+  });
+
   it('an instance the message names but whose route did not change is not blamed', () => {
     const canary = record('n1', { lastNack: { kind: 'clusters', version: 'x', message: '', at: '' } });
     // svc-c did not change: the owners of the changed clusters (a, d; b's cluster is the same) are blamed.

@@ -14,6 +14,32 @@ function stableGenerations(profile: ProfileState): Map<string, number> {
 }
 
 /**
+ * The instances a message names. An instance's resources are named `svc-<id>` and
+ * `svc-<id>-<suffix>` (`-<n>` routes, `-authz`), and ids may hold '-': each `svc-...` word is
+ * read as the longest base name of an instance of the context that is the word or starts it
+ * before a '-' (`svc-a-b` names instance `a-b` when there is one, else `a`).
+ */
+function namedInstances(message: string, routes: readonly RouteDocument[]): Set<string> {
+  // Two ids can share a base name (resourceBaseName lowercases and replaces other characters): both are named.
+  const byBase = new Map<string, string[]>();
+  for (const r of routes) {
+    const base = resourceBaseName(r.instanceId);
+    byBase.set(base, [...(byBase.get(base) ?? []), r.instanceId]);
+  }
+  const named = new Set<string>();
+  for (const [word] of message.matchAll(/(?<![a-z0-9-])svc-[a-z0-9-]+/g)) {
+    for (let end = word.length; end > 'svc-'.length; end = word.lastIndexOf('-', end - 1)) {
+      const ids = byBase.get(word.slice(0, end));
+      if (ids) {
+        for (const id of ids) named.add(id);
+        break;
+      }
+    }
+  }
+  return named;
+}
+
+/**
  * A node NACKed a response. Blame is per resource: the changed instances the error_detail
  * names; else the owners of the resources of the rejected type that changed in what the node
  * was sent. A canary's rejection no changed instance explains is a render fault. A node that
@@ -26,7 +52,8 @@ export function nackVerdict(profile: ProfileState, record: NodeRecord, message: 
   const context = canary ? profile.rendered : (profile.stableContext ?? profile.rendered);
   const stable = stableGenerations(profile);
   const candidates = (context?.routes ?? []).filter((r) => (canary ? stable.get(r.instanceId) !== r.generation : held === undefined || r.generation > held));
-  const named = candidates.filter((r) => new RegExp(`${resourceBaseName(r.instanceId)}(?![a-z0-9])`).test(message));
+  const names = namedInstances(message, context?.routes ?? []);
+  const named = candidates.filter((r) => names.has(r.instanceId));
   if (!canary) return { kind: 'changes', routes: held === undefined ? [] : named.length > 0 ? named : candidates };
   const kind = record.lastNack?.kind;
   const owners = new Set<string>();
