@@ -1345,6 +1345,141 @@ describe('more of the steps', () => {
   });
 });
 
+describe('what the steps show and touch (issue 17)', () => {
+  /** The LocalCloud, noting every name a step asks Route 53 to delete (whether or not it has a record). */
+  class DeletionsCloud extends LocalCloud {
+    readonly deleted: string[] = [];
+    override async deleteRecords(names: readonly string[]): Promise<void> {
+      this.deleted.push(...names);
+      return super.deleteRecords(names);
+    }
+  }
+
+  test('while each step runs, last_operation describes it (docs/broker.md "The worker", "The steps say")', async () => {
+    const shown: string[] = [];
+    const w = world({
+      store: storeWith({
+        async updateOperation(instanceId: string, operationId: string, fields: Partial<OperationRecord>, guard?: StepGuard) {
+          // A step's claim: the write that names the step and takes its lease.
+          if (guard?.freeAt !== undefined) shown.push(fields.description!);
+          return store.updateOperation(instanceId, operationId, fields, guard);
+        },
+      }),
+    });
+    const [old, kept, added] = [nameOf('sh-old'), nameOf('sh-kept'), nameOf('sh-added')];
+    const { instanceId } = await w.provisioned([old, kept]);
+    const steps = async (run: () => Promise<unknown>) => {
+      shown.length = 0;
+      await run();
+      return [...shown];
+    };
+    // An update that succeeds, then one the edge rejects (withdrawn), then the deprovision.
+    expect(await steps(async () => w.drive(await w.update(instanceId, { parameters: { hostnames: [kept] } })))).toEqual([
+      'update: validating parameters',
+      'update: claiming hostnames',
+      'update: publishing the route to the edge control planes',
+      'update: writing DNS records',
+      'update: waiting for the edge',
+      'update: releasing hostnames no longer served',
+      'update: removing the CloudFront distribution and certificate (plan changed to standard)',
+    ]);
+    const ref = await w.update(instanceId, { parameters: { hostnames: [kept, added] } });
+    await w.report(w.regions[0], { connected: 1 });
+    await w.run(ref);
+    const generation = (await store.getRoute(instanceId))!.generation;
+    await w.report(w.regions[0], { connected: 0, rejected: { [instanceId]: { generation, source: 'nack', reason: 'r', nodes: 1 } as RejectedChange } });
+    expect(await steps(async () => w.drive(ref))).toEqual([
+      // Back from its wait, the gate goes on showing the progress it reported.
+      expect.stringMatching(/^update: waiting for the edge: accepted by 0 of 1 proxy/),
+      'update: withdrawing the change from the edge',
+      'update: restoring DNS records',
+      'update: releasing the hostnames of the withdrawn change',
+    ]);
+    // (Its gate then waits on the proxy reported above: one delivery shows every step.)
+    expect(await steps(async () => w.run(await w.deprovision(instanceId)))).toEqual([
+      'deprovision: deleting DNS records',
+      'deprovision: removing the CloudFront distribution and certificate',
+      'deprovision: withdrawing the route from the edge control planes',
+      'deprovision: releasing hostnames',
+      'deprovision: waiting for the edge',
+    ]);
+  });
+
+  test('ACM giving up on a certificate for two names: the failure names both', async () => {
+    let now = Date.now();
+    const cloud = new (class extends LocalCloud {
+      override async upsertRecords(): Promise<void> {}
+    })({ now: () => now });
+    const w = world({ cloud });
+    const [a, b] = [nameOf('acm2a'), nameOf('acm2b')];
+    const ref = await w.provision([a, b], {}, CDN);
+    await w.run(ref);
+    now += 73 * 3600 * 1000;
+    await w.run(ref);
+    expect((await operationOf(ref)).description).toContain(`: ACM could not issue the certificate for ${a}, ${b}. `);
+  });
+
+  test('a withdrawn move to cdn that added a name: the added name keeps no record, the kept one points at the edge again', async () => {
+    const w = world();
+    const kept = nameOf('mv-kept');
+    const added = nameOf('mv-added');
+    const { instanceId } = await w.provisioned([kept]);
+    const ref = await w.update(instanceId, { plan_id: CDN, parameters: { hostnames: [kept, added] } });
+    await w.report(w.regions[0], { connected: 1 });
+    await w.run(ref);
+    expect(w.cloud.records.get(added)?.value).toMatch(/cloudfront\.net$/);
+    const generation = (await store.getRoute(instanceId))!.generation;
+    await w.report(w.regions[0], { connected: 0, rejected: { [instanceId]: { generation, source: 'nack', reason: 'r', nodes: 1 } as RejectedChange } });
+    await w.run(ref);
+    expect((await operationOf(ref)).state).toBe('failed');
+    expect(w.cloud.records.get(kept)?.value).toBe(DOMAIN);
+    expect(w.cloud.records.has(added)).toBe(false);
+    expect(await store.hostnameOwner(added)).toBeUndefined();
+  });
+
+  test('a deprovision of an instance that wrote no record: its name, claimed by another since, is not touched, and no record name is kept', async () => {
+    const cloud = new DeletionsCloud();
+    const w = world({ cloud });
+    const taken = nameOf('nr');
+    const ref = await w.provision([taken]);
+    await store.claimHostname(taken, 'other');
+    await w.run(ref);
+    expect((await operationOf(ref)).state).toBe('failed');
+    expect((await w.drive(await w.deprovision(ref.instanceId))).state).toBe('succeeded');
+    expect(cloud.deleted).toEqual([]);
+    expect((await store.getInstance(ref.instanceId))!.resources.dnsNames ?? []).toEqual([]);
+  });
+
+  test('a cdn deprovision whose certificate is already gone deletes only records of its own names', async () => {
+    const cloud = new DeletionsCloud();
+    const w = world({ cloud });
+    const name = nameOf('gonecert');
+    const { instanceId } = await w.provisioned([name], {}, CDN);
+    const { certificateArn } = (await store.getInstance(instanceId))!.resources;
+    const validation = (await w.cloud.describeCertificate(certificateArn!))!.validationRecords.map((r) => r.name);
+    w.cloud.certificates.delete(certificateArn!);
+    cloud.deleted.length = 0;
+    expect((await w.drive(await w.deprovision(instanceId))).state).toBe('succeeded');
+    expect([...new Set(cloud.deleted)].sort()).toEqual([name, ...validation].sort());
+  });
+
+  test('a deprovision stopped at the gate leaves the instance recording the tombstone as its route generation', async () => {
+    const w = world();
+    const { instanceId } = await w.provisioned([nameOf('tg')]);
+    const before = (await store.getInstance(instanceId))!.resources.routeGeneration;
+    const ref = await w.deprovision(instanceId);
+    await w.report(w.regions[0], { connected: 2 });
+    await w.run(ref);
+    const tombstone = (await store.getRoute(instanceId))!;
+    expect(tombstone.deleted).toBe(true);
+    expect(tombstone.generation).toBeGreaterThan(before!);
+    await store.updateOperation(ref.instanceId, ref.operationId, { convergeStartedAt: Date.now() - 61_000 });
+    await w.run(ref);
+    expect((await operationOf(ref)).state).toBe('failed');
+    expect((await store.getInstance(instanceId))!.resources.routeGeneration).toBe(tombstone.generation);
+  });
+});
+
 describe('the LocalCloud the steps run against', () => {
   // ACM's CertificateArn and CloudFront's Id are required: a step that lost its ARN or id must
   // fail here as it would in AWS, not read "not found" and carry on.
