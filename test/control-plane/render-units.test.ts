@@ -318,6 +318,29 @@ describe('checkReferences', () => {
     // A profile that renders no endpoints, clusters or routes checks none of them (they come from elsewhere).
     expect(checkReferences(maps({ clusters: [eds], routes: [res('routes', { x: { cluster: 'gone' } })], listeners: [res('listeners', { route_config_name: 'gone' })] }), [])).toEqual([]);
   });
+
+  it('checks a cluster_name reference (GrpcService.EnvoyGrpc.cluster_name) like a cluster one; a non-string field named cluster names none', () => {
+    const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+    const authz = res('listeners', { filter_chains: [{ filters: [{ typed_config: { grpc_service: { envoy_grpc: { cluster_name: 'authz-missing' } } } }] }] }, 'l');
+    expect(checkReferences(maps({ listeners: [authz] }), templates)).toEqual([
+      { template: 't-listeners', resource: 'l', field: 'filter_chains[0].filters[0].typed_config.grpc_service.envoy_grpc.cluster_name', message: 'names cluster authz-missing, which does not exist' },
+    ]);
+    // A tracing custom tag read from the cluster's metadata: envoy.type.metadata.v3.MetadataKind's `cluster` is a message (type/metadata/v3/metadata.proto).
+    const tag = { tag: 'zone', metadata: { kind: { cluster: {} }, metadata_key: { key: 'envoy.lb', path: [{ key: 'zone' }] } } };
+    const traced = res('listeners', { filter_chains: [{ filters: [{ typed_config: { '@type': HCM, tracing: { custom_tags: [tag] } } }] }] }, 't');
+    expect(checkReferences(maps({ listeners: [traced] }), templates)).toEqual([]);
+  });
+
+  it('checks only the kinds the profile renders: cluster names without a clusters template, EDS clusters without an endpoints one are not its to check', () => {
+    const route = res('routes', { virtual_hosts: [{ routes: [{ route: { cluster: 'from-elsewhere' } }] }] }, 'edge-https');
+    const noClusters = templates.filter((t) => t.kind !== 'clusters');
+    expect(noClusters.some((t) => t.kind === 'routes')).toBe(true);
+    expect(checkReferences(maps({ routes: [route] }), noClusters)).toEqual([]);
+    const eds = res('clusters', { name: 'svc-e', type: 'EDS' }, 'svc-e');
+    const noEndpoints = templates.filter((t) => t.kind !== 'endpoints');
+    expect(noEndpoints.some((t) => t.kind === 'clusters')).toBe(true);
+    expect(checkReferences(maps({ clusters: [eds] }), noEndpoints)).toEqual([]);
+  });
 });
 
 // ---- the renderer, on the default templates ----
@@ -689,6 +712,84 @@ describe('SnapshotRenderer: what it keeps between renders, and what it checks', 
     const three = ok(r.render(ctx([routeDocument('a'), routeDocument('b', { generation: 3, spec: { hostnames: ['b2.edge.example.com'] } })]), two));
     expect(three.types.routes.resources.get('edge-https')).not.toBe(two.types.routes.resources.get('edge-https'));
     expect(three.types.routes.resources.get('edge-https')!.version).not.toBe(two.types.routes.resources.get('edge-https')!.version);
+  });
+
+  it('keeps encodings from good renders only: after a rejected render, an unchanged shared resource is the last good one\'s object', () => {
+    // Names svc-a (a's cluster) again once there are two instances: a cross-instance problem, the whole render is rejected.
+    const overAll: Template = { ...fixedCluster('dup-clusters', 'svc-a', false), render: ({ context }) => (context.routes.length > 1 ? [{ name: 'svc-a', resource: { name: 'svc-a', connect_timeout: '1s', type: 'STATIC' } }] : []) };
+    const r = withTemplates(sotw, [overAll]);
+    const first = ok(r.render(ctx([routeDocument('a')])));
+    expect(r.render(ctx([routeDocument('a'), routeDocument('b')]), first).ok).toBe(false);
+    const next = ok(r.render(ctx([routeDocument('a')]), first));
+    expect(next.types.routes.resources.get('edge-https')).toBe(first.types.routes.resources.get('edge-https'));
+  });
+
+  it('serves a held generation with its warnings (what it does not serve still applies)', () => {
+    const warner: Template = { ...fixedCluster('warner', 'x', true), render: ({ context, warn }) => (warn(context.routes[0].instanceId, 'careful'), []) };
+    const r = withTemplates(sotw, [warner]);
+    const careful = (id: string) => ({ instanceId: id, template: 'warner', message: 'careful' });
+    const first = ok(r.render(ctx([routeDocument('a'), routeDocument('b')])));
+    expect(first.warnings).toEqual([careful('a'), careful('b')]);
+    const held = ok(r.render(ctx([routeDocument('a'), invalid('b', 2)]), first));
+    expect(servedOf(held)).toEqual([['b', 2, 1]]);
+    expect(held.warnings).toEqual([careful('a'), careful('b')]);
+  });
+
+  it('says a resource rendered from no instance names none (templates/types.ts instanceIds: the instances it was rendered from)', () => {
+    const s = ok(withTemplates(sotw, [fixedCluster('fixed', 'fixed-cluster', false)]).render(ctx([routeDocument('a')])));
+    expect(s.types.clusters.resources.get('fixed-cluster')!.instanceIds).toEqual([]);
+    expect(s.types.clusters.resources.get('svc-a')!.instanceIds).toEqual(['a']);
+  });
+
+  it('takes no check for a ClusterLoadAssignment no cluster asks for (only listeners, routes and virtual hosts name clusters)', () => {
+    const orphan: Template = { ...fixedCluster('orphan-cla', 'orphan', false, { cluster_name: 'orphan', endpoints: [] }), kind: 'endpoints' };
+    expect(withTemplates(sotw, [orphan]).render(ctx([routeDocument('a')])).ok).toBe(true);
+  });
+
+  it('prune forgets the shared renders of the instances gone only', () => {
+    const units = new SharedUnits();
+    const r = renderer(sotw, units);
+    ok(r.render(ctx([routeDocument('a'), routeDocument('b')])));
+    expect(units.size).toBe(2);
+    r.prune(ctx([routeDocument('a')]));
+    expect(units.size).toBe(1);
+  });
+
+  it('a hostname two instances list stays known as both\'s after an update of either: the other one\'s next update revisits both', () => {
+    // docs/control-plane.md "Render what changed": a render revisits every instance when a changed instance lists a hostname
+    // another lists; the hostname is then served by the first by id and taken off the other, with a warning.
+    const revisions = new ContextRevisions();
+    const r = renderer(delta);
+    const both = 'shared.edge.example.com';
+    const a = (generation: number) => routeDocument('a', { generation, spec: { hostnames: ['a.edge.example.com', both] } });
+    const b = (generation: number) => routeDocument('b', { generation, spec: { hostnames: ['b.edge.example.com', both] } });
+    // The same route objects while unchanged: the merge's revisions tell changes by object identity.
+    const [a1, a2, b1, b2] = [a(1), a(2), b(1), b(2)];
+    const first = ok(r.render(revisions.stamp(ctx([a1, b1]))));
+    const second = ok(r.render(revisions.stamp(ctx([a2, b1])), first));
+    expect(r.lastPass).toEqual({ kind: 'all', instances: 2 });
+    const third = ok(r.render(revisions.stamp(ctx([a2, b2])), second));
+    expect(r.lastPass).toEqual({ kind: 'all', instances: 2 });
+    const domains = (name: string) => (third.types.virtualHosts.resources.get(name)!.json as { domains: string[] }).domains;
+    expect(domains('edge-https/svc-a')).toContain(both);
+    expect(domains('edge-https/svc-b')).not.toContain(both);
+    expect(third.warnings).toEqual([{ instanceId: 'b', template: 'edge-virtual-hosts', message: `hostname ${both} is already served by another instance; not served for this one` }]);
+  });
+
+  it('tells apart served hostname lists whose names run together alike', () => {
+    // The instance z lists three names, the third the first two written together; which of them z serves depends on a (first by id).
+    const [h1, h2] = ['edge.example.com', 'api.edge.example.com'];
+    const h3 = `${h1}${h2}`;
+    const r = renderer(delta);
+    const z = routeDocument('z', { spec: { hostnames: [h1, h2, h3] } });
+    const first = ok(r.render(ctx([routeDocument('a', { spec: { hostnames: ['a.edge.example.com', h3] } }), z])));
+    const zDomains = (s: Snapshot) => (s.types.virtualHosts.resources.get('edge-https/svc-z')!.json as { domains: string[] }).domains;
+    expect(zDomains(first)).toEqual(expect.arrayContaining([h1, h2]));
+    expect(zDomains(first)).not.toContain(h3);
+    const second = ok(r.render(ctx([routeDocument('a', { generation: 2, spec: { hostnames: ['a.edge.example.com', h1, h2] } }), z]), first));
+    expect(zDomains(second)).toContain(h3);
+    expect(zDomains(second)).not.toContain(h1);
+    expect(zDomains(second)).not.toContain(h2);
   });
 });
 
