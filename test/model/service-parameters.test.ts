@@ -362,6 +362,17 @@ describe('the words of each problem', () => {
     expect(problemsOf(route({ request_headers_to_add: { 'x-a': 'v'.repeat(1025) } }))).toEqual([{ field: 'routes[0].request_headers_to_add.x-a', message: 'must NOT have more than 1024 characters' }]);
   });
 
+  test("Envoy's header and CIDR rules are reported beside the schema's other problems, not only when the rest is valid", () => {
+    // The rules beyond the schema (envoy-limits.ts) run only on input the schema accepts, so the
+    // schema carries them too: a request with several problems hears of all of them at once.
+    const problems = problemsOf({
+      ...route({ request_headers_to_add: { 'x-a': '%START_TIME%' }, response_headers_to_add: { host: 'x' } }),
+      ...backend({ port: 70000 }),
+      ip_allow_list: ['10.0.0.0'],
+    });
+    expect(problems.map((p) => p.field).sort()).toEqual(['backends[0].port', 'ip_allow_list[0]', 'routes[0].request_headers_to_add.x-a', 'routes[0].response_headers_to_add["host"]']);
+  });
+
   test("a header value with '%' or a line break: Envoy's rule in words", () => {
     const percent = problemsOf(route({ request_headers_to_add: { 'x-a': '%START_TIME%' } }));
     expect(percent).toHaveLength(1);
