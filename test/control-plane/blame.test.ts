@@ -57,6 +57,12 @@ describe('NACK from a canary: the candidate against the stable snapshot', () => 
     expect(ids(nackVerdict(p, canary, 'cluster svc-x-y: bad'))).toEqual(['x.y@1', 'x_y@1']);
   });
 
+  it('a name of several parts that names no instance of the context names none (and the search ends)', () => {
+    const canary = record('n1', { lastNack: { kind: 'clusters', version: 'x', message: '', at: '' } });
+    // svc-gone-0-authz: each shorter prefix is tried (svc-gone-0, svc-gone), none is an instance: the owners are blamed.
+    expect(ids(nackVerdict(canaryProfile(canary), canary, 'cluster svc-gone-0-authz: bad'))).toEqual(['a@2', 'd@1']);
+  });
+
   it('an instance the message names but whose route did not change is not blamed', () => {
     const canary = record('n1', { lastNack: { kind: 'clusters', version: 'x', message: '', at: '' } });
     // svc-c did not change: the owners of the changed clusters (a, d; b's cluster is the same) are blamed.
