@@ -16,25 +16,16 @@ import { readSecretVersions } from '../../lib/control-plane/runtime/secret-versi
 import { SnapshotRenderer } from '../../lib/control-plane/runtime/snapshot';
 import { DEFAULT_TEMPLATES, NodeInfo, TemplateRegistry } from '../../lib/control-plane/runtime/templates';
 import { RouteDocument } from '../../lib/model';
+import { envoyNode, httpBackend, renderSettings, routeDocument } from '../support/fixtures';
 import { sendThroughEdge } from './envoy-http';
 import { REGION, TOKEN, TestTable, startTable, startTestControlPlane, waitFor } from './support';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- reading rendered JSON */
 
 const HEADER = 'x-cdn-origin-verify';
-const settings = { platformName: 'edge', region: REGION, domain: 'edge.example.com', httpsTrafficPort: 8443, httpTrafficPort: 8080, accessLogPath: '/dev/stdout' };
-const envoy: NodeInfo = { id: 'n1', cluster: 'fleet', region: REGION, zone: 'us-east-1a', userAgentName: 'envoy', version: { major: 1, minor: 39, patch: 0 }, metadata: {} };
-
-function route(id: string, plan: string, spec: Partial<RouteDocument['spec']> = {}): RouteDocument {
-  return {
-    instanceId: id,
-    plan,
-    generation: 1,
-    deleted: false,
-    updatedAt: '',
-    spec: { hostnames: [`${id}.edge.example.com`], backends: [{ address: '203.0.113.5', port: 80, protocol: 'http' }], regions: [REGION], ...spec },
-  };
-}
+const settings = renderSettings();
+const envoy: NodeInfo = envoyNode({ id: 'n1', cluster: 'fleet', version: { major: 1, minor: 39, patch: 0 } });
+const route = (id: string, plan: string, spec: Partial<RouteDocument['spec']> = {}) => routeDocument(id, { plan, spec: { backends: [httpBackend('203.0.113.5')], ...spec } });
 
 const SHOP = route('shop', 'cdn');
 const PLAIN = route('plain', 'standard');

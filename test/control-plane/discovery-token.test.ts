@@ -12,6 +12,7 @@ import { RunningControlPlane, startControlPlaneRuntime } from '../../lib/control
 import { silentLogger } from '../../lib/control-plane/runtime/logger';
 import { readSecretVersions } from '../../lib/control-plane/runtime/secret-versions';
 import { DiscoveryTokens } from '../../lib/control-plane/runtime/discovery-token';
+import { httpBackend, renderSettings } from '../support/fixtures';
 import { RawAdsClient, REGION, TABLE, TYPE, TestTable, envoyNode, startTable, waitFor, writeRoute } from './support';
 
 const SECRET = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:edge-discovery-token-AbCdEf';
@@ -52,10 +53,10 @@ describe('discovery token rotation with connected ADS nodes', () => {
       return { SecretString: version.value, VersionId: version.id, VersionStages: [input.VersionStage!] };
     });
     table = await startTable();
-    await writeRoute(table, 'first', { hostnames: ['first.edge.example.com'], backends: [{ address: '203.0.113.1', port: 80, protocol: 'http' }] });
+    await writeRoute(table, 'first', { hostnames: ['first.edge.example.com'], backends: [httpBackend('203.0.113.1', 80)] });
     const secrets = new SecretsManagerClient({ region: REGION, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
     running = await startControlPlaneRuntime({
-      settings: { platformName: 'edge', region: REGION, domain: 'edge.example.com', httpsTrafficPort: 8443, httpTrafficPort: 8080, accessLogPath: '/dev/stdout' },
+      settings: renderSettings(),
       discoveryToken: { read: () => readSecretVersions(secrets, SECRET), refreshMs: 100 },
       dynamodb: table.client,
       tableName: TABLE,
@@ -92,7 +93,7 @@ describe('discovery token rotation with connected ADS nodes', () => {
     expect(await rest('token-b')).toBe(200);
 
     // Every stream is still served: a change reaches all three.
-    await writeRoute(table, 'second', { hostnames: ['second.edge.example.com'], backends: [{ address: '203.0.113.2', port: 80, protocol: 'http' }] });
+    await writeRoute(table, 'second', { hostnames: ['second.edge.example.com'], backends: [httpBackend('203.0.113.2', 80)] });
     for (const client of [onA, onB, lateA]) {
       const pushed = await client.next(TYPE.clusters, 10_000);
       expect(pushed.resources.map((r) => r.name)).toContain('svc-second');

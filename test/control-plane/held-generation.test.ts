@@ -9,8 +9,9 @@ import { SnapshotCache } from '../../lib/control-plane/runtime/cache/snapshot-ca
 import { NodeRecord } from '../../lib/control-plane/runtime/cache/types';
 import { silentLogger } from '../../lib/control-plane/runtime/logger';
 import { TemplateRegistry } from '../../lib/control-plane/runtime/templates';
+import { envoyNode } from '../support/fixtures';
 
-const node = { id: 'n1', cluster: 'fleet', region: 'us-east-1', zone: 'us-east-1a', userAgentName: 'envoy', metadata: {} };
+const node = envoyNode({ id: 'n1', cluster: 'fleet' });
 
 describe('what a node holds', () => {
   const registry = new TemplateRegistry();

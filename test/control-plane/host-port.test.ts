@@ -1,8 +1,7 @@
-import { PlatformSettings } from '../../lib/control-plane/runtime/context';
 import { StrictJsonError, strictFromJson } from '../../lib/control-plane/runtime/proto-json';
 import { edgeListeners } from '../../lib/control-plane/runtime/templates/edge-listeners';
 import { NodeInfo } from '../../lib/control-plane/runtime/templates/types';
-import { envoyNode } from '../support/fixtures';
+import { envoyNode, renderSettings } from '../support/fixtures';
 
 /**
  * Issue 11, item 8: a client that sends `Host: name:443` (gRPC clients, curl with an explicit
@@ -14,14 +13,7 @@ import { envoyNode } from '../support/fixtures';
  * client sent (Envoy v3 API, http_connection_manager.proto, `strip_matching_host_port` and
  * `strip_any_host_port`; the two are mutually exclusive).
  */
-const settings: PlatformSettings = {
-  platformName: 'edge',
-  region: 'us-east-1',
-  domain: 'edge.example.com',
-  httpsTrafficPort: 8443,
-  httpTrafficPort: 8080,
-  accessLogPath: '/var/log/envoy/access.log',
-};
+const settings = renderSettings({ accessLogPath: '/var/log/envoy/access.log' });
 const node: NodeInfo = envoyNode();
 
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';

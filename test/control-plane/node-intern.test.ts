@@ -1,16 +1,9 @@
 import { internNode } from '../../lib/control-plane/runtime/protocol/node-intern';
 import { NodeInfo } from '../../lib/control-plane/runtime/templates';
+import { envoyNode } from '../support/fixtures';
 
-const fleetNode = (id: string, metadata: Record<string, unknown> = { team: 'edge', tier: { name: 'gold' } }): NodeInfo => ({
-  id,
-  cluster: 'edge-fleet-us-east-1',
-  region: 'us-east-1',
-  zone: 'us-east-1a',
-  userAgentName: 'envoy',
-  version: { major: 1, minor: 39, patch: 0 },
-  metadata,
-  deltaXds: true,
-});
+const fleetNode = (id: string, metadata: Record<string, unknown> = { team: 'edge', tier: { name: 'gold' } }): NodeInfo =>
+  envoyNode({ id, version: { major: 1, minor: 39, patch: 0 }, metadata, deltaXds: true });
 
 describe('internNode: a node keeps its id, the fleet shares the rest', () => {
   it('keeps every value of each node', () => {

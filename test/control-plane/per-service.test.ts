@@ -7,36 +7,20 @@ import { ControlPlane } from '../../lib/control-plane/runtime/control-plane';
 import { LocalControlPlane } from '../../lib/control-plane/runtime/local';
 import { RenderContext } from '../../lib/control-plane/runtime/context';
 import { SnapshotRenderer } from '../../lib/control-plane/runtime/snapshot';
-import { DEFAULT_TEMPLATES, NodeInfo, Template, TemplateRegistry } from '../../lib/control-plane/runtime/templates';
+import { NodeInfo, TemplateRegistry } from '../../lib/control-plane/runtime/templates';
 import { RouteDocument } from '../../lib/model';
+import { countingTemplates, envoyNode as fleetNode, httpBackend, renderSettings, routeDocument } from '../support/fixtures';
 import { RawAdsClient, Response, TYPE, TestTable, envoyNode, startTable, startTestControlPlane, waitFor, writeRoute } from './support';
 
 const VHDS = 'type.googleapis.com/envoy.config.route.v3.VirtualHost';
-const settings = { platformName: 'edge', region: 'us-east-1', domain: 'edge.example.com', httpsTrafficPort: 8443, httpTrafficPort: 8080, accessLogPath: '/dev/stdout' };
-const envoy: NodeInfo = { id: 'n1', cluster: 'fleet', region: 'us-east-1', zone: 'us-east-1a', userAgentName: 'envoy', metadata: {} };
-
-function route(id: string, generation: number, spec: Partial<RouteDocument['spec']> = {}): RouteDocument {
-  return {
-    instanceId: id,
-    plan: 'standard',
-    generation,
-    deleted: false,
-    updatedAt: '',
-    spec: { hostnames: [`${id}.edge.example.com`], backends: [{ address: '10.0.0.1', port: 80, protocol: 'http' }], regions: ['us-east-1'], ...spec },
-  };
-}
+const settings = renderSettings();
+const envoy: NodeInfo = fleetNode({ id: 'n1', cluster: 'fleet' });
+const route = (id: string, generation: number, spec: Partial<RouteDocument['spec']> = {}) => routeDocument(id, { generation, spec });
 
 describe('render what changed', () => {
-  /** Wraps every template to count the instances each renders. */
+  /** Counts the instances each template renders. */
   function counting(node: NodeInfo) {
-    const rendered: string[] = [];
-    const templates: Template[] = DEFAULT_TEMPLATES.map((t) => ({
-      ...t,
-      render: (input) => {
-        if (t.perInstance) rendered.push(...input.context.routes.map((r) => `${t.id}:${r.instanceId}`));
-        return t.render(input);
-      },
-    }));
+    const { rendered, templates } = countingTemplates();
     const registry = new TemplateRegistry(templates);
     return { rendered, renderer: new SnapshotRenderer(registry, registry.profileOf(node), node) };
   }
@@ -48,7 +32,7 @@ describe('render what changed', () => {
     if (!first.ok) throw new Error(JSON.stringify(first.problems));
     expect(first.snapshot.types.virtualHosts.resources.size).toBe(20);
     rendered.length = 0;
-    const changed: RenderContext = { settings, routes: routes.map((r) => (r.instanceId === 'svc7' ? route('svc7', 99, { backends: [{ address: '10.0.0.7', port: 81, protocol: 'http' }] }) : r)) };
+    const changed: RenderContext = { settings, routes: routes.map((r) => (r.instanceId === 'svc7' ? route('svc7', 99, { backends: [httpBackend('10.0.0.7', 81)] }) : r)) };
     const second = renderer.render(changed, first.snapshot);
     if (!second.ok) throw new Error(JSON.stringify(second.problems));
     expect(new Set(rendered)).toEqual(new Set(['edge-clusters:svc7', 'endpoints:svc7', 'edge-virtual-hosts:svc7']));
@@ -131,7 +115,7 @@ describe('VHDS over Delta ADS', () => {
   let table: TestTable;
   let cp: LocalControlPlane;
   const clients: RawAdsClient[] = [];
-  const backend = (port: number) => ({ address: '10.0.0.1', port, protocol: 'http' as const });
+  const backend = (port: number) => httpBackend('10.0.0.1', port);
 
   beforeAll(async () => {
     table = await startTable();

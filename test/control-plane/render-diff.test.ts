@@ -13,34 +13,21 @@ import { Snapshot, SnapshotRenderer, mixOf } from '../../lib/control-plane/runti
 import { ContextRevisions } from '../../lib/control-plane/runtime/sources/merge';
 import { DEFAULT_TEMPLATES, NodeInfo, Template, TemplateRegistry } from '../../lib/control-plane/runtime/templates';
 import { RouteDocument } from '../../lib/model';
+import { countingTemplates, envoyNode, httpBackend, renderSettings, routeDocument } from '../support/fixtures';
 
-const settings = { platformName: 'edge', region: 'us-east-1', domain: 'edge.example.com', httpsTrafficPort: 8443, httpTrafficPort: 8080, accessLogPath: '/dev/stdout' };
-const delta: NodeInfo = { id: 'n1', cluster: 'fleet', region: 'us-east-1', zone: 'us-east-1a', userAgentName: 'envoy', metadata: {}, deltaXds: true };
+const settings = renderSettings();
+const delta: NodeInfo = envoyNode({ id: 'n1', cluster: 'fleet', deltaXds: true });
+const route = (id: string, generation: number, spec: Partial<RouteDocument['spec']> = {}) => routeDocument(id, { generation, spec });
 
-function route(id: string, generation: number, spec: Partial<RouteDocument['spec']> = {}): RouteDocument {
-  return {
-    instanceId: id,
-    plan: 'standard',
-    generation,
-    deleted: false,
-    updatedAt: '',
-    spec: { hostnames: [`${id}.edge.example.com`], backends: [{ address: '10.0.0.1', port: 80, protocol: 'http' }], regions: ['us-east-1'], ...spec },
-  };
-}
-
-/** A renderer whose per-instance templates record the instances they render. */
+/** A renderer whose per-instance templates record what they render (`<template id>:<instance id>`). */
 function counting(node: NodeInfo = delta) {
-  const rendered: string[] = [];
-  const templates: Template[] = DEFAULT_TEMPLATES.map((t) => ({
-    ...t,
-    render: (input) => {
-      if (t.perInstance) rendered.push(...input.context.routes.map((r) => r.instanceId));
-      return t.render(input);
-    },
-  }));
+  const { rendered, templates } = countingTemplates();
   const registry = new TemplateRegistry(templates);
   return { rendered, renderer: new SnapshotRenderer(registry, registry.profileOf(node), node) };
 }
+
+/** The instances a counting renderer rendered. */
+const instancesIn = (rendered: string[]) => new Set(rendered.map((r) => r.slice(r.indexOf(':') + 1)));
 
 function ok(outcome: ReturnType<SnapshotRenderer['render']>): Snapshot {
   if (!outcome.ok) throw new Error(JSON.stringify(outcome.problems));
@@ -73,11 +60,11 @@ describe('the per-instance diff from the merge to the render', () => {
     const first = ok(renderer.render(revisions.stamp({ settings, routes: ROUTES })));
     expect(renderer.lastPass).toEqual({ kind: 'all', instances: 30 });
     rendered.length = 0;
-    const moved = route('svc07', 99, { backends: [{ address: '10.0.0.7', port: 81, protocol: 'http' }] });
+    const moved = route('svc07', 99, { backends: [httpBackend('10.0.0.7', 81)] });
     const context = revisions.stamp({ settings, routes: ROUTES.map((r) => (r.instanceId === 'svc07' ? moved : r)) });
     const second = ok(renderer.render(context, first));
     expect(renderer.lastPass).toEqual({ kind: 'changed', instances: 1 });
-    expect(new Set(rendered)).toEqual(new Set(['svc07']));
+    expect(instancesIn(rendered)).toEqual(new Set(['svc07']));
     expect(second.types.endpoints.previous?.changed).toEqual(new Set(['svc-svc07']));
     // A backend move changes the endpoints only (the EDS cluster and the virtual host name the cluster, not the address).
     expect(second.types.virtualHosts.previous?.changed).toEqual(new Set());
@@ -121,7 +108,7 @@ describe('the per-instance diff from the merge to the render', () => {
     const context = revisions.stamp({ settings: { ...settings, accessLogPath: '/var/log/envoy/access.log' }, routes: ROUTES });
     const second = ok(renderer.render(context, first));
     expect(renderer.lastPass).toEqual({ kind: 'all', instances: 30 });
-    expect(new Set(rendered).size).toBe(30);
+    expect(instancesIn(rendered).size).toBe(30);
     expect(sent(second)).toEqual(sent(whole(context)));
     // The cdn origin values are part of every cdn virtual host: a change re-renders all too.
     rendered.length = 0;
@@ -144,16 +131,16 @@ describe('the per-instance diff from the merge to the render', () => {
     const registry = new TemplateRegistry([...DEFAULT_TEMPLATES, broken]);
     const renderer = new SnapshotRenderer(registry, registry.profileOf(delta), delta);
     const first = ok(renderer.render(revisions.stamp({ settings, routes: ROUTES })));
-    const a = route('svc01', 50, { backends: [{ address: '10.0.0.9', port: 90, protocol: 'http' }] });
+    const a = route('svc01', 50, { backends: [httpBackend('10.0.0.9', 90)] });
     revisions.stamp({ settings, routes: ROUTES.map((r) => (r.instanceId === 'svc01' ? a : r)) }); // never rendered (a profile on a train)
-    const b = route('svc02', 51, { backends: [{ address: '10.0.0.9', port: 91, protocol: 'http' }] });
+    const b = route('svc02', 51, { backends: [httpBackend('10.0.0.9', 91)] });
     const routes = ROUTES.map((r) => (r.instanceId === 'svc01' ? a : r.instanceId === 'svc02' ? b : r));
     const context = revisions.stamp({ settings, routes });
     const second = ok(renderer.render(context, first));
     expect(renderer.lastPass).toEqual({ kind: 'changed', instances: 2 });
     expect(second.types.endpoints.previous?.changed).toEqual(new Set(['svc-svc01', 'svc-svc02']));
     // A render that fails leaves the assembly as it was: the next one still takes svc03's change.
-    const c = route('svc03', 52, { backends: [{ address: '10.0.0.9', port: 92, protocol: 'http' }] });
+    const c = route('svc03', 52, { backends: [httpBackend('10.0.0.9', 92)] });
     const withC = routes.map((r) => (r.instanceId === 'svc03' ? c : r));
     expect(renderer.render(revisions.stamp({ settings: { ...settings, platformName: 'fail' }, routes: withC }), second).ok).toBe(false);
     const third = ok(renderer.render(revisions.stamp({ settings, routes: withC }), second));
@@ -184,7 +171,7 @@ describe('the per-instance diff from the merge to the render', () => {
     const revisions = new ContextRevisions();
     const { renderer } = counting();
     const first = ok(renderer.render(revisions.stamp({ settings, routes: ROUTES })));
-    const invalid = route('svc04', 80, { backends: [{ address: '10.0.0.4', port: 70000, protocol: 'http' }] });
+    const invalid = route('svc04', 80, { backends: [httpBackend('10.0.0.4', 70000)] });
     const context = revisions.stamp({ settings, routes: ROUTES.map((r) => (r.instanceId === 'svc04' ? invalid : r)) });
     const second = ok(renderer.render(context, first));
     expect(renderer.lastPass).toEqual({ kind: 'changed', instances: 1 });
@@ -208,7 +195,7 @@ describe('the per-instance diff: what each render keeps from the last', () => {
     const first = ok(renderer.render(revisions.stamp({ settings, routes: withTaken })));
     const warning = expect.objectContaining({ instanceId: 'svc06', message: expect.stringContaining('svc06.edge.example.com is already served') });
     expect(first.warnings).toEqual([warning]);
-    const moved = withTaken.map((r) => (r.instanceId === 'svc09' ? route('svc09', 90, { backends: [{ address: '10.0.0.9', port: 80, protocol: 'http' }] }) : r));
+    const moved = withTaken.map((r) => (r.instanceId === 'svc09' ? route('svc09', 90, { backends: [httpBackend('10.0.0.9', 80)] }) : r));
     const second = ok(renderer.render(revisions.stamp({ settings, routes: moved }), first));
     expect(renderer.lastPass).toEqual({ kind: 'changed', instances: 1 });
     expect(second.warnings).toEqual([warning]);
@@ -237,7 +224,7 @@ describe('the per-instance diff: what each render keeps from the last', () => {
     const second = ok(renderer.render(revisions.stamp({ settings, routes: bad }), first));
     expect(second.excluded.map((e) => [e.instanceId, e.generation, e.servedGeneration])).toEqual([['svc04', 80, 5]]);
     for (const kind of RESOURCE_KINDS) expect(second.types[kind].version).toBe(first.types[kind].version);
-    const other = bad.map((r) => (r.instanceId === 'svc09' ? route('svc09', 90, { backends: [{ address: '10.0.0.9', port: 80, protocol: 'http' }] }) : r));
+    const other = bad.map((r) => (r.instanceId === 'svc09' ? route('svc09', 90, { backends: [httpBackend('10.0.0.9', 80)] }) : r));
     const third = ok(renderer.render(revisions.stamp({ settings, routes: other }), second));
     expect(renderer.lastPass).toEqual({ kind: 'changed', instances: 1 });
     expect(third.excluded.map((e) => [e.instanceId, e.generation, e.servedGeneration])).toEqual([['svc04', 80, 5]]);
@@ -281,7 +268,7 @@ describe('the per-instance diff: what each render keeps from the last', () => {
     const taken = ROUTES.map((r) => (r.instanceId === 'svc05' ? route('svc05', 70, { hostnames: ['svc05.edge.example.com', 'svc06.edge.example.com'] }) : r));
     const first = ok(renderer.render(revisions.stamp({ settings, routes: taken })));
     // svc06 changes its backend only: it still lists the hostname svc05 serves, so the change is not its alone.
-    const routes = taken.map((r) => (r.instanceId === 'svc06' ? route('svc06', 71, { backends: [{ address: '10.0.0.6', port: 80, protocol: 'http' }] }) : r));
+    const routes = taken.map((r) => (r.instanceId === 'svc06' ? route('svc06', 71, { backends: [httpBackend('10.0.0.6', 80)] }) : r));
     const context = revisions.stamp({ settings, routes });
     const second = ok(renderer.render(context, first));
     expect(renderer.lastPass?.kind).toBe('all');
@@ -342,14 +329,7 @@ describe('ResourceMap', () => {
 
 describe('profiles share rendered resources', () => {
   it('renders and validates an instance once for two profiles of a region that apply the same template, and both serve the same objects', () => {
-    const renders: string[] = [];
-    const templates: Template[] = DEFAULT_TEMPLATES.map((t) => ({
-      ...t,
-      render: (input) => {
-        if (t.perInstance) renders.push(...input.context.routes.map((r) => `${t.id}:${r.instanceId}`));
-        return t.render(input);
-      },
-    }));
+    const { rendered: renders, templates } = countingTemplates();
     const registry = new TemplateRegistry(templates);
     const shared = new SharedUnits();
     const sotwNode: NodeInfo = { ...delta, deltaXds: undefined };
@@ -367,7 +347,7 @@ describe('profiles share rendered resources', () => {
     expect(a.types.virtualHosts.resources.size).toBe(0);
     // A change: the first profile to render it renders it, the other takes it.
     renders.length = 0;
-    const next = revisions.stamp({ settings, routes: ROUTES.slice(0, 5).map((r) => (r.instanceId === 'svc02' ? route('svc02', 40, { backends: [{ address: '10.0.0.2', port: 82, protocol: 'http' }] }) : r)) });
+    const next = revisions.stamp({ settings, routes: ROUTES.slice(0, 5).map((r) => (r.instanceId === 'svc02' ? route('svc02', 40, { backends: [httpBackend('10.0.0.2', 82)] }) : r)) });
     const a2 = ok(sotw.render(next, a));
     const b2 = ok(vhds.render(next, b));
     expect(renders.filter((r) => !r.startsWith('edge-virtual-hosts:')).sort()).toEqual(['edge-clusters:svc02', 'endpoints:svc02']);

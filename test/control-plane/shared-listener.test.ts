@@ -10,13 +10,11 @@ import { RenderContext } from '../../lib/control-plane/runtime/context';
 import { SnapshotRenderer } from '../../lib/control-plane/runtime/snapshot';
 import { DEFAULT_TEMPLATES, NodeInfo, TemplateRegistry } from '../../lib/control-plane/runtime/templates';
 import { RouteDocument } from '../../lib/model';
+import { envoyNode, httpBackend, renderSettings, routeDocument } from '../support/fixtures';
 
-const settings = { platformName: 'edge', region: 'us-east-1', domain: 'edge.example.com', httpsTrafficPort: 8443, httpTrafficPort: 8080, accessLogPath: '/dev/stdout', rateLimitService: { address: '10.9.9.9', port: 8081 } };
-const envoy: NodeInfo = { id: 'n1', cluster: 'fleet', region: 'us-east-1', zone: 'us-east-1a', userAgentName: 'envoy', version: { major: 1, minor: 39, patch: 0 }, metadata: {} };
-
-function route(id: string, generation: number, spec: Partial<RouteDocument['spec']> = {}): RouteDocument {
-  return { instanceId: id, plan: 'standard', generation, deleted: false, updatedAt: '', spec: { hostnames: [`${id}.edge.example.com`], backends: [{ address: '203.0.113.5', port: 80, protocol: 'http' }], regions: ['us-east-1'], ...spec } };
-}
+const settings = renderSettings({ rateLimitService: { address: '10.9.9.9', port: 8081 } });
+const envoy: NodeInfo = envoyNode({ id: 'n1', cluster: 'fleet', version: { major: 1, minor: 39, patch: 0 } });
+const route = (id: string, generation: number, spec: Partial<RouteDocument['spec']> = {}) => routeDocument(id, { generation, spec: { backends: [httpBackend('203.0.113.5')], ...spec } });
 
 describe('tenant settings and the shared listener', () => {
   const renderer = new SnapshotRenderer(new TemplateRegistry(DEFAULT_TEMPLATES), 'p', envoy);

@@ -9,18 +9,19 @@
  * rule, and the good routes beside them are served.
  */
 import fc from 'fast-check';
-import { ContextSource, PlatformSettings } from '../../lib/control-plane/runtime/context';
+import { ContextSource } from '../../lib/control-plane/runtime/context';
 import { ControlPlane } from '../../lib/control-plane/runtime/control-plane';
 import { SnapshotRenderer } from '../../lib/control-plane/runtime/snapshot';
 import { DEFAULT_TEMPLATES, NodeInfo, TemplateRegistry } from '../../lib/control-plane/runtime/templates';
 import { RouteDocument, ServiceParameters } from '../../lib/model';
+import { FIXTURE_REGION, envoyNode, httpBackend, renderSettings, routeDocument } from '../support/fixtures';
 
 const SEED = 20261205;
 const RUNS = 300;
-const REGION = 'us-east-1';
+const REGION = FIXTURE_REGION;
 const FLEET = ['10.1.0.0/16', '10.7.0.0/16'];
-const settings: PlatformSettings = { platformName: 'edge', region: REGION, domain: 'edge.example.com', httpsTrafficPort: 8443, httpTrafficPort: 8080, accessLogPath: '/dev/stdout' };
-const envoy: NodeInfo = { id: 'n', cluster: 'fleet', region: REGION, zone: 'us-east-1a', userAgentName: 'envoy', version: { major: 1, minor: 39, patch: 0 }, metadata: {} };
+const settings = renderSettings();
+const envoy: NodeInfo = envoyNode({ id: 'n', cluster: 'fleet', version: { major: 1, minor: 39, patch: 0 } });
 
 /** Targets the edge may not reach, with the text that must never appear in a rendered resource. */
 const TARGETS: ReadonlyArray<{ address: string; leak: string }> = [
@@ -90,16 +91,7 @@ const hostile: fc.Arbitrary<Hostile> = fc.oneof(
   })),
 );
 
-function route(id: string, generation: number, spec: Partial<ServiceParameters>): RouteDocument {
-  return {
-    instanceId: id,
-    plan: 'standard',
-    generation,
-    deleted: false,
-    updatedAt: '',
-    spec: { hostnames: [`${id}.edge.example.com`], backends: [{ address: '203.0.113.10', port: 80, protocol: 'http' }], regions: [REGION], ...spec },
-  };
-}
+const route = (id: string, generation: number, spec: Partial<ServiceParameters>) => routeDocument(id, { generation, spec: { backends: [httpBackend('203.0.113.10')], ...spec } });
 
 describe('hostile routes injected at the control plane (fuzz)', () => {
   it(`renders none of ${RUNS} hostile routes, reports each with its field and rule, and serves the good ones`, async () => {

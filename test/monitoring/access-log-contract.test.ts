@@ -1,20 +1,12 @@
-import { PlatformSettings } from '../../lib/control-plane/runtime/context';
 import { edgeListeners } from '../../lib/control-plane/runtime/templates/edge-listeners';
 import { NodeInfo } from '../../lib/control-plane/runtime/templates/types';
-import { envoyNode } from '../support/fixtures';
+import { envoyNode, renderSettings } from '../support/fixtures';
 
 /**
  * The fleet's access-log metric filters read `$.status` as a number (lib/monitoring/fleet-alarms.ts).
  * This holds them to what the edge listeners really log: a renamed or retyped field fails here.
  */
-const settings: PlatformSettings = {
-  platformName: 'edge',
-  region: 'us-east-1',
-  domain: 'edge.example.com',
-  httpsTrafficPort: 8443,
-  httpTrafficPort: 8080,
-  accessLogPath: '/var/log/envoy/access.log',
-};
+const settings = renderSettings({ accessLogPath: '/var/log/envoy/access.log' });
 const node: NodeInfo = envoyNode();
 
 function jsonFormats(value: unknown, found: Array<Record<string, string>> = []): Array<Record<string, string>> {

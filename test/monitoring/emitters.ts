@@ -7,7 +7,6 @@
  * metric an alarm or a dashboard names with these.
  */
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { PlatformSettings } from '../../lib/control-plane/runtime/context';
 import { publishControlPlaneMetrics } from '../../lib/control-plane/runtime/emf';
 import { edgeListeners } from '../../lib/control-plane/runtime/templates/edge-listeners';
 import { NodeInfo } from '../../lib/control-plane/runtime/templates/types';
@@ -18,7 +17,7 @@ import { ConvergenceReport, convergenceKey } from '../../lib/model';
 import { LocalBroker, brokerFixture, osbClient, provisionBody, waitForOperation } from '../broker/support';
 import { SimEnvoy, startTable, startTestControlPlane, waitFor } from '../control-plane/support';
 import { matchesFilter } from './aws/filter-pattern';
-import { envoyNode } from '../support/fixtures';
+import { envoyNode, renderSettings } from '../support/fixtures';
 
 /** One metric as CloudWatch would store it: namespace, name, and its dimensions with their values. */
 export interface EmittedMetric {
@@ -140,7 +139,7 @@ export async function controlPlaneEmits(): Promise<EmittedMetric[]> {
 
 /** The edge listeners' access-log json_format, rendered as the control plane renders it for an Envoy node. */
 export function accessLogFormats(): Array<Record<string, string>> {
-  const settings: PlatformSettings = { platformName: 'edge', region: 'us-east-1', domain: 'edge.example.com', httpsTrafficPort: 8443, httpTrafficPort: 8080, accessLogPath: '/var/log/envoy/access.log' };
+  const settings = renderSettings({ accessLogPath: '/var/log/envoy/access.log' });
   const node: NodeInfo = envoyNode();
   const found: Array<Record<string, string>> = [];
   const walk = (value: unknown): void => {
