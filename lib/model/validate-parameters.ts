@@ -34,6 +34,9 @@ function validatorFor(options: ParametersSchemaOptions): ValidateFunction {
   return validate;
 }
 
+/** A parameter name that reads unambiguously after a '.'. */
+const PLAIN_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
 function toField(pointer: string, error: ErrorObject): string {
   let path = fieldPath(pointer);
   if (error.keyword === 'required') {
@@ -41,8 +44,11 @@ function toField(pointer: string, error: ErrorObject): string {
     path = path ? `${path}.${missing}` : missing;
   }
   if (error.keyword === 'additionalProperties') {
+    // A name that is not a plain name is quoted, as header keys are: unquoted, a top-level
+    // "backends[0].colour" would read as backends[0]'s field.
     const extra = (error.params as { additionalProperty: string }).additionalProperty;
-    path = path ? `${path}.${extra}` : extra;
+    if (!PLAIN_NAME.test(extra)) path = `${path}[${JSON.stringify(extra)}]`;
+    else path = path ? `${path}.${extra}` : extra;
   }
   return path || 'parameters';
 }
@@ -103,16 +109,6 @@ function describe(problems: readonly ParameterProblem[]): string {
   return `Invalid parameters: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`;
 }
 
-function unique(problems: readonly ParameterProblem[]): ParameterProblem[] {
-  const seen = new Set<string>();
-  return problems.filter((p) => {
-    const key = `${p.field}: ${p.message}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
-}
-
 /**
  * Validates parameters against the published schema, then against what the schema cannot
  * say: Envoy's own limits (lib/model/envoy-limits.ts), the upstream TLS opt-out, and the
@@ -123,15 +119,15 @@ function unique(problems: readonly ParameterProblem[]): ParameterProblem[] {
 export function checkServiceParameters(input: unknown, options: ParametersCheckOptions): ParametersCheck {
   const validate = validatorFor(options);
   if (!validate(input)) {
-    const problems = unique(schemaProblems(validate.errors ?? []));
+    const problems = schemaProblems(validate.errors ?? []);
     return { ok: false, problems, description: describe(problems) };
   }
   const parameters = input as ServiceParameters;
-  const problems = unique([
+  const problems = [
     ...envoyLimitProblems(parameters),
     ...(options.mode === 'create' ? upstreamTlsProblems(parameters) : []),
     ...(options.targets ? targetProblems(parameters, options.targets) : []),
-  ]);
+  ];
   if (problems.length > 0) return { ok: false, problems, description: describe(problems) };
   return { ok: true, parameters };
 }

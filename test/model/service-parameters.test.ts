@@ -323,6 +323,18 @@ describe('the words of each problem', () => {
     ]);
   });
 
+  test("an unknown parameter whose name is not a plain name is quoted: it cannot pass for a nested field", () => {
+    // Unquoted, the top-level key "backends[0].colour" read as backends[0]'s unknown field (the same line twice).
+    expect(problemsOf({ backends: [{ address: 'a.example.org', port: 80, protocol: 'http', colour: 'x' }], 'backends[0].colour': 1, 'x-y': 1 })).toEqual([
+      { field: '["backends[0].colour"]', message: 'is not a known parameter' },
+      { field: '["x-y"]', message: 'is not a known parameter' },
+      { field: 'backends[0].colour', message: 'is not a known parameter' },
+    ]);
+    expect(problemsOf({ backends: [{ address: 'a.example.org', port: 80, protocol: 'http', 'tls.verify': false }] })).toEqual([
+      { field: 'backends[0]["tls.verify"]', message: 'is not a known parameter' },
+    ]);
+  });
+
   test('an address that is neither a DNS name nor an IP: one problem in words, not one per branch', () => {
     expect(problemsOf(backend({ address: 'app_1.example.org' }))).toEqual([{ field: 'backends[0].address', message: 'must be a DNS name or an IP address' }]);
   });
