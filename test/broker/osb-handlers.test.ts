@@ -340,6 +340,18 @@ describe('PUT /v2/service_instances/:id (provision)', () => {
     expect((await store.getOperation(id, reply.body.operation))?.originatingIdentity).toBeUndefined();
   });
 
+  test('an originating identity with more than one space (or a tab) before the value is read, not refused', async () => {
+    // OSB "Originating Identity" writes `Platform value`; the MUST binds the platform. Refusing a
+    // request over its whitespace would fail a user's action for nothing, so any run of it is read.
+    const value = Buffer.from(JSON.stringify({ user_id: 'u-2' })).toString('base64');
+    for (const header of [`kubernetes  ${value}`, `kubernetes\t${value}`]) {
+      const id = newId();
+      const reply = await provision(id, [uniqueName('oi')], {}, { 'x-broker-api-originating-identity': header });
+      expect(reply.status).toBe(202);
+      expect((await store.getOperation(id, reply.body.operation as string))?.originatingIdentity).toEqual({ platform: 'kubernetes', value: { user_id: 'u-2' } });
+    }
+  });
+
   test('the same request again while it runs: 202 with the same operation, and the worker woken again', async () => {
     const id = newId();
     const first = await provision(id, ['again.example.org']);
