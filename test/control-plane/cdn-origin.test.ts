@@ -19,6 +19,7 @@ import { RouteDocument } from '../../lib/model';
 import { envoyNode, httpBackend, renderSettings, routeDocument } from '../support/fixtures';
 import { sendThroughEdge } from './envoy-http';
 import { REGION, TOKEN, TestTable, startTable, startTestControlPlane, waitFor } from './support';
+import { restResources } from '../support/rest-discovery';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- reading rendered JSON */
 
@@ -108,10 +109,7 @@ describe('a running control plane re-reads the secret and re-renders the cdn hos
   let table: TestTable;
   let dir: string;
   let cp: LocalControlPlane;
-  const discoverRoutes = async () => {
-    const res = await fetch(`http://127.0.0.1:${cp.restPort}/v3/discovery:routes`, { method: 'POST', body: JSON.stringify({ node: { id: 'n', user_agent_name: 'envoy', metadata: { auth: TOKEN } } }) });
-    return res.status === 200 ? ((await res.json()) as { resources: any[] }).resources.find((r) => r.name === 'edge-https') : undefined;
-  };
+  const discoverRoutes = async () => (await restResources<any>(`http://127.0.0.1:${cp.restPort}`, 'routes', { nodeId: 'n', token: TOKEN }))?.find((r) => r.name === 'edge-https');
   const status = (config: any, value?: string) => sendThroughEdge(config, { host: 'shop.edge.example.com', headers: value ? { [HEADER]: value } : {} }).status;
 
   beforeAll(async () => {

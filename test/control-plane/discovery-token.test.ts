@@ -14,6 +14,7 @@ import { readSecretVersions } from '../../lib/control-plane/runtime/secret-versi
 import { DiscoveryTokens } from '../../lib/control-plane/runtime/discovery-token';
 import { httpBackend, renderSettings } from '../support/fixtures';
 import { RawAdsClient, REGION, TABLE, TYPE, TestTable, envoyNode, startTable, waitFor, writeRoute } from './support';
+import { restDiscovery } from '../support/rest-discovery';
 
 const SECRET = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:edge-discovery-token-AbCdEf';
 
@@ -42,8 +43,7 @@ describe('discovery token rotation with connected ADS nodes', () => {
     return response;
   };
   const versions = () => (running.controlPlane.status() as { discoveryToken: { versions: { current: string; previous?: string } } }).discoveryToken.versions;
-  const rest = async (token: string) =>
-    (await fetch(`http://127.0.0.1:${running.restPort}/v3/discovery:clusters`, { method: 'POST', body: JSON.stringify({ node: { id: 'rest', user_agent_name: 'envoy', metadata: { auth: token } } }) })).status;
+  const rest = async (token: string) => (await restDiscovery(`http://127.0.0.1:${running.restPort}`, 'clusters', { nodeId: 'rest', token })).status;
 
   beforeAll(async () => {
     sm.on(GetSecretValueCommand).callsFake((input: GetSecretValueCommandInput) => {

@@ -8,6 +8,7 @@ import { LocalControlPlane } from '../../lib/control-plane/runtime/local';
 import { DynamoRouteSource } from '../../lib/control-plane/runtime/sources';
 import { putRoutes } from '../support/routes';
 import { REGION, TABLE, TOKEN, TestTable, startTable, startTestControlPlane, waitFor } from './support';
+import { restResources } from '../support/rest-discovery';
 
 const spec = (host: string) => ({ hostnames: [host], backends: [{ address: '10.0.0.1', port: 80, protocol: 'http' as const }], regions: [REGION] });
 
@@ -74,10 +75,7 @@ describe('context sources', () => {
       documentRefreshMs: 100,
       routesRefreshMs: 100,
     });
-    const clusters = async () => {
-      const res = await fetch(`http://127.0.0.1:${cp!.restPort}/v3/discovery:clusters`, { method: 'POST', body: JSON.stringify({ node: { id: 'n', user_agent_name: 'envoy', metadata: { auth: TOKEN } } }) });
-      return res.status === 200 ? ((await res.json()) as { resources: Array<{ name: string }> }).resources.map((r) => r.name) : undefined;
-    };
+    const clusters = async () => (await restResources(`http://127.0.0.1:${cp!.restPort}`, 'clusters', { nodeId: 'n', token: TOKEN }))?.map((r) => r.name);
     const names = await waitFor('both documents to be served', async () => {
       const found = await clusters();
       return found?.includes('svc-from-s3') && found.includes('svc-from-file') ? found : undefined;

@@ -5,12 +5,13 @@ import { waitFor } from '../support/wait';
 export { freePort, waitFor } from '../support/wait';
 import { RouteDocument, ServiceParameters } from '../../lib/model';
 import { routeWriter } from '../support/routes';
+import { FIXTURE_REGION } from '../support/fixtures';
 import { LocalEmulators, ensureBrokerTable, localClientConfig, startEmulators } from '../../lib/local/emulators';
 import { messageType, TYPE_URLS, ResourceKind } from '../../lib/control-plane/runtime/protos';
 import { LocalControlPlane, LocalControlPlaneOptions, startLocalControlPlane } from '../../lib/control-plane/runtime/local';
 import { silentLogger } from '../../lib/control-plane/runtime/logger';
 
-export const REGION = 'us-east-1';
+export const REGION = FIXTURE_REGION;
 export const TOKEN = 'test-discovery-token';
 export const TABLE = 'edge-broker';
 
@@ -261,8 +262,8 @@ export class RawAdsClient {
 export function envoyNode(id: string, extra: Record<string, unknown> = {}, token: string | null = TOKEN): Record<string, unknown> {
   return {
     id,
-    cluster: 'edge-fleet-us-east-1',
-    locality: { region: REGION, zone: 'us-east-1a' },
+    cluster: `edge-fleet-${REGION}`,
+    locality: { region: REGION, zone: `${REGION}a` },
     user_agent_name: 'envoy',
     user_agent_build_version: { version: { major_number: 1, minor_number: 31, patch: 0 } },
     metadata: token === null ? { fields: {} } : { fields: { auth: { stringValue: token } } },

@@ -14,6 +14,7 @@ import { LocalControlPlane } from '../../lib/control-plane/runtime/local';
 import { RouteDocument } from '../../lib/model';
 import { fleetCidrsFromEnv, tenantRuleProblems } from '../../lib/control-plane/runtime/tenant-rules';
 import { REGION, TOKEN, TestTable, startTable, startTestControlPlane, waitFor, writeRoute } from './support';
+import { restResources } from '../support/rest-discovery';
 
 const FLEET = ['10.1.0.0/16', '10.7.0.0/16'];
 const http = (address: string, port = 80) => ({ address, port, protocol: 'http' as const });
@@ -31,13 +32,7 @@ describe('tenant rules on every render (control plane)', () => {
   const logs: Array<Record<string, unknown>> = [];
 
   const get = async <T>(path: string): Promise<T> => (await fetch(`http://127.0.0.1:${cp.restPort}${path}`)).json() as Promise<T>;
-  const discover = async (kind: 'clusters' | 'routes' | 'listeners') => {
-    const res = await fetch(`http://127.0.0.1:${cp.restPort}/v3/discovery:${kind}`, {
-      method: 'POST',
-      body: JSON.stringify({ node: { id: 'n', user_agent_name: 'envoy', metadata: { auth: TOKEN } } }),
-    });
-    return res.status === 200 ? ((await res.json()) as { resources: Array<Record<string, unknown>> }).resources : undefined;
-  };
+  const discover = (kind: 'clusters' | 'routes' | 'listeners') => restResources<Record<string, unknown>>(`http://127.0.0.1:${cp.restPort}`, kind, { nodeId: 'n', token: TOKEN });
 
   beforeAll(async () => {
     table = await startTable();

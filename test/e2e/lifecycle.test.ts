@@ -16,6 +16,7 @@ import { resourceBaseName } from '../../lib/model';
 import { loadProtos, startGrpcBackend, unary } from '../../scripts/demo';
 import { catalogIds, finishOperation, osbClient, OsbCall, provisionBody, testSettings, TOKEN, waitFor } from './support/platform';
 import { SimEnvoy, SimFleet } from './support/sim-envoy';
+import { restResources } from '../support/rest-discovery';
 
 const HOST = 'echo-e2e.edge.example.com';
 const INSTANCE = 'e2e-echo';
@@ -210,13 +211,8 @@ describe('a restart on EDGE_DATA_DIR while an operation is in progress', () => {
     expect(instanceReply.status).toBe(200);
 
     const cluster = await waitFor('the control plane to serve the route after the restart', async () => {
-      const response = await fetch(`${platform!.controlPlaneUrl}/v3/discovery:clusters`, {
-        method: 'POST',
-        body: JSON.stringify({ node: { id: 'restart-check', user_agent_name: 'envoy', metadata: { auth: TOKEN } }, resource_names: [resourceBaseName(instance)] }),
-      });
-      if (response.status !== 200) return undefined;
-      const body = await response.json();
-      return body.resources.length ? body.resources[0] : undefined;
+      const resources = await restResources(platform!.controlPlaneUrl, 'clusters', { nodeId: 'restart-check', token: TOKEN, resourceNames: [resourceBaseName(instance)] });
+      return resources?.[0];
     });
     expect(cluster.name).toBe(resourceBaseName(instance));
   });

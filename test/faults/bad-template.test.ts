@@ -20,6 +20,7 @@ import { DEFAULT_TEMPLATES, Template, TemplateRegistry } from '../../lib/control
 import { resourceBaseName } from '../../lib/model';
 import { TestTable, startTable, startTestControlPlane, writeRoute, REGION, TOKEN } from '../control-plane/support';
 import { SimEnvoy } from '../e2e/support/sim-envoy';
+import { restDiscovery } from '../support/rest-discovery';
 import { sleep, tempDataDir, waitFor } from './support/harness';
 
 const IDS = ['tpl-node-1', 'tpl-node-2', 'tpl-node-3'];
@@ -228,20 +229,11 @@ describe('fault: a template renders valid-but-wrong config', () => {
     const cluster = resourceBaseName(ROUTES[0]);
     /** The endpoint addresses of a route's cluster as a REST poller (an Envoy node) gets them. */
     const polled = async () => {
-      const response = await fetch(`http://127.0.0.1:${bad.restPort}/v3/discovery:endpoints`, {
-        method: 'POST',
-        body: JSON.stringify({
-          node: {
-            id: 'tpl-rest-poller',
-            cluster: `edge-fleet-${REGION}`,
-            locality: { region: REGION },
-            user_agent_name: 'envoy',
-            user_agent_build_version: { version: { major_number: 1, minor_number: 31, patch: 0 } },
-            metadata: { auth: TOKEN },
-          },
-          resource_names: [cluster],
-        }),
-        signal: AbortSignal.timeout(5000),
+      const response = await restDiscovery(`http://127.0.0.1:${bad.restPort}`, 'endpoints', {
+        nodeId: 'tpl-rest-poller',
+        node: { cluster: `edge-fleet-${REGION}`, locality: { region: REGION }, user_agent_build_version: { version: { major_number: 1, minor_number: 31, patch: 0 } } },
+        token: TOKEN,
+        resourceNames: [cluster],
       });
       const body = (await response.json()) as { resources?: Array<{ endpoints?: Array<{ lb_endpoints?: Lb[] }> }> };
       return (body.resources?.[0]?.endpoints ?? []).flatMap((l) => l.lb_endpoints ?? []).map((e) => e.endpoint?.address?.socket_address?.address);

@@ -11,6 +11,7 @@ import { silentLogger } from '../../lib/control-plane/runtime/logger';
 import { LocalEmulators, startEmulators } from '../../lib/local/emulators';
 import { resourceBaseName } from '../../lib/model';
 import { SimFleet } from '../e2e/support/sim-envoy';
+import { restDiscovery } from '../support/rest-discovery';
 import { DOMAIN, Osb, PASSWORD, TOKEN, osb, provisionBody, settle, tempDataDir, waitFor } from './support/harness';
 
 const TABLE = 'faults-cp-restart';
@@ -20,11 +21,7 @@ const AFTER = 'cp-after';
 
 /** The cluster names a REST discovery request returns (or the status when it fails). */
 async function restClusters(controlPlaneUrl: string): Promise<string[] | number> {
-  const response = await fetch(`${controlPlaneUrl}/v3/discovery:clusters`, {
-    method: 'POST',
-    body: JSON.stringify({ node: { id: 'faults-rest-node', cluster: `edge-fleet-${REGION}`, locality: { region: REGION }, metadata: { auth: TOKEN } } }),
-    signal: AbortSignal.timeout(5000),
-  });
+  const response = await restDiscovery(controlPlaneUrl, 'clusters', { nodeId: 'faults-rest-node', node: { cluster: `edge-fleet-${REGION}`, locality: { region: REGION } }, token: TOKEN });
   if (response.status !== 200) return response.status;
   const body = (await response.json()) as { resources?: Array<{ name?: string }> };
   return (body.resources ?? []).map((r) => r.name ?? '');

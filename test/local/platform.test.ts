@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { LocalPlatform, ProgressEvent, readyLine, startLocalPlatform } from '../../lib/local/platform';
 import { readLocalSettings } from '../../lib/local/settings';
 import { freePort, listening, osbClient, testSettings, TOKEN, waitFor } from '../e2e/support/platform';
+import { restDiscovery } from '../support/rest-discovery';
 
 const ROOT = join(__dirname, '..', '..');
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -50,11 +51,7 @@ describe('startLocalPlatform', () => {
     await waitFor('readyz', async () => (await fetch(`${platform.controlPlaneUrl}/readyz`)).status === 200);
     const status = await (await fetch(`${platform.controlPlaneUrl}/status`)).json();
     expect(status.region).toBe('us-east-1');
-    const discover = (auth?: string) =>
-      fetch(`${platform.controlPlaneUrl}/v3/discovery:clusters`, {
-        method: 'POST',
-        body: JSON.stringify({ node: { id: 'n', user_agent_name: 'envoy', metadata: auth ? { auth } : {} } }),
-      });
+    const discover = (auth?: string) => restDiscovery(platform.controlPlaneUrl, 'clusters', { nodeId: 'n', token: auth ?? null });
     expect((await discover()).status).toBe(401);
     expect((await discover('wrong')).status).toBe(403);
     expect((await discover(TOKEN)).status).toBe(200);

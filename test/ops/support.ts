@@ -4,6 +4,7 @@ import { LocalPlatform, PlatformOptions, startLocalPlatform } from '../../lib/lo
 import { resourceBaseName } from '../../lib/model';
 import { TOKEN, catalogIds, finishOperation, osbClient, provisionBody, testSettings } from '../e2e/support/platform';
 import { LocalSettings } from '../../lib/local/settings';
+import { restDiscovery } from '../support/rest-discovery';
 
 export { TOKEN, finishOperation, osbClient, testSettings } from '../e2e/support/platform';
 export { sleep, waitFor } from '../support/wait';
@@ -52,11 +53,7 @@ export async function provision(platform: LocalPlatform, instanceId: string, hos
 
 /** Names of the clusters a node gets from the control plane's REST discovery. */
 export async function servedClusters(controlPlaneUrl: string): Promise<string[]> {
-  const response = await fetch(`${controlPlaneUrl}/v3/discovery:clusters`, {
-    method: 'POST',
-    body: JSON.stringify({ node: { id: 'ops-test-node', cluster: 'edge', user_agent_name: 'envoy', metadata: { auth: TOKEN } } }),
-    signal: AbortSignal.timeout(5000),
-  });
+  const response = await restDiscovery(controlPlaneUrl, 'clusters', { nodeId: 'ops-test-node', node: { cluster: 'edge' }, token: TOKEN });
   if (response.status !== 200) throw new Error(`REST discovery answered ${response.status}`);
   const body = (await response.json()) as { resources: Array<{ name: string }> };
   return body.resources.map((r) => r.name);
