@@ -331,6 +331,23 @@ describe('checkReferences', () => {
     expect(checkReferences(maps({ listeners: [traced] }), templates)).toEqual([]);
   });
 
+  it("checks a weighted cluster's name (WeightedCluster.ClusterWeight.name), which RDS would load unchecked", () => {
+    // route/v3/route.proto: validate_clusters defaults to false for RDS, so Envoy loads the table and answers 404 at runtime.
+    const here = res('clusters', { name: 'svc-here', type: 'STATIC' }, 'svc-here');
+    const split = res('routes', { virtual_hosts: [{ routes: [{ route: { weighted_clusters: { clusters: [{ name: 'svc-here', weight: 90 }, { name: 'svc-gone', weight: 10 }] } } }] }] }, 'edge-https');
+    expect(checkReferences(maps({ routes: [split], clusters: [here] }), templates)).toEqual([
+      { template: 't-routes', resource: 'edge-https', field: 'virtual_hosts[0].routes[0].route.weighted_clusters.clusters[1].name', message: 'names cluster svc-gone, which does not exist' },
+    ]);
+  });
+
+  it("a 'cluster' key inside metadata's free-form maps (filter_metadata, typed_filter_metadata) names nothing", () => {
+    // config/core/v3/base.proto: Metadata.filter_metadata is map<string, Struct>, typed_filter_metadata map<string, Any>.
+    const route = res('routes', { virtual_hosts: [{ routes: [{ metadata: { filter_metadata: { 'acme.owner': { cluster: 'team-a', cluster_name: 'b' } } } }] }] }, 'edge-https');
+    const cluster = res('clusters', { name: 'svc-m', type: 'STATIC', metadata: { typed_filter_metadata: { x: { '@type': 't', cluster: 'c' } } } }, 'svc-m');
+    const listener = res('listeners', { filter_chains: [{ filters: [{ typed_config: { route_config: { virtual_hosts: [{ routes: [{ metadata: { filter_metadata: { a: { cluster: 'team-b' } } } }] }] } } }] }] }, 'l');
+    expect(checkReferences(maps({ routes: [route], clusters: [cluster], listeners: [listener] }), templates)).toEqual([]);
+  });
+
   it('checks only the kinds the profile renders: cluster names without a clusters template, EDS clusters without an endpoints one are not its to check', () => {
     const route = res('routes', { virtual_hosts: [{ routes: [{ route: { cluster: 'from-elsewhere' } }] }] }, 'edge-https');
     const noClusters = templates.filter((t) => t.kind !== 'clusters');

@@ -532,7 +532,13 @@ export class SnapshotRenderer {
   }
 }
 
-/** Collects string values of `keys` anywhere under `value`, with their paths. */
+/**
+ * The free-form maps of core.v3.Metadata (config/core/v3/base.proto: `filter_metadata` is
+ * map<string, Struct>, `typed_filter_metadata` map<string, Any>): a `cluster` key in them is data.
+ */
+const FREE_FORM = new Set(['filter_metadata', 'typed_filter_metadata']);
+
+/** Collects string values of `keys` anywhere under `value` but in FREE_FORM maps, with their paths (and weighted clusters' names). */
 function collect(value: unknown, keys: ReadonlySet<string>, path: string, out: Array<{ key: string; value: string; path: string }>): void {
   if (Array.isArray(value)) {
     value.forEach((item, i) => collect(item, keys, `${path}[${i}]`, out));
@@ -540,10 +546,28 @@ function collect(value: unknown, keys: ReadonlySet<string>, path: string, out: A
   }
   if (typeof value !== 'object' || value === null) return;
   for (const [key, item] of Object.entries(value)) {
+    if (FREE_FORM.has(key)) continue;
     const itemPath = path ? `${path}.${key}` : key;
     if (typeof item === 'string' && keys.has(key)) out.push({ key, value: item, path: itemPath });
+    else if (key === 'weighted_clusters') collectWeighted(item, keys, itemPath, out);
     else collect(item, keys, itemPath, out);
   }
+}
+
+/**
+ * RouteAction.weighted_clusters names its clusters by `clusters[].name`
+ * (WeightedCluster.ClusterWeight, route/v3/route_components.proto). Envoy loads an RDS table
+ * naming a missing one (validate_clusters defaults to false for RDS, route/v3/route.proto) and
+ * answers 404 at runtime, so they are references like `cluster`.
+ */
+function collectWeighted(value: unknown, keys: ReadonlySet<string>, path: string, out: Array<{ key: string; value: string; path: string }>): void {
+  const clusters = (value as { clusters?: unknown } | null)?.clusters;
+  if (Array.isArray(clusters))
+    clusters.forEach((c, i) => {
+      const name = (c as { name?: unknown } | null)?.name;
+      if (typeof name === 'string') out.push({ key: 'cluster', value: name, path: `${path}.clusters[${i}].name` });
+    });
+  collect(value, keys, path, out);
 }
 
 /**
