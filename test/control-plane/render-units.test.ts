@@ -338,14 +338,17 @@ describe('checkReferences', () => {
     expect(checkReferences(maps({ routes: [split], clusters: [here] }), templates)).toEqual([
       { template: 't-routes', resource: 'edge-https', field: 'virtual_hosts[0].routes[0].route.weighted_clusters.clusters[1].name', message: 'names cluster svc-gone, which does not exist' },
     ]);
+    // Only weighted_clusters' entries: a `clusters` list of named objects elsewhere names none.
+    const other = res('listeners', { filter_chains: [{ filters: [{ typed_config: { clusters: [{ name: 'not-a-reference' }] } }] }] }, 'l');
+    expect(checkReferences(maps({ listeners: [other], clusters: [here] }), templates)).toEqual([]);
   });
 
   it("a 'cluster' key inside metadata's free-form maps (filter_metadata, typed_filter_metadata) names nothing", () => {
     // config/core/v3/base.proto: Metadata.filter_metadata is map<string, Struct>, typed_filter_metadata map<string, Any>.
     const route = res('routes', { virtual_hosts: [{ routes: [{ metadata: { filter_metadata: { 'acme.owner': { cluster: 'team-a', cluster_name: 'b' } } } }] }] }, 'edge-https');
-    const cluster = res('clusters', { name: 'svc-m', type: 'STATIC', metadata: { typed_filter_metadata: { x: { '@type': 't', cluster: 'c' } } } }, 'svc-m');
+    const typed = res('virtualHosts', { routes: [{ metadata: { typed_filter_metadata: { x: { '@type': 't', cluster: 'c' } } } }] }, 'edge-https/svc-m');
     const listener = res('listeners', { filter_chains: [{ filters: [{ typed_config: { route_config: { virtual_hosts: [{ routes: [{ metadata: { filter_metadata: { a: { cluster: 'team-b' } } } }] }] } } }] }] }, 'l');
-    expect(checkReferences(maps({ routes: [route], clusters: [cluster], listeners: [listener] }), templates)).toEqual([]);
+    expect(checkReferences(maps({ routes: [route], virtualHosts: [typed], listeners: [listener] }), templates)).toEqual([]);
   });
 
   it('checks only the kinds the profile renders: cluster names without a clusters template, EDS clusters without an endpoints one are not its to check', () => {
