@@ -217,7 +217,7 @@ export class SnapshotRenderer {
   /** The route object each instance's unit was last taken for (an unchanged route needs no key). */
   private readonly unitRoutes = new WeakMap<Route, { settings: string; unit: Unit }>();
   /** References each resource makes (computed once per encoded resource). */
-  private readonly refs = new WeakMap<EncodedResource, Array<{ key: string; value: string; path: string }>>();
+  private readonly refs = new WeakMap<EncodedResource, Ref[]>();
   /** How the last render went: how many instances it revisited (tests of the diff; /status). */
   lastPass?: { readonly kind: 'all' | 'changed'; readonly instances: number };
 
@@ -439,11 +439,10 @@ export class SnapshotRenderer {
     return unit;
   }
 
-  private refsOf(res: EncodedResource): Array<{ key: string; value: string; path: string }> {
+  private refsOf(res: EncodedResource): Ref[] {
     let refs = this.refs.get(res);
     if (!refs) {
-      refs = [];
-      collect(res.json, REF_KEYS, '', refs);
+      refs = allRefs(res);
       this.refs.set(res, refs);
     }
     return refs;
@@ -538,19 +537,19 @@ export class SnapshotRenderer {
  */
 const FREE_FORM = new Set(['filter_metadata', 'typed_filter_metadata']);
 
-/** Collects string values of `keys` anywhere under `value` but in FREE_FORM maps, with their paths (and weighted clusters' names). */
-function collect(value: unknown, keys: ReadonlySet<string>, path: string, out: Array<{ key: string; value: string; path: string }>): void {
+/** Collects the references (string values of REF_KEYS, and weighted clusters' names) anywhere under `value` but in FREE_FORM maps, with their paths. */
+function collect(value: unknown, path: string, out: Ref[]): void {
   if (Array.isArray(value)) {
-    value.forEach((item, i) => collect(item, keys, `${path}[${i}]`, out));
+    value.forEach((item, i) => collect(item, `${path}[${i}]`, out));
     return;
   }
   if (typeof value !== 'object' || value === null) return;
   for (const [key, item] of Object.entries(value)) {
     if (FREE_FORM.has(key)) continue;
     const itemPath = path ? `${path}.${key}` : key;
-    if (typeof item === 'string' && keys.has(key)) out.push({ key, value: item, path: itemPath });
-    else if (key === 'weighted_clusters') collectWeighted(item, keys, itemPath, out);
-    else collect(item, keys, itemPath, out);
+    if (typeof item === 'string' && REF_KEYS.has(key)) out.push({ key, value: item, path: itemPath });
+    else if (key === 'weighted_clusters') collectWeighted(item, itemPath, out);
+    else collect(item, itemPath, out);
   }
 }
 
@@ -560,14 +559,14 @@ function collect(value: unknown, keys: ReadonlySet<string>, path: string, out: A
  * naming a missing one (validate_clusters defaults to false for RDS, route/v3/route.proto) and
  * answers 404 at runtime, so they are references like `cluster`.
  */
-function collectWeighted(value: unknown, keys: ReadonlySet<string>, path: string, out: Array<{ key: string; value: string; path: string }>): void {
+function collectWeighted(value: unknown, path: string, out: Ref[]): void {
   const clusters = (value as { clusters?: unknown } | null)?.clusters;
   if (Array.isArray(clusters))
     clusters.forEach((c, i) => {
       const name = (c as { name?: unknown } | null)?.name;
       if (typeof name === 'string') out.push({ key: 'cluster', value: name, path: `${path}.clusters[${i}].name` });
     });
-  collect(value, keys, path, out);
+  collect(value, path, out);
 }
 
 /**
@@ -581,11 +580,13 @@ const CLUSTER_REFS = new Set(['cluster', 'cluster_name']);
 const ROUTE_REFS = new Set(['route_config_name']);
 const REF_KEYS = new Set([...CLUSTER_REFS, ...ROUTE_REFS]);
 
-type Refs = (res: EncodedResource) => Array<{ key: string; value: string; path: string }>;
+/** A reference a resource makes: the field's key, the name it holds, the field's path. */
+type Ref = { key: string; value: string; path: string };
+type Refs = (res: EncodedResource) => Ref[];
 
 const allRefs: Refs = (res) => {
-  const out: Array<{ key: string; value: string; path: string }> = [];
-  collect(res.json, REF_KEYS, '', out);
+  const out: Ref[] = [];
+  collect(res.json, '', out);
   return out;
 };
 
