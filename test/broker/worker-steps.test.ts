@@ -177,6 +177,11 @@ class FailingCloud extends LocalCloud {
   }
 }
 
+/** DNS writes are lost: the platform's validation records never resolve (as if Route 53 lost them), so ACM never validates. */
+class LostRecordsCloud extends LocalCloud {
+  override async upsertRecords(): Promise<void> {}
+}
+
 /** The real store with some methods replaced. */
 const storeWith = (overrides: Partial<Record<keyof BrokerStore, unknown>>): BrokerStore => Object.assign(Object.create(store) as BrokerStore, overrides);
 
@@ -708,10 +713,7 @@ describe('the cdn plan', () => {
 
   test('ACM: the step waits while the certificate is pending, and fails the provision once ACM gives up', async () => {
     let now = Date.now();
-    // The platform's validation records never resolve here (as if Route 53 lost them).
-    const cloud = new (class extends LocalCloud {
-      override async upsertRecords(): Promise<void> {}
-    })({ now: () => now });
+    const cloud = new LostRecordsCloud({ now: () => now });
     const w = world({ cloud });
     const name = nameOf('acm');
     const ref = await w.provision([name], {}, CDN);
@@ -1212,9 +1214,7 @@ describe('more of the steps', () => {
   });
 
   test('a recorded certificate that disappeared loses its record, and the retry requests a new one', async () => {
-    const cloud = new (class extends LocalCloud {
-      override async upsertRecords(): Promise<void> {}
-    })();
+    const cloud = new LostRecordsCloud();
     const w = world({ cloud });
     const ref = await w.provision([nameOf('lostcert')], {}, CDN);
     await w.run(ref);
@@ -1407,9 +1407,7 @@ describe('what the steps show and touch (issue 17)', () => {
 
   test('ACM giving up on a certificate for two names: the failure names both', async () => {
     let now = Date.now();
-    const cloud = new (class extends LocalCloud {
-      override async upsertRecords(): Promise<void> {}
-    })({ now: () => now });
+    const cloud = new LostRecordsCloud({ now: () => now });
     const w = world({ cloud });
     const [a, b] = [nameOf('acm2a'), nameOf('acm2b')];
     const ref = await w.provision([a, b], {}, CDN);
