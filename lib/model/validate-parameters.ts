@@ -37,19 +37,19 @@ function validatorFor(options: ParametersSchemaOptions): ValidateFunction {
 /** A parameter name that reads unambiguously after a '.'. */
 const PLAIN_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/**
+ * `name` under `path`: `path.name`, or quoted as header keys are when it is not a plain name
+ * (unquoted, a top-level "backends[0].colour" would read as backends[0]'s field).
+ */
+function childField(path: string, name: string): string {
+  if (!PLAIN_NAME.test(name)) return `${path}[${JSON.stringify(name)}]`;
+  return path ? `${path}.${name}` : name;
+}
+
 function toField(pointer: string, error: ErrorObject): string {
-  let path = fieldPath(pointer);
-  if (error.keyword === 'required') {
-    const missing = (error.params as { missingProperty: string }).missingProperty;
-    path = path ? `${path}.${missing}` : missing;
-  }
-  if (error.keyword === 'additionalProperties') {
-    // A name that is not a plain name is quoted, as header keys are: unquoted, a top-level
-    // "backends[0].colour" would read as backends[0]'s field.
-    const extra = (error.params as { additionalProperty: string }).additionalProperty;
-    if (!PLAIN_NAME.test(extra)) path = `${path}[${JSON.stringify(extra)}]`;
-    else path = path ? `${path}.${extra}` : extra;
-  }
+  const path = fieldPath(pointer);
+  if (error.keyword === 'required') return childField(path, (error.params as { missingProperty: string }).missingProperty);
+  if (error.keyword === 'additionalProperties') return childField(path, (error.params as { additionalProperty: string }).additionalProperty);
   return path || 'parameters';
 }
 
